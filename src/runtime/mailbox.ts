@@ -1,0 +1,68 @@
+// A bounded FIFO mailbox: the heart of an actor. Items are handled one at a
+// time, each to completion (awaiting whatever the handler returns) before the
+// next starts. A handler that finishes synchronously lets the mailbox drain in
+// the same turn, so a busy room costs no promise per stanza.
+
+export type MailboxHandler<T> = (item: T) => void | Promise<void>;
+
+export class Mailbox<T> {
+  private readonly queue: T[] = [];
+  private head = 0;
+  private running = false;
+
+  constructor(
+    private readonly handler: MailboxHandler<T>,
+    private readonly limit: number,
+    private readonly onError: (err: unknown, item: T) => void,
+  ) {}
+
+  get size(): number {
+    return this.queue.length - this.head;
+  }
+
+  get idle(): boolean {
+    return !this.running && this.size === 0;
+  }
+
+  /** Queues an item; false when the mailbox is full (the item is not queued). */
+  post(item: T): boolean {
+    if (this.size >= this.limit) return false;
+    this.queue.push(item);
+    if (!this.running) this.drain();
+    return true;
+  }
+
+  private drain(): void {
+    this.running = true;
+    while (this.head < this.queue.length) {
+      const item = this.queue[this.head++];
+      let pending: void | Promise<void>;
+      try {
+        pending = this.handler(item);
+      } catch (err) {
+        this.onError(err, item);
+        continue;
+      }
+      if (pending instanceof Promise) {
+        pending.then(
+          () => this.drain(),
+          (err) => {
+            this.onError(err, item);
+            this.drain();
+          },
+        );
+        this.compact();
+        return;
+      }
+    }
+    this.compact();
+    this.running = false;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 || this.head === this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}

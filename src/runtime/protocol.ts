@@ -1,0 +1,60 @@
+// What crosses between the front end (main thread) and the shard workers.
+//
+// Inbound, the front end hands a shard a batch: every stanza for that shard's
+// rooms that arrived in one event-loop turn, in arrival order, `from` already
+// stamped with the sender's full JID. Stanzas travel as plain element trees
+// (structured clone), revived with `Element.revive` on the other side.
+//
+// Outbound, a shard returns deliveries: one serialized stanza plus the JIDs it
+// goes to. The stanza is split where its `to` attribute belongs, so the front
+// end writes `head + " to='" + escapedJid + "'" + tail` per recipient instead of
+// the shard serializing N copies.
+
+import type { Element } from '../xml/element.js';
+import type { Settings } from '../config/load.js';
+
+export interface Delivery {
+  /** Serialized stanza up to its first attribute, e.g. `<message`. */
+  head: string;
+  /** The rest, starting after where `to` goes, e.g. ` from='r@c/n' type='groupchat'>…</message>`. */
+  tail: string;
+  /** Recipients (full or bare JIDs), in the order they should be written. */
+  to: string[];
+}
+
+/** Facts the front end keeps about each shard so it can act when the shard dies. */
+export type ShardEvent =
+  /** An occupant session joined (`present`) or left a room under the nickname. */
+  { kind: 'occupant'; room: string; nick: string; jid: string; present: boolean };
+
+/** One flush from a shard: deliveries in order, and events. */
+export interface ShardOutput {
+  deliveries: Delivery[];
+  events: ShardEvent[];
+}
+
+/** What the room side writes to; the runtime batches it per event-loop turn. */
+export interface Outbox {
+  /** Sends `stanza` to each recipient; any `to` attribute on it is replaced. */
+  send(stanza: Element, to: string | readonly string[]): void;
+  event(event: ShardEvent): void;
+}
+
+/** What runs inside a shard worker: the MUC service for that shard's rooms. */
+export interface ShardApplication {
+  /** One inbound stanza, in arrival order. Must not throw for bad input. */
+  receive(stanza: Element): void;
+  /** A description of a room for the debug view (undefined when not loaded). */
+  inspect(roomJid: string): Record<string, unknown> | undefined;
+  /** Finish pending writes before the worker is shut down. */
+  close(): Promise<void>;
+}
+
+export interface ShardContext {
+  shardIndex: number;
+  shardCount: number;
+  settings: Settings;
+  outbox: Outbox;
+}
+
+export type ShardApplicationFactory = (context: ShardContext) => Promise<ShardApplication>;

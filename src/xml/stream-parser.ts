@@ -1,0 +1,204 @@
+// Incremental parser for one XMPP stream: it reports the stream header, each
+// top-level element (stanza) as a complete Element, and the end of the stream.
+//
+// XMPP forbids DTDs, comments, processing instructions and entity references
+// beyond the predefined ones (RFC 6120 §11.1); saxes reports those but does not
+// refuse them, so this parser turns each into a `restricted-xml` stream error.
+// Limits bound the memory one peer can make us hold: a stanza larger than the
+// size budget (counted from the end of the previous stanza, so an unterminated
+// tag is caught too), too deep, or with too many attributes is a
+// `policy-violation`.
+
+import { SaxesParser, type SaxesTagPlain } from 'saxes';
+import { Element } from './element.js';
+
+export interface StreamLimits {
+  /** Characters one stanza may take, including any bytes before it completes. */
+  maxStanzaSize: number;
+  /** Nesting depth of a stanza (the stanza itself is depth 1). */
+  maxDepth: number;
+  /** Attributes on any one element. */
+  maxAttributes: number;
+}
+
+export const DEFAULT_LIMITS: StreamLimits = { maxStanzaSize: 256 * 1024, maxDepth: 100, maxAttributes: 100 };
+
+export interface StreamHandlers {
+  streamStart(header: Element): void;
+  stanza(stanza: Element): void;
+  streamEnd(): void;
+  /** A fatal stream error: the caller sends `<stream:error>` and closes. */
+  error(condition: StreamErrorCondition, text: string): void;
+}
+
+export type StreamErrorCondition =
+  | 'not-well-formed'
+  | 'restricted-xml'
+  | 'policy-violation'
+  | 'invalid-namespace'
+  | 'bad-format';
+
+export const STREAMS_NS = 'http://etherx.jabber.org/streams';
+
+export class XmppStreamParser {
+  private parser!: SaxesParser<{ xmlns: false }>;
+  private decoder!: TextDecoder;
+  private stack: Element[] = [];
+  private boundary = 0;
+  private failed = false;
+  private streamOpen = false;
+
+  constructor(
+    private readonly handlers: StreamHandlers,
+    private limits: StreamLimits = DEFAULT_LIMITS,
+  ) {
+    this.restart();
+  }
+
+  /** Changes the limits, e.g. once the peer has authenticated. */
+  setLimits(limits: StreamLimits): void {
+    this.limits = limits;
+  }
+
+  /** Starts a fresh stream, as after SASL success or STARTTLS. */
+  restart(): void {
+    this.decoder = new TextDecoder('utf-8', { fatal: true });
+    this.stack = [];
+    this.boundary = 0;
+    this.streamOpen = false;
+    const parser = new SaxesParser({ xmlns: false, position: true });
+    parser.on('opentag', (tag) => this.openTag(tag));
+    parser.on('closetag', () => this.closeTag());
+    parser.on('text', (text) => this.text(text));
+    parser.on('cdata', (text) => this.text(text));
+    parser.on('doctype', () => this.fail('restricted-xml', 'DTDs are not allowed in XMPP'));
+    parser.on('comment', () => this.fail('restricted-xml', 'Comments are not allowed in XMPP'));
+    parser.on('processinginstruction', () =>
+      this.fail('restricted-xml', 'Processing instructions are not allowed in XMPP'),
+    );
+    parser.on('error', (err) => this.fail('not-well-formed', err.message));
+    this.parser = parser;
+  }
+
+  write(chunk: Buffer | string): void {
+    if (this.failed) return;
+    let text: string;
+    try {
+      text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    } catch {
+      this.fail('not-well-formed', 'Invalid UTF-8');
+      return;
+    }
+    try {
+      this.parser.write(text);
+    } catch (err) {
+      // saxes throws from write() when its error handler returns; we already failed.
+      if (!this.failed) this.fail('not-well-formed', (err as Error).message);
+    }
+    if (!this.failed && this.parser.position - this.boundary > this.limits.maxStanzaSize) {
+      this.fail('policy-violation', 'XML stanza is too big');
+    }
+  }
+
+  get hasFailed(): boolean {
+    return this.failed;
+  }
+
+  private openTag(tag: SaxesTagPlain): void {
+    if (this.failed) return;
+    const attrs = tag.attributes as Record<string, string>;
+    if (Object.keys(attrs).length > this.limits.maxAttributes) {
+      this.fail('policy-violation', 'Too many attributes');
+      return;
+    }
+    if (!this.streamOpen) {
+      const header = new Element(tag.name, attrs);
+      if (!tag.name.endsWith(':stream') && tag.name !== 'stream') {
+        this.fail('bad-format', 'Expected a stream header');
+        return;
+      }
+      const prefix = tag.name.includes(':') ? tag.name.slice(0, tag.name.indexOf(':')) : undefined;
+      const streamNs = prefix ? attrs['xmlns:' + prefix] : attrs.xmlns;
+      if (streamNs !== STREAMS_NS) {
+        this.fail('invalid-namespace', 'Invalid stream namespace');
+        return;
+      }
+      this.streamOpen = true;
+      this.boundary = this.parser.position;
+      this.handlers.streamStart(header);
+      return;
+    }
+    if (this.stack.length >= this.limits.maxDepth) {
+      this.fail('policy-violation', 'XML stanza is too deep');
+      return;
+    }
+    const element = new Element(tag.name, attrs);
+    const parent = this.stack[this.stack.length - 1];
+    if (parent) parent.children.push(element);
+    this.stack.push(element);
+    if (tag.isSelfClosing) this.closeTag();
+  }
+
+  private closeTag(): void {
+    if (this.failed) return;
+    const element = this.stack.pop();
+    if (!element) {
+      // The stream element itself closed.
+      this.streamOpen = false;
+      this.handlers.streamEnd();
+      return;
+    }
+    if (this.stack.length === 0) {
+      this.boundary = this.parser.position;
+      this.handlers.stanza(element);
+    }
+  }
+
+  private text(text: string): void {
+    if (this.failed) return;
+    const parent = this.stack[this.stack.length - 1];
+    if (!parent) {
+      if (this.streamOpen && text.trim() === '') this.boundary = this.parser.position;
+      else if (text.trim() !== '') this.fail('not-well-formed', 'Text outside of a stanza');
+      return;
+    }
+    const last = parent.children[parent.children.length - 1];
+    if (typeof last === 'string') parent.children[parent.children.length - 1] = last + text;
+    else parent.children.push(text);
+  }
+
+  private fail(condition: StreamErrorCondition, text: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.handlers.error(condition, text);
+  }
+}
+
+/** Parses one complete XML element from a string (scripts, tests, config). */
+export function parseElement(xml: string): Element {
+  const parser = new SaxesParser({ xmlns: false });
+  const stack: Element[] = [];
+  let root: Element | undefined;
+  parser.on('opentag', (tag) => {
+    const element = new Element(tag.name, tag.attributes as Record<string, string>);
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(element);
+    else if (root) throw new Error('More than one root element');
+    else root = element;
+    stack.push(element);
+  });
+  parser.on('closetag', () => void stack.pop());
+  const onText = (text: string) => {
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(text);
+    else if (text.trim() !== '') throw new Error('Text outside of the root element');
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+  parser.on('error', (err) => {
+    throw err;
+  });
+  parser.write(xml).close();
+  if (!root) throw new Error('No element found');
+  return root;
+}
