@@ -46,6 +46,12 @@ export interface ShardApplication {
   receive(stanza: Element): void;
   /** A description of a room for the debug view (undefined when not loaded). */
   inspect(roomJid: string): Record<string, unknown> | undefined;
+  /**
+   * Debug: occupies the room's mailbox for `ms` milliseconds, as a slow handler
+   * would. Tests use it to show that the room's other stanzas wait while other
+   * rooms go on.
+   */
+  stall(roomJid: string, ms: number): void;
   /** Finish pending writes before the worker is shut down. */
   close(): Promise<void>;
 }
