@@ -1,0 +1,55 @@
+// What travels over the MessagePort between the shard pool (main thread) and a
+// shard worker, beside the shared contract of protocol.ts. One port per worker
+// carries everything in both directions, so a debug request is ordered after
+// the stanzas dispatched before it.
+
+import type { MessagePort } from 'node:worker_threads';
+import { Element, serialize } from '../xml/element.js';
+import type { Settings } from '../config/load.js';
+import type { Delivery, ShardOutput } from './protocol.js';
+
+/** Main thread → worker. */
+export type ShardRequest =
+  | { kind: 'stanzas'; stanzas: Element[] }
+  | { kind: 'inspect'; id: number; room: string }
+  | { kind: 'stall'; room: string; ms: number }
+  /** Debug: the worker dies abruptly, as a bug would kill it. */
+  | { kind: 'crash' }
+  /** Orderly shutdown: the worker closes its application, then its attach task resolves. */
+  | { kind: 'close' };
+
+/** Worker → main thread. */
+export type ShardReply =
+  /** The application is built; requests posted before this were held by the port. */
+  | { kind: 'ready'; threadId: number }
+  | { kind: 'output'; output: ShardOutput }
+  | { kind: 'inspected'; id: number; room: Record<string, unknown> | undefined };
+
+/** The data of the long-lived piscina task that binds a worker to its shard. */
+export interface AttachTask {
+  port: MessagePort;
+}
+
+/** What every worker of a pool is started with (piscina `workerData`). */
+export interface ShardWorkerData {
+  shardIndex: number;
+  shardCount: number;
+  settings: Settings;
+  /**
+   * Test seam: the file URL of a module whose default export is the
+   * `ShardApplicationFactory` to run instead of the MUC. Production leaves it unset.
+   */
+  applicationModule?: string;
+}
+
+/**
+ * Serializes `stanza` once, without its `to`, split where `to` goes: the front
+ * end writes `head + " to='…'" + tail` for each recipient.
+ */
+export function toDelivery(stanza: Element, to: string | readonly string[]): Delivery {
+  const attrs = { ...stanza.attrs };
+  delete attrs.to;
+  const xml = serialize(new Element(stanza.name, attrs, stanza.children));
+  const head = '<' + stanza.name;
+  return { head, tail: xml.slice(head.length), to: typeof to === 'string' ? [to] : [...to] };
+}

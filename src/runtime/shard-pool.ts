@@ -1,0 +1,363 @@
+// The main-thread side of the shard runtime: one long-lived worker thread per
+// shard, each owning the rooms whose bare JID hashes to it.
+//
+// piscina runs the threads (start, heap cap, death detection, replacement),
+// with one Piscina per shard so that a shard is always the same single worker:
+// `minThreads = maxThreads = 1`, `idleTimeout: Infinity`. The only piscina task
+// a worker ever runs is "attach": it carries a MessagePort and stays pending for
+// the worker's whole life, so its rejection is the worker's death notice.
+//
+// Stanzas cross over that port rather than as piscina tasks. A piscina task is
+// a request/response: it costs a task record, a reply message and a promise on
+// this side for each batch, and a task queue that may reorder around a dead
+// worker; a port message is one-way and FIFO with the debug requests. Batching:
+// everything dispatched to a shard during one event-loop turn is posted as one
+// message in `setImmediate`, and the worker answers the same way, one
+// `ShardOutput` per turn (see shard-worker.ts).
+//
+// Supervision: when a worker dies, the pool tells every occupant of the shard's
+// rooms (known from the shard's `occupant` events) that it was removed
+// (status 332), attaches a fresh worker, and holds the shard's stanzas until it
+// is ready. Other shards carry on.
+
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { Settings } from '../config/load.js';
+import type { Logger } from '../log.js';
+import { Element, el } from '../xml/element.js';
+import type { Delivery, ShardEvent, ShardOutput } from './protocol.js';
+import {
+  toDelivery,
+  type AttachTask,
+  type ShardReply,
+  type ShardRequest,
+  type ShardWorkerData,
+} from './shard-channel.js';
+
+const WORKER_FILE = new URL('./shard-worker.js', import.meta.url).href;
+
+/** A runaway shard hits this heap cap and dies (and is restarted) instead of taking the process down. */
+const SHARD_HEAP_LIMIT_MB = 2048;
+
+/** Stanzas held for one shard while its worker restarts; beyond, they bounce with resource-constraint. */
+const RESTART_QUEUE_LIMIT = 10_000;
+
+/** Restart delays for a worker that keeps dying before it is ready (a broken build, a bad data dir). */
+const RESTART_BACKOFF_MS = { first: 100, max: 5_000 };
+
+const MUC_USER = 'http://jabber.org/protocol/muc#user';
+const STANZA_ERRORS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+
+export interface ShardPoolOptions {
+  /**
+   * Test seam: the file URL of a module whose default export is the
+   * `ShardApplicationFactory` the workers run instead of the MUC.
+   */
+  applicationModule?: string;
+}
+
+export class ShardPool {
+  private constructor(private readonly shards: Shard[]) {}
+
+  static async start(
+    settings: Settings,
+    log: Logger,
+    deliver: (deliveries: Delivery[]) => void,
+    options: ShardPoolOptions = {},
+  ): Promise<ShardPool> {
+    const shards = Array.from({ length: settings.shardCount }, (_, shardIndex) => {
+      const workerData: ShardWorkerData = {
+        shardIndex,
+        shardCount: settings.shardCount,
+        settings,
+        applicationModule: options.applicationModule,
+      };
+      return new Shard(shardIndex, workerData, log, deliver);
+    });
+    try {
+      await Promise.all(shards.map((shard) => shard.start()));
+    } catch (err) {
+      await Promise.all(shards.map((shard) => shard.close()));
+      throw err;
+    }
+    log.info({ shards: shards.length }, 'shard pool started');
+    return new ShardPool(shards);
+  }
+
+  /** Routes a stanza (from and to set) to the shard of its bare `to`. */
+  dispatch(stanza: Element): void {
+    this.shards[this.shardOf(stanza.attrs.to ?? '')].dispatch(stanza);
+  }
+
+  shardOf(roomJid: string): number {
+    return fnv1a(bareJid(roomJid).toLowerCase()) % this.shards.length;
+  }
+
+  async inspect(roomJid: string): Promise<{ shard: number; threadId: number; room?: Record<string, unknown> }> {
+    const index = this.shardOf(roomJid);
+    const shard = this.shards[index];
+    const room = await shard.inspect(bareJid(roomJid));
+    return { shard: index, threadId: shard.threadId, room };
+  }
+
+  stall(roomJid: string, ms: number): void {
+    this.shards[this.shardOf(roomJid)].request({ kind: 'stall', room: bareJid(roomJid), ms });
+  }
+
+  /** Kills the shard's worker; resolves once its replacement is ready. */
+  crashShard(index: number): Promise<void> {
+    const shard = this.shards[index];
+    const replaced = shard.nextReady();
+    shard.request({ kind: 'crash' });
+    return replaced;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((shard) => shard.close()));
+  }
+}
+
+/** One shard: its Piscina, the port of its current worker, and what it must remember if that worker dies. */
+class Shard {
+  /** The thread of the current (or last) worker. */
+  threadId = -1;
+  private readonly piscina: Piscina;
+  private readonly log: Logger;
+  /** The port of the attached worker; undefined while a worker starts. */
+  private port: MessagePort | undefined;
+  /** The current attach task; settles when the worker closes or dies. */
+  private lifetime: Promise<unknown> = Promise.resolve();
+  /** Requests not yet posted: this turn's batch, or all of them while a worker starts. */
+  private queue: ShardRequest[] = [];
+  private queuedStanzas = 0;
+  private flushScheduled = false;
+  private readonly occupants = new OccupantIndex();
+  private readonly inspections = new Map<number, { resolve(room: Record<string, unknown> | undefined): void; reject(err: unknown): void }>();
+  private nextInspection = 0;
+  private readyWaiters: (() => void)[] = [];
+  private failedStarts = 0;
+  private closing = false;
+
+  constructor(
+    private readonly index: number,
+    workerData: ShardWorkerData,
+    log: Logger,
+    private readonly deliver: (deliveries: Delivery[]) => void,
+  ) {
+    this.log = log.child({ shard: index });
+    this.piscina = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: Infinity,
+      workerData,
+      resourceLimits: { maxOldGenerationSizeMb: SHARD_HEAP_LIMIT_MB },
+    });
+    // Piscina reports a worker error that no task is waiting on here; the attach task covers the rest.
+    this.piscina.on('error', (err: unknown) => this.log.warn({ err }, 'shard worker error'));
+  }
+
+  /** Attaches the first worker; rejects if it dies before it is ready. */
+  start(): Promise<void> {
+    return this.attach();
+  }
+
+  dispatch(stanza: Element): void {
+    if (this.port === undefined && this.queuedStanzas >= RESTART_QUEUE_LIMIT) {
+      this.bounce(stanza);
+      return;
+    }
+    const last = this.queue[this.queue.length - 1];
+    if (last?.kind === 'stanzas') last.stanzas.push(stanza);
+    else this.queue.push({ kind: 'stanzas', stanzas: [stanza] });
+    this.queuedStanzas++;
+    this.scheduleFlush();
+  }
+
+  /** Queues a request behind the stanzas dispatched before it. */
+  request(request: ShardRequest): void {
+    this.queue.push(request);
+    this.scheduleFlush();
+  }
+
+  inspect(roomJid: string): Promise<Record<string, unknown> | undefined> {
+    const id = this.nextInspection++;
+    return new Promise((resolve, reject) => {
+      this.inspections.set(id, { resolve, reject });
+      this.request({ kind: 'inspect', id, room: roomJid });
+    });
+  }
+
+  nextReady(): Promise<void> {
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.port !== undefined) {
+      this.request({ kind: 'close' });
+      this.flush();
+      await this.lifetime.catch(() => undefined);
+    }
+    await this.piscina.destroy();
+  }
+
+  private attach(): Promise<void> {
+    const { port1: port, port2 } = new MessageChannel();
+    return new Promise<void>((resolveReady, rejectReady) => {
+      port.on('message', (reply: ShardReply) => {
+        if (reply.kind === 'ready') {
+          this.ready(port, reply.threadId);
+          resolveReady();
+        } else this.receive(reply);
+      });
+      const task: AttachTask = { port: port2 };
+      this.lifetime = this.piscina.run(task, { transferList: [port2] });
+      this.lifetime.then(
+        () => port.close(),
+        (err: unknown) => {
+          // Closing drops whatever the dead worker posted last, so nothing
+          // reaches an occupant after the presence that says they were removed.
+          port.close();
+          const wasReady = this.port === port;
+          this.port = undefined;
+          rejectReady(err);
+          if (!this.closing) this.restart(err, wasReady);
+        },
+      );
+    });
+  }
+
+  private ready(port: MessagePort, threadId: number): void {
+    this.port = port;
+    this.threadId = threadId;
+    this.failedStarts = 0;
+    this.flush();
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
+  }
+
+  private restart(err: unknown, wasReady: boolean): void {
+    if (!wasReady) this.failedStarts++;
+    const delay =
+      this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
+    this.log.error({ err, threadId: this.threadId, delay, queued: this.queuedStanzas }, 'shard worker died; restarting it');
+    this.removeOccupants();
+    for (const inspection of this.inspections.values()) inspection.reject(new Error(`shard ${this.index} restarted`));
+    this.inspections.clear();
+    setTimeout(() => {
+      // A failed attach restarts itself through its own rejection.
+      if (!this.closing) this.attach().catch(() => undefined);
+    }, delay);
+  }
+
+  private receive(reply: Exclude<ShardReply, { kind: 'ready' }>): void {
+    if (reply.kind === 'inspected') {
+      this.inspections.get(reply.id)?.resolve(reply.room);
+      this.inspections.delete(reply.id);
+    } else this.output(reply.output);
+  }
+
+  private output({ deliveries, events }: ShardOutput): void {
+    for (const event of events) this.occupants.apply(event);
+    if (deliveries.length > 0) this.deliver(deliveries);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.port === undefined) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.port === undefined) return;
+    for (const request of this.queue) this.port.postMessage(request);
+    this.queue = [];
+    this.queuedStanzas = 0;
+  }
+
+  /**
+   * Tells each known occupant session that it was removed from its room: a
+   * self-presence per nick, as Prosody's room:clear() does. Occupants get no
+   * presence for the others, which would cost a square of the room's size.
+   */
+  private removeOccupants(): void {
+    const deliveries: Delivery[] = [];
+    for (const [room, nicks] of this.occupants.rooms()) {
+      for (const [nick, jids] of nicks) deliveries.push(toDelivery(removedPresence(room, nick), [...jids]));
+    }
+    this.occupants.clear();
+    if (deliveries.length > 0) this.deliver(deliveries);
+  }
+
+  /** Answers a stanza the shard cannot take, unless it is itself an error. */
+  private bounce(stanza: Element): void {
+    const sender = stanza.attrs.from;
+    if (stanza.attrs.type === 'error' || sender === undefined) return;
+    const error = el(
+      stanza.name,
+      { from: stanza.attrs.to, id: stanza.attrs.id, type: 'error' },
+      el('error', { type: 'wait' }, el('resource-constraint', { xmlns: STANZA_ERRORS })),
+    );
+    this.deliver([toDelivery(error, sender)]);
+  }
+}
+
+function removedPresence(room: string, nick: string): Element {
+  return el(
+    'presence',
+    { from: room + '/' + nick, type: 'unavailable' },
+    el(
+      'x',
+      { xmlns: MUC_USER },
+      el('item', { affiliation: 'none', role: 'none' }),
+      el('status', { code: '332' }),
+      el('status', { code: '110' }),
+    ),
+  );
+}
+
+/** Who is in which room of a shard, from its `occupant` events: room → nick → full JIDs. */
+class OccupantIndex {
+  private readonly byRoom = new Map<string, Map<string, Set<string>>>();
+
+  apply(event: ShardEvent): void {
+    const { room, nick, jid, present } = event;
+    let nicks = this.byRoom.get(room);
+    if (present) {
+      if (nicks === undefined) this.byRoom.set(room, (nicks = new Map()));
+      let jids = nicks.get(nick);
+      if (jids === undefined) nicks.set(nick, (jids = new Set()));
+      jids.add(jid);
+      return;
+    }
+    const jids = nicks?.get(nick);
+    if (nicks === undefined || jids === undefined) return;
+    jids.delete(jid);
+    if (jids.size === 0) nicks.delete(nick);
+    if (nicks.size === 0) this.byRoom.delete(room);
+  }
+
+  rooms(): IterableIterator<[string, Map<string, Set<string>>]> {
+    return this.byRoom.entries();
+  }
+
+  clear(): void {
+    this.byRoom.clear();
+  }
+}
+
+function bareJid(jid: string): string {
+  const slash = jid.indexOf('/');
+  return slash === -1 ? jid : jid.slice(0, slash);
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units: stable across runs and machines. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}

@@ -1,0 +1,102 @@
+// The entry of a shard worker thread, loaded by piscina. Its default export is
+// the handler of the one task the worker ever runs: "attach", which builds the
+// shard's application, then serves the MessagePort the task carries until the
+// pool closes the shard. The task stays pending for the shard's whole life, so
+// piscina reports the worker's death as the task's rejection.
+
+import { threadId, workerData, type MessagePort } from 'node:worker_threads';
+import { createMucShard } from '../muc/service.js';
+import { createLogger } from '../log.js';
+import { Element } from '../xml/element.js';
+import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
+import { toDelivery, type AttachTask, type ShardReply, type ShardRequest, type ShardWorkerData } from './shard-channel.js';
+
+const { shardIndex, shardCount, settings, applicationModule } = workerData as ShardWorkerData;
+const log = createLogger(settings.log_level, { shard: shardIndex });
+
+export default async function attach({ port }: AttachTask): Promise<void> {
+  const outbox = new PortOutbox(port);
+  const factory = applicationModule === undefined ? createMucShard : await loadTestApplication(applicationModule);
+  const application = await factory({ shardIndex, shardCount, settings, outbox });
+  return new Promise<void>((resolve) => {
+    // Requests the pool posted while the application was being built waited in
+    // the port; attaching the listener delivers them, in order.
+    port.on('message', (request: ShardRequest) => {
+      switch (request.kind) {
+        case 'stanzas':
+          for (const stanza of request.stanzas) {
+            try {
+              application.receive(Element.revive(stanza));
+            } catch (err) {
+              // A bug in one stanza's handling must not take the shard's other rooms down with it.
+              log.error({ err, stanza: stanza.toString() }, 'shard application threw on a stanza');
+            }
+          }
+          break;
+        case 'inspect':
+          reply(port, { kind: 'inspected', id: request.id, room: application.inspect(request.room) });
+          break;
+        case 'stall':
+          application.stall(request.room, request.ms);
+          break;
+        case 'crash':
+          throw new Error(`shard ${shardIndex} crashed on request (debug)`);
+        case 'close':
+          void application.close().then(() => {
+            outbox.flush();
+            port.close();
+            resolve();
+          });
+          break;
+      }
+    });
+    reply(port, { kind: 'ready', threadId });
+    log.debug({ threadId }, 'shard attached');
+  });
+}
+
+async function loadTestApplication(moduleUrl: string): Promise<ShardApplicationFactory> {
+  const module = (await import(moduleUrl)) as { default: ShardApplicationFactory };
+  return module.default;
+}
+
+function reply(port: MessagePort, message: ShardReply): void {
+  port.postMessage(message);
+}
+
+/**
+ * Collects what the application sends during one event-loop turn, including
+ * the microtasks of its async handlers, and posts it as one `ShardOutput`.
+ */
+class PortOutbox implements Outbox {
+  private deliveries: Delivery[] = [];
+  private events: ShardEvent[] = [];
+  private flushScheduled = false;
+
+  constructor(private readonly port: MessagePort) {}
+
+  send(stanza: Element, to: string | readonly string[]): void {
+    if (to.length === 0) return;
+    this.deliveries.push(toDelivery(stanza, to));
+    this.scheduleFlush();
+  }
+
+  event(event: ShardEvent): void {
+    this.events.push(event);
+    this.scheduleFlush();
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.deliveries.length === 0 && this.events.length === 0) return;
+    reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, events: this.events } });
+    this.deliveries = [];
+    this.events = [];
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+}
