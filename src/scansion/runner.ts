@@ -89,12 +89,13 @@ export async function runScripts(
   options: RunOptions = {},
 ): Promise<{ passed: number; failed: number; results: ScriptResult[] }> {
   const results: ScriptResult[] = [];
-  for (const file of await expandPaths(paths)) results.push(await runScript(file, options));
+  for (const file of await findScripts(paths)) results.push(await runScript(file, options));
   const passed = results.filter((result) => result.passed).length;
   return { passed, failed: results.length - passed, results };
 }
 
-async function expandPaths(paths: string[]): Promise<string[]> {
+/** The script files the paths name: files as given, directories as their `*.scs` files, sorted. */
+export async function findScripts(paths: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const path of paths) {
     const isDirectory = await stat(path).then(
