@@ -1,0 +1,228 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { threadId as mainThreadId } from 'node:worker_threads';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import type { Delivery } from '../../src/runtime/protocol.js';
+import { ShardPool } from '../../src/runtime/shard-pool.js';
+import { el } from '../../src/xml/element.js';
+
+const ECHO_APPLICATION = new URL('../fixtures/echo-shard.js', import.meta.url).href;
+const SHARDS = 3;
+const SERVICE = 'conference.localhost';
+
+/** One stanza as a recipient gets it. */
+interface Received {
+  to: string;
+  xml: string;
+}
+
+/** Everything the pool delivered, with a way to wait for what a test expects. */
+class Recipients {
+  readonly received: Received[] = [];
+  /** How many times the pool called `deliver`. */
+  calls = 0;
+  private waiters: (() => void)[] = [];
+
+  readonly deliver = (deliveries: Delivery[]): void => {
+    this.calls++;
+    for (const { head, tail, to } of deliveries) {
+      for (const jid of to) this.received.push({ to: jid, xml: `${head} to='${jid}'${tail}` });
+    }
+    for (const wake of this.waiters.splice(0)) wake();
+  };
+
+  /** Resolves once the predicate holds over what was received. */
+  async until(predicate: (received: Received[]) => boolean): Promise<void> {
+    while (!predicate(this.received)) await new Promise<void>((wake) => this.waiters.push(wake));
+  }
+
+  /** The echoes of the message with this id, in order of arrival. */
+  echoes(id: string): Echo[] {
+    return this.received.filter(({ xml }) => xml.includes(` id='${id}'`)).map(parseEcho);
+  }
+
+  async echo(id: string): Promise<Echo> {
+    await this.until(() => this.echoes(id).length > 0);
+    return this.echoes(id)[0];
+  }
+}
+
+interface Echo {
+  to: string;
+  id: string;
+  shard: number;
+  thread: number;
+  body: string;
+}
+
+function parseEcho({ to, xml }: Received): Echo {
+  const field = (pattern: RegExp) => pattern.exec(xml)?.[1] ?? assert.fail(`no ${pattern} in ${xml}`);
+  return {
+    to,
+    id: field(/ id='([^']*)'/),
+    shard: Number(field(/ shard='(\d+)'/)),
+    thread: Number(field(/ thread='(\d+)'/)),
+    body: /<body>([^<]*)<\/body>/.exec(xml)?.[1] ?? '',
+  };
+}
+
+function message(room: string, id: string, body = id, from = 'user@localhost/res'): ReturnType<typeof el> {
+  return el('message', { from, to: room, id, type: 'groupchat' }, el('body', {}, body));
+}
+
+/** Room JIDs on the given shard, found by trying names in order. */
+function roomsOnShard(shard: number, count: number, prefix: string): string[] {
+  const rooms: string[] = [];
+  for (let i = 0; rooms.length < count; i++) {
+    const room = `${prefix}${i}@${SERVICE}`;
+    if (pool.shardOf(room) === shard) rooms.push(room);
+  }
+  return rooms;
+}
+
+let dataDir: string;
+let pool: ShardPool;
+let recipients: Recipients;
+
+async function startPool(): Promise<ShardPool> {
+  const settings = loadConfig({ overrides: { data_dir: dataDir, log_level: 'silent', muc: { shards: SHARDS } } });
+  return ShardPool.start(settings, createLogger('silent'), recipients.deliver, { applicationModule: ECHO_APPLICATION });
+}
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'conclave-shard-pool-'));
+  recipients = new Recipients();
+  pool = await startPool();
+});
+
+after(async () => {
+  await pool.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('a room always reaches the same shard and thread', async () => {
+  const room = `same@${SERVICE}`;
+  const echoes: Echo[] = [];
+  for (let i = 0; i < 5; i++) {
+    pool.dispatch(message(`${room}/nick`, `same-${i}`));
+    echoes.push(await recipients.echo(`same-${i}`));
+  }
+  const shard = pool.shardOf(room);
+  assert.equal(pool.shardOf(`SAME@Conference.Localhost/Other`), shard, 'case and resource do not move a room');
+  for (const echo of echoes) assert.deepEqual([echo.shard, echo.thread], [shard, echoes[0].thread]);
+  const view = await pool.inspect(room);
+  assert.deepEqual(view, { shard, threadId: echoes[0].thread, room: { handled: 5, waiting: 0 } });
+});
+
+test('the shard of a room is the same in every pool', async () => {
+  const rooms = Array.from({ length: 20 }, (_, i) => `stable${i}@${SERVICE}`);
+  const other = await startPool();
+  try {
+    assert.deepEqual(rooms.map((room) => other.shardOf(room)), rooms.map((room) => pool.shardOf(room)));
+  } finally {
+    await other.close();
+  }
+});
+
+test('each shard runs on its own thread, off the main thread', async () => {
+  const threads: number[] = [];
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const [room] = roomsOnShard(shard, 1, 'thread');
+    pool.dispatch(message(room, `thread-${shard}`));
+    const echo = await recipients.echo(`thread-${shard}`);
+    assert.equal(echo.shard, shard);
+    threads.push(echo.thread);
+  }
+  assert.equal(new Set(threads).size, SHARDS);
+  assert.ok(!threads.includes(mainThreadId));
+});
+
+test('stanzas dispatched in one turn cross as one batch each way and keep their order', async () => {
+  const rooms = Array.from({ length: SHARDS }, (_, shard) => roomsOnShard(shard, 2, 'batch')).flat();
+  const perRoom = 100;
+  const callsBefore = recipients.calls;
+  for (let i = 0; i < perRoom; i++) {
+    for (const room of rooms) pool.dispatch(message(room, `batch-${room}-${i}`, String(i), `reader@localhost/${room}`));
+  }
+  await recipients.until((received) => received.filter(({ xml }) => xml.includes(" id='batch-")).length === rooms.length * perRoom);
+  for (const room of rooms) {
+    const bodies = recipients.received.filter(({ to }) => to === `reader@localhost/${room}`).map((r) => Number(parseEcho(r).body));
+    assert.deepEqual(bodies, Array.from({ length: perRoom }, (_, i) => i), `order in ${room}`);
+  }
+  // One inbound message per shard, handled in one worker turn, comes back as one output per shard.
+  assert.equal(recipients.calls - callsBefore, SHARDS);
+});
+
+test('a stalled room holds only its own stanzas', async () => {
+  const [stalled, sameShard] = roomsOnShard(0, 2, 'stall');
+  const [otherShard] = roomsOnShard(1, 1, 'stall');
+  pool.stall(stalled, 1500);
+  pool.dispatch(message(stalled, 'stall-stalled'));
+  pool.dispatch(message(sameShard, 'stall-same-shard'));
+  pool.dispatch(message(otherShard, 'stall-other-shard'));
+  await recipients.echo('stall-stalled');
+  const order = recipients.received
+    .map(({ xml }) => / id='(stall-[^']*)'/.exec(xml)?.[1])
+    .filter((id) => id !== undefined);
+  assert.equal(order.length, 3);
+  assert.equal(order[2], 'stall-stalled', `answered in the order ${order.join(', ')}`);
+});
+
+test('a crashed shard is replaced; its occupants are told, other shards carry on', async () => {
+  const [crashRoom] = roomsOnShard(1, 1, 'crash');
+  const [otherRoom] = roomsOnShard(2, 1, 'crash');
+  const join = (room: string, nick: string, jid: string, type?: string) =>
+    el('presence', { from: jid, to: `${room}/${nick}`, id: `crash-${nick}-${type ?? 'join'}`, type });
+  pool.dispatch(join(crashRoom, 'alice', 'alice@localhost/phone'));
+  pool.dispatch(join(crashRoom, 'alice', 'alice@localhost/laptop'));
+  pool.dispatch(join(crashRoom, 'bob', 'bob@localhost/r'));
+  pool.dispatch(join(crashRoom, 'gone', 'gone@localhost/r'));
+  pool.dispatch(join(crashRoom, 'gone', 'gone@localhost/r', 'unavailable'));
+  pool.dispatch(join(otherRoom, 'carol', 'carol@localhost/r'));
+  await recipients.until(() => recipients.echoes('crash-gone-unavailable').length === 1 && recipients.echoes('crash-carol-join').length === 1);
+  const before = await pool.inspect(crashRoom);
+  const otherBefore = await pool.inspect(otherRoom);
+
+  // A stanza dispatched while the worker restarts waits for the new worker.
+  let queuedDuringRestart = false;
+  void recipients.until((received) => received.some(({ xml }) => xml.includes("code='332'"))).then(() => {
+    pool.dispatch(message(crashRoom, 'crash-queued'));
+    queuedDuringRestart = true;
+  });
+  await pool.crashShard(1);
+
+  const removals = recipients.received.filter(({ xml }) => xml.includes("code='332'"));
+  assert.deepEqual(
+    removals.map(({ to }) => to).sort(),
+    ['alice@localhost/laptop', 'alice@localhost/phone', 'bob@localhost/r'],
+  );
+  for (const { to, xml } of removals) {
+    const nick = to.startsWith('alice') ? 'alice' : 'bob';
+    assert.equal(
+      xml,
+      `<presence to='${to}' from='${crashRoom}/${nick}' type='unavailable'>` +
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>" +
+        "<status code='332'/><status code='110'/></x></presence>",
+    );
+  }
+
+  const after = await pool.inspect(crashRoom);
+  assert.equal(after.shard, 1);
+  assert.notEqual(after.threadId, before.threadId);
+  assert.ok(queuedDuringRestart);
+  assert.equal((await recipients.echo('crash-queued')).thread, after.threadId);
+  assert.deepEqual(after.room, { handled: 1, waiting: 0 }, "the new worker has only the queued stanza, none of the old one's state");
+
+  pool.dispatch(message(otherRoom, 'crash-other-after'));
+  const other = await recipients.echo('crash-other-after');
+  assert.equal(other.thread, otherBefore.threadId);
+  assert.deepEqual((await pool.inspect(otherRoom)).room, { handled: 2, waiting: 0 });
+
+  // The index was cleared with the old worker: a second crash tells nobody.
+  await pool.crashShard(1);
+  assert.equal(recipients.received.filter(({ xml }) => xml.includes("code='332'")).length, 3);
+});
