@@ -135,8 +135,8 @@ export class XmppStreamParser {
     const element = new Element(tag.name, attrs);
     const parent = this.stack[this.stack.length - 1];
     if (parent) parent.children.push(element);
+    // saxes follows a self-closing tag's opentag with a closetag of its own.
     this.stack.push(element);
-    if (tag.isSelfClosing) this.closeTag();
   }
 
   private closeTag(): void {
@@ -149,6 +149,11 @@ export class XmppStreamParser {
       return;
     }
     if (this.stack.length === 0) {
+      // A stanza that arrived whole in one chunk is only measured here.
+      if (this.parser.position - this.boundary > this.limits.maxStanzaSize) {
+        this.fail('policy-violation', 'XML stanza is too big');
+        return;
+      }
       this.boundary = this.parser.position;
       this.handlers.stanza(element);
     }
