@@ -1,0 +1,111 @@
+// `conclave adduser JID [PASSWORD]`, `deluser JID`, `passwd JID [PASSWORD]`,
+// each with --config FILE / --profile NAME. A missing password is prompted for
+// without echo on a terminal, or read as one line from standard input.
+
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Settings } from '../config/load.js';
+import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
+import { AccountStore } from '../store/accounts.js';
+import { openDatabase } from '../store/database.js';
+
+const USAGE: Record<string, string> = {
+  adduser: 'conclave adduser JID [PASSWORD] [--config FILE] [--profile NAME]',
+  deluser: 'conclave deluser JID [--config FILE] [--profile NAME]',
+  passwd: 'conclave passwd JID [PASSWORD] [--config FILE] [--profile NAME]',
+};
+
+export async function main(args: string[], command: string): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, profile: { type: 'string' } } });
+  } catch (err) {
+    console.error(`conclave ${command}: ${(err as Error).message}\nusage: ${USAGE[command]}`);
+    return 2;
+  }
+  const [jidArg, passwordArg, ...extra] = parsed.positionals;
+  if (jidArg === undefined || extra.length > 0 || (command === 'deluser' && passwordArg !== undefined)) {
+    console.error(`usage: ${USAGE[command]}`);
+    return 2;
+  }
+  let settings: Settings;
+  try {
+    settings = loadConfig({ file: parsed.values.config, profile: parsed.values.profile });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const jid = prepJid(jidArg);
+  if (jid === null || bareJid(jid) !== jid || !jid.includes('@')) {
+    console.error(`conclave ${command}: "${jidArg}" is not a valid bare JID (user@domain)`);
+    return 2;
+  }
+  if (jidDomain(jid) !== settings.domain) {
+    console.error(`conclave ${command}: ${jid} is not on this server's domain ${settings.domain}`);
+    return 2;
+  }
+
+  const password = command === 'deluser' ? '' : (passwordArg ?? (await readPassword(`Password for ${jid}: `)));
+  if (command !== 'deluser' && password === '') {
+    console.error(`conclave ${command}: the password must not be empty`);
+    return 2;
+  }
+  const database = openDatabase(settings.data_dir);
+  try {
+    const accounts = new AccountStore(database);
+    const done =
+      command === 'adduser'
+        ? await accounts.create(jid, password)
+        : command === 'passwd'
+          ? await accounts.setPassword(jid, password)
+          : await accounts.delete(jid);
+    if (!done) {
+      console.error(command === 'adduser' ? `${jid} already exists` : `${jid} does not exist`);
+      return 1;
+    }
+    const confirmation: Record<string, string> = {
+      adduser: `Account ${jid} created`,
+      passwd: `Password changed for ${jid}`,
+      deluser: `Account ${jid} deleted`,
+    };
+    console.log(confirmation[command]);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+/** One line from the terminal without echo, or from standard input when it is not a terminal. */
+async function readPassword(prompt: string): Promise<string> {
+  const input = process.stdin;
+  if (!input.isTTY) {
+    const lines = createInterface({ input, terminal: false });
+    for await (const line of lines) {
+      lines.close();
+      return line;
+    }
+    return '';
+  }
+  process.stderr.write(prompt);
+  input.setRawMode(true);
+  input.resume();
+  let password = '';
+  try {
+    for await (const chunk of input) {
+      for (const char of (chunk as Buffer).toString('utf8')) {
+        if (char === '\r' || char === '\n') return password;
+        if (char === '\u0003') throw new Error('Interrupted');
+        if (char === '\u007f' || char === '\b') password = password.slice(0, -1);
+        else password += char;
+      }
+    }
+    return password;
+  } finally {
+    input.setRawMode(false);
+    input.pause();
+    process.stderr.write('\n');
+  }
+}

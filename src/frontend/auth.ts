@@ -1,0 +1,78 @@
+// Authentication back ends. `insecure` accepts any password (load generators,
+// scansion runs) and is refused on anything but a loopback address; `internal`
+// checks against the salted SCRAM credentials of the account store.
+
+import { createHmac, randomBytes } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
+import { ConfigError, type Settings } from '../config/load.js';
+import { prepJid } from '../jid/jid.js';
+import { AccountStore } from '../store/accounts.js';
+import type { Database } from '../store/database.js';
+import { passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from './scram.js';
+
+export interface AuthBackend {
+  /** SASL mechanisms to offer, strongest first. */
+  readonly mechanisms: readonly string[];
+  /** The account a SASL username names, or undefined when it is not a valid localpart. */
+  accountJid(username: string): string | undefined;
+  verifyPassword(accountJid: string, password: string): Promise<boolean>;
+  /**
+   * The account's SCRAM credential. For an account that does not exist it is a
+   * decoy no proof matches, so the exchange does not reveal which accounts exist.
+   */
+  scramCredential(accountJid: string, hash: ScramHash): Promise<ScramCredential>;
+}
+
+export function createAuthBackend(settings: Settings, database: Database): AuthBackend {
+  assertAuthAllowed(settings);
+  const accountJid = (username: string) => localAccountJid(username, settings.domain);
+  if (settings.auth.backend === 'insecure') {
+    return {
+      mechanisms: ['PLAIN'],
+      accountJid,
+      verifyPassword: async () => true,
+      scramCredential: () => Promise.reject(new Error('The insecure back end offers no SCRAM')),
+    };
+  }
+  const accounts = new AccountStore(database);
+  const decoySecret = randomBytes(32);
+  return {
+    mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'],
+    accountJid,
+    async verifyPassword(jid, password) {
+      const credential = accounts.credential(jid, 'sha256');
+      return credential !== undefined && passwordMatches('sha256', credential, password);
+    },
+    async scramCredential(jid, hash) {
+      const credential = accounts.credential(jid, hash);
+      if (credential) return credential;
+      // A stable salt per unknown name, as a real account would have.
+      const salt = createHmac('sha256', decoySecret).update(hash + '\0' + jid).digest().subarray(0, 16);
+      const keyLength = hash === 'sha1' ? 20 : 32;
+      return { salt, iterations: SCRAM_ITERATIONS, storedKey: randomBytes(keyLength), serverKey: randomBytes(keyLength) };
+    },
+  };
+}
+
+/** The insecure back end would let anyone who can reach the port log in as anyone. */
+export function assertAuthAllowed(settings: Settings): void {
+  if (settings.auth.backend === 'insecure' && settings.client.enabled && !isLoopback(settings.client.host)) {
+    throw new ConfigError(
+      `Refusing to start: auth.backend "insecure" accepts any password, but client.host ` +
+        `"${settings.client.host}" is not a loopback address (use 127.0.0.1 or ::1, or auth.backend "internal")`,
+    );
+  }
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIPv4(host)) return host.startsWith('127.');
+  if (isIPv6(host)) return host === '::1' || /^::ffff:127\./i.test(host);
+  return false;
+}
+
+/** `user@domain` for a SASL username, normalized; undefined if it is no valid localpart. */
+export function localAccountJid(username: string, domain: string): string | undefined {
+  if (username === '' || /[@/]/.test(username)) return undefined;
+  return prepJid(username + '@' + domain) ?? undefined;
+}

@@ -1,0 +1,368 @@
+// One client-to-server connection (RFC 6120): the stream negotiation state
+// machine (header checks, features, STARTTLS, SASL, stream restart, resource
+// binding) and, once bound, the session the router delivers to.
+//
+// Output is coalesced: everything sent to the client during one event-loop
+// turn leaves in one socket write, so a client reads all the stanzas one
+// request produced for it together (the scansion runner relies on this).
+
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Settings } from '../config/load.js';
+import { prepJid } from '../jid/jid.js';
+import type { Logger } from '../log.js';
+import { el, type Element } from '../xml/element.js';
+import { escapeAttribute, escapeText } from '../xml/escape.js';
+import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-parser.js';
+import type { AuthBackend } from './auth.js';
+import { errorReply, streamErrorXml } from './errors.js';
+import type { StanzaRouter } from './router.js';
+import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
+import type { BoundSession, SessionTable } from './sessions.js';
+
+const CLIENT_NS = 'jabber:client';
+const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
+const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
+const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
+
+/** A connection must be bound this soon after it opens (Prosody waits 300 s; idle sockets cost us more). */
+const NEGOTIATION_TIMEOUT_MS = 60_000;
+/** After we close our side, how long the peer has to close its side before we cut it off. */
+const CLOSE_GRACE_MS = 2_000;
+/** Failed SASL attempts allowed on one connection. */
+const MAX_SASL_FAILURES = 3;
+
+/** What every client connection shares. */
+export interface C2sContext {
+  settings: Settings;
+  auth: AuthBackend;
+  sessions: SessionTable<ClientSession>;
+  router: StanzaRouter;
+  /** Set when STARTTLS is configured. */
+  tls: SecureContext | undefined;
+  log: Logger;
+}
+
+type Phase =
+  /** Waiting for the client's stream header. */
+  | 'header'
+  /** Features sent, before authentication: STARTTLS and SASL. */
+  | 'unauthenticated'
+  /** Authenticated (after the restart): resource binding. */
+  | 'authenticated'
+  | 'bound'
+  | 'closed';
+
+export class ClientSession implements BoundSession {
+  fullJid = '';
+  bareJid = '';
+  available = false;
+  priority = 0;
+  presence: Element | undefined;
+  readonly directedPresence = new Set<string>();
+
+  private socket: Socket;
+  private parser!: XmppStreamParser;
+  private phase: Phase = 'header';
+  private secure = false;
+  /** The account's bare JID once SASL succeeded. */
+  private account: string | undefined;
+  private sasl: SaslExchange | undefined;
+  private saslFailures = 0;
+  /** Our stream header for the current stream has been written. */
+  private headerSent = false;
+  /** Stanzas that arrived while an asynchronous step (SASL) was running. */
+  private readonly backlog: Element[] = [];
+  private busy = false;
+  private readonly output: string[] = [];
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private log: Logger;
+  private readonly maxUnread: number;
+
+  constructor(
+    socket: Socket,
+    private readonly context: C2sContext,
+  ) {
+    this.socket = socket;
+    this.log = context.log.child({ peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    const { limits } = context.settings;
+    // A client that stops reading must not make us buffer without end.
+    this.maxUnread = Math.max(2 * 1024 * 1024, 4 * limits.max_stanza_size);
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('close', () => this.ended('connection closed'));
+    this.timer = setTimeout(() => this.streamError('connection-timeout', 'Stream negotiation took too long'), NEGOTIATION_TIMEOUT_MS);
+    this.newStream();
+  }
+
+  /** Queues XML for the client; it leaves at the end of this event-loop turn. */
+  send(xml: string): void {
+    if (this.phase === 'closed') return;
+    this.output.push(xml);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Closes the stream with a stream error (RFC 6120 §4.9). */
+  streamError(condition: string, text?: string): void {
+    if (this.phase === 'closed') return;
+    this.log.debug({ condition, text }, 'stream error');
+    if (!this.headerSent) this.output.push(this.streamHeader());
+    this.finish(streamErrorXml(condition, text), text ?? condition);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.parser.write(chunk);
+  };
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.output.length === 0 || this.socket.destroyed) return;
+    this.socket.write(this.output.join(''));
+    this.output.length = 0;
+    if (this.socket.writableLength > this.maxUnread) {
+      this.log.info({ unread: this.socket.writableLength }, 'client does not read; closing');
+      this.streamError('policy-violation', 'Too much unread data');
+    }
+  };
+
+  /** A fresh parser for a new stream (at start, after STARTTLS, after SASL). */
+  private newStream(): void {
+    const { limits } = this.context.settings;
+    const streamLimits: StreamLimits = {
+      maxStanzaSize: this.account ? limits.max_stanza_size : limits.max_stanza_size_unauthenticated,
+      maxDepth: limits.max_depth,
+      maxAttributes: limits.max_attributes,
+    };
+    // Events a replaced parser still reports (for bytes that came with the
+    // STARTTLS request, say) belong to the old stream and are ignored.
+    const parser: XmppStreamParser = new XmppStreamParser(
+      {
+        streamStart: (header) => parser === this.parser && this.streamStart(header),
+        stanza: (stanza) => parser === this.parser && this.receive(stanza),
+        streamEnd: () => parser === this.parser && this.streamEnd(),
+        error: (condition, text) => parser === this.parser && this.streamError(condition, text),
+      },
+      streamLimits,
+    );
+    this.parser = parser;
+    this.backlog.length = 0;
+    this.headerSent = false;
+    if (this.phase !== 'closed') this.phase = this.account ? 'authenticated' : 'header';
+  }
+
+  private streamHeader(): string {
+    const { domain } = this.context.settings;
+    this.headerSent = true;
+    return (
+      `<?xml version='1.0'?><stream:stream xmlns='${CLIENT_NS}' xmlns:stream='${STREAMS_NS}'` +
+      ` id='${randomUUID()}' from='${escapeAttribute(domain)}' version='1.0' xml:lang='en'>`
+    );
+  }
+
+  private streamStart(header: Element): void {
+    this.send(this.streamHeader());
+    const { to, version, xmlns } = header.attrs;
+    if (xmlns !== CLIENT_NS) return this.streamError('invalid-namespace', `The stream namespace must be ${CLIENT_NS}`);
+    if (to === undefined) return this.streamError('improper-addressing', "A 'to' attribute is required on stream headers");
+    const host = prepJid(to);
+    if (host === null) return this.streamError('improper-addressing', "A valid 'to' attribute is required on stream headers");
+    if (host !== this.context.settings.domain) return this.streamError('host-unknown', `This server does not serve ${to}`);
+    if (version === undefined || !/^1\.\d+$/.test(version)) {
+      return this.streamError('unsupported-version', 'Only XMPP 1.0 streams are supported');
+    }
+    if (this.phase === 'authenticated') {
+      this.send(
+        `<stream:features><bind xmlns='${BIND_NS}'/><session xmlns='${SESSION_NS}'><optional/></session></stream:features>`,
+      );
+      return;
+    }
+    this.phase = 'unauthenticated';
+    if (this.context.tls && !this.secure) {
+      // With TLS configured, authentication happens only inside it.
+      this.send(`<stream:features><starttls xmlns='${TLS_NS}'><required/></starttls></stream:features>`);
+      return;
+    }
+    const mechanisms = this.context.auth.mechanisms.map((name) => `<mechanism>${name}</mechanism>`).join('');
+    this.send(`<stream:features><mechanisms xmlns='${SASL_NS}'>${mechanisms}</mechanisms></stream:features>`);
+  }
+
+  private streamEnd(): void {
+    this.finish('</stream:stream>');
+  }
+
+  /** A top-level element; handled in order, waiting behind any asynchronous step. */
+  private receive(stanza: Element): void {
+    if (this.busy) {
+      this.backlog.push(stanza);
+      return;
+    }
+    const pending = this.handle(stanza);
+    if (!pending) return;
+    this.busy = true;
+    pending
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'error while handling a stanza');
+        this.streamError('internal-server-error');
+      })
+      .finally(() => {
+        this.busy = false;
+        while (!this.busy && this.backlog.length > 0 && this.phase !== 'closed') this.receive(this.backlog.shift()!);
+      });
+  }
+
+  private handle(stanza: Element): Promise<void> | void {
+    switch (this.phase) {
+      case 'unauthenticated':
+        return this.negotiate(stanza);
+      case 'authenticated':
+        return this.bindPhase(stanza);
+      case 'bound':
+        return this.routeStanza(stanza);
+    }
+  }
+
+  private negotiate(element: Element): Promise<void> | void {
+    const ns = element.attrs.xmlns;
+    if (ns === TLS_NS && element.name === 'starttls') return this.startTls();
+    if (ns !== SASL_NS) return this.streamError('not-authorized', 'Authenticate first');
+    if (this.context.tls && !this.secure) return this.saslFailure('encryption-required');
+    switch (element.name) {
+      case 'auth': {
+        const mechanism = element.attrs.mechanism ?? '';
+        this.sasl = startSasl(mechanism, this.context.auth);
+        if (!this.sasl) return this.saslFailure('invalid-mechanism');
+        return this.saslStep(element);
+      }
+      case 'response':
+        if (!this.sasl) return this.saslFailure('not-authorized', 'Out of order SASL element');
+        return this.saslStep(element);
+      case 'abort':
+        this.sasl = undefined;
+        return this.saslFailure('aborted');
+      default:
+        return this.streamError('not-authorized', 'Authenticate first');
+    }
+  }
+
+  private async saslStep(element: Element): Promise<void> {
+    const text = element.text().trim();
+    // RFC 6120 §6.4.2: "=" is an empty response; no text at all is no initial response.
+    if (text !== '=' && text !== '' && !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) {
+      this.sasl = undefined;
+      return this.saslFailure('incorrect-encoding');
+    }
+    const step: SaslStep = await this.sasl!.step(Buffer.from(text === '=' ? '' : text, 'base64'));
+    if (this.phase === 'closed') return;
+    if (step.kind === 'challenge') {
+      this.send(`<challenge xmlns='${SASL_NS}'>${step.data === '' ? '=' : b64(step.data)}</challenge>`);
+      return;
+    }
+    this.sasl = undefined;
+    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text);
+    this.send(`<success xmlns='${SASL_NS}'>${step.data === undefined ? '' : b64(step.data)}</success>`);
+    this.account = step.accountJid;
+    this.log = this.log.child({ account: step.accountJid });
+    this.log.debug('authenticated');
+    this.newStream();
+  }
+
+  private saslFailure(condition: SaslFailureCondition | 'encryption-required', text?: string): void {
+    const textXml = text === undefined ? '' : `<text>${escapeText(text)}</text>`;
+    this.send(`<failure xmlns='${SASL_NS}'><${condition}/>${textXml}</failure>`);
+    if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_FAILURES) {
+      this.streamError('policy-violation', 'Too many failed authentication attempts');
+    }
+  }
+
+  private startTls(): void {
+    const { tls } = this.context;
+    if (!tls || this.secure) {
+      this.finish(`<failure xmlns='${TLS_NS}'/></stream:stream>`, 'STARTTLS refused');
+      return;
+    }
+    // <proceed/> must leave in the clear, before the handshake starts on the same socket.
+    this.flush();
+    const raw = this.socket;
+    raw.write(`<proceed xmlns='${TLS_NS}'/>`);
+    raw.off('data', this.onData);
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: tls });
+    secure.on('data', this.onData);
+    secure.on('error', (err) => {
+      this.log.debug({ err: err.message }, 'TLS error');
+      secure.destroy();
+    });
+    this.socket = secure;
+    this.secure = true;
+    this.newStream();
+  }
+
+  private bindPhase(stanza: Element): void {
+    const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
+    if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
+    const requested = bind.getChildText('resource')?.trim() || randomUUID();
+    const fullJid = prepJid(this.account + '/' + requested);
+    if (fullJid === null) {
+      const error = errorReply(stanza, 'bad-request', 'Invalid resource');
+      if (error) this.send(error.toString());
+      return;
+    }
+    // Prosody's default: the newcomer wins and the old session is told why it goes.
+    this.context.sessions.get(fullJid)?.streamError('conflict', 'Replaced by new connection');
+    this.fullJid = fullJid;
+    this.bareJid = this.account!;
+    this.context.sessions.add(this);
+    this.phase = 'bound';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.log = this.log.child({ jid: fullJid });
+    const result = el('iq', { type: 'result', id: stanza.attrs.id }, el('bind', { xmlns: BIND_NS }, el('jid', {}, fullJid)));
+    this.send(result.toString());
+  }
+
+  private routeStanza(stanza: Element): void {
+    const ns = stanza.attrs.xmlns;
+    if (ns !== undefined && ns !== CLIENT_NS) return this.streamError('invalid-namespace', `Unexpected namespace ${ns}`);
+    if (stanza.name !== 'message' && stanza.name !== 'presence' && stanza.name !== 'iq') {
+      return this.streamError('unsupported-stanza-type', `<${stanza.name}/> is not a stanza`);
+    }
+    delete stanza.attrs.xmlns;
+    this.context.router.fromClient(this, stanza);
+  }
+
+  /**
+   * Writes the last words of the stream, ends the session, and ends our side
+   * of the TCP connection; a peer that does not close its side is cut off.
+   */
+  private finish(lastXml: string, reason?: string): void {
+    this.output.push(lastXml);
+    this.ended(reason);
+    this.flush();
+    const socket = this.socket;
+    socket.end();
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  /** The session is over, whatever ended it: it leaves the table and its presence goes unavailable. */
+  private ended(reason?: string): void {
+    if (this.phase === 'closed') return;
+    const wasBound = this.phase === 'bound';
+    this.phase = 'closed';
+    clearTimeout(this.timer);
+    if (wasBound) {
+      this.context.sessions.remove(this);
+      this.context.router.sessionEnded(this, reason);
+    }
+    this.log.debug({ reason }, 'session ended');
+  }
+}
+
+function b64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}

@@ -1,0 +1,59 @@
+// The client-to-server TCP listener: accepts connections and gives each its
+// ClientSession. STARTTLS is offered when a certificate and key are configured.
+
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { ConfigError, type Settings } from '../config/load.js';
+import { ClientSession, type C2sContext } from './c2s-session.js';
+
+export class ClientListener {
+  private readonly connections = new Map<Socket, ClientSession>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static listen(context: C2sContext): Promise<ClientListener> {
+    const { host, port } = context.settings.client;
+    const server = createServer({ noDelay: true });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, backlog: 1024 }, () => {
+        server.off('error', reject);
+        const address = server.address();
+        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port);
+        server.on('connection', (socket) => listener.accept(socket, context));
+        server.on('error', (err) => context.log.error({ err }, 'client listener error'));
+        resolve(listener);
+      });
+    });
+  }
+
+  private accept(socket: Socket, context: C2sContext): void {
+    this.connections.set(socket, new ClientSession(socket, context));
+    socket.on('close', () => this.connections.delete(socket));
+  }
+
+  /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.connections.values()) session.streamError('system-shutdown');
+    await closed;
+  }
+}
+
+/** The STARTTLS context, when `client.tls_cert` and `client.tls_key` are both set. */
+export function loadTlsContext(settings: Settings): SecureContext | undefined {
+  const { tls_cert: certFile, tls_key: keyFile } = settings.client;
+  if (certFile === null && keyFile === null) return undefined;
+  if (certFile === null || keyFile === null) {
+    throw new ConfigError('client.tls_cert and client.tls_key must be set together (STARTTLS needs both)');
+  }
+  try {
+    return createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+  } catch (err) {
+    throw new ConfigError(`Cannot load the TLS certificate ${certFile} and key ${keyFile}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,265 @@
+// Routes what bound clients send (RFC 6121 basics) and what the shards
+// deliver. Client stanzas get their `from` stamped with the session's full
+// JID and go to a local session, to the server's own handlers, to the MUC
+// service, or back as an error.
+
+import type { Settings } from '../config/load.js';
+import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
+import type { Logger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
+import { Element, el } from '../xml/element.js';
+import { escapeAttribute } from '../xml/escape.js';
+import { errorReply, type StanzaErrorCondition } from './errors.js';
+import type { BoundSession, SessionTable } from './sessions.js';
+
+const PING_NS = 'urn:xmpp:ping';
+const DISCO_INFO_NS = 'http://jabber.org/protocol/disco#info';
+const DISCO_ITEMS_NS = 'http://jabber.org/protocol/disco#items';
+const ROSTER_NS = 'jabber:iq:roster';
+const VCARD_NS = 'vcard-temp';
+const VCARD_UPDATE_NS = 'vcard-temp:x:update';
+const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
+const DELAY_NS = 'urn:xmpp:delay';
+
+const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
+
+/** Where stanzas for the MUC service go (the shard pool). */
+export type MucDispatch = (stanza: Element) => void;
+
+export class StanzaRouter {
+  private muc: MucDispatch | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly sessions: SessionTable,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects the MUC service; until then its domain answers service-unavailable. */
+  attachMuc(dispatch: MucDispatch): void {
+    this.muc = dispatch;
+  }
+
+  /** A stanza from a bound client session. */
+  fromClient(session: BoundSession, stanza: Element): void {
+    stanza.attrs.from = session.fullJid;
+    if (stanza.name === 'iq' && !isValidIq(stanza)) return this.bounce(session, stanza, 'bad-request');
+    const rawTo = stanza.attrs.to;
+    let to: string | undefined;
+    if (rawTo !== undefined) {
+      to = prepJid(rawTo) ?? undefined;
+      if (to === undefined) return this.bounce(session, stanza, 'jid-malformed');
+      stanza.attrs.to = to;
+    }
+    if (stanza.name === 'presence') return this.presenceFromClient(session, stanza, to);
+    if (to === undefined) {
+      // No `to` means the sender's own account (RFC 6120 §10.3); its iq the server answers.
+      if (stanza.name === 'iq') return this.serverIq(session, stanza);
+      return this.messageToBare(session, stanza, session.bareJid);
+    }
+    const domain = jidDomain(to);
+    if (domain === this.settings.muc.domain) return this.toMuc(session, stanza);
+    if (domain !== this.settings.domain) return this.bounce(session, stanza, 'remote-server-not-found');
+    const bare = bareJid(to);
+    if (bare === domain) {
+      if (stanza.name === 'iq') {
+        if (to === domain) return this.serverIq(session, stanza);
+        return this.bounce(session, stanza, 'service-unavailable');
+      }
+      return; // Messages to the server have no handler here; RFC 6121 §8.5.1 lets us drop them.
+    }
+    if (stanza.name === 'message') {
+      const target = jidResource(to) === '' ? undefined : this.sessions.get(to);
+      if (target) target.send(stanza.toString());
+      else this.messageToBare(session, stanza, bare);
+    } else if (stanza.name === 'iq') {
+      if (jidResource(to) === '') return this.accountIq(session, stanza, bare);
+      const target = this.sessions.get(to);
+      if (target) target.send(stanza.toString());
+      else this.bounce(session, stanza, 'service-unavailable');
+    }
+  }
+
+  /** Deliveries from the shards. Recipients without a session are dropped. */
+  deliver = (deliveries: Delivery[]): void => {
+    for (const { head, tail, to } of deliveries) {
+      for (const jid of to) {
+        const xml = head + " to='" + escapeAttribute(jid) + "'" + tail;
+        for (const session of this.recipientsOf(jid, head)) session.send(xml);
+      }
+    }
+  };
+
+  /**
+   * A session is going away (stream closed, socket lost, replaced): its
+   * presence goes unavailable to its other resources and to everyone it sent
+   * directed presence to, which is how its occupants leave their rooms.
+   */
+  sessionEnded(session: BoundSession, reason?: string): void {
+    const unavailable = el('presence', { type: 'unavailable', from: session.fullJid });
+    if (reason !== undefined) unavailable.append(el('status', {}, 'Disconnected: ' + reason));
+    this.broadcastUnavailable(session, unavailable, false);
+  }
+
+  private recipientsOf(jid: string, head: string): Iterable<BoundSession> {
+    if (jidResource(jid) !== '') {
+      const session = this.sessions.get(jid);
+      return session ? [session] : [];
+    }
+    if (head.startsWith('<message')) return this.sessions.messageTargets(jid);
+    if (head.startsWith('<presence')) return this.sessions.availableResources(jid);
+    return [];
+  }
+
+  private toMuc(session: BoundSession, stanza: Element): void {
+    if (this.muc) this.muc(stanza);
+    else this.bounce(session, stanza, 'service-unavailable');
+  }
+
+  private presenceFromClient(session: BoundSession, stanza: Element, to: string | undefined): void {
+    const type = stanza.attrs.type;
+    if (type !== undefined && !PRESENCE_TYPES.has(type)) return this.bounce(session, stanza, 'bad-request', 'Invalid presence type');
+    if (type === undefined && !stanza.getChild('x', VCARD_UPDATE_NS)) {
+      // As Prosody does: a client that says nothing about its avatar has none.
+      stanza.append(el('x', { xmlns: VCARD_UPDATE_NS }, el('photo')));
+    }
+    if (to === undefined) {
+      if (type === undefined) return this.broadcastAvailable(session, stanza);
+      if (type === 'unavailable') return this.broadcastUnavailable(session, stanza, true);
+      return this.bounce(session, stanza, 'bad-request', 'Invalid presence type');
+    }
+    // Directed presence (RFC 6121 §4.6): remembered so that it can be undone when the session ends.
+    if (type === undefined) session.directedPresence.add(to);
+    else if (type === 'unavailable' || type === 'error') session.directedPresence.delete(to);
+
+    const domain = jidDomain(to);
+    if (domain === this.settings.muc.domain) return this.toMuc(session, stanza);
+    if (domain !== this.settings.domain) {
+      if (type !== 'unavailable') this.bounce(session, stanza, 'remote-server-not-found');
+      return;
+    }
+    const bare = bareJid(to);
+    if (bare === domain || type === 'probe') return; // No roster: nothing to answer for the server or a probe.
+    if (jidResource(to) !== '') {
+      this.sessions.get(to)?.send(stanza.toString());
+      return;
+    }
+    const xml = stanza.toString();
+    for (const target of this.sessions.availableResources(bare)) target.send(xml);
+  }
+
+  /** Available broadcast presence (RFC 6121 §4.2, §4.4): to self and the user's other available resources. */
+  private broadcastAvailable(session: BoundSession, stanza: Element): void {
+    const initial = !session.available;
+    session.available = true;
+    session.priority = parsePriority(stanza);
+    session.send(stanza.toString());
+    const others = this.sessions.availableResources(session.bareJid).filter((other) => other !== session);
+    for (const other of others) other.send(stanza.clone().setAttr('to', other.fullJid).toString());
+    if (initial) {
+      for (const other of others) {
+        if (other.presence) session.send(other.presence.clone().setAttr('to', session.fullJid).toString());
+      }
+    }
+    session.presence = stanza
+      .clone()
+      .append(el('delay', { xmlns: DELAY_NS, from: this.settings.domain, stamp: new Date().toISOString() }));
+  }
+
+  /** Unavailable broadcast presence (RFC 6121 §4.5): to the user's resources and every directed-presence recipient. */
+  private broadcastUnavailable(session: BoundSession, stanza: Element, echo: boolean): void {
+    if (session.available) {
+      if (echo) session.send(stanza.toString());
+      for (const other of this.sessions.availableResources(session.bareJid)) {
+        if (other !== session) other.send(stanza.clone().setAttr('to', other.fullJid).toString());
+      }
+    }
+    session.available = false;
+    session.priority = 0;
+    session.presence = undefined;
+    const directed = [...session.directedPresence];
+    session.directedPresence.clear();
+    for (const jid of directed) this.presenceFromClient(session, stanza.clone().setAttr('to', jid), jid);
+  }
+
+  /** A message for an account, by RFC 6121 §8.5.2 (no offline storage). */
+  private messageToBare(session: BoundSession, stanza: Element, bare: string): void {
+    const type = stanza.attrs.type;
+    if (type === 'error') return;
+    if (type === 'groupchat') return this.bounce(session, stanza, 'service-unavailable');
+    const targets =
+      type === 'headline'
+        ? this.sessions.availableResources(bare).filter((target) => target.priority >= 0)
+        : this.sessions.messageTargets(bare);
+    if (targets.length === 0) {
+      if (type !== 'headline') this.bounce(session, stanza, 'service-unavailable');
+      return;
+    }
+    const xml = stanza.toString();
+    for (const target of targets) target.send(xml);
+  }
+
+  /** An iq to an account's bare JID, answered by the server on the account's behalf. */
+  private accountIq(session: BoundSession, stanza: Element, bare: string): void {
+    const type = stanza.attrs.type;
+    if (type === 'result' || type === 'error') return;
+    const query = stanza.elements()[0];
+    if (type === 'get' && query.is('vCard', VCARD_NS)) return this.reply(session, stanza, el('vCard', { xmlns: VCARD_NS }));
+    if (bare === session.bareJid) return this.serverIq(session, stanza);
+    this.bounce(session, stanza, 'service-unavailable');
+  }
+
+  /** An iq to the server itself. */
+  private serverIq(session: BoundSession, stanza: Element): void {
+    const type = stanza.attrs.type;
+    if (type === 'result' || type === 'error') return;
+    const query = stanza.elements()[0];
+    const ns = query.xmlns;
+    if (type === 'get' && query.is('ping', PING_NS)) return this.reply(session, stanza);
+    if (type === 'get' && query.is('query', DISCO_INFO_NS) && query.attrs.node === undefined) {
+      return this.reply(session, stanza, this.discoInfo());
+    }
+    if (type === 'get' && query.is('query', DISCO_ITEMS_NS) && query.attrs.node === undefined) {
+      return this.reply(session, stanza, el('query', { xmlns: DISCO_ITEMS_NS }, el('item', { jid: this.settings.muc.domain })));
+    }
+    if (type === 'get' && query.is('query', ROSTER_NS)) return this.reply(session, stanza, el('query', { xmlns: ROSTER_NS }));
+    if (type === 'get' && query.is('vCard', VCARD_NS)) return this.reply(session, stanza, el('vCard', { xmlns: VCARD_NS }));
+    // Legacy session establishment (RFC 3921 §3), offered as optional: nothing to do.
+    if (type === 'set' && query.is('session', SESSION_NS)) return this.reply(session, stanza);
+    this.log.debug({ ns, name: query.name }, 'no handler for iq');
+    this.bounce(session, stanza, 'service-unavailable');
+  }
+
+  private discoInfo(): Element {
+    return el(
+      'query',
+      { xmlns: DISCO_INFO_NS },
+      el('identity', { category: 'server', type: 'im', name: 'Conclave' }),
+      ...[DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VCARD_NS].map((v) => el('feature', { var: v })),
+    );
+  }
+
+  private reply(session: BoundSession, stanza: Element, payload?: Element): void {
+    const result = el('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: session.fullJid }, payload);
+    session.send(result.toString());
+  }
+
+  private bounce(session: BoundSession, stanza: Element, condition: StanzaErrorCondition, text?: string): void {
+    const error = errorReply(stanza, condition, text);
+    if (error) session.send(error.toString());
+  }
+}
+
+/** RFC 6120 §8.2.3: an id, a known type, and exactly one payload for get and set. */
+function isValidIq(stanza: Element): boolean {
+  const type = stanza.attrs.type;
+  if (stanza.attrs.id === undefined) return false;
+  if (type === 'get' || type === 'set') return stanza.elements().length === 1;
+  return type === 'result' || type === 'error';
+}
+
+function parsePriority(presence: Element): number {
+  const text = presence.getChildText('priority')?.trim();
+  if (text === undefined || !/^[+-]?\d+$/.test(text)) return 0;
+  return Math.max(-128, Math.min(127, Number(text)));
+}

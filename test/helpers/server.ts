@@ -1,0 +1,278 @@
+// Test support: a server on an ephemeral port with a scratch data folder, a
+// raw XMPP client for tests that speak the protocol by hand, and the server
+// as a separate process for crash tests.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/load.js';
+import { startServer, type RunningServer } from '../../src/frontend/server.js';
+import type { Element } from '../../src/xml/element.js';
+import { XmppStreamParser } from '../../src/xml/stream-parser.js';
+
+type Tree = { [key: string]: unknown };
+
+export type TestServer = RunningServer & { dataDir: string };
+
+/**
+ * Starts the `scansion` profile on an ephemeral port with a fresh data folder
+ * (removed on close), silent unless CONCLAVE_TEST_LOG names a log level, with
+ * `overrides` layered on top.
+ */
+export async function startTestServer(overrides: Tree = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'conclave-test-'));
+  const base: Tree = { client: { port: 0 }, data_dir: dataDir, log_level: process.env.CONCLAVE_TEST_LOG || 'silent' };
+  const settings = loadConfig({ profile: 'scansion', overrides: layer(base, overrides) });
+  let server: RunningServer;
+  try {
+    server = await startServer(settings);
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    port: server.port,
+    settings: server.settings,
+    dataDir,
+    async close() {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function layer(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] = isTree(current) && isTree(value) ? layer(current, value) : value;
+  }
+  return out;
+}
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A hand-driven XMPP client: it sends raw strings and waits for parsed stanzas. */
+export class RawClient {
+  /** Stanzas received and not yet taken by `next`. */
+  readonly queue: Element[] = [];
+  /** The server's stream headers, in order. */
+  readonly headers: Element[] = [];
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<void>;
+  /** The server closed its stream (`</stream:stream>`). */
+  streamEnded = false;
+  fullJid = '';
+  private parser = this.newParser();
+  private waiters: { predicate: (stanza: Element) => boolean; resolve(stanza: Element): void; reject(err: Error): void }[] = [];
+  private isClosed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk) => this.parser.write(chunk));
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.isClosed = true;
+        for (const waiter of this.waiters) waiter.reject(new Error('The connection closed'));
+        this.waiters = [];
+        resolve();
+      }),
+    );
+  }
+
+  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((resolvePromise, reject) => {
+      const socket = connect({ port, host }, () => {
+        socket.off('error', reject);
+        resolvePromise(new RawClient(socket));
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  send(xml: string | Buffer): void {
+    this.socket.write(xml);
+  }
+
+  /** The first received stanza (already queued or still to come) that matches; earlier non-matching ones stay queued. */
+  next(predicate: (stanza: Element) => boolean = () => true): Promise<Element> {
+    const index = this.queue.findIndex(predicate);
+    if (index !== -1) return Promise.resolve(this.queue.splice(index, 1)[0]);
+    if (this.isClosed) return Promise.reject(new Error('The connection closed'));
+    return new Promise((resolvePromise, reject) => this.waiters.push({ predicate, resolve: resolvePromise, reject }));
+  }
+
+  /** An iq reply with this id. */
+  reply(id: string): Promise<Element> {
+    return this.next((stanza) => stanza.name === 'iq' && stanza.attrs.id === id);
+  }
+
+  /** Sends a stream header and resolves with the stream features. */
+  openStream(to = 'localhost'): Promise<Element> {
+    this.send(
+      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`,
+    );
+    return this.next((stanza) => stanza.name === 'stream:features');
+  }
+
+  /** SASL PLAIN; resolves with the `<success/>` or `<failure/>` element. */
+  async authenticatePlain(username: string, password: string): Promise<Element> {
+    const response = Buffer.from(`\0${username}\0${password}`).toString('base64');
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${response}</auth>`);
+    return this.saslOutcome();
+  }
+
+  /** SASL SCRAM-SHA-1 or SCRAM-SHA-256, checking the server's signature; resolves with `<success/>` or `<failure/>`. */
+  async authenticateScram(username: string, password: string, hash: 'sha1' | 'sha256'): Promise<Element> {
+    const mechanism = hash === 'sha1' ? 'SCRAM-SHA-1' : 'SCRAM-SHA-256';
+    const clientNonce = randomBytes(12).toString('base64');
+    const clientFirstBare = `n=${username},r=${clientNonce}`;
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mechanism}'>${b64('n,,' + clientFirstBare)}</auth>`);
+    const challenge = await this.next((s) => ['challenge', 'failure'].includes(s.name));
+    if (challenge.name === 'failure') return challenge;
+    const serverFirst = Buffer.from(challenge.text(), 'base64').toString();
+    const fields = Object.fromEntries(serverFirst.split(',').map((part) => [part[0], part.slice(2)]));
+    const salted = pbkdf2Sync(password, Buffer.from(fields.s, 'base64'), Number(fields.i), hash === 'sha1' ? 20 : 32, hash);
+    const clientKey = createHmac(hash, salted).update('Client Key').digest();
+    const storedKey = createHash(hash).update(clientKey).digest();
+    const withoutProof = `c=${b64('n,,')},r=${fields.r}`;
+    const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
+    const signature = createHmac(hash, storedKey).update(authMessage).digest();
+    const proof = Buffer.from(clientKey.map((byte, i) => byte ^ signature[i]));
+    this.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${b64(`${withoutProof},p=${proof.toString('base64')}`)}</response>`);
+    const outcome = await this.saslOutcome();
+    if (outcome.name === 'success') {
+      const serverKey = createHmac(hash, salted).update('Server Key').digest();
+      const expected = 'v=' + createHmac(hash, serverKey).update(authMessage).digest('base64');
+      if (Buffer.from(outcome.text(), 'base64').toString() !== expected) throw new Error('Wrong server signature');
+    }
+    return outcome;
+  }
+
+  /** Opens a stream, logs in with PLAIN and binds; resolves with the full JID. */
+  async login(username: string, password = 'password', resource?: string): Promise<string> {
+    await this.openStream();
+    const outcome = await this.authenticatePlain(username, password);
+    if (outcome.name !== 'success') throw new Error(`Login failed: ${outcome.toString()}`);
+    return this.bindAfterAuth(resource);
+  }
+
+  /** After a successful SASL exchange: restarts the stream and binds a resource; resolves with the full JID. */
+  async bindAfterAuth(resource?: string): Promise<string> {
+    await this.openStream();
+    const payload = resource === undefined ? '' : `<resource>${resource}</resource>`;
+    this.send(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>${payload}</bind></iq>`);
+    const result = await this.reply('bind');
+    const jid = result.getChild('bind')?.getChildText('jid');
+    if (result.attrs.type !== 'result' || !jid) throw new Error(`Bind failed: ${result.toString()}`);
+    this.fullJid = jid;
+    return jid;
+  }
+
+  /** Pings the server and waits for the answer. */
+  async ping(id = 'ping-' + randomBytes(4).toString('hex')): Promise<Element> {
+    this.send(`<iq type='get' id='${id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    return this.reply(id);
+  }
+
+  /** The condition of the stream error the server sent, waiting for it. */
+  async streamError(): Promise<string> {
+    const error = await this.next((stanza) => stanza.name === 'stream:error');
+    return error.elements().find((child) => child.name !== 'text')?.name ?? '';
+  }
+
+  /** Closes the stream and waits for the socket to close. */
+  async close(): Promise<void> {
+    if (!this.isClosed) this.socket.end('</stream:stream>');
+    await this.closed;
+  }
+
+  private async saslOutcome(): Promise<Element> {
+    const outcome = await this.next((s) => s.name === 'success' || s.name === 'failure');
+    // The server restarts its stream after success; so must we.
+    if (outcome.name === 'success') this.parser = this.newParser();
+    return outcome;
+  }
+
+  private newParser(): XmppStreamParser {
+    const limits = { maxStanzaSize: 64 * 1024 * 1024, maxDepth: 1000, maxAttributes: 1000 };
+    return new XmppStreamParser(
+      {
+        streamStart: (header) => this.headers.push(header),
+        stanza: (stanza) => this.received(stanza),
+        streamEnd: () => (this.streamEnded = true),
+        error: (condition, text) => this.socket.destroy(new Error(`Client parser: ${condition}: ${text}`)),
+      },
+      limits,
+    );
+  }
+
+  private received(stanza: Element): void {
+    const index = this.waiters.findIndex((waiter) => waiter.predicate(stanza));
+    if (index === -1) {
+      this.queue.push(stanza);
+      return;
+    }
+    const [waiter] = this.waiters.splice(index, 1);
+    waiter.resolve(stanza);
+  }
+}
+
+/** Connects, logs in with PLAIN and binds. */
+export async function rawClient(port: number, username: string, resource?: string, password = 'password'): Promise<RawClient> {
+  const client = await RawClient.connect(port);
+  await client.login(username, password, resource);
+  return client;
+}
+
+function b64(text: string): string {
+  return Buffer.from(text).toString('base64');
+}
+
+export interface SpawnedServer {
+  port: number;
+  process: ChildProcess;
+  /** Everything the process wrote so far. */
+  output(): string;
+  /** Sends a signal (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+/** Runs `conclave start ARGS` as a child process; resolves once it says where it listens. */
+export function spawnServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, [CLI, 'start', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  return new Promise((resolveStart, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on \S+:(\d+)/.exec(output);
+      if (!match) return;
+      child.stdout!.off('data', onData);
+      child.stdout!.on('data', (more: Buffer) => (output += more.toString()));
+      resolveStart({
+        port: Number(match[1]),
+        process: child,
+        output: () => output,
+        stop(signal = 'SIGTERM') {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => reject(new Error(`conclave start exited with ${code} before listening:\n${output}`)));
+  });
+}
