@@ -45,6 +45,8 @@ export class XmppStreamParser {
   private decoder!: TextDecoder;
   private stack: Element[] = [];
   private boundary = 0;
+  /** Characters written to the current saxes parser. */
+  private received = 0;
   private failed = false;
   private streamOpen = false;
 
@@ -65,6 +67,7 @@ export class XmppStreamParser {
     this.decoder = new TextDecoder('utf-8', { fatal: true });
     this.stack = [];
     this.boundary = 0;
+    this.received = 0;
     this.streamOpen = false;
     const parser = new SaxesParser({ xmlns: false, position: true });
     parser.on('opentag', (tag) => this.openTag(tag));
@@ -89,13 +92,16 @@ export class XmppStreamParser {
       this.fail('not-well-formed', 'Invalid UTF-8');
       return;
     }
+    this.received += text.length;
     try {
       this.parser.write(text);
     } catch (err) {
       // saxes throws from write() when its error handler returns; we already failed.
       if (!this.failed) this.fail('not-well-formed', (err as Error).message);
     }
-    if (!this.failed && this.parser.position - this.boundary > this.limits.maxStanzaSize) {
+    // saxes's `position` is exact only inside its event handlers: after write()
+    // returns it is ahead by the length of the chunk.
+    if (!this.failed && this.received - this.boundary > this.limits.maxStanzaSize) {
       this.fail('policy-violation', 'XML stanza is too big');
     }
   }
