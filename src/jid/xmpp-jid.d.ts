@@ -1,4 +1,5 @@
-// The part of `@xmpp/jid` (which ships no types) that Conclave uses.
+// Types for the part of `@xmpp/jid` (it ships none) that Conclave uses: the JID
+// tests check that our splitting agrees with it.
 
 declare module '@xmpp/jid' {
   export class JID {
