@@ -231,6 +231,7 @@ class Shard {
   }
 
   private ready(port: MessagePort, threadId: number): void {
+    if (this.threadId !== -1) this.log.info({ threadId }, 'shard worker replaced');
     this.port = port;
     this.threadId = threadId;
     this.failedStarts = 0;
@@ -244,8 +245,13 @@ class Shard {
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
     this.log.error({ err, threadId: this.threadId, delay, queued: this.queuedStanzas }, 'shard worker died; restarting it');
     this.removeOccupants();
-    for (const inspection of this.inspections.values()) inspection.reject(new Error(`shard ${this.index} restarted`));
-    this.inspections.clear();
+    // Inspections still queued go to the next worker; the dead one took the others with it.
+    const queued = new Set(this.queue.flatMap((request) => (request.kind === 'inspect' ? [request.id] : [])));
+    for (const [id, inspection] of this.inspections) {
+      if (queued.has(id)) continue;
+      inspection.reject(new Error(`shard ${this.index} restarted`));
+      this.inspections.delete(id);
+    }
     setTimeout(() => {
       // A failed attach restarts itself through its own rejection.
       if (!this.closing) this.attach().catch(() => undefined);
