@@ -1,0 +1,179 @@
+// A room actor: one room's mailbox and the unit of work around each stanza.
+// Stanzas are handled one at a time, to completion. While a stanza is handled,
+// what the room sends and the occupancy changes it reports are held back; when
+// the handling changed something a persistent room keeps, the actor writes it
+// to LMDB and waits for the commit. Then everything held back goes out at once,
+// in order, so that a client gets all the stanzas one request produced together
+// and an acknowledgement never precedes its write.
+
+import type { Logger } from '../log.js';
+import { Mailbox } from '../runtime/mailbox.js';
+import type { Outbox } from '../runtime/protocol.js';
+import type { RoomStore, RoomWrite } from '../store/rooms.js';
+import type { Element } from '../xml/element.js';
+import type { RoomHooks } from './events.js';
+import { handleFirstPresence, handleRoomStanza } from './lifecycle.js';
+import { Room, type RoomHost } from './room.js';
+import { PERSISTENT } from './settings.js';
+import { errorReply, NS_MUC } from './stanzas.js';
+
+export type RoomMail = { kind: 'stanza'; stanza: Element } | { kind: 'stall'; ms: number };
+
+type Outgoing = { stanza: Element; to: string | readonly string[] } | { nick: string; jid: string; present: boolean };
+
+/** What the actors of one shard share. */
+export interface RoomEnvironment {
+  serviceDomain: string;
+  admins: ReadonlySet<string>;
+  hooks: RoomHooks;
+  outbox: Outbox;
+  store: RoomStore;
+  log: Logger;
+  mailboxLimit: number;
+  /** Called when the actor has no room and nothing queued: the service forgets it. */
+  retire(actor: RoomActor): void;
+}
+
+export class RoomActor implements RoomHost {
+  room: Room | undefined;
+  /** Whether LMDB holds this room. */
+  private stored: boolean;
+  private readonly mailbox: Mailbox<RoomMail>;
+  private held: Outgoing[] = [];
+  /** The commit in progress, for a clean shutdown. */
+  pendingWrite: Promise<void> | undefined;
+
+  constructor(
+    readonly jid: string,
+    private readonly env: RoomEnvironment,
+  ) {
+    const record = env.store.load(jid);
+    this.stored = record !== undefined;
+    this.room = record === undefined ? undefined : new Room(jid, env.hooks, this, record);
+    this.mailbox = new Mailbox<RoomMail>((mail) => this.handle(mail), env.mailboxLimit, (err, mail) => this.failed(err, mail));
+  }
+
+  get serviceDomain(): string {
+    return this.env.serviceDomain;
+  }
+
+  get admins(): ReadonlySet<string> {
+    return this.env.admins;
+  }
+
+  get queued(): number {
+    return this.mailbox.size;
+  }
+
+  /** Queues mail; false when the mailbox is full. */
+  post(mail: RoomMail): boolean {
+    return this.mailbox.post(mail);
+  }
+
+  send(stanza: Element, to: string | readonly string[]): void {
+    this.held.push({ stanza, to });
+  }
+
+  occupancy(nick: string, jid: string, present: boolean): void {
+    this.held.push({ nick, jid, present });
+  }
+
+  private handle(mail: RoomMail): void | Promise<void> {
+    if (mail.kind === 'stall') return new Promise<void>((resolve) => setTimeout(resolve, mail.ms)).then(() => this.settle());
+    this.dispatch(mail.stanza);
+    const write = this.pendingChanges();
+    if (write === undefined) return this.release();
+    this.pendingWrite = write;
+    return write.then(
+      () => this.release(),
+      (err: unknown) => {
+        this.env.log.error({ err, room: this.jid }, 'room write failed');
+        this.dropHeldStanzas();
+        this.replyError(mail.stanza, { type: 'wait', condition: 'internal-server-error' });
+        this.release();
+      },
+    );
+  }
+
+  private dispatch(stanza: Element): void {
+    if (this.room !== undefined) {
+      if (!handleRoomStanza(this.room, stanza)) this.replyError(stanza, { type: 'cancel', condition: 'service-unavailable' });
+      return;
+    }
+    // No such room: a join creates it; anything else is answered as Prosody's mod_muc does.
+    if (stanza.name === 'presence' && stanza.attrs.type === undefined && stanza.getChild('x', NS_MUC) !== undefined) {
+      const room = new Room(this.jid, this.env.hooks, this);
+      handleFirstPresence(room, stanza);
+      if (room.hasOccupants()) this.room = room;
+      return;
+    }
+    this.replyError(stanza, { type: 'cancel', condition: 'item-not-found' }, this.env.serviceDomain);
+  }
+
+  private replyError(stanza: Element, error: { type: 'cancel' | 'wait'; condition: string }, by?: string): void {
+    const type = stanza.attrs.type;
+    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
+    this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
+  }
+
+  /**
+   * The write that makes storage match the room, if any: all of a room that
+   * just became persistent, what changed in a persistent one, or its removal
+   * once it is no longer persistent (or destroyed).
+   */
+  private pendingChanges(): Promise<void> | undefined {
+    const room = this.room;
+    if (room === undefined) return undefined;
+    const keep = room.get(PERSISTENT) && !room.destroyed;
+    let write: Promise<void> | undefined;
+    if (keep && !this.stored) {
+      write = this.env.store.write(this.jid, { config: room.config, affiliations: room.affiliations, replace: true });
+    } else if (keep && (room.configChanged || room.changedAffiliations.size > 0)) {
+      const change: RoomWrite = {
+        config: room.configChanged ? room.config : undefined,
+        affiliations: [...room.changedAffiliations].map((jid) => [jid, room.affiliations.get(jid)]),
+      };
+      write = this.env.store.write(this.jid, change);
+    } else if (!keep && this.stored) {
+      write = this.env.store.delete(this.jid);
+    }
+    this.stored = keep;
+    room.configChanged = false;
+    room.changedAffiliations.clear();
+    return write;
+  }
+
+  /** Delivers what the handled stanza produced, then forgets the room if it is gone. */
+  private release(): void {
+    this.pendingWrite = undefined;
+    const held = this.held;
+    this.held = [];
+    for (const out of held) {
+      if ('stanza' in out) this.env.outbox.send(out.stanza, out.to);
+      else this.env.outbox.event({ kind: 'occupant', room: this.jid, nick: out.nick, jid: out.jid, present: out.present });
+    }
+    this.settle();
+  }
+
+  /** A room that is destroyed, or temporary and empty, ends; so does its actor once idle. */
+  private settle(): void {
+    const room = this.room;
+    if (room !== undefined && (room.destroyed || (!room.hasOccupants() && !room.get(PERSISTENT)))) this.room = undefined;
+    if (this.room === undefined && this.mailbox.size === 0) this.env.retire(this);
+  }
+
+  private failed(err: unknown, mail: RoomMail): void {
+    this.env.log.error({ err, room: this.jid, stanza: mail.kind === 'stanza' ? mail.stanza.toString() : undefined }, 'room handler failed');
+    this.dropHeldStanzas();
+    if (mail.kind === 'stanza') this.replyError(mail.stanza, { type: 'wait', condition: 'internal-server-error' });
+    this.release();
+  }
+
+  /**
+   * After a failure the requester gets an error instead of the stanzas the
+   * request had produced; the occupancy changes already made still count.
+   */
+  private dropHeldStanzas(): void {
+    this.held = this.held.filter((out) => !('stanza' in out));
+  }
+}

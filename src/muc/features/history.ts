@@ -1,0 +1,120 @@
+// Discussion history (XEP-0045 §7.2.15): the room keeps its last messages
+// with a body (or a storage hint) in memory, stamped with a delay, and sends
+// them to each session that enters, limited by the <history/> it asked for.
+
+import type { Element } from '../../xml/element.js';
+import type { RoomFeature } from '../events.js';
+import type { Room } from '../room.js';
+import { defineSetting } from '../settings.js';
+import { NS_DELAY, NS_MUC } from '../stanzas.js';
+
+const DEFAULT_LENGTH = 20;
+const HISTORY_LENGTH = defineSetting<number>('history_length', DEFAULT_LENGTH);
+const DEFAULT_MESSAGES = defineSetting<number>('default_history_messages', DEFAULT_LENGTH);
+const NS_HINTS = 'urn:xmpp:hints';
+
+interface Entry {
+  stanza: Element;
+  at: number;
+  /** Serialized length, for maxchars. */
+  chars: number;
+}
+
+const histories = new WeakMap<Room, Entry[]>();
+
+/** XEP-0082 date-time without fractions, as Prosody writes it. */
+export function timestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function isHistoric(stanza: Element): boolean {
+  if (stanza.getChild('no-store', NS_HINTS) || stanza.getChild('no-permanent-store', NS_HINTS)) return false;
+  return stanza.getChild('store', NS_HINTS) !== undefined || stanza.getChild('body') !== undefined;
+}
+
+function remember(room: Room, stanza: Element): void {
+  const length = room.get(HISTORY_LENGTH);
+  if (length <= 0) {
+    histories.delete(room);
+    return;
+  }
+  const at = Date.now();
+  const copy = stanza.clone().setAttr('to', undefined);
+  copy.c('delay', { xmlns: NS_DELAY, from: room.jid, stamp: timestamp(at) });
+  const entries = histories.get(room) ?? [];
+  entries.push({ stanza: copy, at, chars: copy.toString().length });
+  if (entries.length > length) entries.splice(0, entries.length - length);
+  histories.set(room, entries);
+}
+
+/** The entries a `<history/>` request selects, oldest first. */
+function selected(room: Room, request: Element | undefined): Entry[] {
+  const entries = histories.get(room) ?? [];
+  const number = (name: string): number | undefined => {
+    const value = request?.attrs[name];
+    return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  };
+  const maxChars = number('maxchars');
+  const seconds = number('seconds');
+  const sinceText = request?.attrs.since;
+  let since = sinceText === undefined ? undefined : Date.parse(sinceText);
+  if (since !== undefined && Number.isNaN(since)) since = undefined;
+  if (seconds !== undefined) since = Math.max(since ?? 0, Date.now() - seconds * 1000);
+  const maxStanzas =
+    number('maxstanzas') ?? (maxChars === undefined && since === undefined ? room.get(DEFAULT_MESSAGES) : entries.length);
+  let chars = 0;
+  let count = 0;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i];
+    if (maxChars !== undefined && (chars += entry.chars) > maxChars) break;
+    if (since !== undefined && entry.at < since) break;
+    if (count + 1 > maxStanzas) break;
+    count++;
+  }
+  return entries.slice(entries.length - count);
+}
+
+export const history: RoomFeature = (hooks) => {
+  hooks.on('broadcast-message', ({ room, stanza }) => {
+    if (isHistoric(stanza)) remember(room, stanza);
+  });
+
+  hooks.on(
+    'occupant-session-new',
+    ({ room, stanza, jid }) => {
+      const request = stanza.getChild('x', NS_MUC)?.getChild('history');
+      for (const entry of selected(room, request)) room.send(entry.stanza, jid);
+    },
+    50,
+  );
+
+  hooks.on(
+    'config-form',
+    ({ room, fields }) => {
+      fields.push({
+        var: 'muc#roomconfig_historylength',
+        type: 'text-single',
+        datatype: 'xs:integer',
+        label: 'Maximum number of history messages returned by room',
+        desc: 'Specify the maximum number of previous messages that should be sent to users when they join the room',
+        value: String(room.get(HISTORY_LENGTH)),
+      });
+      fields.push({
+        var: 'muc#roomconfig_defaulthistorymessages',
+        type: 'text-single',
+        datatype: 'xs:integer',
+        label: 'Default number of history messages returned by room',
+        desc: 'Specify the number of previous messages sent to new users when they join the room',
+        value: String(room.get(DEFAULT_MESSAGES)),
+      });
+    },
+    65,
+  );
+  hooks.on('config-submitted/muc#roomconfig_historylength', ({ room, value, statusCodes }) => {
+    if (room.set(HISTORY_LENGTH, Math.max(0, Number(value)))) statusCodes.add('104');
+  });
+  hooks.on('config-submitted/muc#roomconfig_defaulthistorymessages', ({ room, value, statusCodes }) => {
+    const messages = Math.min(Math.max(0, Number(value)), room.get(HISTORY_LENGTH));
+    if (room.set(DEFAULT_MESSAGES, messages)) statusCodes.add('104');
+  });
+};

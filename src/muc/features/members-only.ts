@@ -1,0 +1,59 @@
+// Members-only rooms: only members, admins and owners may enter (others get
+// registration-required); turning it on removes the others (status 322), and
+// an occupant who loses membership is removed (status 321, from the core).
+
+import type { RoomFeature } from '../events.js';
+import type { Room } from '../room.js';
+import { AFFILIATION_RANK } from '../roles.js';
+import { defineSetting } from '../settings.js';
+import { errorReply, mucUserX } from '../stanzas.js';
+
+export const MEMBERS_ONLY = defineSetting<boolean>('members_only', false);
+
+function setMembersOnly(room: Room, on: boolean): boolean {
+  if (!room.set(MEMBERS_ONLY, on)) return false;
+  if (!on) return true;
+  const removed = [...room.occupants.values()].filter((occupant) => AFFILIATION_RANK[room.affiliationOf(occupant.bareJid)] <= 0);
+  for (const occupant of removed) {
+    occupant.role = 'none';
+    room.saveOccupant(occupant);
+  }
+  for (const occupant of removed) {
+    room.publicise(occupant, mucUserX('322'));
+    room.fire('occupant-left', { room, occupant });
+  }
+  return true;
+}
+
+export const membersOnly: RoomFeature = (hooks) => {
+  hooks.on('default-role', ({ room, affiliation }) => (affiliation === 'none' && room.get(MEMBERS_ONLY) ? 'none' : undefined), 2);
+
+  hooks.on(
+    'occupant-pre-join',
+    ({ room, stanza }) => {
+      const from = stanza.attrs.from as string;
+      if (!room.get(MEMBERS_ONLY) || AFFILIATION_RANK[room.affiliationOf(from)] > 0) return undefined;
+      room.send(errorReply(stanza, { type: 'auth', condition: 'registration-required' }, room.jid), from);
+      return true;
+    },
+    -5,
+  );
+
+  hooks.on('disco-info', ({ room, reply }) => void reply.c('feature', { var: room.get(MEMBERS_ONLY) ? 'muc_membersonly' : 'muc_open' }));
+
+  hooks.on(
+    'config-form',
+    ({ room, fields }) =>
+      void fields.push({
+        var: 'muc#roomconfig_membersonly',
+        type: 'boolean',
+        label: 'Only allow members to join',
+        desc: 'Enable this to only allow access for room owners, admins and members',
+        value: room.get(MEMBERS_ONLY),
+      }),
+    87,
+  );
+  hooks.on('config-submitted/muc#roomconfig_membersonly', ({ room, value, statusCodes }) => {
+    if (setMembersOnly(room, value === true)) statusCodes.add('104');
+  });
+};

@@ -1,0 +1,39 @@
+// Password-protected rooms: entry needs the password in the join's MUC <x/>.
+// The creator may set it in the very presence that creates the room.
+
+import type { RoomFeature } from '../events.js';
+import { defineSetting } from '../settings.js';
+import { errorReply, NS_MUC } from '../stanzas.js';
+
+export const PASSWORD = defineSetting<string | undefined>('password', undefined);
+
+export const password: RoomFeature = (hooks) => {
+  hooks.on('disco-info', ({ room, reply }) => {
+    reply.c('feature', { var: room.get(PASSWORD) === undefined ? 'muc_unsecured' : 'muc_passwordprotected' });
+  });
+  hooks.on(
+    'config-form',
+    ({ room, fields }) =>
+      void fields.push({ var: 'muc#roomconfig_roomsecret', type: 'text-private', label: 'Password', value: room.get(PASSWORD) ?? '' }),
+    88,
+  );
+  hooks.on('config-submitted/muc#roomconfig_roomsecret', ({ room, value, statusCodes }) => {
+    if (room.set(PASSWORD, (value as string) || undefined)) statusCodes.add('104');
+  });
+  hooks.on('room-pre-create', ({ room, stanza }) => {
+    const given = stanza.getChild('x', NS_MUC)?.getChildText('password');
+    room.set(PASSWORD, given || undefined);
+  });
+  hooks.on(
+    'occupant-pre-join',
+    ({ room, stanza }) => {
+      const expected = room.get(PASSWORD);
+      const mucX = stanza.getChild('x', NS_MUC);
+      if (expected === undefined || mucX === undefined) return undefined;
+      if ((mucX.getChildText('password') || undefined) === expected) return undefined;
+      room.send(errorReply(stanza, { type: 'auth', condition: 'not-authorized' }, room.jid), stanza.attrs.from as string);
+      return true;
+    },
+    -20,
+  );
+};

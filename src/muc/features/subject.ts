@@ -1,0 +1,82 @@
+// The room subject (XEP-0045 §8.1): sent to every session that enters (an
+// empty <subject/> when none is set), changed by moderators, or by anyone
+// with a voice when the room allows it. As in Prosody, a groupchat message
+// with a subject and no body or thread is only a subject change.
+
+import type { Element } from '../../xml/element.js';
+import { el } from '../../xml/element.js';
+import type { RoomFeature } from '../events.js';
+import type { Room } from '../room.js';
+import { ROLE_RANK } from '../roles.js';
+import { defineSetting } from '../settings.js';
+import { errorReply, NS_DELAY } from '../stanzas.js';
+import { timestamp } from './history.js';
+
+interface Subject {
+  text: string;
+  /** Who set it: an in-room JID, or the room. */
+  from: string;
+  /** When (epoch ms). */
+  at: number;
+}
+
+const SUBJECT = defineSetting<Subject | undefined>('subject', undefined);
+const CHANGE_SUBJECT = defineSetting<boolean>('changesubject', false);
+
+function subjectMessage(from: string, text: string): Element {
+  return el('message', { from, type: 'groupchat' }, el('subject', {}, text));
+}
+
+function setSubject(room: Room, from: string, text: string): void {
+  room.set(SUBJECT, text === '' ? undefined : { text, from, at: Date.now() });
+  room.broadcastMessage(subjectMessage(from, text));
+}
+
+export const subject: RoomFeature = (hooks) => {
+  hooks.on(
+    'occupant-session-new',
+    ({ room, jid }) => {
+      const current = room.get(SUBJECT);
+      const message = subjectMessage(current?.from ?? room.jid, current?.text ?? '');
+      if (current !== undefined) message.c('delay', { xmlns: NS_DELAY, from: room.jid, stamp: timestamp(current.at) });
+      room.send(message, jid);
+    },
+    20,
+  );
+
+  hooks.on(
+    'occupant-groupchat',
+    ({ room, stanza, occupant }) => {
+      const change = stanza.getChild('subject');
+      if (change === undefined || stanza.getChild('body') !== undefined || stanza.getChild('thread') !== undefined) return undefined;
+      const rank = ROLE_RANK[occupant.role];
+      if (rank >= ROLE_RANK.moderator || (rank >= ROLE_RANK.participant && room.get(CHANGE_SUBJECT))) {
+        setSubject(room, occupant.nick, change.text());
+      } else {
+        const error = { type: 'auth', condition: 'forbidden', text: 'You are not allowed to change the subject' } as const;
+        room.send(errorReply(stanza, error), stanza.attrs.from as string);
+      }
+      return true;
+    },
+    20,
+  );
+
+  hooks.on('disco-info', ({ room, form }) => {
+    form.push({ var: 'muc#roomconfig_changesubject', type: 'boolean', value: room.get(CHANGE_SUBJECT) });
+  });
+  hooks.on(
+    'config-form',
+    ({ room, fields }) =>
+      void fields.push({
+        var: 'muc#roomconfig_changesubject',
+        type: 'boolean',
+        label: "Allow anyone to set the room's subject",
+        desc: "Choose whether anyone, or only moderators, may set the room's subject",
+        value: room.get(CHANGE_SUBJECT),
+      }),
+    79,
+  );
+  hooks.on('config-submitted/muc#roomconfig_changesubject', ({ room, value, statusCodes }) => {
+    if (room.set(CHANGE_SUBJECT, value === true)) statusCodes.add('104');
+  });
+};

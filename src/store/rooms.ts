@@ -1,0 +1,75 @@
+// Persistent rooms in LMDB: each room's configuration under its bare JID in
+// `muc_rooms`, and each affiliation (with its reserved nickname) under
+// [room, user] in `muc_affiliations`, so that one affiliation change is one
+// small write however large the member list. Temporary rooms are never here.
+// Every write resolves once committed; the room acknowledges after that.
+
+import type { Database } from './database.js';
+import type { AffiliationEntry } from '../muc/roles.js';
+import type { RoomConfig } from '../muc/settings.js';
+
+export interface StoredRoom {
+  config: RoomConfig;
+  affiliations: Map<string, AffiliationEntry>;
+}
+
+export interface RoomWrite {
+  /** The whole configuration, when it changed. */
+  config?: RoomConfig;
+  /** Affiliations that changed; undefined removes one. */
+  affiliations: Iterable<[string, AffiliationEntry | undefined]>;
+  /** Drop whatever was stored for the room before writing (it just became persistent). */
+  replace?: boolean;
+}
+
+type AffiliationKey = [room: string, user: string];
+
+export class RoomStore {
+  private readonly rooms;
+  private readonly affiliations;
+
+  constructor(private readonly database: Database) {
+    this.rooms = database.openDB<RoomConfig, string>({ name: 'muc_rooms' });
+    this.affiliations = database.openDB<AffiliationEntry, AffiliationKey>({ name: 'muc_affiliations' });
+  }
+
+  load(room: string): StoredRoom | undefined {
+    const config = this.rooms.get(room);
+    if (config === undefined) return undefined;
+    const affiliations = new Map<string, AffiliationEntry>();
+    for (const [user, entry] of this.affiliationsOf(room)) affiliations.set(user, entry);
+    return { config, affiliations };
+  }
+
+  /** Every stored room with its configuration. */
+  *list(): Iterable<[string, RoomConfig]> {
+    for (const { key, value } of this.rooms.getRange()) yield [key, value];
+  }
+
+  write(room: string, change: RoomWrite): Promise<void> {
+    return this.database.transaction(() => {
+      if (change.replace) this.removeAll(room);
+      if (change.config !== undefined) void this.rooms.put(room, change.config);
+      for (const [user, entry] of change.affiliations) {
+        if (entry === undefined) void this.affiliations.remove([room, user]);
+        else void this.affiliations.put([room, user], entry);
+      }
+    });
+  }
+
+  delete(room: string): Promise<void> {
+    return this.database.transaction(() => this.removeAll(room));
+  }
+
+  private removeAll(room: string): void {
+    void this.rooms.remove(room);
+    for (const [user] of [...this.affiliationsOf(room)]) void this.affiliations.remove([room, user]);
+  }
+
+  private *affiliationsOf(room: string): Iterable<[string, AffiliationEntry]> {
+    for (const { key, value } of this.affiliations.getRange({ start: [room] })) {
+      if (key[0] !== room) return;
+      yield [key[1], value];
+    }
+  }
+}
