@@ -126,7 +126,7 @@ export class ClientSession implements BoundSession {
     if (this.output.length === 0 || this.socket.destroyed) return;
     this.socket.write(this.output.join(''));
     this.output.length = 0;
-    if (this.socket.writableLength > this.maxUnread) {
+    if (this.socket.writableLength > this.maxUnread && this.phase !== 'closed') {
       this.log.info({ unread: this.socket.writableLength }, 'client does not read; closing');
       this.streamError('policy-violation', 'Too much unread data');
     }
@@ -355,6 +355,8 @@ export class ClientSession implements BoundSession {
     const wasBound = this.phase === 'bound';
     this.phase = 'closed';
     clearTimeout(this.timer);
+    // Whatever else the peer sends is no longer parsed.
+    this.socket.off('data', this.onData);
     if (wasBound) {
       this.context.sessions.remove(this);
       this.context.router.sessionEnded(this, reason);
