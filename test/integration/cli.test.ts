@@ -1,0 +1,135 @@
+// The command line as a user meets it: `conclave start` refusing bad
+// configurations with a message that names the key, the value and the file;
+// the account commands against a scratch data folder; a started server
+// logging the accounts in and shutting down on SIGTERM.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { RawClient, spawnServer } from '../helpers/server.js';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function conclave(args: string[], input?: string): Promise<Outcome> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(input);
+  return new Promise((resolvePromise) => child.on('close', (code) => resolvePromise({ code, stdout, stderr })));
+}
+
+let dir: string;
+before(async () => (dir = await mkdtemp(join(tmpdir(), 'conclave-cli-'))));
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function configFile(name: string, yaml: string): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, yaml);
+  return file;
+}
+
+describe('conclave start refuses bad configurations', () => {
+  test('a value of the wrong type names the key, the value and the file', async () => {
+    const file = await configFile('port.yaml', 'client:\n  port: "x"\n');
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /client\.port/);
+    assert.match(stderr, /"x"/);
+    assert.ok(stderr.includes(file), stderr);
+  });
+
+  test('an unknown key is named with the file', async () => {
+    const file = await configFile('unknown.yaml', 'client:\n  prot: 5222\n');
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /prot/);
+    assert.ok(stderr.includes(file), stderr);
+  });
+
+  test('an unknown profile and a missing file are errors too', async () => {
+    assert.equal((await conclave(['start', '--profile', 'no-such-profile'])).code, 2);
+    const missing = await conclave(['start', '--config', join(dir, 'missing.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing\.yaml/);
+  });
+
+  test('the insecure back end refuses a non-loopback address', async () => {
+    const file = await configFile(
+      'insecure.yaml',
+      `data_dir: ${JSON.stringify(join(dir, 'insecure-data'))}\nauth:\n  backend: insecure\nclient:\n  host: 0.0.0.0\n  port: 0\n`,
+    );
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /insecure/);
+    assert.match(stderr, /0\.0\.0\.0/);
+  });
+});
+
+describe('account commands', () => {
+  let file: string;
+  before(async () => {
+    const yaml = `data_dir: ${JSON.stringify(join(dir, 'accounts-data'))}\nlog_level: warn\nclient:\n  port: 0\nmuc:\n  shards: 1\n`;
+    file = await configFile('accounts.yaml', yaml);
+  });
+
+  async function scramLogin(port: number, username: string, password: string): Promise<string> {
+    const client = await RawClient.connect(port);
+    await client.openStream();
+    const outcome = await client.authenticateScram(username, password, 'sha256');
+    await client.close();
+    return outcome.name;
+  }
+
+  test('adduser, passwd and deluser change who can log in', async () => {
+    let result = await conclave(['adduser', 'Romeo@localhost', 'first', '--config', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /romeo@localhost/);
+    result = await conclave(['adduser', 'romeo@localhost', 'again', '--config', file]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /already exists/);
+    // Without a password argument and without a terminal, the password is one line of stdin.
+    result = await conclave(['adduser', 'juliet@localhost', '--config', file], 'from stdin\n');
+    assert.equal(result.code, 0, result.stderr);
+
+    const server = await spawnServer(['--config', file]);
+    try {
+      assert.equal(await scramLogin(server.port, 'romeo', 'first'), 'success');
+      assert.equal(await scramLogin(server.port, 'juliet', 'from stdin'), 'success');
+
+      result = await conclave(['passwd', 'romeo@localhost', '--config', file], 'second\n');
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(await scramLogin(server.port, 'romeo', 'first'), 'failure');
+      assert.equal(await scramLogin(server.port, 'romeo', 'second'), 'success');
+
+      result = await conclave(['deluser', 'romeo@localhost', '--config', file]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(await scramLogin(server.port, 'romeo', 'second'), 'failure');
+      result = await conclave(['deluser', 'romeo@localhost', '--config', file]);
+      assert.equal(result.code, 1);
+      result = await conclave(['passwd', 'nobody@localhost', 'x', '--config', file]);
+      assert.equal(result.code, 1);
+    } finally {
+      assert.equal(await server.stop('SIGTERM'), 0);
+    }
+  });
+
+  test('invalid JIDs, foreign domains and missing arguments are refused', async () => {
+    assert.equal((await conclave(['adduser', 'not a jid@localhost', 'x', '--config', file])).code, 2);
+    assert.equal((await conclave(['adduser', 'someone@example.org', 'x', '--config', file])).code, 2);
+    assert.equal((await conclave(['adduser', 'someone@localhost/res', 'x', '--config', file])).code, 2);
+    assert.equal((await conclave(['deluser', '--config', file])).code, 2);
+    assert.equal((await conclave(['adduser', 'empty@localhost', '--config', file], '\n')).code, 2);
+  });
+});
