@@ -70,6 +70,8 @@ export class Room {
   readonly occupants = new Map<string, Occupant>();
   /** Real full JID of each live session → in-room JID. */
   private readonly sessionNicks = new Map<string, string>();
+  /** In-room JID → its live sessions as last saved (occupant objects are changed before they are saved). */
+  private readonly savedSessions = new Map<string, string[]>();
   /** Bare JID (or domain, for a ban) → affiliation. */
   readonly affiliations: Map<string, AffiliationEntry>;
   /** Reserved nickname → bare JID. */
@@ -292,16 +294,17 @@ export class Room {
    * sessions that just left, to tell them so.
    */
   saveOccupant(occupant: Occupant): void {
-    const before = this.occupants.get(occupant.nick);
-    const wasLive = new Set(before?.liveSessions() ?? []);
+    const wasLive = new Set(this.savedSessions.get(occupant.nick));
     for (const jid of wasLive) if (this.sessionNicks.get(jid) === occupant.nick) this.sessionNicks.delete(jid);
     const live = occupant.role === 'none' ? [] : occupant.liveSessions();
     if (live.length === 0) {
       occupant.role = 'none';
       this.occupants.delete(occupant.nick);
+      this.savedSessions.delete(occupant.nick);
     } else {
       for (const jid of live) this.sessionNicks.set(jid, occupant.nick);
       this.occupants.set(occupant.nick, occupant.pruned());
+      this.savedSessions.set(occupant.nick, live);
     }
     for (const jid of wasLive) if (!live.includes(jid)) this.host.occupancy(occupant.name, jid, false);
     for (const jid of live) if (!wasLive.has(jid)) this.host.occupancy(occupant.name, jid, true);

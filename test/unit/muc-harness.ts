@@ -1,0 +1,108 @@
+// A unit harness for the room core: the MUC shard application fed with parsed
+// stanzas, its outbox recording every delivery. Rooms run exactly as in a
+// shard worker, with LMDB in a scratch folder, but no sockets or threads.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { createMucShard } from '../../src/muc/service.js';
+import type { Outbox, ShardApplication, ShardEvent } from '../../src/runtime/protocol.js';
+import type { Element } from '../../src/xml/element.js';
+import { parseElement } from '../../src/xml/stream-parser.js';
+
+export const ROOM = 'room@conference.localhost';
+
+export interface Delivery {
+  stanza: string;
+  to: string[];
+}
+
+export class MucHarness implements Outbox {
+  readonly deliveries: Delivery[] = [];
+  readonly events: ShardEvent[] = [];
+  private readonly waiters: { to: string; resolve(): void }[] = [];
+  private app!: ShardApplication;
+
+  private constructor(readonly dataDir: string) {}
+
+  static async start(muc: Record<string, unknown> = {}, dataDir?: string): Promise<MucHarness> {
+    const harness = new MucHarness(dataDir ?? (await mkdtemp(join(tmpdir(), 'conclave-muc-'))));
+    const settings = loadConfig({ overrides: { data_dir: harness.dataDir, log_level: 'silent', muc } });
+    harness.app = await createMucShard({ shardIndex: 0, shardCount: 1, settings, outbox: harness });
+    return harness;
+  }
+
+  send(stanza: Element, to: string | readonly string[]): void {
+    const recipients = typeof to === 'string' ? [to] : [...to];
+    // Serialize now: the room may not touch a stanza after sending it, and this checks that.
+    this.deliveries.push({ stanza: stanza.clone().setAttr('to', undefined).toString(), to: recipients });
+    for (const waiter of this.waiters.splice(0)) {
+      if (recipients.includes(waiter.to)) waiter.resolve();
+      else this.waiters.push(waiter);
+    }
+  }
+
+  event(event: ShardEvent): void {
+    this.events.push(event);
+  }
+
+  get application(): ShardApplication {
+    return this.app;
+  }
+
+  /** Feeds a stanza written as XML, as a shard worker would. */
+  receive(xml: string): void {
+    this.app.receive(parseElement(xml));
+  }
+
+  /** What `jid` was sent since the last call, in order (and forgets it). */
+  take(jid: string): Element[] {
+    const out: Element[] = [];
+    for (const delivery of this.deliveries) if (delivery.to.includes(jid)) out.push(parseElement(delivery.stanza));
+    for (const delivery of this.deliveries) delivery.to = delivery.to.filter((to) => to !== jid);
+    return out;
+  }
+
+  /** Resolves once `jid` has been sent something it has not taken yet (for replies that await a write). */
+  async waitFor(jid: string): Promise<void> {
+    if (this.deliveries.some((delivery) => delivery.to.includes(jid))) return;
+    await new Promise<void>((resolve) => this.waiters.push({ to: jid, resolve }));
+  }
+
+  /** Joins `nick` from `jid` with a MUC <x/> and returns what the joiner got. */
+  join(jid: string, nick: string, room = ROOM): Element[] {
+    this.receive(`<presence from='${jid}' to='${room}/${nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    return this.take(jid);
+  }
+
+  /** Creates a room owned by `jid` and unlocks it with an instant configuration. */
+  createRoom(jid: string, nick: string, room = ROOM): void {
+    this.join(jid, nick, room);
+    this.receive(
+      `<iq from='${jid}' to='${room}' type='set' id='instant'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`,
+    );
+    this.take(jid);
+  }
+
+  async close(keepData = false): Promise<void> {
+    await this.app.close();
+    if (!keepData) await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Shorthand for the first child element in a namespace, through a path of names. */
+export function child(stanza: Element, ...path: [string, string?][]): Element | undefined {
+  let current: Element | undefined = stanza;
+  for (const [name, xmlns] of path) current = current?.getChild(name, xmlns);
+  return current;
+}
+
+export function statusCodes(stanza: Element): string[] {
+  const x = stanza.getChild('x', 'http://jabber.org/protocol/muc#user');
+  return (x?.getChildren('status') ?? []).map((status) => status.attrs.code);
+}
+
+export function errorCondition(stanza: Element): string | undefined {
+  return stanza.getChild('error')?.elements().find((e) => e.name !== 'text')?.name;
+}
