@@ -1,0 +1,79 @@
+// Persistent rooms in LMDB: what an acknowledgement promises is on disk, a
+// reopened service finds it, and rooms with similar names keep their own
+// affiliations.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/store/database.js';
+import { RoomStore } from '../../src/store/rooms.js';
+import { MucHarness, ROOM } from './muc-harness.js';
+
+const ROMEO = 'romeo@localhost/home';
+
+function persistentConfig(from: string, on: boolean): string {
+  return `<iq from='${from}' to='${ROOM}' type='set' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>${on ? 1 : 0}</value></field></x></query></iq>`;
+}
+
+describe('room store', () => {
+  it('acknowledges a persistent room only once it is stored, and a new service loads it', async () => {
+    const muc = await MucHarness.start();
+    muc.join(ROMEO, 'Romeo');
+    muc.take(ROMEO);
+    muc.receive(persistentConfig(ROMEO, true));
+    assert.deepEqual(muc.take(ROMEO), [], 'nothing before the commit');
+    await muc.waitFor(ROMEO);
+    assert.equal(muc.take(ROMEO)[0].attrs.type, 'result');
+
+    muc.receive(
+      `<iq from='${ROMEO}' to='${ROOM}' type='set' id='m'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='juliet@localhost' nick='Juliet'/></query></iq>`,
+    );
+    await muc.waitFor(ROMEO);
+    assert.deepEqual(muc.take(ROMEO).map((s) => s.attrs.type), [undefined, 'result']);
+    await muc.close(true);
+
+    const reopened = await MucHarness.start({}, muc.dataDir);
+    reopened.receive(`<iq from='${ROMEO}' to='${ROOM}' type='get' id='l'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`);
+    const items = reopened.take(ROMEO)[0].getChild('query')!.getChildren('item');
+    assert.deepEqual(items.map((i) => i.attrs), [{ affiliation: 'member', jid: 'juliet@localhost', nick: 'Juliet' }]);
+    const room = reopened.application.inspect(ROOM)!;
+    assert.equal((room.config as Record<string, unknown>).persistent, true);
+    assert.deepEqual(room.occupants, []);
+
+    // Rejoining an empty persistent room does not recreate it (no 201), and it needs no configuration.
+    const [self] = reopened.join(ROMEO, 'Romeo').filter((s) => s.name === 'presence');
+    assert.ok(!self.toString().includes("code='201'"));
+
+    // Made temporary again, it leaves storage once it is empty.
+    reopened.receive(persistentConfig(ROMEO, false));
+    await reopened.waitFor(ROMEO);
+    reopened.receive(`<presence from='${ROMEO}' to='${ROOM}/Romeo' type='unavailable'/>`);
+    await reopened.close(true);
+    const database = openDatabase(muc.dataDir);
+    assert.equal(new RoomStore(database).load(ROOM), undefined);
+    await database.close();
+    await rm(muc.dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps the affiliations of rooms with similar names apart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-store-'));
+    const database = openDatabase(dir);
+    const store = new RoomStore(database);
+    const rooms = ['room@c', 'room1@c', 'roo@c', 'room@c2', 'room@c.d'];
+    for (const [i, room] of rooms.entries()) {
+      await store.write(room, { config: { i }, affiliations: [[`u${i}@x`, { affiliation: 'member', nick: `n${i}` }]], replace: true });
+    }
+    for (const [i, room] of rooms.entries()) {
+      const loaded = store.load(room)!;
+      assert.deepEqual(loaded.config, { i });
+      assert.deepEqual([...loaded.affiliations], [[`u${i}@x`, { affiliation: 'member', nick: `n${i}` }]], room);
+    }
+    await store.delete('room@c');
+    assert.equal(store.load('room@c'), undefined);
+    assert.equal(store.load('room1@c')!.affiliations.size, 1);
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
