@@ -5,7 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,9 +74,10 @@ export class RawClient {
   private parser = this.newParser();
   private waiters: { predicate: (stanza: Element) => boolean; resolve(stanza: Element): void; reject(err: Error): void }[] = [];
   private isClosed = false;
+  private readonly onData = (chunk: Buffer) => this.parser.write(chunk);
 
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk) => this.parser.write(chunk));
+  private constructor(public socket: Socket) {
+    socket.on('data', this.onData);
     socket.on('error', () => {});
     this.closed = new Promise((resolve) =>
       socket.on('close', () => {
@@ -119,6 +122,22 @@ export class RawClient {
       `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='${to}' version='1.0'>`,
     );
     return this.next((stanza) => stanza.name === 'stream:features');
+  }
+
+  /** STARTTLS (any certificate is accepted) and a new stream; resolves with its features. */
+  async startTls(): Promise<Element> {
+    this.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
+    const answer = await this.next((s) => s.name === 'proceed' || s.name === 'failure');
+    if (answer.name !== 'proceed') throw new Error(`STARTTLS refused: ${answer.toString()}`);
+    const raw = this.socket;
+    raw.off('data', this.onData);
+    this.parser = this.newParser();
+    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+    secure.on('error', () => {});
+    await once(secure, 'secureConnect');
+    secure.on('data', this.onData);
+    this.socket = secure;
+    return this.openStream();
   }
 
   /** SASL PLAIN; resolves with the `<success/>` or `<failure/>` element. */

@@ -3,6 +3,10 @@
 // handlers and errors.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AccountStore } from '../../src/store/accounts.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -181,6 +185,41 @@ describe('stream negotiation', () => {
     const client = await rawClient(server.port, 'juliet');
     await client.close();
     assert.equal(client.streamEnded, true);
+  });
+});
+
+describe('STARTTLS', () => {
+  let server: TestServer;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'conclave-tls-'));
+    // A throwaway self-signed certificate for the test's server.
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' });
+    server = await startTestServer({ client: { tls_cert: join(dir, 'cert.pem'), tls_key: join(dir, 'key.pem') } });
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('is required before authentication, then SASL and binding work inside it', async () => {
+    const client = await RawClient.connect(server.port);
+    const features = await client.openStream();
+    assert.ok(features.getChild('starttls', 'urn:ietf:params:xml:ns:xmpp-tls')?.getChild('required'));
+    assert.equal(features.getChild('mechanisms', SASL_NS), undefined);
+    client.send(`<auth xmlns='${SASL_NS}' mechanism='PLAIN'>${Buffer.from('\0a\0b').toString('base64')}</auth>`);
+    assert.equal(saslCondition(await client.next((s) => s.name === 'failure')), 'encryption-required');
+
+    const secured = await client.startTls();
+    assert.ok(secured.getChild('mechanisms', SASL_NS));
+    assert.equal(secured.getChild('starttls'), undefined);
+    assert.equal((await client.authenticatePlain('romeo', 'x')).name, 'success');
+    assert.match(await client.bindAfterAuth(), /^romeo@localhost\//);
+    assert.equal((await client.ping()).attrs.type, 'result');
+    await client.close();
   });
 });
 
