@@ -203,7 +203,14 @@ export class ClientSession implements BoundSession {
       this.backlog.push(stanza);
       return;
     }
-    const pending = this.handle(stanza);
+    let pending: Promise<void> | void;
+    try {
+      pending = this.handle(stanza);
+    } catch (err) {
+      // A bug must cost this connection, not the server (nor pass for the peer's malformed XML).
+      this.log.error({ err, stanza: stanza.toString() }, 'error while handling a stanza');
+      return this.streamError('internal-server-error');
+    }
     if (!pending) return;
     this.busy = true;
     pending
