@@ -24,10 +24,6 @@ export class SessionTable<S extends BoundSession = BoundSession> {
   private readonly byFullJid = new Map<string, S>();
   private readonly byBareJid = new Map<string, Set<S>>();
 
-  get size(): number {
-    return this.byFullJid.size;
-  }
-
   get(fullJid: string): S | undefined {
     return this.byFullJid.get(fullJid);
   }

@@ -24,10 +24,6 @@ export class AccountStore {
     this.db = database.openDB<StoredAccount, string>({ name: 'accounts' });
   }
 
-  exists(bareJid: string): boolean {
-    return this.db.get(bareJid) !== undefined;
-  }
-
   credential(bareJid: string, hash: ScramHash): ScramCredential | undefined {
     const stored = this.db.get(bareJid)?.scram[hash];
     if (!stored) return undefined;
@@ -42,27 +38,27 @@ export class AccountStore {
   /** Creates the account; false when it already exists. */
   async create(bareJid: string, password: string): Promise<boolean> {
     const account = await storedAccount(password);
-    return this.db.transaction(() => {
-      if (this.db.get(bareJid) !== undefined) return false;
-      void this.db.put(bareJid, account);
-      return true;
-    });
+    return this.ifExists(bareJid, false, () => void this.db.put(bareJid, account));
   }
 
   /** Replaces the account's credentials; false when there is no such account. */
   async setPassword(bareJid: string, password: string): Promise<boolean> {
     const account = await storedAccount(password);
-    return this.db.transaction(() => {
-      if (this.db.get(bareJid) === undefined) return false;
-      void this.db.put(bareJid, account);
-      return true;
-    });
+    return this.ifExists(bareJid, true, () => void this.db.put(bareJid, account));
   }
 
   /** Deletes the account; false when there was none. */
-  async delete(bareJid: string): Promise<boolean> {
-    if (!this.exists(bareJid)) return false;
-    return this.db.remove(bareJid);
+  delete(bareJid: string): Promise<boolean> {
+    return this.ifExists(bareJid, true, () => void this.db.remove(bareJid));
+  }
+
+  /** Makes the change in one transaction if the account exists (or not) as expected; resolves with whether it did. */
+  private ifExists(bareJid: string, expected: boolean, change: () => void): Promise<boolean> {
+    return this.db.transaction(() => {
+      if ((this.db.get(bareJid) !== undefined) !== expected) return false;
+      change();
+      return true;
+    });
   }
 }
 
