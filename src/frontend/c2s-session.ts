@@ -313,8 +313,9 @@ export class ClientSession implements BoundSession {
   private bindPhase(stanza: Element): void {
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
     if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
-    const requested = bind.getChildText('resource')?.trim() || randomUUID();
-    const fullJid = prepJid(this.account + '/' + requested);
+    const requested = bind.getChildText('resource');
+    const resource = requested === undefined || requested.trim() === '' ? randomUUID() : requested;
+    const fullJid = prepJid(this.account + '/' + resource);
     if (fullJid === null) {
       const error = errorReply(stanza, 'bad-request', 'Invalid resource');
       if (error) this.send(error.toString());
