@@ -66,7 +66,7 @@ export class StanzaRouter {
         if (to === domain) return this.serverIq(session, stanza);
         return this.bounce(session, stanza, 'service-unavailable');
       }
-      return; // Messages to the server have no handler here; RFC 6121 §8.5.1 lets us drop them.
+      return; // The server has no message or presence handlers of its own: dropped.
     }
     if (stanza.name === 'message') {
       const target = jidResource(to) === '' ? undefined : this.sessions.get(to);
