@@ -1,0 +1,229 @@
+// `conclave bench compare`: the same workloads against Conclave, Prosody,
+// ejabberd and the limit server, one server at a time and a fresh server for
+// every workload (an overloaded peer stays slow for a while), then a report
+// under bench/results/<date>/. Workloads go round the servers in turn, so that
+// background load drifting during a long run spreads over all of them.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeMachine, type MachineDescription } from './report/machine.js';
+import { writeReport } from './report/markdown.js';
+import { scenarioNamed, type ScenarioResult } from './scenarios/index.js';
+import { parametersOf } from './scenarios/scenario.js';
+import { loadAverage } from './server-probe.js';
+import { BENCH_DOMAIN, BENCH_MUC_DOMAIN, BENCH_PASSWORD, SERVER_KINDS, serverKind } from './servers.js';
+
+const RESULTS_DIRECTORY = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+
+export interface Workload {
+  name: string;
+  title: string;
+  scenario: string;
+  /** Parameters that differ from the scenario's defaults, full and quick. */
+  full: Record<string, number>;
+  quick: Record<string, number>;
+  /** The figure others measured for Prosody and ejabberd on this machine type: a target, never an assertion. */
+  targets: { prosody: string; ejabberd: string } | null;
+}
+
+export const COMPARE_WORKLOADS: readonly Workload[] = [
+  {
+    name: 'fanout-100x10',
+    title: 'Fan-out, 100 rooms × 10',
+    scenario: 'fanout',
+    full: { rooms: 100, occupants: 10 },
+    quick: { rooms: 20, occupants: 10 },
+    targets: { prosody: '~5.1k', ejabberd: '~24.6k' },
+  },
+  {
+    name: 'fanout-1x500',
+    title: 'Fan-out, 1 room × 500',
+    scenario: 'fanout',
+    full: { rooms: 1, occupants: 500 },
+    quick: { rooms: 1, occupants: 100 },
+    targets: { prosody: '~8.9k', ejabberd: '~38.8k' },
+  },
+  {
+    name: 'join-storm',
+    title: 'Join storm, 2000 clients into rooms of 10',
+    scenario: 'join-storm',
+    full: { clients: 2000, roomSize: 10 },
+    quick: { clients: 400, roomSize: 10 },
+    targets: { prosody: '~400', ejabberd: '~1.7k' },
+  },
+  {
+    name: 'large-room',
+    title: 'Large-room join, 500 clients into one room',
+    scenario: 'large-room',
+    full: { clients: 500 },
+    quick: { clients: 150 },
+    targets: { prosody: '~24 s', ejabberd: '~5.9 s' },
+  },
+  {
+    name: 'idle-memory',
+    title: 'Idle memory, 2000 clients in rooms of 10',
+    scenario: 'idle-memory',
+    full: { connections: 2000, roomSize: 10 },
+    quick: { connections: 400, roomSize: 10 },
+    targets: { prosody: '~40 KiB', ejabberd: '~85 KiB' },
+  },
+  {
+    name: 'presence-churn',
+    title: 'Presence churn, 50 rooms × 10 at 2000 deliveries/s, 50 rejoins/s',
+    scenario: 'presence-churn',
+    full: {},
+    quick: {},
+    targets: null,
+  },
+];
+
+export const COMPARE_SERVERS: readonly string[] = SERVER_KINDS.map((kind) => kind.name);
+/** prosody-default-gc is a reference figure; the quick run leaves it out. */
+const QUICK_SERVERS = ['conclave', 'prosody', 'ejabberd', 'limit'];
+
+export interface CompareOptions {
+  quick: boolean;
+  servers: string[] | null;
+  workloads: string[];
+  outDirectory: string | undefined;
+  pin: boolean;
+  generators: number;
+  commandLine: string;
+  log(line: string): void;
+}
+
+export interface ServerEntry {
+  name: string;
+  description: string;
+  version: string;
+  template: string | null;
+  command: string | null;
+  skipped: string | null;
+}
+
+export interface WorkloadEntry {
+  name: string;
+  title: string;
+  scenario: string;
+  parameters: Record<string, number>;
+  targets: Workload['targets'];
+}
+
+export interface Measurement {
+  workload: string;
+  server: string;
+  result: ScenarioResult | null;
+  error: string | null;
+}
+
+export interface CompareRun {
+  startedAt: string;
+  finishedAt: string;
+  quick: boolean;
+  pinned: boolean;
+  generators: number;
+  commandLine: string;
+  machine: MachineDescription;
+  loadBefore: [number, number, number];
+  loadAfter: [number, number, number];
+  servers: ServerEntry[];
+  workloads: WorkloadEntry[];
+  measurements: Measurement[];
+}
+
+export async function compare(options: CompareOptions): Promise<string> {
+  const startedAt = new Date();
+  const directory =
+    options.outDirectory ?? join(RESULTS_DIRECTORY, startedAt.toISOString().slice(0, 10) + (options.quick ? '-quick' : ''));
+  mkdirSync(directory, { recursive: true });
+  if (options.pin) {
+    // The generator (this process and the ones it forks) on CPU 1, each server on CPU 0.
+    execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  }
+  const kinds = (options.servers ?? (options.quick ? QUICK_SERVERS : COMPARE_SERVERS)).map((name) => {
+    const kind = serverKind(name);
+    if (!kind) throw new Error(`unknown server "${name}" (known: ${COMPARE_SERVERS.join(', ')})`);
+    return kind;
+  });
+  const workloads = options.workloads.map((name) => {
+    const workload = COMPARE_WORKLOADS.find((candidate) => candidate.name === name);
+    const scenario = workload && scenarioNamed(workload.scenario);
+    if (!workload || !scenario) throw new Error(`unknown workload "${name}"`);
+    const parameters = parametersOf(scenario, options.quick, options.quick ? workload.quick : workload.full);
+    return { workload, scenario, parameters };
+  });
+  const run: CompareRun = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: '',
+    quick: options.quick,
+    pinned: options.pin,
+    generators: options.generators,
+    commandLine: options.commandLine,
+    machine: describeMachine(),
+    loadBefore: loadAverage(),
+    loadAfter: [0, 0, 0],
+    servers: kinds.map((kind) => ({
+      name: kind.name,
+      description: kind.description,
+      version: kind.version(),
+      template: kind.template,
+      command: null,
+      skipped: kind.unavailable(),
+    })),
+    workloads: workloads.map(({ workload, parameters }) => ({
+      name: workload.name,
+      title: workload.title,
+      scenario: workload.scenario,
+      parameters,
+      targets: workload.targets,
+    })),
+    measurements: [],
+  };
+  const save = (): void => writeFileSync(join(directory, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
+
+  for (const { workload, scenario, parameters } of workloads) {
+    for (const [index, kind] of kinds.entries()) {
+      const entry = run.servers[index]!;
+      if (entry.skipped) continue;
+      options.log(`== ${workload.name} on ${kind.name}`);
+      const measurement: Measurement = { workload: workload.name, server: kind.name, result: null, error: null };
+      try {
+        const server = await kind.start({ pin: options.pin });
+        entry.command = server.command;
+        try {
+          measurement.result = await scenario.run(
+            {
+              target: {
+                host: '127.0.0.1',
+                port: server.port,
+                domain: BENCH_DOMAIN,
+                mucDomain: BENCH_MUC_DOMAIN,
+                auth: 'plain',
+                password: BENCH_PASSWORD,
+                serverPid: server.pid,
+              },
+              generators: options.generators,
+              log: (line) => options.log(`   ${line}`),
+            },
+            parameters,
+          );
+          options.log(`   ${scenario.describe(measurement.result)}`);
+        } finally {
+          await server.stop();
+        }
+      } catch (error) {
+        measurement.error = (error as Error).message;
+        options.log(`   failed: ${measurement.error}`);
+      }
+      run.measurements.push(measurement);
+      save();
+    }
+  }
+  run.finishedAt = new Date().toISOString();
+  run.loadAfter = loadAverage();
+  save();
+  writeReport(directory, run);
+  return directory;
+}

@@ -1,0 +1,68 @@
+// The messages between the benchmark coordinator and its generator processes.
+// Each generator owns the clients whose id modulo the number of generators is
+// its index; the coordinator says what they do and collects what they measured.
+
+import type { ServerAddress } from './load-client.js';
+
+/** Passed to a generator process as its only argument, JSON-encoded. */
+export interface GeneratorSetup {
+  server: ServerAddress;
+  /** Makes usernames unique to one run: `${userPrefix}${clientId}`. */
+  userPrefix: string;
+}
+
+export interface GeneratorCommands {
+  /** Connects the clients that are not connected yet, then joins those given a room. */
+  enter: {
+    args: { clients: { id: number; room: string | null }[]; startedAt: number };
+    result: EnterResult;
+  };
+  /** Sends groupchat messages from joined clients at a rate, optionally making them leave and rejoin. */
+  traffic: {
+    args: { step: number; messagesPerSecond: number; durationMs: number; churnPerSecond: number; bodyBytes: number };
+    result: TrafficResult;
+  };
+  /** What receivers counted for one step so far; the histogram only when asked. */
+  collect: {
+    args: { step: number; withHistogram: boolean };
+    result: { delivered: number; histogram: string | null };
+  };
+  /** CPU this generator process used so far. */
+  usage: { args: Record<string, never>; result: { cpuMicros: number } };
+  /** Closes every client; the process exits afterwards. */
+  close: { args: Record<string, never>; result: { disconnected: number } };
+}
+
+export type CommandName = keyof GeneratorCommands;
+
+export interface EnterResult {
+  succeeded: number;
+  failed: number;
+  /** The first few failure messages. */
+  errors: string[];
+  /** Each client's time from startedAt until it was in, microseconds. */
+  histogram: string;
+  /** Monotonic microseconds when the last client was in. */
+  lastDoneAt: number;
+}
+
+export interface TrafficResult {
+  sent: number;
+  /** When sending started and stopped, monotonic microseconds. */
+  startedAt: number;
+  stoppedAt: number;
+  churnCycles: number;
+  churnFailed: number;
+  /** Leave-to-rejoined time of each churn cycle, microseconds. */
+  churnHistogram: string;
+}
+
+export interface Request<K extends CommandName = CommandName> {
+  id: number;
+  kind: K;
+  args: GeneratorCommands[K]['args'];
+}
+
+export type Response =
+  | { id: number; ok: true; result: GeneratorCommands[CommandName]['result'] }
+  | { id: number; ok: false; error: string };

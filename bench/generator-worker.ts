@@ -1,0 +1,185 @@
+// A load generator process, forked by GeneratorPool: it owns a share of the
+// simulated clients, runs the coordinator's commands on them and keeps, per
+// traffic step, the count and latency histogram of the messages they received.
+// It exits with its coordinator.
+
+import type { Histogram } from 'hdr-histogram-js';
+import type { CommandName, EnterResult, GeneratorCommands, GeneratorSetup, Request, Response, TrafficResult } from './generator-protocol.js';
+import { createLatencyHistogram, encodeHistogram, monotonicMicros } from './latency.js';
+import { LoadClient, type DeliverySink } from './load-client.js';
+
+const TICK_MS = 5;
+const CLOSE_GRACE_MS = 3000;
+const ERRORS_KEPT = 5;
+
+const setup = JSON.parse(process.argv[2] ?? '') as GeneratorSetup;
+const clients = new Map<number, LoadClient>();
+let closing = false;
+let disconnected = 0;
+
+class StepDeliveries implements DeliverySink {
+  readonly steps = new Map<number, { count: number; histogram: Histogram }>();
+
+  delivered(step: number, latencyMicros: number): void {
+    let record = this.steps.get(step);
+    if (!record) {
+      record = { count: 0, histogram: createLatencyHistogram() };
+      this.steps.set(step, record);
+    }
+    record.count++;
+    record.histogram.recordValue(Math.max(0, latencyMicros));
+  }
+}
+
+const deliveries = new StepDeliveries();
+
+function clientFor(id: number): LoadClient {
+  const existing = clients.get(id);
+  if (existing && existing.isOpen) return existing;
+  const client = new LoadClient(setup.server, `${setup.userPrefix}${id}`, `n${id}`, deliveries, () => {
+    if (!closing) disconnected++;
+  });
+  clients.set(id, client);
+  return client;
+}
+
+async function enter({ clients: specs, startedAt }: GeneratorCommands['enter']['args']): Promise<EnterResult> {
+  const histogram = createLatencyHistogram();
+  const result: EnterResult = { succeeded: 0, failed: 0, errors: [], histogram: '', lastDoneAt: startedAt };
+  await Promise.all(
+    specs.map(async ({ id, room }) => {
+      try {
+        const client = clientFor(id);
+        if (!client.isOpen) await client.connect();
+        if (room !== null) await client.join(room);
+        const doneAt = monotonicMicros();
+        histogram.recordValue(Math.max(0, doneAt - startedAt));
+        result.lastDoneAt = Math.max(result.lastDoneAt, doneAt);
+        result.succeeded++;
+      } catch (error) {
+        result.failed++;
+        if (result.errors.length < ERRORS_KEPT) result.errors.push((error as Error).message);
+      }
+    }),
+  );
+  result.histogram = encodeHistogram(histogram);
+  return result;
+}
+
+/** Cycles through the joined clients, skipping those that are not (mid-churn). */
+function roundRobin(list: readonly LoadClient[]): () => LoadClient | null {
+  let cursor = 0;
+  return () => {
+    for (let tries = 0; tries < list.length; tries++) {
+      const client = list[cursor]!;
+      cursor = (cursor + 1) % list.length;
+      if (client.isJoined) return client;
+    }
+    return null;
+  };
+}
+
+async function traffic(args: GeneratorCommands['traffic']['args']): Promise<TrafficResult> {
+  const members = [...clients.values()].filter((client) => client.isJoined);
+  for (const client of members) client.setBodySize(args.bodyBytes);
+  const nextSender = roundRobin(members);
+  const nextChurner = roundRobin(members);
+  const churnHistogram = createLatencyHistogram();
+  const cycles = new Set<Promise<void>>();
+  let sent = 0;
+  let churnStarted = 0;
+  let churnCycles = 0;
+  let churnFailed = 0;
+
+  const churn = async (client: LoadClient): Promise<void> => {
+    const startedAt = monotonicMicros();
+    try {
+      const room = client.roomJid;
+      await client.leave();
+      await client.join(room);
+      churnHistogram.recordValue(monotonicMicros() - startedAt);
+      churnCycles++;
+    } catch {
+      churnFailed++;
+    }
+  };
+
+  const startedAt = monotonicMicros();
+  const endAt = startedAt + args.durationMs * 1000;
+  await new Promise<void>((resolve) => {
+    // Sends whatever the schedule says is due; a late tick catches up at once,
+    // so the offered load holds even when timers slip.
+    const tick = (): void => {
+      const now = monotonicMicros();
+      const elapsedSeconds = (Math.min(now, endAt) - startedAt) / 1e6;
+      for (let due = Math.floor(args.messagesPerSecond * elapsedSeconds) - sent; due > 0; due--) {
+        const sender = nextSender();
+        if (!sender) break;
+        sender.sendGroupchat(args.step);
+        sent++;
+      }
+      for (let due = Math.floor(args.churnPerSecond * elapsedSeconds) - churnStarted; due > 0; due--) {
+        const churner = nextChurner();
+        if (!churner) break;
+        churnStarted++;
+        const cycle = churn(churner).finally(() => cycles.delete(cycle));
+        cycles.add(cycle);
+      }
+      if (now >= endAt) resolve();
+      else setTimeout(tick, TICK_MS);
+    };
+    tick();
+  });
+  const stoppedAt = monotonicMicros();
+  await Promise.all(cycles);
+  return { sent, startedAt, stoppedAt, churnCycles, churnFailed, churnHistogram: encodeHistogram(churnHistogram) };
+}
+
+function collect({ step, withHistogram }: GeneratorCommands['collect']['args']): GeneratorCommands['collect']['result'] {
+  const record = deliveries.steps.get(step);
+  if (!record) return { delivered: 0, histogram: withHistogram ? encodeHistogram(createLatencyHistogram()) : null };
+  return { delivered: record.count, histogram: withHistogram ? encodeHistogram(record.histogram) : null };
+}
+
+async function closeAll(): Promise<{ disconnected: number }> {
+  closing = true;
+  const open = [...clients.values()].filter((client) => client.isOpen);
+  for (const client of open) client.close();
+  const deadline = Date.now() + CLOSE_GRACE_MS;
+  while (open.some((client) => client.isOpen) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const client of open) client.destroy();
+  return { disconnected };
+}
+
+async function handle(request: Request): Promise<GeneratorCommands[CommandName]['result']> {
+  switch (request.kind) {
+    case 'enter':
+      return enter(request.args as GeneratorCommands['enter']['args']);
+    case 'traffic':
+      return traffic(request.args as GeneratorCommands['traffic']['args']);
+    case 'collect':
+      return collect(request.args as GeneratorCommands['collect']['args']);
+    case 'usage': {
+      const { user, system } = process.cpuUsage();
+      return { cpuMicros: user + system };
+    }
+    case 'close':
+      return closeAll();
+  }
+}
+
+process.on('message', (request: Request) => {
+  handle(request).then(
+    (result) => {
+      const response: Response = { id: request.id, ok: true, result };
+      process.send?.(response, undefined, undefined, () => {
+        if (request.kind === 'close') process.disconnect();
+      });
+    },
+    (error: unknown) => {
+      const response: Response = { id: request.id, ok: false, error: String((error as Error).stack ?? error) };
+      process.send?.(response);
+    },
+  );
+});
+process.on('disconnect', () => process.exit(0));

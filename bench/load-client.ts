@@ -1,0 +1,305 @@
+// One simulated XMPP client of the load generator: a raw TCP socket, SASL
+// PLAIN or ANONYMOUS, resource binding, and MUC join/leave/groupchat.
+//
+// Negotiation and presence handling convert the few stanzas they need to
+// strings and look at them with regular expressions; the steady state, a flood
+// of groupchat messages, never does: it finds the body marker with
+// Buffer.indexOf and reads two numbers after it.
+
+import { connect, type Socket } from 'node:net';
+import { monotonicMicros } from './latency.js';
+import { StanzaScanner, type StanzaSink } from './stanza-scanner.js';
+
+export type AuthMechanism = 'plain' | 'anonymous';
+
+/** Where the clients connect and how they log in. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+  domain: string;
+  mucDomain: string;
+  auth: AuthMechanism;
+  password: string;
+}
+
+/** Receives what the traffic phase measures. */
+export interface DeliverySink {
+  delivered(step: number, latencyMicros: number): void;
+}
+
+/**
+ * Marks a benchmark body: `~cb:STEP:SENT_MICROS:padding`. Only messages carrying
+ * it are counted, so subjects, errors or anything else a server sends are not.
+ */
+const BODY_MARKER = Buffer.from('~cb:');
+const COLON = 0x3a;
+const DIGIT_ZERO = 0x30;
+const LETTER_M = 0x6d;
+const LETTER_P = 0x70;
+
+const MUC_NS = 'http://jabber.org/protocol/muc';
+const OPERATION_TIMEOUT_MS = 120_000;
+/** A room that another client is still creating refuses entry (Prosody: item-not-found). */
+const JOIN_RETRY_CONDITIONS = /<(item-not-found|not-allowed|service-unavailable|resource-constraint)\b/;
+const JOIN_RETRY_DELAY_MS = 25;
+
+type Phase = 'idle' | 'negotiating' | 'ready' | 'joining' | 'configuring' | 'joined' | 'leaving' | 'closed';
+
+interface Pending {
+  resolve(): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class LoadClient implements StanzaSink {
+  private socket: Socket | null = null;
+  private readonly scanner = new StanzaScanner(this);
+  private phase: Phase = 'idle';
+  private pending: Pending | null = null;
+  private authenticated = false;
+  private sessionRequired = false;
+  /** Arrival time of the chunk being scanned: every stanza in it arrived then. */
+  private arrivedAt = 0;
+  /** Messages sent before this are history replayed on join, not deliveries. */
+  private joinRequestedAt = 0;
+  private occupantJid = '';
+  private messagePrefix = '';
+  private messageSuffix = '';
+  roomJid = '';
+  presencesReceived = 0;
+
+  constructor(
+    private readonly server: ServerAddress,
+    private readonly username: string,
+    readonly nick: string,
+    private readonly sink: DeliverySink,
+    private readonly onClose: (client: LoadClient) => void,
+  ) {}
+
+  get isJoined(): boolean {
+    return this.phase === 'joined';
+  }
+
+  get isOpen(): boolean {
+    return this.phase !== 'closed' && this.phase !== 'idle';
+  }
+
+  /** Connects, authenticates and binds a resource. */
+  connect(): Promise<void> {
+    const operation = this.begin('negotiating', 'connect');
+    const socket = connect({ host: this.server.host, port: this.server.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('connect', () => this.openStream());
+    socket.on('data', (chunk: Buffer) => {
+      this.arrivedAt = monotonicMicros();
+      this.scanner.push(chunk);
+    });
+    socket.on('error', (error) => this.fail(error));
+    socket.on('close', () => {
+      this.fail(new Error('connection closed'));
+      this.phase = 'closed';
+      this.onClose(this);
+    });
+    return operation;
+  }
+
+  /** Enters a room; resolves on the self-presence (and, for a new room, its unlocking). */
+  join(roomJid: string): Promise<void> {
+    const operation = this.begin('joining', 'join');
+    this.roomJid = roomJid;
+    this.occupantJid = `${roomJid}/${this.nick}`;
+    this.messagePrefix = `<message to='${roomJid}' type='groupchat'><body>~cb:`;
+    this.joinRequestedAt = monotonicMicros();
+    this.sendJoinPresence();
+    return operation;
+  }
+
+  /** Leaves the room; resolves on the self-presence of type unavailable. */
+  leave(): Promise<void> {
+    const operation = this.begin('leaving', 'leave');
+    this.write(`<presence to='${this.occupantJid}' type='unavailable'/>`);
+    return operation;
+  }
+
+  /** Sets the filler that brings a message body to about `bodyBytes`. */
+  setBodySize(bodyBytes: number): void {
+    this.messageSuffix = `:${'x'.repeat(Math.max(0, bodyBytes - 24))}</body></message>`;
+  }
+
+  sendGroupchat(step: number): void {
+    this.write(`${this.messagePrefix}${step}:${Math.round(monotonicMicros())}${this.messageSuffix}`);
+  }
+
+  close(): void {
+    if (!this.socket || this.phase === 'closed') return;
+    this.socket.end('</stream:stream>');
+  }
+
+  destroy(): void {
+    this.socket?.destroy();
+  }
+
+  // StanzaSink
+
+  streamHeader(): void {
+    // Nothing to check: the features that follow tell what to do next.
+  }
+
+  streamEnd(): void {
+    this.socket?.end();
+  }
+
+  stanza(bytes: Buffer, start: number, end: number): void {
+    const first = bytes[start + 1];
+    if (first === LETTER_M) {
+      this.message(bytes, start, end);
+      return;
+    }
+    if (first === LETTER_P) {
+      this.presencesReceived++;
+      if (this.phase === 'joining' || this.phase === 'leaving') this.presence(bytes.toString('utf8', start, end));
+      return;
+    }
+    if (this.phase === 'negotiating' || this.phase === 'configuring') this.negotiate(bytes.toString('utf8', start, end));
+    else if (bytes.toString('latin1', start, start + 14) === '<stream:error>') {
+      this.fail(new Error(`stream error: ${bytes.toString('utf8', start, end)}`));
+    }
+  }
+
+  private message(bytes: Buffer, start: number, end: number): void {
+    const marker = bytes.indexOf(BODY_MARKER, start);
+    if (marker < 0 || marker >= end) return;
+    let i = marker + BODY_MARKER.length;
+    let step = 0;
+    for (let c = bytes[i]!; c !== COLON; c = bytes[++i]!) step = step * 10 + (c - DIGIT_ZERO);
+    let sentAt = 0;
+    for (let c = bytes[++i]!; c !== COLON; c = bytes[++i]!) sentAt = sentAt * 10 + (c - DIGIT_ZERO);
+    if (sentAt < this.joinRequestedAt) return;
+    this.sink.delivered(step, this.arrivedAt - sentAt);
+  }
+
+  private presence(text: string): void {
+    const head = text.slice(0, text.indexOf('>'));
+    if (attribute(head, 'from') !== this.occupantJid) return;
+    const type = attribute(head, 'type');
+    if (this.phase === 'leaving') {
+      if (type === 'unavailable') this.settle('ready');
+      return;
+    }
+    if (type === 'error') {
+      if (JOIN_RETRY_CONDITIONS.test(text)) setTimeout(() => this.sendJoinPresence(), JOIN_RETRY_DELAY_MS);
+      else this.fail(new Error(`join refused: ${text}`));
+      return;
+    }
+    if (!/code=['"]110['"]/.test(text)) return;
+    if (/code=['"]201['"]/.test(text)) {
+      // A new room: accept the default configuration, as XEP-0045 §10.1.2 describes.
+      this.phase = 'configuring';
+      this.write(
+        `<iq type='set' to='${this.roomJid}' id='create'><query xmlns='${MUC_NS}#owner'>` +
+          `<x xmlns='jabber:x:data' type='submit'/></query></iq>`,
+      );
+      return;
+    }
+    this.settle('joined');
+  }
+
+  private negotiate(text: string): void {
+    if (text.startsWith('<stream:features')) {
+      if (!this.authenticated) this.authenticate(text);
+      else this.bind(text);
+      return;
+    }
+    if (text.startsWith('<success')) {
+      this.authenticated = true;
+      this.openStream();
+      return;
+    }
+    if (text.startsWith('<iq')) {
+      const head = text.slice(0, text.indexOf('>'));
+      const id = attribute(head, 'id');
+      if (id === 'create') this.settle('joined');
+      else if (attribute(head, 'type') !== 'result') this.fail(new Error(`${id} failed: ${text}`));
+      else if (id === 'bind' && this.sessionRequired) this.write(`<iq type='set' id='session'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
+      else if (id === 'bind' || id === 'session') this.settle('ready');
+      return;
+    }
+    this.fail(new Error(`negotiation failed: ${text}`));
+  }
+
+  private authenticate(features: string): void {
+    if (/<starttls[^>]*>\s*<required/.test(features)) {
+      this.fail(new Error('the server requires STARTTLS, which the load generator does not do'));
+      return;
+    }
+    const mechanism = this.server.auth.toUpperCase();
+    if (!features.includes(`>${mechanism}<`)) {
+      this.fail(new Error(`the server does not offer SASL ${mechanism}: ${features}`));
+      return;
+    }
+    const response =
+      this.server.auth === 'plain'
+        ? Buffer.from(`\0${this.username}\0${this.server.password}`).toString('base64')
+        : '=';
+    this.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mechanism}'>${response}</auth>`);
+  }
+
+  private bind(features: string): void {
+    // RFC 3921 servers require a session; RFC 6121 ones mark it optional or omit it.
+    const session = /<session\b[^>]*xmpp-session[^>]*?(\/>|>[\s\S]*?<\/session>)/.exec(features);
+    this.sessionRequired = session !== null && !session[0].includes('<optional');
+    this.write(
+      `<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>bench</resource></bind></iq>`,
+    );
+  }
+
+  private openStream(): void {
+    this.write(
+      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' ` +
+        `to='${this.server.domain}' version='1.0'>`,
+    );
+  }
+
+  private sendJoinPresence(): void {
+    if (this.phase !== 'joining') return;
+    this.write(`<presence to='${this.occupantJid}'><x xmlns='${MUC_NS}'><history maxstanzas='0'/></x></presence>`);
+  }
+
+  private write(text: string): void {
+    if (this.phase !== 'closed') this.socket?.write(text);
+  }
+
+  private begin(phase: Phase, what: string): Promise<void> {
+    if (this.pending) return Promise.reject(new Error(`${what} while another operation is under way`));
+    if (this.phase === 'closed') return Promise.reject(new Error(`${what} on a closed connection`));
+    this.phase = phase;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new Error(`${what} timed out`)), OPERATION_TIMEOUT_MS);
+      this.pending = { resolve, reject, timer };
+    });
+  }
+
+  private settle(phase: Phase): void {
+    this.phase = phase;
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    clearTimeout(pending.timer);
+    pending.resolve();
+  }
+
+  private fail(error: Error): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    clearTimeout(pending.timer);
+    pending.reject(error);
+  }
+}
+
+/** An attribute of an opening tag, or undefined. */
+function attribute(head: string, name: string): string | undefined {
+  const match = new RegExp(`\\s${name}=(['"])(.*?)\\1`).exec(head);
+  return match?.[2];
+}

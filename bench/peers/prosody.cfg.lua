@@ -1,0 +1,37 @@
+-- Prosody for the Conclave benchmark (written for 0.12, Debian bookworm).
+-- `conclave bench compare` fills in the placeholders between @ signs and starts it with
+--   prosody -F --config FILE
+-- What differs from Debian's stock configuration, and why, is in README.md.
+
+run_as_root = true -- the bench may run as root; Prosody refuses to otherwise
+pidfile = "@DATA_DIR@/prosody.pid"
+data_path = "@DATA_DIR@"
+log = { warn = "*stderr" }
+
+-- Lua's default incremental collector dominates Prosody's cost under load.
+@GC@
+
+-- Nothing on disk: accounts, rooms and tombstones live in memory.
+storage = "memory"
+
+-- Any username and password log in (SASL PLAIN), or SASL ANONYMOUS with @AUTH@ = "anonymous".
+authentication = "@AUTH@"
+insecure_open_authentication = "Yes please, I know what I'm doing!"
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+
+-- Only what a MUC benchmark client needs; in particular no mod_limits (rate limits),
+-- no mod_smacks, mod_carbons or mod_pep (work per stanza the other servers do not do).
+modules_enabled = { "saslauth"; "disco"; "ping" }
+modules_disabled = { "s2s" }
+
+c2s_ports = { @PORT@ }
+c2s_interfaces = { "127.0.0.1" }
+network_settings = { tcp_backlog = 1024 } -- default 128: connect storms overflow it
+
+VirtualHost "@DOMAIN@"
+
+Component "@MUC_DOMAIN@" "muc"
+	-- Default 100: beyond it Prosody serializes and evicts live rooms.
+	muc_room_cache_size = 100000
+	muc_max_rooms = 100000

@@ -1,0 +1,443 @@
+// Turns a comparison run into its report: README.md (tables), SVG charts and
+// results.json beside them. Every figure comes from results.json, so a report
+// can be rewritten from it (`conclave bench report DIR`).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CompareRun, Measurement, WorkloadEntry } from '../compare.js';
+import type { FanoutResult, FanoutStep } from '../scenarios/fanout.js';
+import type { ScenarioResult } from '../scenarios/index.js';
+import type { ResourceUsage } from '../scenarios/common.js';
+import { renderBarChart, renderLineChart } from './charts.js';
+
+const SERVER_COLORS: Record<string, string> = {
+  conclave: '#1f77b4',
+  prosody: '#2ca02c',
+  'prosody-default-gc': '#98df8a',
+  ejabberd: '#d62728',
+  limit: '#7f7f7f',
+};
+
+export function readRun(directory: string): CompareRun {
+  return JSON.parse(readFileSync(join(directory, 'results.json'), 'utf8')) as CompareRun;
+}
+
+export function writeReport(directory: string, run: CompareRun): void {
+  const charts = renderCharts(run);
+  for (const [file, svg] of Object.entries(charts)) writeFileSync(join(directory, file), svg);
+  writeFileSync(join(directory, 'README.md'), renderMarkdown(run, Object.keys(charts)));
+}
+
+// Lookups and formatting
+
+type Of<S extends ScenarioResult['scenario']> = Extract<ScenarioResult, { scenario: S }>;
+
+function measured(run: CompareRun, workload: string, server: string): Measurement | undefined {
+  return run.measurements.find((m) => m.workload === workload && m.server === server);
+}
+
+function resultOf<S extends ScenarioResult['scenario']>(
+  run: CompareRun,
+  workload: string,
+  server: string,
+  scenario: S,
+): Of<S> | null {
+  const result = measured(run, workload, server)?.result;
+  return result && result.scenario === scenario ? (result as Of<S>) : null;
+}
+
+function servers(run: CompareRun): string[] {
+  return run.servers.filter((server) => !server.skipped).map((server) => server.name);
+}
+
+function figure(value: number | null | undefined, unit = ''): string {
+  if (value === null || value === undefined) return '—';
+  const shown = Math.abs(value) >= 100 ? Math.round(value).toLocaleString('en-US') : String(Number(value.toPrecision(3)));
+  return `${shown}${unit}`;
+}
+
+function percentOfCore(cpuSeconds: number | null, usage: ResourceUsage): string {
+  return cpuSeconds === null ? '—' : `${Math.round((cpuSeconds / usage.wallSeconds) * 100)}%`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The cell for a failed or missing measurement. */
+function missing(run: CompareRun, workload: string, server: string): string {
+  const measurement = measured(run, workload, server);
+  return measurement?.error ? 'error' : '—';
+}
+
+// The headline figure of each scenario
+
+interface Headline {
+  metric: string;
+  value(run: CompareRun, workload: string, server: string): string;
+  number(run: CompareRun, workload: string, server: string): number | null;
+}
+
+function bestStep(run: CompareRun, workload: string, server: string): FanoutStep | null {
+  return resultOf(run, workload, server, 'fanout')?.best ?? null;
+}
+
+const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
+  fanout: {
+    metric: 'delivered stanzas/s at p99 < limit, nothing lost',
+    number: (run, w, s) => bestStep(run, w, s)?.deliveredPerSecond ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'fanout');
+      if (!result) return missing(run, w, s);
+      if (!result.best) return 'first step failed';
+      const capped = result.steps.at(-1) === result.best ? ' (ladder top)' : '';
+      return `${figure(result.best.deliveredPerSecond)} (p99 ${figure(result.best.latency.p99)} ms)${capped}`;
+    },
+  },
+  'join-storm': {
+    metric: 'joins/s (all clients in)',
+    number: (run, w, s) => resultOf(run, w, s, 'join-storm')?.joinsPerSecond ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'join-storm');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.joinsPerSecond)} (${figure(result.seconds)} s${result.failed ? `, ${result.failed} failed` : ''})`;
+    },
+  },
+  'large-room': {
+    metric: 'seconds until all joined',
+    number: (run, w, s) => resultOf(run, w, s, 'large-room')?.seconds ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'large-room');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.seconds)} s${result.failed ? ` (${result.failed} failed)` : ''}`;
+    },
+  },
+  'idle-memory': {
+    metric: 'RSS per occupant (connection + room), KiB',
+    number: (run, w, s) => resultOf(run, w, s, 'idle-memory')?.perJoinedClientKiB ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'idle-memory');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.perJoinedClientKiB)} (${figure(result.perConnectionKiB)} + ${figure(result.perOccupantKiB)})`;
+    },
+  },
+  'presence-churn': {
+    metric: 'message p99 ms under churn (rejoin p99 ms)',
+    number: (run, w, s) => resultOf(run, w, s, 'presence-churn')?.latency.p99 ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'presence-churn');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.latency.p99)} (${figure(result.churnLatency.p99)})`;
+    },
+  },
+};
+
+/** Work per server CPU-second, where the scenario has a count of work done. */
+function efficiency(run: CompareRun, workload: WorkloadEntry, server: string): number | null {
+  const result = measured(run, workload.name, server)?.result;
+  if (!result) return null;
+  switch (result.scenario) {
+    case 'fanout':
+      return result.best?.deliveriesPerServerCpuSecond ?? null;
+    case 'join-storm':
+      return result.joinsPerServerCpuSecond;
+    case 'presence-churn':
+      return result.deliveriesPerServerCpuSecond;
+    default:
+      return null;
+  }
+}
+
+const EFFICIENCY_UNITS: Partial<Record<ScenarioResult['scenario'], string>> = {
+  fanout: 'delivered stanzas per server CPU-second, at the best step',
+  'join-storm': 'joins per server CPU-second',
+  'presence-churn': 'delivered stanzas per server CPU-second',
+};
+
+// Charts
+
+function renderCharts(run: CompareRun): Record<string, string> {
+  const names = servers(run);
+  const series = (value: (workload: string, server: string) => number | null, workloads: WorkloadEntry[]) =>
+    names.map((server) => ({
+      name: server,
+      color: SERVER_COLORS[server] ?? '#000',
+      values: workloads.map((workload) => value(workload.name, server)),
+    }));
+  const charts: Record<string, string> = {};
+  const fanouts = run.workloads.filter((w) => w.scenario === 'fanout');
+  if (fanouts.length > 0) {
+    charts['throughput.svg'] = renderBarChart({
+      title: 'Fan-out: delivered stanzas/s at p99 < 200 ms, nothing lost',
+      unit: 'stanzas/s',
+      groups: fanouts.map((w) => w.name),
+      series: series((w, s) => HEADLINES.fanout.number(run, w, s), fanouts),
+    });
+  }
+  const efficient = run.workloads.filter((w) => EFFICIENCY_UNITS[w.scenario as ScenarioResult['scenario']]);
+  if (efficient.length > 0) {
+    charts['efficiency.svg'] = renderBarChart({
+      title: 'Work per server CPU-second (deliveries; joins for join-storm)',
+      unit: 'per CPU-second',
+      groups: efficient.map((w) => w.name),
+      series: series((w, s) => efficiency(run, run.workloads.find((x) => x.name === w)!, s), efficient),
+    });
+  }
+  for (const workload of fanouts) {
+    charts[`latency-${workload.name}.svg`] = renderLineChart({
+      title: `${workload.title}: p99 latency against offered load`,
+      xLabel: 'offered load, delivered stanzas/s',
+      yLabel: 'p99 latency, ms',
+      threshold: { y: workload.parameters.p99LimitMs ?? 200, label: 'limit' },
+      series: names.map((server) => ({
+        name: server,
+        color: SERVER_COLORS[server] ?? '#000',
+        points: (resultOf(run, workload.name, server, 'fanout')?.steps ?? []).map(
+          (step): [number, number] => [step.offeredDeliveriesPerSecond, Math.max(0.01, step.latency.p99)],
+        ),
+      })),
+    });
+  }
+  for (const scenario of ['join-storm', 'large-room', 'idle-memory'] as const) {
+    const workloads = run.workloads.filter((w) => w.scenario === scenario);
+    if (workloads.length === 0) continue;
+    charts[`${scenario}.svg`] = renderBarChart({
+      title: `${workloads[0]!.title}: ${HEADLINES[scenario].metric}`,
+      unit: HEADLINES[scenario].metric.split(',').at(-1)!.trim(),
+      groups: workloads.map((w) => w.name),
+      series: series((w, s) => HEADLINES[scenario].number(run, w, s), workloads),
+    });
+  }
+  return charts;
+}
+
+// The document
+
+function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
+  const names = servers(run);
+  const out: string[] = [];
+  const date = run.startedAt.slice(0, 10);
+  out.push(`# Conclave benchmark, ${date}${run.quick ? ' (quick run)' : ''}`, '');
+  out.push(
+    `Taken with \`${run.commandLine}\` from ${run.startedAt.slice(11, 16)} to ${run.finishedAt.slice(11, 16)} UTC. ` +
+      `Every figure below is in [results.json](results.json). Run-to-run noise on this kind of machine is about ±20%: ` +
+      `compare servers within one report, not across reports.`,
+    '',
+  );
+
+  out.push('## Machine', '');
+  out.push(
+    table(
+      ['', ''],
+      [
+        ['CPU', `${run.machine.cpu}, ${run.machine.cores} cores`],
+        ['Memory', `${run.machine.memoryGiB} GiB`],
+        ['Kernel', run.machine.kernel],
+        ['Node', run.machine.node],
+        ['Generator', `${run.generators} processes${run.pinned ? '; generator pinned to CPU 1, server to CPU 0' : ', not pinned'}`],
+        ['Load average (1, 5, 15 min)', `before ${run.loadBefore.join(', ')}; after ${run.loadAfter.join(', ')}`],
+      ],
+    ),
+    '',
+  );
+
+  out.push('## Servers', '');
+  out.push(
+    table(
+      ['server', 'version', 'what', 'command (temporary paths as they were)'],
+      run.servers.map((server) => [
+        server.name,
+        server.version,
+        server.skipped ? `skipped: ${server.skipped}` : server.description,
+        server.command ? `\`${server.command}\`` : '—',
+      ]),
+    ),
+    '',
+    'The configurations are in [bench/peers/](../../peers/), with what each lifts and why in its README.',
+    '',
+  );
+
+  out.push('## Summary', '');
+  out.push(
+    table(
+      ['workload', 'metric', ...names, 'targets (Prosody / ejabberd, measured by others)'],
+      run.workloads.map((workload) => {
+        const headline = HEADLINES[workload.scenario as ScenarioResult['scenario']];
+        return [
+          workload.title,
+          headline.metric,
+          ...names.map((server) => headline.value(run, workload.name, server)),
+          workload.targets ? `${workload.targets.prosody} / ${workload.targets.ejabberd}` : '—',
+        ];
+      }),
+    ),
+    '',
+  );
+  if (run.quick) out.push('A quick run uses smaller sizes than the titles say; the parameters are under Details.', '');
+
+  out.push('## Efficiency', '');
+  out.push(
+    table(
+      ['workload', 'unit', ...names],
+      run.workloads
+        .filter((workload) => EFFICIENCY_UNITS[workload.scenario as ScenarioResult['scenario']])
+        .map((workload) => [
+          workload.name,
+          EFFICIENCY_UNITS[workload.scenario as ScenarioResult['scenario']]!,
+          ...names.map((server) => figure(efficiency(run, workload, server))),
+        ]),
+    ),
+    '',
+  );
+  for (const workload of run.workloads.filter((w) => w.scenario === 'fanout')) {
+    out.push(`### Latency at equal offered load: ${workload.title}`, '');
+    out.push(...equalLoadTable(run, workload, names), '');
+  }
+
+  if (chartFiles.length > 0) {
+    out.push('## Charts', '');
+    for (const file of chartFiles) out.push(`![${file.replace(/\.svg$/, '')}](${file})`, '');
+  }
+
+  out.push('## Details', '');
+  for (const workload of run.workloads) {
+    out.push(`### ${workload.title}`, '');
+    out.push(
+      `Scenario \`${workload.scenario}\`: ${Object.entries(workload.parameters)
+        .map(([name, value]) => `${name} ${value}`)
+        .join(', ')}.`,
+      '',
+    );
+    out.push(...detailTable(run, workload, names), '');
+    for (const server of names) {
+      const error = measured(run, workload.name, server)?.error;
+      if (error) out.push(`${server} failed: \`${error.split('\n')[0]}\``, '');
+    }
+  }
+
+  out.push('## How to reproduce', '');
+  out.push(
+    '```sh',
+    'apt-get install prosody ejabberd   # then stop the system-wide instances',
+    'npm ci && npm run build',
+    `node dist/src/cli/main.js bench compare${run.quick ? ' --quick' : ''}${run.pinned ? ' --pin' : ''}`,
+    '```',
+    '',
+    '"other CPU" in the details is CPU the machine spent on processes that were neither the server nor the ' +
+      'generator during the measured phase, in percent of one core: the background load of the machine.',
+    '',
+  );
+  return out.join('\n');
+}
+
+function equalLoadTable(run: CompareRun, workload: WorkloadEntry, names: string[]): string[] {
+  const results = names.map((server) => resultOf(run, workload.name, server, 'fanout'));
+  const rates = [...new Set(results.flatMap((result) => result?.steps.map((step) => step.offeredDeliveriesPerSecond) ?? []))].sort(
+    (a, b) => a - b,
+  );
+  const cell = (result: FanoutResult | null, rate: number): string => {
+    const step = result?.steps.find((candidate) => candidate.offeredDeliveriesPerSecond === rate);
+    if (!step) return '';
+    const text = `${figure(step.latency.p50)} / ${figure(step.latency.p99)}`;
+    return step.failure ? `**${text} (${step.failure === 'loss' ? `lost ${step.lost}` : 'p99'})**` : text;
+  };
+  return [
+    'p50 / p99 latency in ms at each offered rate (delivered stanzas/s); bold: the step failed, and the ladder stopped.',
+    '',
+    table(
+      ['offered/s', ...names],
+      rates.map((rate) => [figure(rate), ...results.map((result) => cell(result, rate))]),
+    ),
+  ];
+}
+
+function usageCells(usage: ResourceUsage): string[] {
+  return [
+    percentOfCore(usage.serverCpuSeconds, usage),
+    percentOfCore(usage.generatorCpuSeconds, usage),
+    percentOfCore(usage.otherCpuSeconds, usage),
+  ];
+}
+
+const USAGE_HEADER = ['server CPU', 'generator CPU', 'other CPU'];
+
+function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]): string[] {
+  switch (workload.scenario as ScenarioResult['scenario']) {
+    case 'fanout':
+      return names.flatMap((server) => {
+        const result = resultOf(run, workload.name, server, 'fanout');
+        if (!result) return [];
+        return [
+          `**${server}**`,
+          '',
+          table(
+            ['offered/s', 'delivered/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'lost', ...USAGE_HEADER, 'per server CPU-s'],
+            result.steps.map((step) => [
+              figure(step.offeredDeliveriesPerSecond),
+              figure(step.deliveredPerSecond),
+              figure(step.latency.p50),
+              figure(step.latency.p95),
+              figure(step.latency.p99),
+              figure(step.latency.max),
+              figure(step.lost),
+              ...usageCells(step.usage),
+              figure(step.deliveriesPerServerCpuSecond),
+            ]),
+          ),
+          '',
+        ];
+      });
+    case 'join-storm':
+      return [
+        table(
+          ['server', 'joined', 'failed', 'seconds', 'joins/s', 'p50 ms', 'p99 ms', ...USAGE_HEADER, 'joins per server CPU-s'],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'join-storm');
+            return r
+              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.joinsPerSecond), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage), figure(r.joinsPerServerCpuSecond)]]
+              : [];
+          }),
+        ),
+      ];
+    case 'large-room':
+      return [
+        table(
+          ['server', 'joined', 'failed', 'seconds', 'p50 ms', 'p99 ms', ...USAGE_HEADER, 'server RSS after, KiB'],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'large-room');
+            return r
+              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage), figure(r.usage.serverRssKiB)]]
+              : [];
+          }),
+        ),
+      ];
+    case 'idle-memory':
+      return [
+        table(
+          ['server', 'RSS idle, KiB', 'connected', 'joined', 'per connection', 'per occupant (join only)', 'per occupant (all told)'],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'idle-memory');
+            return r
+              ? [[server, figure(r.baselineRssKiB), figure(r.connectedRssKiB), figure(r.joinedRssKiB), figure(r.perConnectionKiB), figure(r.perOccupantKiB), figure(r.perJoinedClientKiB)]]
+              : [];
+          }),
+        ),
+      ];
+    case 'presence-churn':
+      return [
+        table(
+          ['server', 'sent', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'rejoins', 'failed', 'rejoin p50 ms', 'rejoin p99 ms', ...USAGE_HEADER],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'presence-churn');
+            return r
+              ? [[server, figure(r.sent), figure(r.deliveredPerSecond), figure(r.latency.p50), figure(r.latency.p99), figure(r.latency.max), figure(r.churnCycles), figure(r.churnFailed), figure(r.churnLatency.p50), figure(r.churnLatency.p99), ...usageCells(r.usage)]]
+              : [];
+          }),
+        ),
+      ];
+  }
+}

@@ -1,0 +1,121 @@
+// What every scenario shares: the server under test, the generator pool, the
+// meter that reads server, generator and machine CPU around a measured phase,
+// and putting clients into rooms.
+
+import { randomBytes } from 'node:crypto';
+import { GeneratorPool } from '../generator-pool.js';
+import { monotonicMicros } from '../latency.js';
+import type { ServerAddress } from '../load-client.js';
+import { machineBusySeconds, treeCpuSeconds, treeRssKiB } from '../server-probe.js';
+
+export interface BenchTarget extends ServerAddress {
+  /** The server's process, for its CPU and memory; null when unknown (then those figures are missing). */
+  serverPid: number | null;
+}
+
+export interface ScenarioContext {
+  target: BenchTarget;
+  /** Number of generator processes. */
+  generators: number;
+  log(line: string): void;
+}
+
+/** Resources used during one measured phase. */
+export interface ResourceUsage {
+  wallSeconds: number;
+  serverCpuSeconds: number | null;
+  generatorCpuSeconds: number;
+  /** Machine CPU used by neither: other processes running meanwhile. */
+  otherCpuSeconds: number | null;
+  serverRssKiB: number | null;
+}
+
+export class Meter {
+  private constructor(
+    private readonly context: ScenarioContext,
+    private readonly pool: GeneratorPool,
+    private readonly startedAt: number,
+    private readonly serverCpu: number | null,
+    private readonly generatorCpu: number,
+    private readonly machineBusy: number,
+  ) {}
+
+  static async start(context: ScenarioContext, pool: GeneratorPool): Promise<Meter> {
+    const generatorCpu = await pool.cpuSeconds();
+    return new Meter(context, pool, monotonicMicros(), serverCpuSeconds(context), generatorCpu, machineBusySeconds());
+  }
+
+  async stop(): Promise<ResourceUsage> {
+    const machineBusy = machineBusySeconds() - this.machineBusy;
+    const serverCpuNow = serverCpuSeconds(this.context);
+    const wallSeconds = (monotonicMicros() - this.startedAt) / 1e6;
+    const generatorCpuSeconds = (await this.pool.cpuSeconds()) - this.generatorCpu;
+    const serverCpu = serverCpuNow === null || this.serverCpu === null ? null : serverCpuNow - this.serverCpu;
+    return {
+      wallSeconds: round(wallSeconds, 3),
+      serverCpuSeconds: serverCpu === null ? null : round(serverCpu, 2),
+      generatorCpuSeconds: round(generatorCpuSeconds, 2),
+      otherCpuSeconds: serverCpu === null ? null : round(Math.max(0, machineBusy - serverCpu - generatorCpuSeconds), 2),
+      serverRssKiB: serverRssKiB(this.context),
+    };
+  }
+}
+
+function serverCpuSeconds(context: ScenarioContext): number | null {
+  return context.target.serverPid === null ? null : treeCpuSeconds(context.target.serverPid);
+}
+
+export function serverRssKiB(context: ScenarioContext): number | null {
+  return context.target.serverPid === null ? null : treeRssKiB(context.target.serverPid);
+}
+
+/** Starts the generator processes with usernames unique to this run. */
+export function startGenerators(context: ScenarioContext): GeneratorPool {
+  return GeneratorPool.start(context.generators, {
+    server: context.target,
+    userPrefix: `b${randomBytes(3).toString('hex')}u`,
+  });
+}
+
+/** Room JIDs unique to this run, so a repeated run against one server starts from empty rooms. */
+export function roomNames(context: ScenarioContext, count: number): string[] {
+  const run = randomBytes(3).toString('hex');
+  return Array.from({ length: count }, (_, index) => `bench${run}r${index}@${context.target.mucDomain}`);
+}
+
+/**
+ * Puts `occupants` clients into each room (client id = room index × occupants +
+ * seat). The first client of each room creates it and unlocks it before the
+ * others come, so that setup does not measure retries against locked rooms.
+ */
+export async function populateRooms(pool: GeneratorPool, rooms: readonly string[], occupants: number): Promise<void> {
+  const seats = rooms.flatMap((room, index) =>
+    Array.from({ length: occupants }, (_, seat) => ({ id: index * occupants + seat, room })),
+  );
+  for (const wave of [seats.filter((_, i) => i % occupants === 0), seats.filter((_, i) => i % occupants !== 0)]) {
+    const entered = await pool.enter(wave, monotonicMicros());
+    if (entered.failed > 0) {
+      throw new Error(`${entered.failed} of ${wave.length} clients could not join: ${entered.errors.join('; ')}`);
+    }
+  }
+}
+
+/** Waits until the receivers have counted `expected` deliveries of a step, or the time is up. */
+export async function awaitDeliveries(pool: GeneratorPool, step: number, expected: number, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline && (await pool.delivered(step)) < expected) await sleep(100);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function round(value: number, decimals = 0): number {
+  const factor = 10 ** decimals;
+  return Math.round(value * factor) / factor;
+}
+
+/** Per server CPU-second, or null when the server's CPU is unknown or too small to divide by. */
+export function perServerCpuSecond(count: number, usage: ResourceUsage): number | null {
+  return usage.serverCpuSeconds === null || usage.serverCpuSeconds < 0.05 ? null : round(count / usage.serverCpuSeconds);
+}

@@ -1,0 +1,171 @@
+// `conclave bench`: run one benchmark scenario against a running XMPP server,
+// compare Conclave with Prosody, ejabberd and the limit server, or run the
+// limit server itself. The benchmark lives in bench/; this is its command line.
+
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { compare, COMPARE_SERVERS, COMPARE_WORKLOADS } from '../../bench/compare.js';
+import { startLimitServer } from '../../bench/limit-server.js';
+import { readRun, writeReport } from '../../bench/report/markdown.js';
+import { SCENARIOS, scenarioNamed } from '../../bench/scenarios/index.js';
+import { parametersOf, type Scenario } from '../../bench/scenarios/scenario.js';
+import { findListeningPid } from '../../bench/server-probe.js';
+
+const TARGET_OPTIONS = {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '5222' },
+  domain: { type: 'string', default: 'localhost' },
+  'muc-domain': { type: 'string' },
+  auth: { type: 'string', default: 'plain' },
+  password: { type: 'string', default: 'bench' },
+  'server-pid': { type: 'string' },
+  generators: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  json: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+function usage(): string {
+  const scenarios = SCENARIOS.map((scenario) => {
+    const parameters = Object.entries(scenario.parameters).map(
+      ([name, spec]) => `      --${kebab(name).padEnd(16)} ${spec.help} (${spec.full}; --quick: ${spec.quick})`,
+    );
+    return [`  ${scenario.name.padEnd(15)} ${scenario.summary}`, ...parameters].join('\n');
+  });
+  return [
+    'usage: conclave bench SCENARIO [options]     run a scenario against a running server',
+    '       conclave bench compare [--quick] [--servers LIST] [--scenarios LIST] [--out DIR] [--pin]',
+    '       conclave bench limit-server [--host H] [--port P]',
+    '       conclave bench report DIR                 rewrite DIR/README.md and charts from DIR/results.json',
+    '',
+    'Server options: --host 127.0.0.1 --port 5222 --domain localhost --muc-domain conference.DOMAIN',
+    '  --auth plain|anonymous --password bench --server-pid PID (default: whoever listens on the port)',
+    `  --generators N (generator processes, default ${defaultGenerators()}) --quick (small sizes) --json FILE`,
+    '',
+    'Scenarios:',
+    ...scenarios,
+    '',
+    `compare: --servers ${COMPARE_SERVERS.join(',')} (--quick leaves out prosody-default-gc)`,
+    `         --scenarios ${COMPARE_WORKLOADS.map((workload) => workload.name).join(',')}`,
+  ].join('\n');
+}
+
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === '--help' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === 'compare') return runCompare(rest);
+  if (name === 'limit-server') return runLimitServer(rest);
+  if (name === 'report') return rewriteReport(rest);
+  const scenario = scenarioNamed(name);
+  if (!scenario) {
+    console.error(`unknown scenario "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return runScenario(scenario, rest);
+}
+
+async function runScenario(scenario: Scenario<string>, args: string[]): Promise<number> {
+  const parameterOptions = Object.fromEntries(
+    Object.keys(scenario.parameters).map((parameter) => [kebab(parameter), { type: 'string' as const }]),
+  );
+  const { values } = parseArgs({ args, options: { ...TARGET_OPTIONS, ...parameterOptions }, strict: true });
+  const text = values as Record<string, string | boolean | undefined>;
+  const given: Record<string, number> = {};
+  for (const parameter of Object.keys(scenario.parameters)) {
+    const value = text[kebab(parameter)];
+    if (typeof value === 'string') given[parameter] = number(value, kebab(parameter));
+  }
+  if (values.auth !== 'plain' && values.auth !== 'anonymous') throw new Error('--auth is plain or anonymous');
+  const port = number(values.port, 'port');
+  const serverPid = values['server-pid'] !== undefined ? number(values['server-pid'], 'server-pid') : findListeningPid(port);
+  if (serverPid === null) console.error('bench: server process not found; server CPU and memory will be missing (--server-pid)');
+  const context = {
+    target: {
+      host: values.host,
+      port,
+      domain: values.domain,
+      mucDomain: values['muc-domain'] ?? `conference.${values.domain}`,
+      auth: values.auth,
+      password: values.password,
+      serverPid,
+    },
+    generators: values.generators !== undefined ? number(values.generators, 'generators') : defaultGenerators(),
+    log: (line: string) => console.error(line),
+  } as const;
+  const result = await scenario.run(context, parametersOf(scenario, values.quick, given));
+  console.log(scenario.describe(result));
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+  return 0;
+}
+
+async function runCompare(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      quick: { type: 'boolean', default: false },
+      servers: { type: 'string' },
+      scenarios: { type: 'string', default: COMPARE_WORKLOADS.map((workload) => workload.name).join(',') },
+      out: { type: 'string' },
+      pin: { type: 'boolean', default: false },
+      generators: { type: 'string' },
+    },
+    strict: true,
+  });
+  const directory = await compare({
+    quick: values.quick,
+    servers: values.servers?.split(',') ?? null,
+    workloads: values.scenarios.split(','),
+    outDirectory: values.out,
+    pin: values.pin,
+    generators: values.generators !== undefined ? number(values.generators, 'generators') : defaultGenerators(),
+    commandLine: ['conclave', 'bench', 'compare', ...args].join(' '),
+    log: (line) => console.error(line),
+  });
+  console.log(`report: ${directory}/README.md`);
+  return 0;
+}
+
+function rewriteReport(args: string[]): number {
+  const [directory] = args;
+  if (directory === undefined) throw new Error('usage: conclave bench report DIR');
+  writeReport(directory, readRun(directory));
+  console.log(`report: ${directory}/README.md`);
+  return 0;
+}
+
+async function runLimitServer(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '5222' } },
+    strict: true,
+  });
+  const server = await startLimitServer(values.host, number(values.port, 'port'));
+  console.error(`limit server listening on ${values.host}:${values.port}`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      server.close();
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}
+
+/** Two generator processes on a 2-core machine, more on bigger ones, leaving a core or so to the server. */
+function defaultGenerators(): number {
+  return Math.max(2, Math.floor(availableParallelism() / 2));
+}
+
+function number(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, not "${text}"`);
+  return value;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
