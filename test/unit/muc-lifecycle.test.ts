@@ -126,6 +126,46 @@ describe('room life cycle', () => {
     assert.equal(errorCondition(muc.take(MERCUTIO)[0]), 'not-acceptable');
   });
 
+  it('relays mediated invitations with a body, and declines back to the inviter', () => {
+    muc.createRoom(ROMEO, 'Romeo');
+    muc.receive(
+      `<message from='${ROMEO}' to='${ROOM}'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='juliet@localhost'><reason>Come</reason></invite></x></message>`,
+    );
+    const [invite] = muc.take('juliet@localhost');
+    assert.equal(invite.attrs.from, ROOM);
+    const invited = invite.getChild('x', 'http://jabber.org/protocol/muc#user')!.getChild('invite')!;
+    assert.equal(invited.attrs.from, ROOM + '/Romeo', 'the room hides real JIDs from a participant-to-be');
+    assert.equal(invited.getChildText('reason'), 'Come');
+    assert.equal(invite.getChildText('body'), `${ROOM}/Romeo invited you to the room ${ROOM} (Come)`);
+    muc.receive(
+      `<message from='${JULIET}' to='${ROOM}'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='romeo@localhost'/></x></message>`,
+    );
+    const [declined] = muc.take('romeo@localhost');
+    assert.equal(declined.getChild('x')!.getChild('decline')!.attrs.from, JULIET);
+    muc.receive(`<message from='${ROMEO}' to='${ROOM}'><x xmlns='http://jabber.org/protocol/muc#user'><invite to='a b@x'/></x></message>`);
+    muc.receive(`<message from='${ROMEO}' to='${ROOM}'><x xmlns='http://jabber.org/protocol/muc#user'><unknown/></x></message>`);
+    assert.deepEqual(muc.take(ROMEO).map(errorCondition), ['jid-malformed', 'bad-request']);
+  });
+
+  it('routes iq between occupants and back, and answers self-pings itself', () => {
+    muc.createRoom(ROMEO, 'Romeo');
+    muc.join(JULIET, 'Juliet');
+    muc.take(ROMEO);
+    muc.receive(`<iq from='${ROMEO}' to='${ROOM}/Juliet' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>`);
+    const [forwarded] = muc.take(JULIET);
+    assert.equal(forwarded.attrs.from, ROOM + '/Romeo');
+    assert.notEqual(forwarded.attrs.id, 'v1');
+    muc.receive(`<iq from='${JULIET}' to='${ROOM}/Romeo' type='result' id='${forwarded.attrs.id}'/>`);
+    const [answer] = muc.take(ROMEO);
+    assert.deepEqual([answer.attrs.from, answer.attrs.id, answer.attrs.type], [ROOM + '/Juliet', 'v1', 'result']);
+    muc.receive(`<iq from='${ROMEO}' to='${ROOM}/Romeo' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    assert.equal(muc.take(ROMEO)[0].attrs.type, 'result');
+    muc.receive(`<iq from='${MERCUTIO}' to='${ROOM}/Romeo' type='get' id='x1'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    assert.equal(errorCondition(muc.take(MERCUTIO)[0]), 'not-acceptable');
+    muc.receive(`<iq from='${JULIET}' to='${ROOM}/Romeo' type='result' id='forged'/>`);
+    assert.deepEqual(muc.take(ROMEO), []);
+  });
+
   it('ends a temporary room when its last occupant leaves', () => {
     muc.createRoom(ROMEO, 'Romeo');
     muc.receive(`<presence from='${ROMEO}' to='${ROOM}/Romeo' type='unavailable'/>`);

@@ -9,12 +9,14 @@ import { configSections } from './config-sections.js';
 import { description } from './description.js';
 import { disco } from './disco.js';
 import { history } from './history.js';
+import { invitations } from './invitations.js';
 import { language } from './language.js';
 import { lock } from './lock.js';
 import { membersOnly } from './members-only.js';
 import { moderated } from './moderated.js';
 import { name } from './name.js';
 import { nicknames } from './nicknames.js';
+import { occupantIq } from './occupant-iq.js';
 import { owner } from './owner.js';
 import { password } from './password.js';
 import { persistent } from './persistent.js';
@@ -47,6 +49,8 @@ export const FEATURES: readonly RoomFeature[] = [
   presenceBroadcast,
   registration,
   privateMessages,
+  invitations,
+  occupantIq,
 ];
 
 /** The room events with every feature hooked in. */

@@ -10,6 +10,11 @@ import { errorReply, mucUserX } from '../stanzas.js';
 
 export const MEMBERS_ONLY = defineSetting<boolean>('members_only', false);
 
+/** In a members-only room, members (not only admins) may invite, which makes the invitee a member. */
+export const ALLOW_MEMBER_INVITES = defineSetting<boolean>('allow_member_invites', false);
+
+const ALLOW_MEMBER_INVITES_FIELD = '{http://prosody.im/protocol/muc}roomconfig_allowmemberinvites';
+
 function setMembersOnly(room: Room, on: boolean): boolean {
   if (!room.set(MEMBERS_ONLY, on)) return false;
   if (!on) return true;
@@ -43,17 +48,22 @@ export const membersOnly: RoomFeature = (hooks) => {
 
   hooks.on(
     'config-form',
-    ({ room, fields }) =>
-      void fields.push({
+    ({ room, fields }) => {
+      fields.push({
         var: 'muc#roomconfig_membersonly',
         type: 'boolean',
         label: 'Only allow members to join',
         desc: 'Enable this to only allow access for room owners, admins and members',
         value: room.get(MEMBERS_ONLY),
-      }),
+      });
+      fields.push({ var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: 'Allow members to invite new members', value: room.get(ALLOW_MEMBER_INVITES) });
+    },
     87,
   );
   hooks.on('config-submitted/muc#roomconfig_membersonly', ({ room, value, statusCodes }) => {
     if (setMembersOnly(room, value === true)) statusCodes.add('104');
+  });
+  hooks.on(`config-submitted/${ALLOW_MEMBER_INVITES_FIELD}`, ({ room, value, statusCodes }) => {
+    if (room.set(ALLOW_MEMBER_INVITES, value === true)) statusCodes.add('104');
   });
 };
