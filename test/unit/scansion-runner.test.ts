@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runScript, runScripts, type RunOptions, type ScriptResult } from '../../src/scansion/runner.js';
+import { junitReport } from '../../src/scansion/junit.js';
 import type { Element } from '../../src/xml/element.js';
-import { STREAMS_NS, XmppStreamParser } from '../../src/xml/stream-parser.js';
+import { parseElement, STREAMS_NS, XmppStreamParser } from '../../src/xml/stream-parser.js';
 
 const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
@@ -401,5 +402,14 @@ Romeo receives:
     );
     assert.equal(summary.passed, 1);
     assert.equal(summary.failed, 2);
+
+    const report = parseElement(junitReport(summary.results).replace(/^<\?xml[^>]*\?>/, ''));
+    const suite = report.getChild('testsuite')!;
+    assert.equal(suite.attrs.tests, '3');
+    assert.equal(suite.attrs.failures, '2');
+    const cases = suite.getChildren('testcase');
+    assert.deepEqual(cases.map((testcase) => testcase.attrs.name), ['a.scs', 'b.scs', 'missing.scs']);
+    assert.match(cases[0].getChild('failure')!.attrs.message, /^line 12: Romeo receives: nothing: Romeo is not connected/);
+    assert.equal(cases[1].getChild('failure'), undefined);
   });
 });
