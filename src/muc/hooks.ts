@@ -35,8 +35,4 @@ export class Hooks<M extends HookMap> {
     }
     return undefined;
   }
-
-  has(name: keyof M & string): boolean {
-    return this.handlers.has(name);
-  }
 }

@@ -271,7 +271,7 @@ const KICKABLE_CONDITIONS = new Set([
   'service-unavailable',
 ]);
 
-export function isKickableError(stanza: Element): boolean {
+function isKickableError(stanza: Element): boolean {
   const condition = stanza.getChild('error')?.elements().find((child) => child.name !== 'text')?.name;
   return condition === undefined || KICKABLE_CONDITIONS.has(condition);
 }

@@ -9,6 +9,7 @@
 // its write.
 
 import { bareJid, jidDomain, jidResource } from '../jid/jid.js';
+import type { StoredRoom } from '../store/rooms.js';
 import { el, type Element } from '../xml/element.js';
 import type { RoomEvents, RoomHooks } from './events.js';
 import { Occupant } from './occupant.js';
@@ -31,12 +32,6 @@ export interface RoomHost {
   send(stanza: Element, to: string | readonly string[]): void;
   /** A session entered (`present`) or left the room under a nickname. */
   occupancy(nick: string, jid: string, present: boolean): void;
-}
-
-/** A room as storage keeps it. */
-export interface RoomRecord {
-  config: RoomConfig;
-  affiliations: Map<string, AffiliationEntry>;
 }
 
 /** The `<x/>` templates of a presence broadcast: what everyone sees, and what the occupant itself sees. */
@@ -87,7 +82,7 @@ export class Room {
     readonly jid: string,
     readonly hooks: RoomHooks,
     private readonly host: RoomHost,
-    record: RoomRecord = { config: {}, affiliations: new Map() },
+    record: StoredRoom = { config: {}, affiliations: new Map() },
   ) {
     this.config = record.config;
     this.affiliations = record.affiliations;

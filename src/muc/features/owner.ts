@@ -5,11 +5,10 @@
 // announced to the occupants with the status codes the modules collected.
 
 import { prepJid } from '../../jid/jid.js';
-import type { Element } from '../../xml/element.js';
 import { formType, readForm, renderForm, type FormField } from '../dataform.js';
 import type { ConfigSubmission, RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
-import { el } from '../../xml/element.js';
+import { el, type Element } from '../../xml/element.js';
 import { errorReply, mucUserX, NS_DATA, NS_MUC_OWNER, reply, type StanzaError } from '../stanzas.js';
 
 const ROOMCONFIG = 'http://jabber.org/protocol/muc#roomconfig';

@@ -3,8 +3,7 @@
 // with a voice when the room allows it. As in Prosody, a groupchat message
 // with a subject and no body or thread is only a subject change.
 
-import type { Element } from '../../xml/element.js';
-import { el } from '../../xml/element.js';
+import { el, type Element } from '../../xml/element.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { ROLE_RANK } from '../roles.js';
