@@ -86,7 +86,8 @@ export class StanzaScanner {
       }
       return;
     }
-    if (bytes.compare(STREAM_TAG, 0, STREAM_TAG.length, start + 1, start + 1 + STREAM_TAG.length) === 0) {
+    const nameEnd = start + 1 + STREAM_TAG.length;
+    if (nameEnd <= gt && bytes.compare(STREAM_TAG, 0, STREAM_TAG.length, start + 1, nameEnd) === 0) {
       this.depth = 1;
       this.stanzaStart = -1;
       this.sink.streamHeader(bytes, start, gt + 1);

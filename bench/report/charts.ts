@@ -26,7 +26,7 @@ const HEIGHT = 380;
 const MARGIN = { top: 48, right: 24, bottom: 64, left: 76 };
 const PLOT_WIDTH = WIDTH - MARGIN.left - MARGIN.right;
 const PLOT_HEIGHT = HEIGHT - MARGIN.top - MARGIN.bottom;
-const FONT = "font-family='sans-serif' font-size='12'";
+const FONT = "font-family='sans-serif'";
 
 /** 1234 → "1.23k", 0.5 → "0.5". */
 export function compact(value: number): string {
@@ -40,8 +40,8 @@ function trim(value: number): string {
   return String(Number(value.toPrecision(3)));
 }
 
-function text(x: number, y: number, content: string, attributes = ''): string {
-  return `<text x='${x.toFixed(1)}' y='${y.toFixed(1)}' ${FONT} ${attributes}>${escapeText(content)}</text>`;
+function text(x: number, y: number, content: string, attributes = '', size = 12): string {
+  return `<text x='${x.toFixed(1)}' y='${y.toFixed(1)}' ${FONT} font-size='${size}' ${attributes}>${escapeText(content)}</text>`;
 }
 
 function frame(title: string, body: string[], legend: { name: string; color: string }[]): string {
@@ -55,7 +55,7 @@ function frame(title: string, body: string[], legend: { name: string; color: str
   return [
     `<svg xmlns='http://www.w3.org/2000/svg' width='${WIDTH}' height='${HEIGHT}' viewBox='0 0 ${WIDTH} ${HEIGHT}'>`,
     `<rect width='${WIDTH}' height='${HEIGHT}' fill='white'/>`,
-    text(WIDTH / 2, 18, title, "text-anchor='middle' font-weight='bold' font-size='14'"),
+    text(WIDTH / 2, 18, title, "text-anchor='middle' font-weight='bold'", 14),
     ...legendItems,
     ...body,
     '</svg>',
@@ -97,7 +97,7 @@ export function renderBarChart(chart: BarChart): string {
         `<rect x='${x.toFixed(1)}' y='${y(value).toFixed(1)}' width='${(barWidth - 2).toFixed(1)}' ` +
           `height='${(y(0) - y(value)).toFixed(1)}' fill='${escapeAttribute(series.color)}'/>`,
       );
-      body.push(text(x + barWidth / 2, y(value) - 4, compact(value), "text-anchor='middle' font-size='11'"));
+      body.push(text(x + barWidth / 2, y(value) - 4, compact(value), "text-anchor='middle'", 11));
     });
     body.push(text(groupX + groupWidth * 0.4, HEIGHT - MARGIN.bottom + 18, group, "text-anchor='middle'"));
   });

@@ -1,0 +1,148 @@
+// The benchmark suite end to end, small: a tiny fan-out against the limit
+// server, through forked generator processes, into a report. It checks the shape
+// of what comes out, never a timing: the machine running the tests is busy.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import type { CompareRun } from '../../bench/compare.js';
+import { describeMachine } from '../../bench/report/machine.js';
+import { writeReport } from '../../bench/report/markdown.js';
+import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
+import { parametersOf } from '../../bench/scenarios/scenario.js';
+import { StanzaScanner } from '../../bench/stanza-scanner.js';
+
+const LIMIT_SERVER = fileURLToPath(new URL('../../bench/limit-server.js', import.meta.url));
+
+function startLimitServer(): Promise<{ process: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [LIMIT_SERVER, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`limit server exited with ${code}`)));
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      const match = /listening on [\d.]+:(\d+)/.exec(text);
+      if (match) resolve({ process: child, port: Number(match[1]) });
+    });
+  });
+}
+
+describe('bench: fan-out against the limit server', () => {
+  let server: { process: ChildProcess; port: number };
+  let result: FanoutResult;
+
+  before(async () => {
+    server = await startLimitServer();
+    const parameters = parametersOf(fanout, true, {
+      rooms: 2,
+      occupants: 3,
+      startRate: 60,
+      rateFactor: 2,
+      maxRate: 120,
+      stepSeconds: 0.5,
+      warmupSeconds: 0.2,
+      drainSeconds: 5,
+    });
+    result = await fanout.run(
+      {
+        target: {
+          host: '127.0.0.1',
+          port: server.port,
+          domain: 'localhost',
+          mucDomain: 'conference.localhost',
+          auth: 'plain',
+          password: 'bench',
+          serverPid: server.process.pid!,
+        },
+        generators: 2,
+        log: () => {},
+      },
+      parameters,
+    );
+  });
+  after(() => {
+    server.process.kill();
+  });
+
+  test('reports each step with counts, latency and CPU', () => {
+    assert.equal(result.scenario, 'fanout');
+    assert.ok(result.steps.length >= 1 && result.steps.length <= 2);
+    for (const step of result.steps) {
+      assert.equal(step.expected, step.sent * 3, 'every message is expected at each of the 3 occupants');
+      assert.equal(step.lost, Math.max(0, step.expected - step.delivered));
+      assert.ok(step.delivered > 0);
+      for (const key of ['count', 'p50', 'p95', 'p99', 'max', 'mean'] as const) assert.equal(typeof step.latency[key], 'number');
+      assert.equal(step.latency.count, step.delivered);
+      assert.equal(typeof step.usage.serverCpuSeconds, 'number', 'the limit server is a process of ours');
+      assert.ok(step.usage.generatorCpuSeconds > 0);
+      assert.ok(step.failure === null || step.failure === 'latency' || step.failure === 'loss');
+    }
+    assert.equal(result.best, result.steps.filter((step) => step.failure === null).at(-1) ?? null);
+  });
+
+  test('writes a report with tables and charts', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
+    try {
+      const run: CompareRun = {
+        startedAt: new Date().toISOString(),
+        finishedAt: new Date().toISOString(),
+        quick: true,
+        pinned: false,
+        generators: 2,
+        commandLine: 'bench-smoke',
+        machine: describeMachine(),
+        loadBefore: [0, 0, 0],
+        loadAfter: [0, 0, 0],
+        servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
+        workloads: [{ name: 'fanout-tiny', title: 'Fan-out, 2 rooms × 3', scenario: 'fanout', parameters: result.parameters, targets: null }],
+        measurements: [{ workload: 'fanout-tiny', server: 'limit', result, error: null }],
+      };
+      writeReport(directory, run);
+      const markdown = await readFile(join(directory, 'README.md'), 'utf8');
+      for (const heading of ['## Machine', '## Servers', '## Summary', '## Efficiency', '## Charts', '## Details']) {
+        assert.ok(markdown.includes(heading), heading);
+      }
+      assert.match(markdown, /\| Fan-out, 2 rooms × 3 \| delivered stanzas\/s/);
+      for (const chart of ['throughput.svg', 'efficiency.svg', 'latency-fanout-tiny.svg']) {
+        assert.match(await readFile(join(directory, chart), 'utf8'), /^<svg xmlns='http:\/\/www.w3.org\/2000\/svg'/);
+      }
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench: stanza scanner', () => {
+  const stream =
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' to='localhost'>" +
+    "<message to='r@c' type='groupchat'><body>a &gt; b</body></message> " +
+    "<presence to='r@c/n' note='1 > 0'/>" +
+    '<iq id="1"><query><x/></query></iq></stream:stream>';
+
+  test('finds the same stanzas however the bytes are split', () => {
+    const bytes = Buffer.from(stream);
+    for (let split = 1; split < bytes.length; split++) {
+      const seen: string[] = [];
+      const scanner = new StanzaScanner({
+        streamHeader: () => seen.push('header'),
+        stanza: (buffer, start, end) => seen.push(buffer.toString('utf8', start, end)),
+        streamEnd: () => seen.push('end'),
+      });
+      scanner.push(bytes.subarray(0, split));
+      scanner.push(bytes.subarray(split));
+      assert.deepEqual(
+        seen,
+        [
+          'header',
+          "<message to='r@c' type='groupchat'><body>a &gt; b</body></message>",
+          "<presence to='r@c/n' note='1 > 0'/>",
+          '<iq id="1"><query><x/></query></iq>',
+          'end',
+        ],
+        `split at ${split}`,
+      );
+    }
+  });
+});
