@@ -80,7 +80,7 @@ export class Room {
 
   constructor(
     readonly jid: string,
-    readonly hooks: RoomHooks,
+    private readonly hooks: RoomHooks,
     private readonly host: RoomHost,
     record: StoredRoom = { config: {}, affiliations: new Map() },
   ) {
@@ -217,7 +217,7 @@ export class Room {
 
   private storeAffiliation(jid: string, affiliation: Affiliation, nick: string | null | undefined): void {
     const old = this.affiliations.get(jid);
-    if (old?.nick !== undefined) this.reservedNicks.delete(old.nick);
+    if (old?.nick !== undefined && this.reservedNicks.get(old.nick) === jid) this.reservedNicks.delete(old.nick);
     if (affiliation === 'none') {
       this.affiliations.delete(jid);
     } else {
