@@ -41,6 +41,8 @@ export type RoomEvents = {
   /** A session entered (joined, or rejoined without leaving); history and subject go to it. */
   'occupant-session-new': { event: StanzaEvent & { occupant: Occupant; jid: string }; result: never };
   'occupant-left': { event: RoomEvent & { occupant: Occupant }; result: never };
+  /** A presence the room shows of a user (`bareJid`) is being built; handlers may add payloads. */
+  'occupant-presence': { event: StanzaEvent & { bareJid: string }; result: never };
   /** A groupchat message from an occupant allowed to speak; a handler may consume it. */
   'occupant-groupchat': { event: StanzaEvent & { occupant: Occupant }; result: Handled };
   /** A message is going out to every occupant (`stanza` is what they get). */
@@ -50,6 +52,8 @@ export type RoomEvents = {
   /** A private message or iq to an occupant; `occupant` is the sender, when in the room. */
   'message-to-occupant': { event: StanzaEvent & { sender: Occupant | undefined }; result: Handled };
   'iq-to-occupant': { event: StanzaEvent & { sender: Occupant | undefined }; result: Handled };
+  /** A private message is about to be relayed (`stanza` is what the recipient gets). */
+  'private-message': { event: StanzaEvent & { sender: Occupant }; result: never };
   /** disco#info of the room: features go into `reply`, room info fields into `form`. */
   'disco-info': { event: StanzaEvent & { reply: Element; form: FormField[] }; result: never };
   [node: `disco-info/${string}`]: { event: StanzaEvent & { reply: Element }; result: never };

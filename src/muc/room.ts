@@ -348,6 +348,7 @@ export class Room {
       own !== undefined && (occupant.role !== 'none' || own.attrs.type === 'unavailable') && !options.forceUnavailable
         ? own.clone().setAttr('to', undefined)
         : el('presence', { from: occupant.nick, type: 'unavailable' });
+    this.dress(basePresence, occupant.bareJid);
     const actorNick = options.actor === undefined ? undefined : jidResource(this.nickOf(options.actor) ?? '') || undefined;
     const extra = { nick: options.nick, actorNick, reason: options.reason };
     const build = (template: Element, anonymous: boolean, actorJid?: string): Element =>
@@ -390,7 +391,7 @@ export class Room {
       return;
     }
     for (const [jid, presence] of occupant.sessions) {
-      this.send(presence.clone().append(selfX.clone()), jid);
+      this.send(this.dress(presence.clone(), occupant.bareJid).append(selfX.clone()), jid);
     }
   }
 
@@ -410,7 +411,7 @@ export class Room {
       if (toBare !== occupant.bareJid && !broadcastRoles.includes(occupant.role)) continue;
       const x = this.appendItems(el('x', { xmlns: NS_MUC_USER }), occupant, anonymous && toBare !== occupant.bareJid, {});
       const presence = occupant.presence();
-      if (presence !== undefined) this.send(presence.clone().append(x), to);
+      if (presence !== undefined) this.send(this.dress(presence.clone(), occupant.bareJid).append(x), to);
     }
     if (!broadcastRoles.includes('none')) return;
     for (const [jid, entry] of this.affiliations) {
@@ -432,15 +433,20 @@ export class Room {
   absentPresence(nick: string, to: string): Element | undefined {
     const jid = this.registeredJid(nick);
     if (jid === undefined) return undefined;
-    return el(
-      'presence',
-      { from: this.jid + '/' + nick, type: 'unavailable' },
+    const presence = this.dress(el('presence', { from: this.jid + '/' + nick, type: 'unavailable' }), jid);
+    return presence.append(
       el(
         'x',
         { xmlns: NS_MUC_USER },
         item({ affiliation: this.affiliationOf(jid), role: 'none', nick, jid: this.isAnonymousFor(to) ? undefined : jid }),
       ),
     );
+  }
+
+  /** Lets the feature modules add to a presence the room shows of a user (before its muc#user `<x/>`). */
+  private dress(presence: Element, bare: string): Element {
+    this.fire('occupant-presence', { room: this, stanza: presence, bareJid: bare });
+    return presence;
   }
 
   /** Sends a stanza to every session of every occupant that passes the filter, as one delivery. */

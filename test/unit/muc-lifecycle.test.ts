@@ -4,6 +4,7 @@
 
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Element } from '../../src/xml/element.js';
 import { MucHarness, ROOM, errorCondition, statusCodes } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
@@ -86,6 +87,22 @@ describe('room life cycle', () => {
     assert.equal(deliveries.length, 1);
     assert.deepEqual(new Set(deliveries[0].to), new Set([ROMEO, JULIET, MERCUTIO]));
     assert.match(deliveries[0].stanza, /from='room@conference.localhost\/Juliet'/);
+  });
+
+  it('stamps one occupant id per user on presences and messages, replacing forged ones', () => {
+    muc.createRoom(ROMEO, 'Romeo');
+    muc.join(JULIET, 'Juliet');
+    const id = (stanza: Element) => stanza.getChild('occupant-id', 'urn:xmpp:occupant-id:0')?.attrs.id;
+    const [presence] = muc.take(ROMEO);
+    muc.receive(
+      `<message from='${JULIET}' to='${ROOM}' type='groupchat'><body>Hi</body><occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/></message>`,
+    );
+    const [message] = muc.take(ROMEO);
+    assert.ok(id(presence));
+    assert.equal(id(message), id(presence));
+    assert.equal(message.getChildren('occupant-id', 'urn:xmpp:occupant-id:0').length, 1);
+    const [own] = muc.join(ROMEO, 'Romeo').filter((s) => s.attrs.from === ROOM + '/Romeo');
+    assert.notEqual(id(own), id(presence));
   });
 
   it('refuses groupchat from a non-occupant', () => {

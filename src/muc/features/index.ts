@@ -16,6 +16,7 @@ import { membersOnly } from './members-only.js';
 import { moderated } from './moderated.js';
 import { name } from './name.js';
 import { nicknames } from './nicknames.js';
+import { occupantIds } from './occupant-id.js';
 import { occupantIq } from './occupant-iq.js';
 import { owner } from './owner.js';
 import { password } from './password.js';
@@ -51,6 +52,7 @@ export const FEATURES: readonly RoomFeature[] = [
   privateMessages,
   invitations,
   occupantIq,
+  occupantIds,
 ];
 
 /** The room events with every feature hooked in. */

@@ -16,6 +16,7 @@ export const privateMessages: RoomFeature = (hooks) => {
     }
     const message = withoutMucPayload(stanza).setAttr('from', sender.nick);
     message.c('x', { xmlns: NS_MUC_USER });
+    room.fire('private-message', { room, stanza: message, sender });
     room.send(message, recipient.liveSessions());
     return true;
   });
