@@ -14,7 +14,7 @@ import { ROLE_RANK } from './roles.js';
 import { WHOIS } from './settings.js';
 import { errorReply, item, mucUserX, NS_MUC, NS_MUC_USER } from './stanzas.js';
 
-const NOT_IN_ROOM = 'You are not currently connected to this chat';
+export const NOT_IN_ROOM = 'You are not currently connected to this chat';
 
 /** Handles a stanza addressed to an existing room or one of its occupants. */
 export function handleRoomStanza(room: Room, stanza: Element): boolean {

@@ -26,6 +26,7 @@ import { privateMessages } from './private-messages.js';
 import { publicRooms } from './public.js';
 import { registration } from './register.js';
 import { subject } from './subject.js';
+import { voiceRequests } from './voice-requests.js';
 import { whois } from './whois.js';
 
 export const FEATURES: readonly RoomFeature[] = [
@@ -44,6 +45,7 @@ export const FEATURES: readonly RoomFeature[] = [
   password,
   membersOnly,
   moderated,
+  voiceRequests,
   whois,
   subject,
   history,
