@@ -12,7 +12,7 @@ import type { Occupant } from './occupant.js';
 import type { Room } from './room.js';
 import { ROLE_RANK } from './roles.js';
 import { WHOIS } from './settings.js';
-import { errorReply, item, mucUserX, NS_MUC, NS_MUC_USER } from './stanzas.js';
+import { errorReply, item, mucUserX, NS_MUC, NS_MUC_USER, NS_STANZAS } from './stanzas.js';
 
 export const NOT_IN_ROOM = 'You are not currently connected to this chat';
 
@@ -244,11 +244,11 @@ function kickForError(room: Room, stanza: Element): boolean {
   const realJid = stanza.attrs.from as string;
   const occupant = room.occupantByRealJid(realJid);
   if (occupant === undefined) return false;
-  const condition = stanza.getChild('error')?.elements()[0]?.name;
-  occupant.setSession(
-    realJid,
-    el('presence', { type: 'unavailable' }, el('status', {}, 'Kicked: ' + (condition?.replace(/-/g, ' ') ?? 'presence error'))),
-  );
+  const { condition, text } = errorOf(stanza);
+  let status = 'Kicked: ' + (condition?.replace(/-/g, ' ') ?? 'presence error');
+  // The client's own words are shown only where the room shows real JIDs anyway.
+  if (text !== undefined && room.get(WHOIS) === 'anyone') status += ': ' + text;
+  occupant.setSession(realJid, el('presence', { type: 'unavailable' }, el('status', {}, status)));
   const prevRole = occupant.role;
   const isLastSession = occupant.liveSessions().length === 0;
   if (isLastSession) occupant.role = 'none';
@@ -271,8 +271,15 @@ const KICKABLE_CONDITIONS = new Set([
   'service-unavailable',
 ]);
 
+/** The defined condition and text of an error stanza, as util.stanza's get_error reads them. */
+function errorOf(stanza: Element): { condition?: string; text?: string } {
+  const error = stanza.getChild('error');
+  const condition = error?.elements().find((child) => child.name !== 'text' && child.attrs.xmlns === NS_STANZAS)?.name;
+  return { condition, text: error?.getChildText('text', NS_STANZAS) };
+}
+
 function isKickableError(stanza: Element): boolean {
-  const condition = stanza.getChild('error')?.elements().find((child) => child.name !== 'text')?.name;
+  const { condition } = errorOf(stanza);
   return condition === undefined || KICKABLE_CONDITIONS.has(condition);
 }
 
