@@ -286,14 +286,14 @@ export class Room {
   /**
    * Makes an occupant's state the room's: it stays while it has a live session
    * and a role, and leaves otherwise. The caller keeps its object, with the
-   * sessions that just left, to tell them so.
+   * sessions that just left (and its role), to tell them so.
    */
   saveOccupant(occupant: Occupant): void {
     const wasLive = new Set(this.savedSessions.get(occupant.nick));
     for (const jid of wasLive) if (this.sessionNicks.get(jid) === occupant.nick) this.sessionNicks.delete(jid);
     const live = occupant.role === 'none' ? [] : occupant.liveSessions();
     if (live.length === 0) {
-      occupant.role = 'none';
+      // The caller's object keeps its role, as Prosody's does: a nick change (303) shows the role it had.
       this.occupants.delete(occupant.nick);
       this.savedSessions.delete(occupant.nick);
     } else {

@@ -7,6 +7,8 @@ import { errorReply, NS_MUC } from '../stanzas.js';
 
 export const PASSWORD = defineSetting<string | undefined>('password', undefined);
 
+const PASSWORD_REQUIRED = 'A password is required to enter this room';
+
 export const password: RoomFeature = (hooks) => {
   hooks.on('disco-info', ({ room, reply }) => {
     reply.c('feature', { var: room.get(PASSWORD) === undefined ? 'muc_unsecured' : 'muc_passwordprotected' });
@@ -31,7 +33,8 @@ export const password: RoomFeature = (hooks) => {
       const mucX = stanza.getChild('x', NS_MUC);
       if (expected === undefined || mucX === undefined) return undefined;
       if ((mucX.getChildText('password') || undefined) === expected) return undefined;
-      room.send(errorReply(stanza, { type: 'auth', condition: 'not-authorized' }, room.jid), stanza.attrs.from as string);
+      const error = { type: 'auth', condition: 'not-authorized', text: PASSWORD_REQUIRED } as const;
+      room.send(errorReply(stanza, error, room.jid), stanza.attrs.from as string);
       return true;
     },
     -20,
