@@ -60,8 +60,11 @@ function change(room: Room, stanza: Element, query: Element): true {
     return answer(room, stanza, room.setAffiliation(actor, jid, affiliation, { reason, nick }));
   }
   if (role !== undefined && nick !== undefined && affiliation === undefined) {
+    const occupantJid = room.jid + '/' + nick;
+    // As in Prosody, an absent occupant is reported before an unknown role.
+    if (!room.occupants.has(occupantJid)) return answer(room, stanza, { type: 'modify', condition: 'item-not-found' });
     if (!isRole(role)) return answer(room, stanza, { type: 'modify', condition: 'not-acceptable' });
-    return answer(room, stanza, room.setRole(actor, room.jid + '/' + nick, role, reason));
+    return answer(room, stanza, room.setRole(actor, occupantJid, role, reason));
   }
   return answer(room, stanza, { type: 'cancel', condition: 'bad-request' });
 }
