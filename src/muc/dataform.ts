@@ -34,6 +34,8 @@ export interface FormField {
   required?: boolean;
   /** XEP-0122 datatype, e.g. `xs:integer`. */
   datatype?: string;
+  /** XEP-0122 `<open/>`: a list-single that also takes values not among its options. */
+  open?: boolean;
   value?: FieldValue;
   options?: (string | FormOption)[];
 }
@@ -52,8 +54,9 @@ export function renderForm(form: Form, type: 'form' | 'result' = 'form'): Elemen
   for (const field of form.fields) {
     const fieldEl = x.c('field', { type: field.type, var: field.var, label: field.label });
     if (field.desc !== undefined) fieldEl.c('desc').append(field.desc);
-    if (type === 'form' && field.datatype !== undefined) {
-      fieldEl.c('validate', { xmlns: 'http://jabber.org/protocol/xdata-validate', datatype: field.datatype });
+    if (type === 'form' && (field.datatype !== undefined || field.open)) {
+      const validate = fieldEl.c('validate', { xmlns: 'http://jabber.org/protocol/xdata-validate', datatype: field.datatype });
+      if (field.open) validate.c('open');
     }
     if (type === 'form') {
       for (const option of field.options ?? []) {
@@ -146,7 +149,7 @@ function readField(field: FormField, raw: string[]): FieldResult {
       if (field.datatype === 'xs:integer' && !/^[+-]?\d+$/.test(first.trim())) {
         return { error: 'Invalid value for data of type xs:integer' };
       }
-      if (field.type === 'list-single' && field.options !== undefined && !optionValues(field).includes(first)) {
+      if (field.type === 'list-single' && field.options !== undefined && !field.open && !optionValues(field).includes(first)) {
         return { error: 'Value not among the options: ' + first };
       }
       return { value: first };

@@ -12,6 +12,7 @@ import { history } from './history.js';
 import { invitations } from './invitations.js';
 import { language } from './language.js';
 import { lock } from './lock.js';
+import { maxUsers } from './max-users.js';
 import { membersOnly } from './members-only.js';
 import { moderated } from './moderated.js';
 import { name } from './name.js';
@@ -43,6 +44,7 @@ export const FEATURES: readonly RoomFeature[] = [
   persistent,
   publicRooms,
   password,
+  maxUsers,
   membersOnly,
   moderated,
   voiceRequests,
