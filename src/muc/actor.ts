@@ -17,7 +17,11 @@ import { Room, type RoomHost } from './room.js';
 import { PERSISTENT } from './settings.js';
 import { errorReply, NS_MUC } from './stanzas.js';
 
-export type RoomMail = { kind: 'stanza'; stanza: Element } | { kind: 'stall'; ms: number };
+export type RoomMail =
+  | { kind: 'stanza'; stanza: Element }
+  | { kind: 'stall'; ms: number }
+  /** A service admin destroys the room; `done` learns whether there was a room to destroy. */
+  | { kind: 'destroy'; reason?: string; done(destroyed: boolean): void };
 
 type Outgoing = { stanza: Element; to: string | readonly string[] } | { nick: string; jid: string; present: boolean };
 
@@ -80,6 +84,7 @@ export class RoomActor implements RoomHost {
 
   private handle(mail: RoomMail): void | Promise<void> {
     if (mail.kind === 'stall') return new Promise<void>((resolve) => setTimeout(resolve, mail.ms)).then(() => this.settle());
+    if (mail.kind === 'destroy') return this.destroy(mail);
     this.dispatch(mail.stanza);
     const write = this.pendingChanges();
     if (write === undefined) return this.release();
@@ -93,6 +98,24 @@ export class RoomActor implements RoomHost {
         this.release();
       },
     );
+  }
+
+  private destroy(mail: Extract<RoomMail, { kind: 'destroy' }>): Promise<void> {
+    const room = this.room;
+    room?.destroy({ reason: mail.reason });
+    this.pendingWrite = this.pendingChanges() ?? Promise.resolve();
+    const written = this.pendingWrite.then(
+      () => true,
+      (err: unknown) => {
+        this.env.log.error({ err, room: this.jid }, 'room write failed');
+        return false;
+      },
+    );
+    // The occupants hear of it before whoever asked for it.
+    return written.then((ok) => {
+      this.release();
+      mail.done(ok && room !== undefined);
+    });
   }
 
   private dispatch(stanza: Element): void {

@@ -1,7 +1,10 @@
 // The MUC service of one shard: the application each shard worker runs. It
 // routes every stanza for a room to that room's actor (created on first use;
-// a persistent room is loaded from LMDB then), answers the service's own
-// disco queries, and refuses a stanza when its room's mailbox is full.
+// a persistent room is loaded from LMDB then, and only then, so a start does
+// not read the stored rooms), answers the service's own disco queries and
+// ad-hoc commands (asking the other shards through the ShardBus when the
+// answer covers every room), and refuses a stanza when its room's mailbox is
+// full.
 
 import { formatJid, parseJid, prepJid, bareJid } from '../jid/jid.js';
 import { createLogger } from '../log.js';
@@ -13,27 +16,30 @@ import { RoomActor, type RoomEnvironment } from './actor.js';
 import { createRoomHooks } from './features/index.js';
 import { PUBLIC } from './features/public.js';
 import { NAME } from './features/name.js';
-import { readSetting, PERSISTENT } from './settings.js';
+import { readSetting } from './settings.js';
+import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } from './service-commands.js';
+import { ShardBus, type LiveRoom } from './shard-bus.js';
 import { errorReply, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
 
 export const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
 
-class MucService implements ShardApplication {
+class MucService implements ShardApplication, CommandHost {
   private readonly actors = new Map<string, RoomActor>();
-  private readonly domain: string;
+  private readonly serviceDomain: string;
   private readonly database: Database;
   private readonly store: RoomStore;
   private readonly env: RoomEnvironment;
+  private readonly bus: ShardBus;
 
   constructor(private readonly context: ShardContext) {
     const { settings } = context;
-    this.domain = prepJid(settings.muc.domain) ?? settings.muc.domain;
+    this.serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
     this.database = openDatabase(settings.data_dir);
     this.store = new RoomStore(this.database);
     const admins = new Set<string>();
     for (const admin of settings.muc.admins) admins.add(bareJid(prepJid(admin) ?? admin));
     this.env = {
-      serviceDomain: this.domain,
+      serviceDomain: this.serviceDomain,
       admins,
       hooks: createRoomHooks(),
       outbox: context.outbox,
@@ -44,6 +50,14 @@ class MucService implements ShardApplication {
         if (this.actors.get(actor.jid) === actor) this.actors.delete(actor.jid);
       },
     };
+    this.bus = new ShardBus(`conclave-muc ${settings.data_dir} ${this.domain}`, context.shardIndex, context.shardCount, {
+      rooms: () => this.liveRooms(),
+      destroy: (rooms, reason) => this.destroyHere(rooms, reason),
+    });
+  }
+
+  get domain(): string {
+    return this.serviceDomain;
   }
 
   receive(stanza: Element): void {
@@ -91,6 +105,7 @@ class MucService implements ShardApplication {
   }
 
   async close(): Promise<void> {
+    this.bus.close();
     await Promise.allSettled([...this.actors.values()].map((actor) => actor.pendingWrite));
     await this.database.close();
   }
@@ -104,13 +119,15 @@ class MucService implements ShardApplication {
     return actor;
   }
 
-  /** Stanzas to the service itself: disco#info and disco#items; nothing else is served here. */
+  /** Stanzas to the service itself: disco#info, disco#items and ad-hoc commands; nothing else is served here. */
   private serviceStanza(stanza: Element): void {
     const { type } = stanza.attrs;
+    const from = stanza.attrs.from as string;
     const query = stanza.elements()[0];
+    const node: string | undefined = query?.attrs.node;
     if (stanza.name !== 'iq') {
       this.refuse(stanza, { type: 'cancel', condition: 'item-not-found' }, this.domain);
-    } else if (type === 'get' && query?.is('query', NS_DISCO_INFO) && query.attrs.node === undefined) {
+    } else if (type === 'get' && query?.is('query', NS_DISCO_INFO) && node === undefined) {
       const result = reply(stanza);
       result
         .c('query', { xmlns: NS_DISCO_INFO })
@@ -119,31 +136,88 @@ class MucService implements ShardApplication {
           el('feature', { var: NS_DISCO_INFO }),
           el('feature', { var: NS_DISCO_ITEMS }),
           el('feature', { var: NS_MUC }),
+          el('feature', { var: NS_COMMANDS }),
         );
-      this.context.outbox.send(result, stanza.attrs.from as string);
-    } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && query.attrs.node === undefined) {
+      this.send(result, from);
+    } else if (type === 'get' && query?.is('query', NS_DISCO_INFO) && commandInfo(this, stanza, node ?? '')) {
+      return;
+    } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && node === NS_COMMANDS) {
       const result = reply(stanza);
-      const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
-      for (const [jid, name] of this.publicRooms()) items.c('item', { jid, name });
-      this.context.outbox.send(result, stanza.attrs.from as string);
+      commandItems(this, from, result.c('query', { xmlns: NS_DISCO_ITEMS, node }));
+      this.send(result, from);
+    } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && node === undefined) {
+      void this.publicRooms().then((rooms) => {
+        const result = reply(stanza);
+        const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
+        for (const [jid, name] of rooms) items.c('item', { jid, name });
+        this.send(result, from);
+      });
+    } else if (type === 'set' && query?.is('command', NS_COMMANDS)) {
+      void runCommand(this, stanza, query);
     } else {
       this.refuse(stanza, { type: 'cancel', condition: 'service-unavailable' });
     }
   }
 
-  /**
-   * Public rooms: the persistent ones (from LMDB, whatever their shard) and
-   * the temporary ones live on this shard; other shards' temporary rooms are
-   * not known here.
-   */
-  private publicRooms(): Map<string, string | undefined> {
+  isAdmin(jid: string): boolean {
+    return this.env.admins.has(bareJid(jid));
+  }
+
+  send(stanza: Element, to: string): void {
+    this.context.outbox.send(stanza, to);
+  }
+
+  /** Public rooms, sorted: the stored ones (from LMDB) and the live ones of every shard. */
+  private async publicRooms(): Promise<Map<string, string | undefined>> {
     const rooms = new Map<string, string | undefined>();
     for (const [jid, config] of this.store.list()) {
       if (readSetting(config, PUBLIC)) rooms.set(jid, readSetting(config, NAME));
     }
+    for (const room of [...this.liveRooms(), ...(await this.bus.otherRooms())]) {
+      if (room.public) rooms.set(room.jid, room.name);
+      else rooms.delete(room.jid);
+    }
+    return new Map([...rooms].sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+
+  async allRooms(): Promise<string[]> {
+    const rooms = new Set<string>();
+    for (const [jid] of this.store.list()) rooms.add(jid);
+    for (const room of [...this.liveRooms(), ...(await this.bus.otherRooms())]) rooms.add(room.jid);
+    return [...rooms];
+  }
+
+  /**
+   * Destroys rooms wherever they live: each shard destroys those it holds;
+   * a stored room no shard holds is loaded here to be destroyed.
+   */
+  async destroyRooms(rooms: string[]): Promise<string[]> {
+    const [here, elsewhere] = await Promise.all([this.destroyHere(rooms), this.bus.destroyElsewhere(rooms)]);
+    const destroyed = new Set([...here, ...elsewhere]);
+    const stored = rooms.filter((jid) => !destroyed.has(jid) && this.store.load(jid) !== undefined);
+    for (const jid of await this.destroyHere(stored, undefined, true)) destroyed.add(jid);
+    return rooms.filter((jid) => destroyed.has(jid));
+  }
+
+  /** Destroys the rooms of this list that are live on this shard (or stored, with `load`). */
+  private async destroyHere(rooms: string[], reason?: string, load = false): Promise<string[]> {
+    const outcomes = rooms.map((jid) => {
+      const actor = load ? this.actorFor(jid) : this.actors.get(jid);
+      if (actor?.room === undefined) return Promise.resolve(undefined);
+      return new Promise<string | undefined>((resolve) => {
+        const posted = actor.post({ kind: 'destroy', reason, done: (destroyed) => resolve(destroyed ? jid : undefined) });
+        if (!posted) resolve(undefined);
+      });
+    });
+    return (await Promise.all(outcomes)).filter((jid): jid is string => jid !== undefined);
+  }
+
+  /** The rooms live on this shard. */
+  private liveRooms(): LiveRoom[] {
+    const rooms: LiveRoom[] = [];
     for (const actor of this.actors.values()) {
       const room = actor.room;
-      if (room !== undefined && !room.get(PERSISTENT) && room.get(PUBLIC)) rooms.set(room.jid, room.get(NAME));
+      if (room !== undefined) rooms.push({ jid: room.jid, name: room.get(NAME), public: room.get(PUBLIC) });
     }
     return rooms;
   }
@@ -151,6 +225,6 @@ class MucService implements ShardApplication {
   private refuse(stanza: Element, error: StanzaError, by?: string): void {
     const type = stanza.attrs.type;
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
-    this.context.outbox.send(errorReply(stanza, error, by), stanza.attrs.from as string);
+    this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
   }
 }

@@ -1,0 +1,105 @@
+// What the service on one shard asks of the others. A room lives on exactly
+// one shard, so a question about all rooms (the public rooms for the
+// service's disco#items, the rooms an admin may destroy) is put to every
+// shard and the answers gathered: a BroadcastChannel joins the shard workers
+// of one server directly, without the main thread. A shard that does not
+// answer in time (one restarting after a crash) is left out of the answer.
+
+import { randomUUID } from 'node:crypto';
+import { BroadcastChannel } from 'node:worker_threads';
+
+const ANSWER_TIMEOUT_MS = 2_000;
+
+/** A room as the shard that holds it describes it. */
+export interface LiveRoom {
+  jid: string;
+  name?: string;
+  public: boolean;
+}
+
+/** What a shard answers for itself. */
+export interface ShardAnswers {
+  /** Its live rooms. */
+  rooms(): LiveRoom[];
+  /** Destroys those of these rooms it holds; resolves with the ones destroyed. */
+  destroy(rooms: string[], reason?: string): Promise<string[]>;
+}
+
+type Question = { kind: 'rooms' } | { kind: 'destroy'; rooms: string[]; reason?: string };
+
+type Message =
+  | { id: string; asker: number; question: Question }
+  | { id: string; asker: number; answer: LiveRoom[] | string[] };
+
+interface Pending {
+  answers: unknown[];
+  resolve(answers: unknown[]): void;
+  timer: NodeJS.Timeout;
+}
+
+export class ShardBus {
+  private readonly channel: BroadcastChannel;
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    /** Names the server: shards of other servers in the same process must not hear it. */
+    name: string,
+    private readonly shardIndex: number,
+    private readonly shardCount: number,
+    private readonly own: ShardAnswers,
+  ) {
+    this.channel = new BroadcastChannel(name);
+    this.channel.onmessage = (event) => void this.heard((event as { data: Message }).data);
+    this.channel.unref();
+  }
+
+  /** Every other shard's live rooms. */
+  async otherRooms(): Promise<LiveRoom[]> {
+    return ((await this.ask({ kind: 'rooms' })) as LiveRoom[][]).flat();
+  }
+
+  /** Has the other shards destroy those of these rooms they hold; the ones they destroyed. */
+  async destroyElsewhere(rooms: string[], reason?: string): Promise<string[]> {
+    return ((await this.ask({ kind: 'destroy', rooms, reason })) as string[][]).flat();
+  }
+
+  close(): void {
+    for (const pending of this.pending.values()) {
+      clearTimeout(pending.timer);
+      pending.resolve(pending.answers);
+    }
+    this.pending.clear();
+    this.channel.close();
+  }
+
+  private ask(question: Question): Promise<unknown[]> {
+    if (this.shardCount === 1) return Promise.resolve([]);
+    const id = randomUUID();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(id), ANSWER_TIMEOUT_MS);
+      this.pending.set(id, { answers: [], resolve, timer });
+      this.channel.postMessage({ id, asker: this.shardIndex, question } satisfies Message);
+    });
+  }
+
+  private async heard(message: Message): Promise<void> {
+    if ('question' in message) {
+      const { question } = message;
+      const answer = question.kind === 'rooms' ? this.own.rooms() : await this.own.destroy(question.rooms, question.reason);
+      this.channel.postMessage({ id: message.id, asker: message.asker, answer } satisfies Message);
+      return;
+    }
+    const pending = message.asker === this.shardIndex ? this.pending.get(message.id) : undefined;
+    if (pending === undefined) return;
+    pending.answers.push(message.answer);
+    if (pending.answers.length === this.shardCount - 1) this.settle(message.id);
+  }
+
+  private settle(id: string): void {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(pending.answers);
+  }
+}
