@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MucHarness, ROOM, errorCondition, statusCodes } from './muc-harness.js';
+import { MucHarness, ROOM, adminSet, errorCondition, statusCodes } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
 const JULIET = 'juliet@localhost/balcony';
@@ -17,10 +17,6 @@ function configSet(from: string, fields: Record<string, string | string[]>, form
     .map(([name, values]) => `<field var='${name}'>${[values].flat().map((v) => `<value>${v}</value>`).join('')}</field>`)
     .join('');
   return `<iq from='${from}' to='${ROOM}' type='set' id='cfg'><query xmlns='${OWNER}'><x xmlns='jabber:x:data' type='submit'>${body}</x></query></iq>`;
-}
-
-function adminSet(from: string, item: string, id = 'adm'): string {
-  return `<iq from='${from}' to='${ROOM}' type='set' id='${id}'><query xmlns='${ADMIN}'>${item}</query></iq>`;
 }
 
 describe('owner configuration', () => {

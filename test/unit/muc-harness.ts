@@ -98,6 +98,11 @@ export function child(stanza: Element, ...path: [string, string?][]): Element | 
   return current;
 }
 
+/** A muc#admin set from `from`, carrying `item`. */
+export function adminSet(from: string, item: string, room = ROOM): string {
+  return `<iq from='${from}' to='${room}' type='set' id='adm'><query xmlns='http://jabber.org/protocol/muc#admin'>${item}</query></iq>`;
+}
+
 export function statusCodes(stanza: Element): string[] {
   const x = stanza.getChild('x', 'http://jabber.org/protocol/muc#user');
   return (x?.getChildren('status') ?? []).map((status) => status.attrs.code);

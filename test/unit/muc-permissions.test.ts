@@ -4,7 +4,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MucHarness, errorCondition } from './muc-harness.js';
+import { MucHarness, adminSet, errorCondition } from './muc-harness.js';
 
 const CREATOR = 'creator@localhost/desk';
 const ACTOR = 'actor@localhost/desk';
@@ -13,8 +13,6 @@ const SERVICE_ADMIN = 'sysop@localhost';
 
 /** An occupant as "affiliation/role", e.g. "none/moderator"; "owner/-" is the creator, not a second user. */
 type Who = string;
-
-const ADMIN = 'http://jabber.org/protocol/muc#admin';
 
 let rooms = 0;
 
@@ -28,9 +26,9 @@ function arrange(muc: MucHarness, actor: Who, target: Who | undefined): { room: 
   const actorJid = actor === 'owner/-' ? CREATOR : ACTOR;
   const place = (jid: string, nick: string, who: Who): void => {
     const [affiliation, role] = who.split('/');
-    if (affiliation !== 'none') muc.receive(adminSet(CREATOR, room, `<item jid='${jid.split('/')[0]}' affiliation='${affiliation}'/>`));
+    if (affiliation !== 'none') muc.receive(adminSet(CREATOR, `<item jid='${jid.split('/')[0]}' affiliation='${affiliation}'/>`, room));
     muc.join(jid, nick, room);
-    if (role !== '-' && role !== defaultRole(affiliation)) muc.receive(adminSet(CREATOR, room, `<item nick='${nick}' role='${role}'/>`));
+    if (role !== '-' && role !== defaultRole(affiliation)) muc.receive(adminSet(CREATOR, `<item nick='${nick}' role='${role}'/>`, room));
   };
   if (actorJid !== CREATOR) place(ACTOR, 'Actor', actor);
   if (target !== undefined) place(TARGET, 'Target', target);
@@ -44,13 +42,9 @@ function defaultRole(affiliation: string): string {
   return affiliation === 'owner' || affiliation === 'admin' ? 'moderator' : 'participant';
 }
 
-function adminSet(from: string, room: string, item: string): string {
-  return `<iq from='${from}' to='${room}' type='set' id='change'><query xmlns='${ADMIN}'>${item}</query></iq>`;
-}
-
 /** What the actor's request got: 'ok' or the error condition. */
 function ask(muc: MucHarness, room: string, actorJid: string, item: string): string {
-  muc.receive(adminSet(actorJid, room, item));
+  muc.receive(adminSet(actorJid, item, room));
   const answer = muc.take(actorJid).find((stanza) => stanza.name === 'iq');
   assert.ok(answer, 'an iq answer');
   return answer.attrs.type === 'result' ? 'ok' : (errorCondition(answer) ?? 'no condition');
@@ -126,7 +120,7 @@ describe('who may change whose affiliation', () => {
         const expected = actor === 'owner/-' || (fromAdmin.has(previous) && fromAdmin.has(next)) ? 'ok' : 'not-allowed';
         it(`${actor} changes an absent ${previous} to ${next}: ${expected}`, () => {
           const { room, actorJid } = arrange(muc, actor, undefined);
-          if (previous !== 'none') muc.receive(adminSet(CREATOR, room, `<item jid='target@localhost' affiliation='${previous}'/>`));
+          if (previous !== 'none') muc.receive(adminSet(CREATOR, `<item jid='target@localhost' affiliation='${previous}'/>`, room));
           muc.take(CREATOR);
           assert.equal(ask(muc, room, actorJid, `<item jid='target@localhost' affiliation='${next}'/>`), expected);
         });
