@@ -49,6 +49,13 @@ describe('voice requests', () => {
   });
   afterEach(() => muc.close());
 
+  it('is announced in disco#info, with the room moderated', () => {
+    muc.receive(`<iq from='${ROMEO}' to='${ROOM}' type='get' id='disco'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    const features = muc.take(ROMEO)[0].getChild('query')!.getChildren('feature').map((feature) => feature.attrs.var);
+    assert.ok(features.includes('http://jabber.org/protocol/muc#request'));
+    assert.ok(features.includes('muc_moderated'));
+  });
+
   it('forwards a visitor’s request to the moderators only', () => {
     muc.join(SAMPSON, 'Sampson');
     muc.take(TYBALT);
