@@ -5,6 +5,8 @@
 // message, unchanged, to every client in the "room" (the sender included, as a
 // MUC reflects messages to their sender). No XML parsing, no MUC logic: every
 // report shows how close a real server comes to what Node does on the machine.
+// Its one optimization is the one any fast server makes: what one turn of the
+// event loop writes to a socket leaves in one write (cork, uncork on setImmediate).
 //
 // Run: node dist/bench/limit-server.js [--host 127.0.0.1] [--port 5222]
 
@@ -21,8 +23,25 @@ const GT = 0x3e;
 const TO_ATTRIBUTE = Buffer.from(' to=');
 const MUC_USER_NS = 'http://jabber.org/protocol/muc#user';
 
-/** Room JID → the connections in it. */
-type Rooms = Map<string, Set<LimitConnection>>;
+/** The rooms, and the sockets written to during this turn of the event loop. */
+class Hub {
+  readonly rooms = new Map<string, Set<LimitConnection>>();
+  private readonly corked = new Set<Socket>();
+
+  write(socket: Socket, bytes: Buffer): void {
+    if (!this.corked.has(socket)) {
+      if (this.corked.size === 0) setImmediate(() => this.flush());
+      socket.cork();
+      this.corked.add(socket);
+    }
+    socket.write(bytes);
+  }
+
+  private flush(): void {
+    for (const socket of this.corked) socket.uncork();
+    this.corked.clear();
+  }
+}
 
 class LimitConnection implements StanzaSink {
   private readonly scanner = new StanzaScanner(this);
@@ -34,7 +53,7 @@ class LimitConnection implements StanzaSink {
   constructor(
     private readonly socket: Socket,
     private readonly id: number,
-    private readonly rooms: Rooms,
+    private readonly hub: Hub,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.scanner.push(chunk));
@@ -82,10 +101,10 @@ class LimitConnection implements StanzaSink {
     if (to < 0 || to > tagEnd) return;
     const quote = bytes[to + TO_ATTRIBUTE.length]!;
     const valueStart = to + TO_ATTRIBUTE.length + 1;
-    const occupants = this.rooms.get(bytes.toString('latin1', valueStart, bytes.indexOf(quote, valueStart)));
+    const occupants = this.hub.rooms.get(bytes.toString('latin1', valueStart, bytes.indexOf(quote, valueStart)));
     if (!occupants) return;
     const raw = bytes.subarray(start, end);
-    for (const occupant of occupants) occupant.socket.write(raw);
+    for (const occupant of occupants) this.hub.write(occupant.socket, raw);
   }
 
   private presence(text: string): void {
@@ -118,19 +137,19 @@ class LimitConnection implements StanzaSink {
   }
 
   private enter(room: string): void {
-    let occupants = this.rooms.get(room);
+    let occupants = this.hub.rooms.get(room);
     if (!occupants) {
       occupants = new Set();
-      this.rooms.set(room, occupants);
+      this.hub.rooms.set(room, occupants);
     }
     occupants.add(this);
     this.joined.add(room);
   }
 
   private leave(room: string): void {
-    const occupants = this.rooms.get(room);
+    const occupants = this.hub.rooms.get(room);
     occupants?.delete(this);
-    if (occupants?.size === 0) this.rooms.delete(room);
+    if (occupants?.size === 0) this.hub.rooms.delete(room);
     this.joined.delete(room);
   }
 
@@ -145,9 +164,9 @@ function attribute(head: string, name: string): string | undefined {
 
 /** Starts a limit server; resolves once it listens. */
 export function startLimitServer(host: string, port: number): Promise<Server> {
-  const rooms: Rooms = new Map();
+  const hub = new Hub();
   let connections = 0;
-  const server = createServer((socket) => new LimitConnection(socket, ++connections, rooms));
+  const server = createServer((socket) => new LimitConnection(socket, ++connections, hub));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port, backlog: 1024 }, () => resolve(server));

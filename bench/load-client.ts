@@ -39,8 +39,11 @@ const LETTER_P = 0x70;
 
 const MUC_NS = 'http://jabber.org/protocol/muc';
 const OPERATION_TIMEOUT_MS = 120_000;
-/** A room that another client is still creating refuses entry (Prosody: item-not-found). */
-const JOIN_RETRY_CONDITIONS = /<(item-not-found|not-allowed|service-unavailable|resource-constraint)\b/;
+/**
+ * Refusals that pass: a room still locked by the client creating it (Prosody
+ * answers item-not-found) and a busy room (resource-constraint).
+ */
+const JOIN_RETRY_CONDITIONS = /<(item-not-found|resource-constraint)\b/;
 const JOIN_RETRY_DELAY_MS = 25;
 
 type Phase = 'idle' | 'negotiating' | 'ready' | 'joining' | 'configuring' | 'joined' | 'leaving' | 'closed';
