@@ -9,6 +9,7 @@
 import type { Logger } from '../log.js';
 import { Mailbox } from '../runtime/mailbox.js';
 import type { Outbox } from '../runtime/protocol.js';
+import type { RoomArchive } from '../store/archive.js';
 import type { RoomStore, RoomWrite } from '../store/rooms.js';
 import type { Element } from '../xml/element.js';
 import type { RoomHooks } from './events.js';
@@ -32,6 +33,7 @@ export interface RoomEnvironment {
   hooks: RoomHooks;
   outbox: Outbox;
   store: RoomStore;
+  archive: RoomArchive;
   log: Logger;
   mailboxLimit: number;
   /** Called when the actor has no room and nothing queued: the service forgets it. */
@@ -63,6 +65,10 @@ export class RoomActor implements RoomHost {
 
   get admins(): ReadonlySet<string> {
     return this.env.admins;
+  }
+
+  get archive(): RoomArchive {
+    return this.env.archive;
   }
 
   get queued(): number {

@@ -9,6 +9,7 @@
 // its write.
 
 import { bareJid, jidDomain, jidResource } from '../jid/jid.js';
+import type { RoomArchive } from '../store/archive.js';
 import type { StoredRoom } from '../store/rooms.js';
 import { el, type Element } from '../xml/element.js';
 import type { RoomEvents, RoomHooks } from './events.js';
@@ -29,6 +30,8 @@ export interface RoomHost {
   readonly serviceDomain: string;
   /** Bare JIDs that own every room of the service. */
   readonly admins: ReadonlySet<string>;
+  /** The service's message archive (XEP-0313). */
+  readonly archive: RoomArchive;
   send(stanza: Element, to: string | readonly string[]): void;
   /** A session entered (`present`) or left the room under a nickname. */
   occupancy(nick: string, jid: string, present: boolean): void;
@@ -91,6 +94,10 @@ export class Room {
 
   get serviceDomain(): string {
     return this.host.serviceDomain;
+  }
+
+  get archive(): RoomArchive {
+    return this.host.archive;
   }
 
   fire<K extends keyof RoomEvents & string>(name: K, event: RoomEvents[K]['event']): RoomEvents[K]['result'] | undefined {

@@ -10,6 +10,7 @@ import { formatJid, parseJid, prepJid, bareJid } from '../jid/jid.js';
 import { createLogger } from '../log.js';
 import type { ShardApplication, ShardApplicationFactory, ShardContext } from '../runtime/protocol.js';
 import { openDatabase, type Database } from '../store/database.js';
+import { RoomArchive } from '../store/archive.js';
 import { RoomStore } from '../store/rooms.js';
 import { el, type Element } from '../xml/element.js';
 import { RoomActor, type RoomEnvironment } from './actor.js';
@@ -44,6 +45,7 @@ class MucService implements ShardApplication, CommandHost {
       hooks: createRoomHooks(),
       outbox: context.outbox,
       store: this.store,
+      archive: new RoomArchive(this.database),
       log: createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' }),
       mailboxLimit: settings.muc.mailbox_limit,
       retire: (actor) => {

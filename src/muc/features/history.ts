@@ -12,6 +12,8 @@ const DEFAULT_LENGTH = 20;
 const HISTORY_LENGTH = defineSetting<number>('history_length', DEFAULT_LENGTH);
 const DEFAULT_MESSAGES = defineSetting<number>('default_history_messages', DEFAULT_LENGTH);
 const NS_HINTS = 'urn:xmpp:hints';
+const NS_EME = 'urn:xmpp:eme:0';
+const NS_CHAT_MARKERS = 'urn:xmpp:chat-markers:0';
 
 interface Entry {
   stanza: Element;
@@ -27,15 +29,37 @@ export function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function isHistoric(stanza: Element): boolean {
+/**
+ * Whether a message is worth keeping (history and archive): storage hints
+ * decide first; then a body, an encrypted payload or a chat marker, as Prosody.
+ */
+export function isHistoric(stanza: Element): boolean {
   if (stanza.getChild('no-store', NS_HINTS) || stanza.getChild('no-permanent-store', NS_HINTS)) return false;
-  return stanza.getChild('store', NS_HINTS) !== undefined || stanza.getChild('body') !== undefined;
+  if (stanza.getChild('store', NS_HINTS) !== undefined || stanza.getChild('body') !== undefined) return true;
+  return stanza.getChild('encryption', NS_EME) !== undefined || stanza.getChildByNs(NS_CHAT_MARKERS) !== undefined;
+}
+
+export function historyLength(room: Room): number {
+  return room.get(HISTORY_LENGTH);
+}
+
+/** Whether the room kept any history since it was loaded. */
+export function hasHistory(room: Room): boolean {
+  return histories.has(room);
+}
+
+/** Starts a room's history from earlier messages (already stamped with their delay), oldest first. */
+export function restoreHistory(room: Room, messages: { stanza: Element; at: number }[]): void {
+  histories.set(
+    room,
+    messages.map(({ stanza, at }) => ({ stanza, at, chars: stanza.toString().length })),
+  );
 }
 
 function remember(room: Room, stanza: Element): void {
   const length = room.get(HISTORY_LENGTH);
   if (length <= 0) {
-    histories.delete(room);
+    histories.set(room, []);
     return;
   }
   const at = Date.now();
@@ -47,8 +71,11 @@ function remember(room: Room, stanza: Element): void {
   histories.set(room, entries);
 }
 
-/** The entries a `<history/>` request selects, oldest first. */
-function selected(room: Room, request: Element | undefined): Entry[] {
+/**
+ * The entries a `<history/>` request selects, oldest first. As in Prosody,
+ * maxchars counts each stanza as sent, with `to` (the recipient `to`).
+ */
+function selected(room: Room, request: Element | undefined, to: string): Entry[] {
   const entries = histories.get(room) ?? [];
   const number = (name: string): number | undefined => {
     const value = request?.attrs[name];
@@ -66,7 +93,7 @@ function selected(room: Room, request: Element | undefined): Entry[] {
   let count = 0;
   for (let i = entries.length - 1; i >= 0; i--) {
     const entry = entries[i];
-    if (maxChars !== undefined && (chars += entry.chars) > maxChars) break;
+    if (maxChars !== undefined && (chars += entry.chars + ` to=''`.length + to.length) > maxChars) break;
     if (since !== undefined && entry.at < since) break;
     if (count + 1 > maxStanzas) break;
     count++;
@@ -83,7 +110,7 @@ export const history: RoomFeature = (hooks) => {
     'occupant-session-new',
     ({ room, stanza, jid }) => {
       const request = stanza.getChild('x', NS_MUC)?.getChild('history');
-      for (const entry of selected(room, request)) room.send(entry.stanza, jid);
+      for (const entry of selected(room, request, jid)) room.send(entry.stanza, jid);
     },
     50,
   );

@@ -4,6 +4,7 @@
 import { Hooks } from '../hooks.js';
 import type { RoomEvents, RoomFeature, RoomHooks } from '../events.js';
 import { admin } from './admin.js';
+import { messageArchive } from './archive.js';
 import { bans } from './bans.js';
 import { configSections } from './config-sections.js';
 import { description } from './description.js';
@@ -51,6 +52,7 @@ export const FEATURES: readonly RoomFeature[] = [
   whois,
   subject,
   history,
+  messageArchive,
   presenceBroadcast,
   registration,
   privateMessages,
