@@ -46,12 +46,29 @@ export const configSchema = z
       .object({
         enabled: z.boolean(),
         host: z.string().min(1),
-        port,
+        // An address to connect to: 0 is no port.
+        port: port.min(1),
         secret: z.string(),
         connections: z.number().int().min(1).max(64),
       })
       .strict(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, context) => {
+    if (config.component.enabled && config.component.secret === '') {
+      context.addIssue({
+        code: 'custom',
+        path: ['component', 'secret'],
+        message: 'must be set when component.enabled is true (the shared secret of the XEP-0114 handshake)',
+      });
+    }
+    if (!config.client.enabled && !config.component.enabled) {
+      context.addIssue({
+        code: 'custom',
+        path: ['client', 'enabled'],
+        message: 'client.enabled and component.enabled are both false: nothing could reach the MUC',
+      });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;

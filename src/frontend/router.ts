@@ -251,7 +251,7 @@ export class StanzaRouter {
 }
 
 /** RFC 6120 §8.2.3: an id, a known type, and exactly one payload for get and set. */
-function isValidIq(stanza: Element): boolean {
+export function isValidIq(stanza: Element): boolean {
   const type = stanza.attrs.type;
   if (stanza.attrs.id === undefined) return false;
   if (type === 'get' || type === 'set') return stanza.elements().length === 1;

@@ -1,12 +1,15 @@
-// The whole server: storage, authentication, the MUC shard pool, the router
-// and the client listener, started in that order and closed in reverse.
+// The whole server: storage, authentication, the MUC shard pool, the router,
+// the client listener and the component links, started in that order and
+// closed in reverse. Either front end may be off; the shards deliver to both.
 
 import type { Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
 import { openDatabase } from '../store/database.js';
 import { assertAuthAllowed, createAuthBackend } from './auth.js';
 import type { ClientSession } from './c2s-session.js';
+import { ComponentService } from './component.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
@@ -15,6 +18,8 @@ export interface RunningServer {
   /** The bound client port (the real one when `client.port` is 0); 0 when clients are disabled. */
   port: number;
   settings: Settings;
+  /** The links to the XMPP server when `component.enabled` (their `ready()` resolves once authenticated). */
+  component: ComponentService | undefined;
   close(): Promise<void>;
 }
 
@@ -29,14 +34,21 @@ export async function startServer(settings: Settings, log: Logger = createLogger
   const router = new StanzaRouter(settings, sessions, log);
   let pool: ShardPool | undefined;
   let listener: ClientListener | undefined;
+  let component: ComponentService | undefined;
+  const deliver = (deliveries: Delivery[]): void => {
+    if (settings.client.enabled) router.deliver(deliveries);
+    component?.deliver(deliveries);
+  };
   try {
-    pool = await ShardPool.start(settings, log, router.deliver);
+    pool = await ShardPool.start(settings, log, deliver);
     const muc = pool;
     router.attachMuc((stanza) => muc.dispatch(stanza));
     if (settings.client.enabled) {
       listener = await ClientListener.listen({ settings, auth, sessions, router, tls, log });
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
     }
+    // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
+    if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza));
   } catch (err) {
     await pool?.close();
     await database.close();
@@ -47,8 +59,10 @@ export async function startServer(settings: Settings, log: Logger = createLogger
   return {
     port: listener?.port ?? 0,
     settings,
+    component,
     close() {
       closing ??= (async () => {
+        await component?.close();
         await listener?.close();
         await pool?.close();
         await database.close();

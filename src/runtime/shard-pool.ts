@@ -361,7 +361,7 @@ function bareJid(jid: string): string {
 }
 
 /** 32-bit FNV-1a over the UTF-16 code units: stable across runs and machines. */
-function fnv1a(text: string): number {
+export function fnv1a(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);

@@ -39,6 +39,7 @@ export async function startTestServer(overrides: Tree = {}): Promise<TestServer>
   return {
     port: server.port,
     settings: server.settings,
+    component: server.component,
     dataDir,
     async close() {
       await server.close();

@@ -1,0 +1,285 @@
+// One outgoing XEP-0114 component connection (`jabber:component:accept`) to
+// an XMPP server, kept up for the server's whole life: the stream header, the
+// handshake (hex SHA-1 of the server's stream id and the shared secret), and
+// reconnection with capped, jittered exponential backoff whenever the
+// connection fails, is refused, or the server goes away.
+//
+// Output is coalesced as for clients: everything sent during one event-loop
+// turn leaves in one socket write, so the server reads all the stanzas one
+// request produced for a recipient together (scansion runs rely on this).
+//
+// While the link is down, stanzas wait in a bounded queue and leave once it is
+// authenticated again. A link that drops while the server stays up (a network
+// blip, a server-side reset) then loses nothing the rooms already committed
+// to. After a server restart the recipients' sessions are gone; the server
+// bounces what it cannot deliver, and the MUC removes those occupants (333).
+// The bound keeps a long outage from eating memory: past it, stanzas are
+// dropped, logged once per outage and counted when the link is back.
+
+import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import type { Settings } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { Element } from '../xml/element.js';
+import { escapeAttribute } from '../xml/escape.js';
+import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
+import { STREAM_ERRORS_NS, streamErrorXml } from './errors.js';
+
+export const COMPONENT_NS = 'jabber:component:accept';
+
+/** Reconnection delays: doubled per failed attempt up to the cap, then jittered down by up to half. */
+const RECONNECT_BACKOFF_MS = { first: 250, max: 30_000 };
+/** Connecting and the handshake together must not take longer (a server that accepts and then hangs). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * A whitespace ping leaves after this long without output. Writing to a
+ * connection the server has closed fails at once; one whose host vanished
+ * fails when TCP gives up retransmitting the ping.
+ */
+const KEEPALIVE_INTERVAL_MS = 30_000;
+/** Characters of stanzas held while the link is down; beyond, stanzas are dropped. */
+const QUEUE_LIMIT_CHARS = 16 * 1024 * 1024;
+/** After we close our side, how long the server has to close its side. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Why the server refused us, in words an operator can act on. */
+const REFUSALS = new Map([
+  ['not-authorized', 'the server refused the handshake: component.secret differs from the secret the server has for this component'],
+  ['conflict', 'the server already has a connection for this component (Prosody accepts one per component: set component.connections to 1)'],
+  ['host-unknown', 'the server has no external component configured for this domain'],
+  ['improper-addressing', 'the server did not accept the component domain in the stream header'],
+]);
+
+export interface LinkStats {
+  /** Currently authenticated. */
+  up: boolean;
+  /** Successful handshakes so far. */
+  authentications: number;
+  /** Stanzas written to the server. */
+  sent: number;
+  /** Stanzas received from the server after the handshake. */
+  received: number;
+  /** Stanzas dropped because the queue was full while the link was down. */
+  dropped: number;
+}
+
+type State = 'connecting' | 'handshake' | 'up' | 'waiting' | 'closed';
+
+export class ComponentLink {
+  private state: State = 'waiting';
+  private socket: Socket | undefined;
+  /** Failed attempts since the last successful handshake. */
+  private failures = 0;
+  /** Why the current connection ended, once known (a stream error says more than the socket closing). */
+  private endReason: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Stanzas not yet written: this turn's output while up, the queue while down. */
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private droppedThisOutage = 0;
+  private flushScheduled = false;
+  private wroteSinceKeepalive = false;
+  private upWaiters: (() => void)[] = [];
+  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0 };
+  private readonly log: Logger;
+
+  constructor(
+    index: number,
+    private readonly settings: Settings,
+    log: Logger,
+    /** A stanza from the server, once authenticated. */
+    private readonly receive: (stanza: Element) => void,
+  ) {
+    const { host, port } = settings.component;
+    this.log = log.child({ component: settings.muc.domain, link: index, server: `${host}:${port}` });
+  }
+
+  get isUp(): boolean {
+    return this.state === 'up';
+  }
+
+  snapshot(): LinkStats {
+    return { up: this.isUp, ...this.stats };
+  }
+
+  /** Resolves at the next successful handshake. */
+  nextUp(): Promise<void> {
+    return new Promise((resolve) => this.upWaiters.push(resolve));
+  }
+
+  /** Resolves once the link is authenticated: now, or at its next handshake. */
+  whenUp(): Promise<void> {
+    return this.isUp ? Promise.resolve() : this.nextUp();
+  }
+
+  /** Starts connecting; failures are retried until `close`. */
+  open(): void {
+    this.connect();
+  }
+
+  /** Queues serialized XML for the server; see the top of the file for what happens while the link is down. */
+  send(xml: string): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'up' && this.pendingChars + xml.length > QUEUE_LIMIT_CHARS) {
+      if (this.droppedThisOutage++ === 0) {
+        this.log.warn({ queued: this.pending.length }, 'component link down and its queue full: dropping stanzas until it is back');
+      }
+      this.stats.dropped++;
+      return;
+    }
+    this.pending.push(xml);
+    this.pendingChars += xml.length;
+    if (this.state === 'up' && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Ends the stream after writing what is pending (if up), and stops reconnecting. */
+  close(): Promise<void> {
+    const wasUp = this.state === 'up';
+    if (wasUp) this.flush();
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    if (socket === undefined || socket.destroyed) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    if (wasUp) socket.end('</stream:stream>');
+    else socket.destroy();
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    return closed;
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    this.endReason = undefined;
+    const { host, port } = this.settings.component;
+    const socket = connect({ host, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.setTimer(HANDSHAKE_TIMEOUT_MS, () => this.abort(socket, 'no handshake within ' + HANDSHAKE_TIMEOUT_MS + ' ms'));
+    const parser = this.newParser(socket);
+    socket.on('connect', () => {
+      if (this.socket !== socket || this.state !== 'connecting') return;
+      this.state = 'handshake';
+      socket.write(
+        `<?xml version='1.0'?><stream:stream xmlns='${COMPONENT_NS}' xmlns:stream='${STREAMS_NS}'` +
+          ` to='${escapeAttribute(this.settings.muc.domain)}'>`,
+      );
+    });
+    socket.on('data', (chunk: Buffer) => parser.write(chunk));
+    socket.on('error', (err) => (this.endReason ??= err.message));
+    socket.on('close', () => this.lost(socket));
+  }
+
+  private newParser(socket: Socket): XmppStreamParser {
+    const { limits } = this.settings;
+    // Events from a connection we already gave up on are ignored.
+    const current = () => this.socket === socket && this.state !== 'closed';
+    return new XmppStreamParser(
+      {
+        streamStart: (header) => current() && this.streamStart(socket, header),
+        stanza: (stanza) => current() && this.element(socket, stanza),
+        streamEnd: () => current() && this.abort(socket, 'the server closed the stream', '</stream:stream>'),
+        error: (condition, text) => current() && this.abort(socket, `invalid XML from the server: ${text}`, streamErrorXml(condition, text)),
+      },
+      { maxStanzaSize: limits.max_stanza_size, maxDepth: limits.max_depth, maxAttributes: limits.max_attributes },
+    );
+  }
+
+  private streamStart(socket: Socket, header: Element): void {
+    const { id, xmlns } = header.attrs;
+    if (xmlns !== COMPONENT_NS) return this.abort(socket, `the server answered in namespace ${xmlns}`, streamErrorXml('invalid-namespace'));
+    if (id === undefined) return this.abort(socket, 'the server sent no stream id', streamErrorXml('invalid-id'));
+    const token = createHash('sha1').update(id + this.settings.component.secret).digest('hex');
+    socket.write(`<handshake>${token}</handshake>`);
+  }
+
+  private element(socket: Socket, element: Element): void {
+    if (element.name === 'stream:error') return this.streamError(socket, element);
+    if (this.state === 'handshake') {
+      if (element.name === 'handshake') return this.authenticated();
+      return this.abort(socket, `expected the handshake answer, got <${element.name}/>`, streamErrorXml('not-authorized'));
+    }
+    if (element.name !== 'message' && element.name !== 'presence' && element.name !== 'iq') {
+      this.log.warn({ element: element.name }, 'ignoring an unknown element from the server');
+      return;
+    }
+    this.stats.received++;
+    this.receive(element);
+  }
+
+  private authenticated(): void {
+    clearTimeout(this.timer);
+    this.state = 'up';
+    this.failures = 0;
+    this.stats.authentications++;
+    this.log.info(
+      { queued: this.pending.length, dropped: this.droppedThisOutage || undefined },
+      'component link authenticated',
+    );
+    this.droppedThisOutage = 0;
+    this.flush();
+    this.keepalive();
+    for (const resolve of this.upWaiters.splice(0)) resolve();
+  }
+
+  /** The server ends the stream with an error; the connection closes after it and is retried. */
+  private streamError(socket: Socket, error: Element): void {
+    const condition = error.elements().find((child) => child.attrs.xmlns === STREAM_ERRORS_NS && child.name !== 'text')?.name;
+    const text = error.getChildText('text', STREAM_ERRORS_NS);
+    const explanation = REFUSALS.get(condition ?? '') ?? `stream error ${condition ?? '(no condition)'}`;
+    this.log.error({ condition, text }, explanation);
+    this.abort(socket, condition ?? 'stream error', '</stream:stream>');
+  }
+
+  /** Writes our last words, if any, and drops the connection; `lost` schedules the next attempt. */
+  private abort(socket: Socket, reason: string, lastXml?: string): void {
+    this.endReason = reason;
+    if (lastXml !== undefined && !socket.destroyed) socket.end(lastXml);
+    // A socket still closing is no longer ours: the next attempt does not wait for it.
+    this.lost(socket);
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  private lost(socket: Socket): void {
+    if (this.socket !== socket || this.state === 'closed') return;
+    this.socket = undefined;
+    if (!socket.writableEnded) socket.destroy();
+    const wasUp = this.state === 'up';
+    this.failures += wasUp ? 0 : 1;
+    const ceiling = Math.min(RECONNECT_BACKOFF_MS.max, RECONNECT_BACKOFF_MS.first * 2 ** this.failures);
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.state = 'waiting';
+    const reason = this.endReason ?? 'connection closed';
+    if (wasUp) this.log.warn({ reason, delay }, 'component link lost; reconnecting');
+    else this.log.warn({ reason, attempt: this.failures, delay }, 'component link failed; retrying');
+    this.setTimer(delay, () => this.connect());
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const socket = this.socket;
+    if (this.state !== 'up' || socket === undefined || this.pending.length === 0) return;
+    socket.write(this.pending.join(''));
+    this.stats.sent += this.pending.length;
+    this.pending = [];
+    this.pendingChars = 0;
+    this.wroteSinceKeepalive = true;
+  };
+
+  /** A whitespace ping when nothing else was written for a whole interval. */
+  private keepalive(): void {
+    this.setTimer(KEEPALIVE_INTERVAL_MS, () => {
+      if (this.state !== 'up') return;
+      if (!this.wroteSinceKeepalive) this.socket?.write(' ');
+      this.wroteSinceKeepalive = false;
+      this.keepalive();
+    });
+  }
+
+  private setTimer(ms: number, run: () => void): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(run, ms);
+  }
+}

@@ -1,0 +1,131 @@
+// Conclave as an external component (XEP-0114) of an XMPP server that keeps
+// the users: the server routes every stanza for the MUC domain to us over
+// `component.connections` links, and we send the rooms' deliveries back.
+//
+// Inbound, a stanza is checked the way the client front end checks what a
+// client sends (the server vouches for `from`, but we do not crash on its
+// mistakes): a bad one is answered with an error over the link, a good one
+// goes to the shards, rooms and service disco alike, as in standalone mode.
+//
+// Outbound, every recipient's stanzas take the link chosen by a stable hash of
+// its bare JID, so a user's traffic stays on one connection and in order.
+// ejabberd accepts several connections for one domain and, with
+// `domain_balancing: bare_destination`, keeps each room on one of them;
+// Prosody accepts one connection per component.
+//
+// With the client listener on as well, `domain` is Conclave's own: its
+// recipients are served by the local sessions and never go over the link, and
+// the server may not send us stanzas from that domain (it would claim users
+// whose traffic we deliver locally). Every other domain is the server's.
+
+import type { Settings } from '../config/load.js';
+import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
+import type { Logger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
+import { fnv1a } from '../runtime/shard-pool.js';
+import type { Element } from '../xml/element.js';
+import { escapeAttribute } from '../xml/escape.js';
+import { ComponentLink, COMPONENT_NS, type LinkStats } from './component-link.js';
+import { errorReply, type StanzaErrorCondition } from './errors.js';
+import { isValidIq, type MucDispatch } from './router.js';
+
+const CLIENT_NS = 'jabber:client';
+
+export class ComponentService {
+  private readonly links: ComponentLink[];
+  private readonly domain: string;
+  /** The domain the client listener serves, when it is on. */
+  private readonly localDomain: string | undefined;
+
+  constructor(
+    settings: Settings,
+    private readonly log: Logger,
+    private readonly muc: MucDispatch,
+  ) {
+    this.domain = prepJid(settings.muc.domain) ?? settings.muc.domain;
+    this.localDomain = settings.client.enabled ? (prepJid(settings.domain) ?? settings.domain) : undefined;
+    this.links = Array.from(
+      { length: settings.component.connections },
+      (_, index) => new ComponentLink(index, settings, log, (stanza) => this.receive(stanza)),
+    );
+    for (const link of this.links) link.open();
+  }
+
+  /** Resolves once every link is authenticated (now, or when each next completes its handshake). */
+  async ready(): Promise<void> {
+    await Promise.all(this.links.map((link) => link.whenUp()));
+  }
+
+  /** Resolves when every link has completed its next handshake (after a reconnection, say). */
+  async reconnected(): Promise<void> {
+    await Promise.all(this.links.map((link) => link.nextUp()));
+  }
+
+  /** Per-link state and counters, in link order. */
+  stats(): LinkStats[] {
+    return this.links.map((link) => link.snapshot());
+  }
+
+  /** Deliveries from the shards: each recipient outside the local domain over its link. */
+  deliver = (deliveries: Delivery[]): void => {
+    for (const { head, tail, to } of deliveries) {
+      for (const jid of to) {
+        if (this.localDomain !== undefined && jidDomain(jid) === this.localDomain) continue;
+        this.linkFor(jid).send(head + " to='" + escapeAttribute(jid) + "'" + tail);
+      }
+    }
+  };
+
+  async close(): Promise<void> {
+    await Promise.all(this.links.map((link) => link.close()));
+  }
+
+  private linkFor(jid: string): ComponentLink {
+    return this.links[linkIndex(jid, this.links.length)];
+  }
+
+  /** A stanza from the server. */
+  private receive(stanza: Element): void {
+    const ns = stanza.attrs.xmlns;
+    if (ns !== undefined && ns !== COMPONENT_NS && ns !== CLIENT_NS) {
+      this.log.warn({ ns, stanza: stanza.name }, 'ignoring a stanza in an unknown namespace from the server');
+      return;
+    }
+    delete stanza.attrs.xmlns;
+    const rawTo = stanza.attrs.to;
+    const to = rawTo === undefined ? null : prepJid(rawTo);
+    const toUs = to !== null && jidDomain(to) === this.domain;
+    // The server sends only what is addressed to us; an answer from anywhere else would be refused as an invalid `from`.
+    const replyFrom = toUs ? to : this.domain;
+    const rawFrom = stanza.attrs.from;
+    if (rawFrom === undefined) {
+      // Nobody to answer: a reply without `to` would only come back from the server as bad-request.
+      this.log.warn({ stanza: stanza.toString() }, "dropping a stanza without 'from' from the server");
+      return;
+    }
+    const refuse = (condition: StanzaErrorCondition, text: string) => this.refuse(stanza, replyFrom, condition, text);
+    const from = prepJid(rawFrom);
+    if (from === null) return refuse('jid-malformed', "Invalid 'from' address");
+    if (jidDomain(from) === this.localDomain) return refuse('not-allowed', `${this.localDomain} is served by this component's own listener`);
+    if (rawTo === undefined) return refuse('bad-request', "A 'to' address is required");
+    if (to === null) return refuse('jid-malformed', "Invalid 'to' address");
+    if (!toUs) return refuse('item-not-found', `This component serves ${this.domain} only`);
+    if (stanza.name === 'iq' && !isValidIq(stanza)) return refuse('bad-request', 'Invalid iq');
+    stanza.attrs.from = from;
+    stanza.attrs.to = to;
+    this.muc(stanza);
+  }
+
+  private refuse(stanza: Element, from: string, condition: StanzaErrorCondition, text: string): void {
+    const error = errorReply(stanza, condition, text);
+    const to = error?.attrs.to;
+    if (error === undefined || to === undefined) return;
+    error.attrs.from = from;
+    this.linkFor(to).send(error.toString());
+  }
+}
+
+/** Which of `links` connections carries the traffic of `jid`: a stable hash of its bare JID. */
+export function linkIndex(jid: string, links: number): number {
+  return fnv1a(bareJid(jid)) % links;
+}
