@@ -319,8 +319,9 @@ function messageToOccupant(room: Room, stanza: Element): boolean {
   const realJid = stanza.attrs.from as string;
   const sender = room.occupantByRealJid(realJid);
   const type = stanza.attrs.type;
-  if (type === 'error') {
-    if (sender !== undefined && isKickableError(stanza)) kickForError(room, stanza);
+  // A bounce kicks its sender; another error goes on like a private message, as in Prosody.
+  if (type === 'error' && (sender === undefined || isKickableError(stanza))) {
+    if (sender !== undefined) kickForError(room, stanza);
     return true;
   }
   if (sender === undefined) {

@@ -14,6 +14,7 @@ export const MEMBERS_ONLY = defineSetting<boolean>('members_only', false);
 export const ALLOW_MEMBER_INVITES = defineSetting<boolean>('allow_member_invites', false);
 
 const ALLOW_MEMBER_INVITES_FIELD = '{http://prosody.im/protocol/muc}roomconfig_allowmemberinvites';
+const ALLOW_MEMBER_INVITES_LABEL = 'Allow members to invite new members';
 
 function setMembersOnly(room: Room, on: boolean): boolean {
   if (!room.set(MEMBERS_ONLY, on)) return false;
@@ -44,7 +45,15 @@ export const membersOnly: RoomFeature = (hooks) => {
     -5,
   );
 
-  hooks.on('disco-info', ({ room, reply }) => void reply.c('feature', { var: room.get(MEMBERS_ONLY) ? 'muc_membersonly' : 'muc_open' }));
+  hooks.on('disco-info', ({ room, reply, form }) => {
+    reply.c('feature', { var: room.get(MEMBERS_ONLY) ? 'muc_membersonly' : 'muc_open' });
+    // Who may invite: anyone, unless the room is members-only.
+    const memberInvites = room.get(ALLOW_MEMBER_INVITES);
+    form.push(
+      { var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL, value: memberInvites },
+      { var: 'muc#roomconfig_allowinvites', type: 'boolean', label: 'Allow users to invite other users', value: !room.get(MEMBERS_ONLY) || memberInvites },
+    );
+  });
 
   hooks.on(
     'config-form',
@@ -56,7 +65,7 @@ export const membersOnly: RoomFeature = (hooks) => {
         desc: 'Enable this to only allow access for room owners, admins and members',
         value: room.get(MEMBERS_ONLY),
       });
-      fields.push({ var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: 'Allow members to invite new members', value: room.get(ALLOW_MEMBER_INVITES) });
+      fields.push({ var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL, value: room.get(ALLOW_MEMBER_INVITES) });
     },
     87,
   );

@@ -1,5 +1,5 @@
 // The room subject (XEP-0045 §8.1): sent to every session that enters (an
-// empty <subject/> when none is set), changed by moderators, or by anyone
+// empty <subject/> from the room when none was ever set), changed by moderators, or by anyone
 // with a voice when the room allows it. As in Prosody, a groupchat message
 // with a subject and no body or thread is only a subject change.
 
@@ -26,8 +26,15 @@ function subjectMessage(from: string, text: string): Element {
   return el('message', { from, type: 'groupchat' }, el('subject', {}, text));
 }
 
+/**
+ * As Prosody, clearing the subject keeps who cleared it and when (a joiner
+ * gets an empty <subject/> from them), and setting the same subject again
+ * from the same nickname announces nothing.
+ */
 function setSubject(room: Room, from: string, text: string): void {
-  room.set(SUBJECT, text === '' ? undefined : { text, from, at: Date.now() });
+  const current = room.get(SUBJECT);
+  if (current !== undefined && current.text === text && current.from === from) return;
+  room.set(SUBJECT, { text, from, at: Date.now() });
   room.broadcastMessage(subjectMessage(from, text));
 }
 
