@@ -1,0 +1,72 @@
+// Conclave as the MUC component of a real ejabberd (Debian's 23.01) over two
+// component connections: ejabberd spreads the rooms over them by bare
+// destination JID, Conclave spreads the users by bare JID, and a room works
+// across both.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { linkIndex } from '../../src/frontend/component.js';
+import { MucTestClient, presenceAfterDroppedSession } from '../helpers/muc-client.js';
+import { componentOverrides, MUC_DOMAIN, peerSkipReason, startEjabberd, type PeerServer } from '../helpers/peers.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const LINKS = 2;
+
+describe('component mode under ejabberd, two links', { skip: peerSkipReason('ejabberdctl', 'ejabberd'), timeout: 120_000 }, () => {
+  let ejabberd: PeerServer;
+  let server: TestServer;
+
+  before(async () => {
+    ejabberd = await startEjabberd(LINKS);
+    server = await startTestServer(componentOverrides(ejabberd, LINKS));
+    await server.component!.ready();
+  });
+
+  after(async () => {
+    await server?.close();
+    await ejabberd?.stop();
+  });
+
+  it('authenticates both links', () => {
+    assert.deepEqual(
+      server.component!.stats().map(({ up, authentications }) => ({ up, authentications })),
+      [
+        { up: true, authentications: 1 },
+        { up: true, authentications: 1 },
+      ],
+    );
+  });
+
+  it('joins, talks and leaves with users on different links, and the traffic uses both', async () => {
+    // One user per link: Conclave picks the link by the recipient's bare JID.
+    const [romeoName, julietName] = [0, 1].map((link) =>
+      ['user', 'user2', 'user3', 'user4'].find((name) => linkIndex(`${name}@localhost`, LINKS) === link)!,
+    );
+    const romeo = await MucTestClient.login(ejabberd.c2sPort, romeoName);
+    const juliet = await MucTestClient.login(ejabberd.c2sPort, julietName);
+    // ejabberd picks the link by the room's bare JID: these rooms land on both.
+    const rooms = ['verona', 'mantua', 'padua', 'milan'].map((name) => `${name}@${MUC_DOMAIN}`);
+    for (const room of rooms) {
+      await romeo.createRoom(room, 'Romeo');
+      await juliet.join(room, 'Juliet');
+      await romeo.presenceFrom(`${room}/Juliet`);
+      juliet.say(room, `hello from ${room}`);
+      const heard = await romeo.messageFrom(`${room}/Juliet`);
+      assert.equal(heard.getChildText('body'), `hello from ${room}`);
+      assert.equal((await juliet.messageFrom(`${room}/Juliet`)).getChildText('body'), `hello from ${room}`);
+      await juliet.leave(room, 'Juliet');
+      assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
+    }
+    for (const [link, stats] of server.component!.stats().entries()) {
+      assert.ok(stats.sent > 0, `link ${link} sent nothing: ${JSON.stringify(stats)}`);
+      assert.ok(stats.received > 0, `link ${link} received nothing: ${JSON.stringify(stats)}`);
+    }
+    await romeo.close();
+    await juliet.close();
+  });
+
+  it('a user whose session ends without leaving is removed from the room', async () => {
+    const presence = await presenceAfterDroppedSession(ejabberd.c2sPort, `gone@${MUC_DOMAIN}`);
+    assert.equal(presence.attrs.type, 'unavailable');
+  });
+});

@@ -1,0 +1,106 @@
+// Conclave as the MUC component of a real Prosody (Debian's 0.12): the seed
+// scansion scripts through Prosody's client port, a session that ends without
+// leaving, and a Prosody restart that the link survives with the rooms'
+// persistent state.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { runScripts, type ScriptResult } from '../../src/scansion/runner.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { componentOverrides, MUC_DOMAIN, peerSkipReason, startProsody, type PeerServer } from '../helpers/peers.js';
+import { MucTestClient, presenceAfterDroppedSession } from '../helpers/muc-client.js';
+
+// From dist/test/integration/ up to the folder that holds main/ and shared/.
+const SEEDS = fileURLToPath(new URL('../../../../shared/scansion/seeds/', import.meta.url));
+
+const PASSING = ['muc_affiliation_notify.scs', 'muc_members_only_deregister.scs', 'muc_presence_probe.scs'];
+
+describe('component mode under Prosody', { skip: peerSkipReason('prosody', 'prosody'), timeout: 180_000 }, () => {
+  let prosody: PeerServer;
+  let server: TestServer;
+
+  before(async () => {
+    prosody = await startProsody();
+    server = await startTestServer(componentOverrides(prosody, 1));
+    await server.component!.ready();
+  });
+
+  after(async () => {
+    await server?.close();
+    await prosody?.stop();
+  });
+
+  async function run(name: string): Promise<ScriptResult> {
+    const { results } = await runScripts([SEEDS + name], { host: '127.0.0.1', port: prosody.c2sPort });
+    assert.equal(results.length, 1);
+    return results[0];
+  }
+
+  for (const name of PASSING) {
+    it(`${name} passes through Prosody`, async () => {
+      const result = await run(name);
+      assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
+    });
+  }
+
+  it('muc_show_offline.scs: the room behaves as in standalone mode, but Prosody delivers Romeo his copy after Juliet hers', async () => {
+    // Juliet leaves; Conclave writes the unavailable presences for Romeo and
+    // Juliet in one write, Romeo's first. Prosody routes both in one pass and
+    // then writes the sockets last-ready-first, so Juliet's copy leaves first.
+    // The runner goes on to Romeo's receive as soon as Juliet has hers and
+    // reads Romeo's earlier stanzas without it; it comes later, where the
+    // script expects the next step's message. (Prosody's own MUC runs inside
+    // Juliet's read, which puts her socket last.)
+    const result = await run('muc_show_offline.scs');
+    if (result.passed) return;
+    const failure = result.failure!;
+    assert.equal(failure.line, 204, JSON.stringify(failure, null, 2));
+    assert.match(failure.received ?? '', /^<presence[^>]* from='room@conference\.localhost\/Juliet'/);
+    assert.match(failure.received ?? '', /type='unavailable'/);
+  });
+
+  it('muc_register_2018.scs stops at its first divergence, as in standalone mode', async () => {
+    const result = await run('muc_register_2018.scs');
+    assert.equal(result.passed, false);
+    const failure = result.failure!;
+    assert.equal(failure.line, 59, JSON.stringify(failure, null, 2));
+    assert.match(failure.received ?? '', /^<message/);
+    assert.match(failure.received ?? '', /affiliation='member'/);
+    assert.match(failure.expected ?? '', /^<iq/);
+  });
+
+  it('a user whose session ends without leaving is removed from the room (unavailable presence from Prosody)', async () => {
+    const presence = await presenceAfterDroppedSession(prosody.c2sPort, `gone@${MUC_DOMAIN}`);
+    assert.equal(presence.attrs.type, 'unavailable');
+  });
+
+  it('reconnects after Prosody restarts; the persistent room keeps its affiliations and registrations', async () => {
+    const room = `kept@${MUC_DOMAIN}`;
+    const romeo = await MucTestClient.login(prosody.c2sPort, 'user');
+    const juliet = await MucTestClient.login(prosody.c2sPort, 'user2');
+    await romeo.createRoom(room, 'Romeo', { 'muc#roomconfig_persistentroom': '1' });
+    await romeo.setAffiliation(room, 'user2@localhost', 'member');
+    await juliet.registerNick(room, 'Juliet');
+
+    const reconnected = server.component!.reconnected();
+    await prosody.restart();
+    await reconnected;
+    assert.deepEqual(
+      server.component!.stats().map(({ up, authentications }) => ({ up, authentications })),
+      [{ up: true, authentications: 2 }],
+    );
+
+    const owner = await MucTestClient.login(prosody.c2sPort, 'user');
+    const member = await MucTestClient.login(prosody.c2sPort, 'user2');
+    assert.ok((await owner.roomFeatures(room)).includes('muc_persistent'));
+    const members = await owner.affiliationList(room, 'member');
+    assert.deepEqual(
+      members.map((item) => [item.attrs.jid, item.attrs.nick]),
+      [['user2@localhost', 'Juliet']],
+    );
+    assert.equal(await member.reservedNick(room), 'Juliet');
+    await owner.close();
+    await member.close();
+  });
+});
