@@ -45,7 +45,10 @@ const CLOSE_GRACE_MS = 2_000;
 /** Why the server refused us, in words an operator can act on. */
 const REFUSALS = new Map([
   ['not-authorized', 'the server refused the handshake: component.secret differs from the secret the server has for this component'],
-  ['conflict', 'the server already has a connection for this component (Prosody accepts one per component: set component.connections to 1)'],
+  [
+    'conflict',
+    "the server will not give us the domain: another connection holds it (Prosody takes one per component: component.connections must be 1) or it is one of the server's own hosts",
+  ],
   ['host-unknown', 'the server has no external component configured for this domain'],
   ['improper-addressing', 'the server did not accept the component domain in the stream header'],
 ]);
@@ -228,8 +231,10 @@ export class ComponentLink {
   private streamError(socket: Socket, error: Element): void {
     const condition = error.elements().find((child) => child.attrs.xmlns === STREAM_ERRORS_NS && child.name !== 'text')?.name;
     const text = error.getChildText('text', STREAM_ERRORS_NS);
-    const explanation = REFUSALS.get(condition ?? '') ?? `stream error ${condition ?? '(no condition)'}`;
-    this.log.error({ condition, text }, explanation);
+    const refusal = REFUSALS.get(condition ?? '');
+    // A refusal needs an operator; anything else (system-shutdown, say) is the server going away.
+    if (refusal !== undefined) this.log.error({ condition, text }, refusal);
+    else this.log.warn({ condition, text }, 'the server closed the link with a stream error');
     this.abort(socket, condition ?? 'stream error', '</stream:stream>');
   }
 
