@@ -19,7 +19,7 @@ const RESULTS_DIRECTORY = fileURLToPath(new URL('../../bench/results/', import.m
 
 export interface Workload {
   name: string;
-  title: string;
+  title(parameters: Record<string, number>): string;
   scenario: string;
   /** Parameters that differ from the scenario's defaults, full and quick. */
   full: Record<string, number>;
@@ -31,7 +31,7 @@ export interface Workload {
 export const COMPARE_WORKLOADS: readonly Workload[] = [
   {
     name: 'fanout-100x10',
-    title: 'Fan-out, 100 rooms × 10',
+    title: (p) => `Fan-out, ${p.rooms} rooms × ${p.occupants}`,
     scenario: 'fanout',
     full: { rooms: 100, occupants: 10 },
     quick: { rooms: 20, occupants: 10 },
@@ -39,7 +39,7 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
   },
   {
     name: 'fanout-1x500',
-    title: 'Fan-out, 1 room × 500',
+    title: (p) => `Fan-out, ${p.rooms} room × ${p.occupants}`,
     scenario: 'fanout',
     full: { rooms: 1, occupants: 500 },
     quick: { rooms: 1, occupants: 100 },
@@ -47,7 +47,7 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
   },
   {
     name: 'join-storm',
-    title: 'Join storm, 2000 clients into rooms of 10',
+    title: (p) => `Join storm, ${p.clients} clients into rooms of ${p.roomSize}`,
     scenario: 'join-storm',
     full: { clients: 2000, roomSize: 10 },
     quick: { clients: 400, roomSize: 10 },
@@ -55,7 +55,7 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
   },
   {
     name: 'large-room',
-    title: 'Large-room join, 500 clients into one room',
+    title: (p) => `Large-room join, ${p.clients} clients into one room`,
     scenario: 'large-room',
     full: { clients: 500 },
     quick: { clients: 150 },
@@ -63,7 +63,7 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
   },
   {
     name: 'idle-memory',
-    title: 'Idle memory, 2000 clients in rooms of 10',
+    title: (p) => `Idle memory, ${p.connections} clients in rooms of ${p.roomSize}`,
     scenario: 'idle-memory',
     full: { connections: 2000, roomSize: 10 },
     quick: { connections: 400, roomSize: 10 },
@@ -71,7 +71,8 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
   },
   {
     name: 'presence-churn',
-    title: 'Presence churn, 50 rooms × 10 at 2000 deliveries/s, 50 rejoins/s',
+    title: (p) =>
+      `Presence churn, ${p.rooms} rooms × ${p.occupants} at ${p.deliveryRate} deliveries/s, ${p.churnRate} rejoins/s`,
     scenario: 'presence-churn',
     full: {},
     quick: {},
@@ -174,7 +175,7 @@ export async function compare(options: CompareOptions): Promise<string> {
     })),
     workloads: workloads.map(({ workload, parameters }) => ({
       name: workload.name,
-      title: workload.title,
+      title: workload.title(parameters),
       scenario: workload.scenario,
       parameters,
       targets: workload.targets,

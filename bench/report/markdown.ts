@@ -56,6 +56,15 @@ function figure(value: number | null | undefined, unit = ''): string {
   return `${shown}${unit}`;
 }
 
+/** Share of all cores busy during a phase, whoever used them. */
+function machineBusy(usage: ResourceUsage, cores: number): number {
+  const busy = (usage.serverCpuSeconds ?? 0) + usage.generatorCpuSeconds + (usage.otherCpuSeconds ?? 0);
+  return busy / usage.wallSeconds / cores;
+}
+
+/** Past this share of the cores busy, a failing step says as much about the machine as about the server. */
+const SATURATED = 0.9;
+
 function percentOfCore(cpuSeconds: number | null, usage: ResourceUsage): string {
   return cpuSeconds === null ? '—' : `${Math.round((cpuSeconds / usage.wallSeconds) * 100)}%`;
 }
@@ -94,8 +103,14 @@ const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
       const result = resultOf(run, w, s, 'fanout');
       if (!result) return missing(run, w, s);
       if (!result.best) return 'first step failed';
-      const capped = result.steps.at(-1) === result.best ? ' (ladder top)' : '';
-      return `${figure(result.best.deliveredPerSecond)} (p99 ${figure(result.best.latency.p99)} ms)${capped}`;
+      const last = result.steps.at(-1)!;
+      const why =
+        last.failure === null
+          ? ' (ladder top: never failed)'
+          : machineBusy(last.usage, run.machine.cores) >= SATURATED
+            ? ' (machine saturated)'
+            : '';
+      return `${figure(result.best.deliveredPerSecond)} (p99 ${figure(result.best.latency.p99)} ms)${why}`;
     },
   },
   'join-storm': {
@@ -178,13 +193,13 @@ function renderCharts(run: CompareRun): Record<string, string> {
       series: series((w, s) => HEADLINES.fanout.number(run, w, s), fanouts),
     });
   }
-  const efficient = run.workloads.filter((w) => EFFICIENCY_UNITS[w.scenario as ScenarioResult['scenario']]);
-  if (efficient.length > 0) {
+  const delivering = run.workloads.filter((w) => w.scenario === 'fanout' || w.scenario === 'presence-churn');
+  if (delivering.length > 0) {
     charts['efficiency.svg'] = renderBarChart({
-      title: 'Work per server CPU-second (deliveries; joins for join-storm)',
-      unit: 'per CPU-second',
-      groups: efficient.map((w) => w.name),
-      series: series((w, s) => efficiency(run, run.workloads.find((x) => x.name === w)!, s), efficient),
+      title: 'Delivered stanzas per server CPU-second (fan-out: at the best step)',
+      unit: 'stanzas per CPU-second',
+      groups: delivering.map((w) => w.name),
+      series: series((w, s) => efficiency(run, run.workloads.find((x) => x.name === w)!, s), delivering),
     });
   }
   for (const workload of fanouts) {
@@ -277,7 +292,6 @@ function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
     ),
     '',
   );
-  if (run.quick) out.push('A quick run uses smaller sizes than the titles say; the parameters are under Details.', '');
 
   out.push('## Efficiency', '');
   out.push(
@@ -327,8 +341,10 @@ function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
     `node dist/src/cli/main.js bench compare${run.quick ? ' --quick' : ''}${run.pinned ? ' --pin' : ''}`,
     '```',
     '',
-    '"other CPU" in the details is CPU the machine spent on processes that were neither the server nor the ' +
-      'generator during the measured phase, in percent of one core: the background load of the machine.',
+    'In the details, CPU figures are percent of one core over the measured phase; "other CPU" is what processes ' +
+      'that were neither the server nor the generator took meanwhile (the background load), and "machine busy" ' +
+      `is all of it as a share of all ${run.machine.cores} cores. A fan-out maximum marked "machine saturated" ` +
+      'failed its next step with the machine at least 90% busy: generator and server were competing for the cores.',
     '',
   );
   return out.join('\n');
@@ -355,15 +371,16 @@ function equalLoadTable(run: CompareRun, workload: WorkloadEntry, names: string[
   ];
 }
 
-function usageCells(usage: ResourceUsage): string[] {
+function usageCells(usage: ResourceUsage, cores: number): string[] {
   return [
     percentOfCore(usage.serverCpuSeconds, usage),
     percentOfCore(usage.generatorCpuSeconds, usage),
     percentOfCore(usage.otherCpuSeconds, usage),
+    `${Math.round(machineBusy(usage, cores) * 100)}%`,
   ];
 }
 
-const USAGE_HEADER = ['server CPU', 'generator CPU', 'other CPU'];
+const USAGE_HEADER = ['server CPU', 'generator CPU', 'other CPU', 'machine busy'];
 
 function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]): string[] {
   switch (workload.scenario as ScenarioResult['scenario']) {
@@ -384,7 +401,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
               figure(step.latency.p99),
               figure(step.latency.max),
               figure(step.lost),
-              ...usageCells(step.usage),
+              ...usageCells(step.usage, run.machine.cores),
               figure(step.deliveriesPerServerCpuSecond),
             ]),
           ),
@@ -398,7 +415,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
           names.flatMap((server) => {
             const r = resultOf(run, workload.name, server, 'join-storm');
             return r
-              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.joinsPerSecond), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage), figure(r.joinsPerServerCpuSecond)]]
+              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.joinsPerSecond), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage, run.machine.cores), figure(r.joinsPerServerCpuSecond)]]
               : [];
           }),
         ),
@@ -410,7 +427,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
           names.flatMap((server) => {
             const r = resultOf(run, workload.name, server, 'large-room');
             return r
-              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage), figure(r.usage.serverRssKiB)]]
+              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage, run.machine.cores), figure(r.usage.serverRssKiB)]]
               : [];
           }),
         ),
@@ -434,7 +451,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
           names.flatMap((server) => {
             const r = resultOf(run, workload.name, server, 'presence-churn');
             return r
-              ? [[server, figure(r.sent), figure(r.deliveredPerSecond), figure(r.latency.p50), figure(r.latency.p99), figure(r.latency.max), figure(r.churnCycles), figure(r.churnFailed), figure(r.churnLatency.p50), figure(r.churnLatency.p99), ...usageCells(r.usage)]]
+              ? [[server, figure(r.sent), figure(r.deliveredPerSecond), figure(r.latency.p50), figure(r.latency.p99), figure(r.latency.max), figure(r.churnCycles), figure(r.churnFailed), figure(r.churnLatency.p50), figure(r.churnLatency.p99), ...usageCells(r.usage, run.machine.cores)]]
               : [];
           }),
         ),

@@ -141,8 +141,8 @@ export const fanout: Scenario<Parameter, FanoutResult> = {
   parameters: {
     rooms: { full: 100, quick: 20, help: 'number of rooms' },
     occupants: { full: 10, quick: 10, help: 'occupants per room' },
-    startRate: { full: 1000, quick: 1000, help: 'first offered rate, delivered stanzas/s' },
-    rateFactor: { full: 1.25, quick: 1.5, help: 'each step offers this many times the previous rate' },
+    startRate: { full: 1000, quick: 2000, help: 'first offered rate, delivered stanzas/s' },
+    rateFactor: { full: 1.25, quick: 1.6, help: 'each step offers this many times the previous rate' },
     maxRate: { full: 400000, quick: 200000, help: 'highest rate offered' },
     stepSeconds: { full: 5, quick: 2, help: 'seconds of traffic per step' },
     warmupSeconds: { full: 2, quick: 1, help: 'unmeasured traffic at the first rate before the ladder' },
