@@ -69,7 +69,6 @@ export class LoadClient implements StanzaSink {
   private messagePrefix = '';
   private messageSuffix = '';
   roomJid = '';
-  presencesReceived = 0;
 
   constructor(
     private readonly server: ServerAddress,
@@ -160,12 +159,11 @@ export class LoadClient implements StanzaSink {
       return;
     }
     if (first === LETTER_P) {
-      this.presencesReceived++;
       if (this.phase === 'joining' || this.phase === 'leaving') this.presence(bytes.toString('utf8', start, end));
       return;
     }
     if (this.phase === 'negotiating' || this.phase === 'configuring') this.negotiate(bytes.toString('utf8', start, end));
-    else if (bytes.toString('latin1', start, start + 14) === '<stream:error>') {
+    else if (bytes.toString('latin1', start, start + 13) === '<stream:error') {
       this.fail(new Error(`stream error: ${bytes.toString('utf8', start, end)}`));
     }
   }
