@@ -3,10 +3,11 @@
 // its own configuration and data in a temporary folder, on free loopback
 // ports, and is stopped and removed by the test.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,13 +40,16 @@ export function componentOverrides(peer: PeerServer, connections: number): Recor
   };
 }
 
+/** The files that tell a Debian peer is installed. */
+const PEER_BINARIES = { prosody: '/usr/bin/prosody', ejabberd: '/usr/sbin/ejabberdctl' } as const;
+
 /**
- * Why a test of `binary` must be skipped: only when the binary is missing
- * outside CI. Under CI (which installs the peers) a missing peer fails the test.
+ * Why the tests of a peer must be skipped: only when it is not installed and
+ * this is not CI. Under CI (which installs the peers) a missing peer fails.
  */
-export function peerSkipReason(binary: string, debianPackage: string): string | false {
-  if (process.env.CI || onPath(binary)) return false;
-  return `${binary} is not installed (apt-get install ${debianPackage}; .ci/run installs it)`;
+export function peerSkipReason(peer: keyof typeof PEER_BINARIES): string | false {
+  if (process.env.CI || existsSync(PEER_BINARIES[peer])) return false;
+  return `${peer} is not installed (no ${PEER_BINARIES[peer]}): apt-get install ${peer}, as .ci/run does`;
 }
 
 /**
@@ -205,15 +209,12 @@ async function startPeer(
 }
 
 /** A port that was free a moment ago (the peer binds it itself, so the kernel cannot hand it over). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+async function freePort(): Promise<number> {
+  const probe = createServer().listen({ host: '127.0.0.1', port: 0 });
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 async function waitForPort(port: number): Promise<void> {
@@ -233,15 +234,6 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-function onPath(binary: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function tail(file: string): string {

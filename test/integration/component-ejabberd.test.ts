@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const LINKS = 2;
 
-describe('component mode under ejabberd, two links', { skip: peerSkipReason('ejabberdctl', 'ejabberd'), timeout: 120_000 }, () => {
+describe('component mode under ejabberd, two links', { skip: peerSkipReason('ejabberd'), timeout: 120_000 }, () => {
   let ejabberd: PeerServer;
   let server: TestServer;
 
