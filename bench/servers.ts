@@ -92,9 +92,16 @@ async function launch(
   pin: boolean,
   prepare: (directory: string, port: number) => Launch,
 ): Promise<RunningServer> {
-  const directory = mkdtempSync(join(tmpdir(), `conclave-bench-${name}-`));
   const port = await freePort();
-  const { executable, args, env } = prepare(directory, port);
+  const directory = mkdtempSync(join(tmpdir(), `conclave-bench-${name}-`));
+  let launchSpec: Launch;
+  try {
+    launchSpec = prepare(directory, port);
+  } catch (error) {
+    rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
+  const { executable, args, env } = launchSpec;
   const argv = pin ? ['taskset', '-c', '0', executable, ...args] : [executable, ...args];
   const logFile = join(directory, 'server.log');
   const log = openSync(logFile, 'a');
