@@ -13,7 +13,7 @@ import { writeReport } from './report/markdown.js';
 import { scenarioNamed, type ScenarioResult } from './scenarios/index.js';
 import { parametersOf } from './scenarios/scenario.js';
 import { loadAverage } from './server-probe.js';
-import { BENCH_DOMAIN, BENCH_MUC_DOMAIN, BENCH_PASSWORD, SERVER_KINDS, serverKind } from './servers.js';
+import { BENCH_DOMAIN, BENCH_MUC_DOMAIN, BENCH_PASSWORD, SERVER_KINDS, serverKind, type RunningServer } from './servers.js';
 
 const RESULTS_DIRECTORY = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -184,6 +184,14 @@ export async function compare(options: CompareOptions): Promise<string> {
   };
   const save = (): void => writeFileSync(join(directory, 'results.json'), `${JSON.stringify(run, null, 2)}\n`);
 
+  // Interrupted, stop the server under test rather than leave it running.
+  let current: RunningServer | null = null;
+  const interrupt = (): void => {
+    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+
   for (const { workload, scenario, parameters } of workloads) {
     for (const [index, kind] of kinds.entries()) {
       const entry = run.servers[index]!;
@@ -192,6 +200,7 @@ export async function compare(options: CompareOptions): Promise<string> {
       const measurement: Measurement = { workload: workload.name, server: kind.name, result: null, error: null };
       try {
         const server = await kind.start({ pin: options.pin });
+        current = server;
         entry.command = server.command;
         try {
           measurement.result = await scenario.run(
@@ -212,6 +221,7 @@ export async function compare(options: CompareOptions): Promise<string> {
           );
           options.log(`   ${scenario.describe(measurement.result)}`);
         } finally {
+          current = null;
           await server.stop();
         }
       } catch (error) {
@@ -222,6 +232,8 @@ export async function compare(options: CompareOptions): Promise<string> {
       save();
     }
   }
+  process.off('SIGINT', interrupt);
+  process.off('SIGTERM', interrupt);
   run.finishedAt = new Date().toISOString();
   run.loadAfter = loadAverage();
   save();
