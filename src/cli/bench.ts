@@ -51,6 +51,15 @@ function usage(): string {
 }
 
 export async function main(args: string[]): Promise<number> {
+  try {
+    return await dispatch(args);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+async function dispatch(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === 'help') {
     console.log(usage());
