@@ -20,6 +20,8 @@ export interface RunningServer {
   settings: Settings;
   /** The links to the XMPP server when `component.enabled` (their `ready()` resolves once authenticated). */
   component: ComponentService | undefined;
+  /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
+  shards: ShardPool;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
     port: listener?.port ?? 0,
     settings,
     component,
+    shards: pool,
     close() {
       closing ??= (async () => {
         await component?.close();

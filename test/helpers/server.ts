@@ -37,9 +37,7 @@ export async function startTestServer(overrides: Tree = {}): Promise<TestServer>
     throw err;
   }
   return {
-    port: server.port,
-    settings: server.settings,
-    component: server.component,
+    ...server,
     dataDir,
     async close() {
       await server.close();
