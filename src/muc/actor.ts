@@ -6,6 +6,7 @@
 // in order, so that a client gets all the stanzas one request produced together
 // and an acknowledgement never precedes its write.
 
+import { nodeprep } from '../jid/stringprep.js';
 import type { Logger } from '../log.js';
 import { Mailbox } from '../runtime/mailbox.js';
 import type { Outbox } from '../runtime/protocol.js';
@@ -16,7 +17,7 @@ import type { RoomHooks } from './events.js';
 import { handleFirstPresence, handleRoomStanza } from './lifecycle.js';
 import { Room, type RoomHost } from './room.js';
 import { PERSISTENT } from './settings.js';
-import { errorReply, NS_MUC } from './stanzas.js';
+import { errorReply, NS_MUC, type StanzaError } from './stanzas.js';
 
 export type RoomMail =
   | { kind: 'stanza'; stanza: Element }
@@ -129,7 +130,13 @@ export class RoomActor implements RoomHost {
       if (!handleRoomStanza(this.room, stanza)) this.replyError(stanza, { type: 'cancel', condition: 'service-unavailable' });
       return;
     }
-    // No such room: a join creates it; anything else is answered as Prosody's mod_muc does.
+    // No such room. Like Prosody's mod_muc, refuse a name that strict nodeprep rejects (code points
+    // unassigned in Unicode 3.2), so that no room is created under a name another server would refuse.
+    if (nodeprep(this.jid.slice(0, this.jid.indexOf('@')), true) === null) {
+      this.replyError(stanza, { type: 'modify', condition: 'jid-malformed' }, this.env.serviceDomain);
+      return;
+    }
+    // A join creates it; anything else is answered as Prosody's mod_muc does.
     if (stanza.name === 'presence' && stanza.attrs.type === undefined && stanza.getChild('x', NS_MUC) !== undefined) {
       const room = new Room(this.jid, this.env.hooks, this);
       handleFirstPresence(room, stanza);
@@ -139,7 +146,7 @@ export class RoomActor implements RoomHost {
     this.replyError(stanza, { type: 'cancel', condition: 'item-not-found' }, this.env.serviceDomain);
   }
 
-  private replyError(stanza: Element, error: { type: 'cancel' | 'wait'; condition: string }, by?: string): void {
+  private replyError(stanza: Element, error: StanzaError, by?: string): void {
     const type = stanza.attrs.type;
     if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
     this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
