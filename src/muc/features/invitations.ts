@@ -75,10 +75,11 @@ export const invitations: RoomFeature = (hooks) => {
   hooks.on('message-to-room', ({ room, stanza }) => {
     if (stanza.attrs.type !== undefined && stanza.attrs.type !== 'normal') return undefined;
     const x = stanza.getChild('x', NS_MUC_USER);
-    const payload = x?.elements()[0];
-    if (x === undefined || payload === undefined) return undefined;
-    if (payload.name === 'invite' && payload.attrs.to !== undefined) return invite(room, stanza, payload);
-    if (payload.name === 'decline' && payload.attrs.to !== undefined) return decline(room, stanza, payload);
+    if (x === undefined) return undefined;
+    // A muc#user <x/> is for invitations: one that is empty, or carries anything else, is refused as Prosody does.
+    const payload = x.elements()[0];
+    if (payload?.name === 'invite' && payload.attrs.to !== undefined) return invite(room, stanza, payload);
+    if (payload?.name === 'decline' && payload.attrs.to !== undefined) return decline(room, stanza, payload);
     return refuse(room, stanza, { type: 'cancel', condition: 'bad-request' });
   });
 };
