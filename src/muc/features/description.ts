@@ -2,6 +2,7 @@
 
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
+import { configField, TEXT } from './config-field.js';
 
 const DESCRIPTION = defineSetting<string | undefined>('description', undefined);
 
@@ -9,19 +10,6 @@ export const description: RoomFeature = (hooks) => {
   hooks.on('disco-info', ({ room, form }) => {
     form.push({ var: 'muc#roominfo_description', type: 'text-single', label: 'Description', value: room.get(DESCRIPTION) ?? '' });
   });
-  hooks.on(
-    'config-form',
-    ({ room, fields }) =>
-      void fields.push({
-        var: 'muc#roomconfig_roomdesc',
-        type: 'text-single',
-        label: 'Description',
-        desc: 'A brief description of the room',
-        value: room.get(DESCRIPTION) ?? '',
-      }),
-    98,
-  );
-  hooks.on('config-submitted/muc#roomconfig_roomdesc', ({ room, value, statusCodes }) => {
-    if (room.set(DESCRIPTION, (value as string) || undefined)) statusCodes.add('104');
-  });
+  const field = { var: 'muc#roomconfig_roomdesc', type: 'text-single', label: 'Description', desc: 'A brief description of the room' } as const;
+  configField(hooks, DESCRIPTION, field, 98, TEXT);
 };

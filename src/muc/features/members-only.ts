@@ -7,6 +7,7 @@ import type { Room } from '../room.js';
 import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
 import { errorReply, mucUserX } from '../stanzas.js';
+import { configField, FLAG } from './config-field.js';
 
 export const MEMBERS_ONLY = defineSetting<boolean>('members_only', false);
 
@@ -57,22 +58,19 @@ export const membersOnly: RoomFeature = (hooks) => {
 
   hooks.on(
     'config-form',
-    ({ room, fields }) => {
-      fields.push({
+    ({ room, fields }) =>
+      void fields.push({
         var: 'muc#roomconfig_membersonly',
         type: 'boolean',
         label: 'Only allow members to join',
         desc: 'Enable this to only allow access for room owners, admins and members',
         value: room.get(MEMBERS_ONLY),
-      });
-      fields.push({ var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL, value: room.get(ALLOW_MEMBER_INVITES) });
-    },
+      }),
     87,
   );
   hooks.on('config-submitted/muc#roomconfig_membersonly', ({ room, value, statusCodes }) => {
     if (setMembersOnly(room, value === true)) statusCodes.add('104');
   });
-  hooks.on(`config-submitted/${ALLOW_MEMBER_INVITES_FIELD}`, ({ room, value, statusCodes }) => {
-    if (room.set(ALLOW_MEMBER_INVITES, value === true)) statusCodes.add('104');
-  });
+  // Right after the members-only field (same priority, added later).
+  configField(hooks, ALLOW_MEMBER_INVITES, { var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL }, 87, FLAG);
 };

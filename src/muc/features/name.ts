@@ -2,6 +2,7 @@
 
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
+import { configField, TEXT } from './config-field.js';
 
 export const NAME = defineSetting<string | undefined>('name', undefined);
 
@@ -14,12 +15,6 @@ export const name: RoomFeature = (hooks) => {
     },
     10,
   );
-  hooks.on(
-    'config-form',
-    ({ room, fields }) => void fields.push({ var: 'muc#roomconfig_roomname', type: 'text-single', label: 'Title', value: room.get(NAME) }),
-    99,
-  );
-  hooks.on('config-submitted/muc#roomconfig_roomname', ({ room, value, statusCodes }) => {
-    if (room.set(NAME, (value as string) || undefined)) statusCodes.add('104');
-  });
+  // Unlike the other texts, an unset title is shown without a value, as Prosody shows it.
+  configField(hooks, NAME, { var: 'muc#roomconfig_roomname', type: 'text-single', label: 'Title' }, 99, { ...TEXT, show: (value) => value });
 };

@@ -4,6 +4,7 @@
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
 import { errorReply, NS_MUC } from '../stanzas.js';
+import { configField, TEXT } from './config-field.js';
 
 export const PASSWORD = defineSetting<string | undefined>('password', undefined);
 
@@ -13,15 +14,7 @@ export const password: RoomFeature = (hooks) => {
   hooks.on('disco-info', ({ room, reply }) => {
     reply.c('feature', { var: room.get(PASSWORD) === undefined ? 'muc_unsecured' : 'muc_passwordprotected' });
   });
-  hooks.on(
-    'config-form',
-    ({ room, fields }) =>
-      void fields.push({ var: 'muc#roomconfig_roomsecret', type: 'text-private', label: 'Password', value: room.get(PASSWORD) ?? '' }),
-    88,
-  );
-  hooks.on('config-submitted/muc#roomconfig_roomsecret', ({ room, value, statusCodes }) => {
-    if (room.set(PASSWORD, (value as string) || undefined)) statusCodes.add('104');
-  });
+  configField(hooks, PASSWORD, { var: 'muc#roomconfig_roomsecret', type: 'text-private', label: 'Password' }, 88, TEXT);
   hooks.on('room-pre-create', ({ room, stanza }) => {
     const given = stanza.getChild('x', NS_MUC)?.getChildText('password');
     room.set(PASSWORD, given || undefined);

@@ -3,22 +3,15 @@
 
 import type { RoomFeature } from '../events.js';
 import { PERSISTENT } from '../settings.js';
+import { configField, FLAG } from './config-field.js';
 
 export const persistent: RoomFeature = (hooks) => {
-  hooks.on(
-    'config-form',
-    ({ room, fields }) =>
-      void fields.push({
-        var: 'muc#roomconfig_persistentroom',
-        type: 'boolean',
-        label: 'Persistent (room should remain even when it is empty)',
-        desc: 'Rooms are automatically deleted when they are empty, unless this option is enabled',
-        value: room.get(PERSISTENT),
-      }),
-    95,
-  );
-  hooks.on('config-submitted/muc#roomconfig_persistentroom', ({ room, value, statusCodes }) => {
-    if (room.set(PERSISTENT, value === true)) statusCodes.add('104');
-  });
+  const field = {
+    var: 'muc#roomconfig_persistentroom',
+    type: 'boolean',
+    label: 'Persistent (room should remain even when it is empty)',
+    desc: 'Rooms are automatically deleted when they are empty, unless this option is enabled',
+  } as const;
+  configField(hooks, PERSISTENT, field, 95, FLAG);
   hooks.on('disco-info', ({ room, reply }) => void reply.c('feature', { var: room.get(PERSISTENT) ? 'muc_persistent' : 'muc_temporary' }));
 };

@@ -10,6 +10,7 @@ import type { Occupant } from '../occupant.js';
 import { ROLE_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
 import { errorReply, NS_MUC_USER, withoutMucPayload } from '../stanzas.js';
+import { configField } from './config-field.js';
 
 type AllowPm = 'anyone' | 'participants' | 'moderators' | 'none';
 
@@ -51,24 +52,13 @@ export const privateMessages: RoomFeature = (hooks) => {
     return true;
   });
 
-  hooks.on(
-    'config-form',
-    ({ room, fields }) =>
-      void fields.push({
-        var: 'muc#roomconfig_allowpm',
-        type: 'list-single',
-        label: 'Allow private messages from',
-        options: [
-          { value: 'anyone', label: 'Everyone' },
-          { value: 'participants', label: 'Participants' },
-          { value: 'moderators', label: 'Moderators' },
-          { value: 'none', label: 'No one' },
-        ],
-        value: room.get(ALLOW_PM),
-      }),
-    62,
-  );
-  hooks.on('config-submitted/muc#roomconfig_allowpm', ({ room, value, statusCodes }) => {
-    if (room.set(ALLOW_PM, value as AllowPm)) statusCodes.add('104');
-  });
+  const options = [
+    { value: 'anyone', label: 'Everyone' },
+    { value: 'participants', label: 'Participants' },
+    { value: 'moderators', label: 'Moderators' },
+    { value: 'none', label: 'No one' },
+  ];
+  const field = { var: 'muc#roomconfig_allowpm', type: 'list-single', label: 'Allow private messages from', options } as const;
+  // The form only lets through values among the options.
+  configField(hooks, ALLOW_PM, field, 62, { show: (value) => value, read: (submitted) => submitted as AllowPm });
 };

@@ -9,6 +9,7 @@ import type { Room } from '../room.js';
 import { ROLE_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
 import { errorReply, NS_DELAY } from '../stanzas.js';
+import { configField, FLAG } from './config-field.js';
 import { timestamp } from './history.js';
 
 interface Subject {
@@ -70,19 +71,11 @@ export const subject: RoomFeature = (hooks) => {
   hooks.on('disco-info', ({ room, form }) => {
     form.push({ var: 'muc#roomconfig_changesubject', type: 'boolean', value: room.get(CHANGE_SUBJECT) });
   });
-  hooks.on(
-    'config-form',
-    ({ room, fields }) =>
-      void fields.push({
-        var: 'muc#roomconfig_changesubject',
-        type: 'boolean',
-        label: "Allow anyone to set the room's subject",
-        desc: "Choose whether anyone, or only moderators, may set the room's subject",
-        value: room.get(CHANGE_SUBJECT),
-      }),
-    79,
-  );
-  hooks.on('config-submitted/muc#roomconfig_changesubject', ({ room, value, statusCodes }) => {
-    if (room.set(CHANGE_SUBJECT, value === true)) statusCodes.add('104');
-  });
+  const field = {
+    var: 'muc#roomconfig_changesubject',
+    type: 'boolean',
+    label: "Allow anyone to set the room's subject",
+    desc: "Choose whether anyone, or only moderators, may set the room's subject",
+  } as const;
+  configField(hooks, CHANGE_SUBJECT, field, 79, FLAG);
 };
