@@ -56,6 +56,35 @@ function figure(value: number | null | undefined, unit = ''): string {
   return `${shown}${unit}`;
 }
 
+/** Every measured phase's resource usage, for the background load. */
+function usages(run: CompareRun): ResourceUsage[] {
+  return run.measurements.flatMap(({ result }) => {
+    if (!result) return [];
+    switch (result.scenario) {
+      case 'fanout':
+        return result.steps.map((step) => step.usage);
+      case 'idle-memory':
+        return [];
+      default:
+        return [result.usage];
+    }
+  });
+}
+
+/** CPU taken by processes other than the server and the generator, over all measured phases. */
+function backgroundLoad(run: CompareRun): string {
+  const phases = usages(run).filter((usage) => usage.otherCpuSeconds !== null && usage.wallSeconds >= 1);
+  if (phases.length === 0) return 'not measured';
+  const shares = phases.map((usage) => usage.otherCpuSeconds! / usage.wallSeconds);
+  const wall = phases.reduce((total, usage) => total + usage.wallSeconds, 0);
+  const mean = phases.reduce((total, usage) => total + usage.otherCpuSeconds!, 0) / wall;
+  const busy = shares.filter((share) => share >= 0.25).length;
+  return (
+    `other processes took ${Math.round(mean * 100)}% of one core on average during the measured phases ` +
+    `(the most: ${Math.round(Math.max(...shares) * 100)}%; ${busy} of ${phases.length} phases above 25%)`
+  );
+}
+
 /** Share of all cores busy during a phase, whoever used them. */
 function machineBusy(usage: ResourceUsage, cores: number): number {
   const busy = (usage.serverCpuSeconds ?? 0) + usage.generatorCpuSeconds + (usage.otherCpuSeconds ?? 0);
@@ -255,6 +284,7 @@ function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
         ['Node', run.machine.node],
         ['Generator', `${run.generators} processes${run.pinned ? '; generator pinned to CPU 1, server to CPU 0' : ', not pinned'}`],
         ['Load average (1, 5, 15 min)', `before ${run.loadBefore.join(', ')}; after ${run.loadAfter.join(', ')}`],
+        ['Background load', backgroundLoad(run)],
       ],
     ),
     '',
