@@ -1,145 +1,144 @@
-// A shard that dies takes only its own rooms down: with two shards and a room
-// on each, the worker of one is crashed mid-traffic. Its occupants are told
-// they were removed (332); its persistent room, with its affiliations, is
-// back after the restart; the room on the other shard never notices.
-//
-// The running server does not expose its ShardPool, so this test drives a
-// ShardPool directly: real worker threads running the MUC application, with
-// the deliveries the front end would write recorded per recipient.
+// A shard that dies takes only its own rooms down. On a running server with
+// two shards, clients over real sockets fill a persistent room on one shard
+// and a room on the other; the first shard's worker is crashed while the
+// other room's groupchat flows. The dead shard's occupants are told they were
+// removed (332, with 110 for self) and can rejoin; the persistent room comes
+// back with its configuration, affiliations and reserved nickname; the room
+// on the other shard never hears of it and its groupchat never stops.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
-import type { Delivery } from '../../src/runtime/protocol.js';
-import { ShardPool } from '../../src/runtime/shard-pool.js';
 import type { Element } from '../../src/xml/element.js';
-import { parseElement } from '../../src/xml/stream-parser.js';
+import { MucTestClient } from '../helpers/muc-client.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const ROMEO = 'romeo@localhost/r';
-const JULIET = 'juliet@localhost/j';
-const MERCUTIO = 'mercutio@localhost/m';
-const BENVOLIO = 'benvolio@localhost/b';
+const MUC_USER = 'http://jabber.org/protocol/muc#user';
+const MUC_OWNER = 'http://jabber.org/protocol/muc#owner';
+const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+const DELAY = 'urn:xmpp:delay';
 
-/** What each recipient was sent, with a way to wait for a stanza. */
-class Mailboxes {
-  private readonly received = new Map<string, Element[]>();
-  private waiters: { jid: string; predicate: (s: Element) => boolean; resolve(s: Element): void }[] = [];
+const statuses = (stanza: Element): string[] =>
+  stanza.getChild('x', MUC_USER)?.getChildren('status').map((status) => status.attrs.code) ?? [];
+const body = (stanza: Element): string | undefined => stanza.getChildText('body') ?? undefined;
 
-  readonly deliver = (deliveries: Delivery[]): void => {
-    for (const { head, tail, to } of deliveries) {
-      for (const jid of to) {
-        const stanza = parseElement(`${head} to='${jid}'${tail}`);
-        const list = this.received.get(jid) ?? [];
-        list.push(stanza);
-        this.received.set(jid, list);
-        this.waiters = this.waiters.filter((waiter) => {
-          if (waiter.jid !== jid || !waiter.predicate(stanza)) return true;
-          waiter.resolve(stanza);
-          return false;
-        });
-      }
-    }
-  };
-
-  all(jid: string): Element[] {
-    return this.received.get(jid) ?? [];
-  }
-
-  /** The first stanza sent to `jid` that matches, already received or still to come. */
-  next(jid: string, predicate: (s: Element) => boolean): Promise<Element> {
-    const found = this.all(jid).find(predicate);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => this.waiters.push({ jid, predicate, resolve }));
-  }
-}
-
-const hasStatus = (code: string) => (s: Element) =>
-  s.getChild('x', 'http://jabber.org/protocol/muc#user')?.getChildren('status').some((status) => status.attrs.code === code) ?? false;
+/** The next presence the client gets from its own occupant JID, telling it so (110). */
+const selfPresence = (client: MucTestClient, occupant: string): Promise<Element> =>
+  client.client.next((s) => s.name === 'presence' && s.attrs.from === occupant && statuses(s).includes('110'));
 
 describe('shard crash', { timeout: 60_000 }, () => {
-  let dataDir: string;
-  let pool: ShardPool;
-  const boxes = new Mailboxes();
-  let counter = 0;
-
-  const send = (xml: string) => pool.dispatch(parseElement(xml));
-  const iq = async (from: string, to: string, payload: string, type = 'set'): Promise<Element> => {
-    const id = `iq${++counter}`;
-    send(`<iq from='${from}' to='${to}' type='${type}' id='${id}'>${payload}</iq>`);
-    return boxes.next(from, (s) => s.name === 'iq' && s.attrs.id === id);
-  };
-  const enter = (from: string, room: string, nick: string) => {
-    send(`<presence from='${from}' to='${room}/${nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
-    return boxes.next(from, (s) => s.name === 'presence' && s.attrs.from === `${room}/${nick}` && hasStatus('110')(s));
-  };
-  const say = (from: string, room: string, id: string) =>
-    send(`<message from='${from}' to='${room}' type='groupchat' id='${id}'><body>${id}</body></message>`);
-  const heard = (jid: string, id: string) => boxes.next(jid, (s) => s.name === 'message' && s.attrs.id === id);
+  let server: TestServer;
+  /** The shard that is crashed, and the persistent room on it. */
+  const doomedShard = 0;
+  let doomed: string;
+  /** A room on the other shard. */
+  let safe: string;
+  let romeo: MucTestClient;
+  let juliet: MucTestClient;
+  let mercutio: MucTestClient;
+  let benvolio: MucTestClient;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'conclave-crash-'));
-    const settings = loadConfig({ profile: 'scansion', overrides: { data_dir: dataDir, log_level: 'silent', muc: { shards: 2 } } });
-    pool = await ShardPool.start(settings, createLogger('silent'), boxes.deliver);
+    server = await startTestServer({ muc: { shards: 2 } });
+    const roomOn = (shard: number) => {
+      for (let i = 0; ; i++) if (server.shards.shardOf(`room${i}@conference.localhost`) === shard) return `room${i}@conference.localhost`;
+    };
+    doomed = roomOn(doomedShard);
+    safe = roomOn(1);
+    [romeo, juliet, mercutio, benvolio] = await Promise.all(
+      ['romeo', 'juliet', 'mercutio', 'benvolio'].map((name) => MucTestClient.login(server.port, name)),
+    );
   });
 
   after(async () => {
-    await pool.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await Promise.all([romeo, juliet, mercutio, benvolio].map((client) => client?.close()));
+    await server?.close();
   });
 
-  it('tells only the dead shard’s occupants (332) and keeps its persistent room', async () => {
-    // Two rooms, one on each shard.
-    const roomOn = (shard: number) => {
-      for (let i = 0; ; i++) if (pool.shardOf(`room${i}@conference.localhost`) === shard) return `room${i}@conference.localhost`;
-    };
-    const doomed = roomOn(0);
-    const safe = roomOn(1);
-
-    await enter(ROMEO, doomed, 'Romeo');
-    const instantPersistent = `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`;
-    assert.equal((await iq(ROMEO, doomed, instantPersistent)).attrs.type, 'result');
-    const member = `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='juliet@localhost' nick='Juliet'/></query>`;
-    assert.equal((await iq(ROMEO, doomed, member)).attrs.type, 'result');
-    await enter(JULIET, doomed, 'Juliet');
-
-    await enter(MERCUTIO, safe, 'Mercutio');
-    await iq(MERCUTIO, safe, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`);
-    await enter(BENVOLIO, safe, 'Benvolio');
-
-    // Traffic in both rooms, then the crash while it flows.
-    say(ROMEO, doomed, 'a1');
-    say(MERCUTIO, safe, 'b1');
-    const crashed = pool.crashShard(0);
-    say(BENVOLIO, safe, 'b2');
-    await crashed;
-    say(MERCUTIO, safe, 'b3');
-
-    for (const jid of [ROMEO, JULIET]) {
-      const removed = await boxes.next(jid, hasStatus('332'));
-      assert.equal(removed.attrs.type, 'unavailable');
-      assert.equal(removed.attrs.from?.startsWith(doomed + '/'), true);
-    }
-    for (const id of ['b1', 'b2', 'b3']) {
-      await heard(MERCUTIO, id);
-      await heard(BENVOLIO, id);
-    }
-    for (const jid of [MERCUTIO, BENVOLIO]) assert.equal(boxes.all(jid).filter(hasStatus('332')).length, 0, jid);
-    const safeRoom = (await pool.inspect(safe)).room!;
-    assert.deepEqual((safeRoom.occupants as { nick: string }[]).map((o) => o.nick), ['Mercutio', 'Benvolio']);
-
-    // The persistent room is back, empty, with its affiliations.
-    const list = await iq(ROMEO, doomed, `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>`, 'get');
-    assert.deepEqual(
-      list.getChild('query')!.getChildren('item').map((item) => item.attrs),
-      [{ affiliation: 'member', jid: 'juliet@localhost', nick: 'Juliet' }],
+  it('tells only the dead shard’s occupants (332), keeps its persistent room, and never stops the other shard', async () => {
+    await romeo.createRoom(doomed, 'Romeo', { 'muc#roomconfig_persistentroom': '1', 'muc#roomconfig_roomname': 'Capulet hall' });
+    await romeo.iq(
+      'set',
+      doomed,
+      `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='juliet@localhost' nick='Jules'/></query>`,
     );
-    const doomedRoom = (await pool.inspect(doomed)).room!;
-    assert.deepEqual(doomedRoom.occupants, []);
-    const rejoined = await enter(JULIET, doomed, 'Juliet');
-    assert.equal(hasStatus('201')(rejoined), false);
+    assert.equal(statuses(await selfPresence(romeo, `${doomed}/Romeo`)).includes('201'), true, 'Romeo created the room');
+    await juliet.join(doomed, 'Jules');
+    await selfPresence(juliet, `${doomed}/Jules`);
+    juliet.say(doomed, 'a1');
+    assert.equal(body(await romeo.messageFrom(`${doomed}/Jules`)), 'a1');
+
+    await mercutio.createRoom(safe, 'Mercutio');
+    await benvolio.join(safe, 'Benvolio');
+    const safeBefore = await server.shards.inspect(safe);
+    const doomedBefore = await server.shards.inspect(doomed);
+    assert.notEqual(safeBefore.threadId, doomedBefore.threadId);
+
+    // Groupchat in the safe room, turn about; each line is heard by both, in order, before the next is said.
+    let line = 0;
+    const exchange = async (): Promise<void> => {
+      const [speaker, nick] = line % 2 === 0 ? [mercutio, 'Mercutio'] : [benvolio, 'Benvolio'];
+      const text = `b${line++}`;
+      speaker.say(safe, text);
+      for (const listener of [mercutio, benvolio]) assert.equal(body(await listener.messageFrom(`${safe}/${nick}`)), text);
+    };
+
+    for (let i = 0; i < 3; i++) await exchange();
+    // The crash mid-traffic: the safe room keeps talking, line after line, until the replacement is ready, so its lines cross the death and the restart.
+    let replaced = false;
+    const crashed = server.shards.crashShard(doomedShard).then(() => (replaced = true));
+    do {
+      await exchange();
+    } while (!replaced);
+    await crashed;
+
+    for (const [client, nick] of [[romeo, 'Romeo'], [juliet, 'Jules']] as const) {
+      const removed = await client.client.next((s) => s.name === 'presence' && statuses(s).includes('332'));
+      assert.equal(removed.attrs.from, `${doomed}/${nick}`);
+      assert.equal(removed.attrs.type, 'unavailable');
+      assert.deepEqual(statuses(removed).sort(), ['110', '332']);
+      assert.deepEqual(removed.getChild('x', MUC_USER)?.getChild('item')?.attrs, { affiliation: 'none', role: 'none' });
+    }
+
+    // A new worker loads the room from storage on its first stanza, with its configuration, affiliations and reserved nickname.
+    const form = (await romeo.iq('get', doomed, `<query xmlns='${MUC_OWNER}'/>`)).getChild('query')!.getChild('x')!;
+    const value = (name: string) => form.getChildren('field').find((f) => f.attrs.var === name)?.getChildText('value');
+    assert.equal(value('muc#roomconfig_persistentroom'), '1');
+    assert.equal(value('muc#roomconfig_roomname'), 'Capulet hall');
+    assert.deepEqual((await romeo.affiliationList(doomed, 'owner')).map((item) => item.attrs), [{ affiliation: 'owner', jid: 'romeo@localhost' }]);
+    assert.deepEqual((await romeo.affiliationList(doomed, 'member')).map((item) => item.attrs), [
+      { affiliation: 'member', jid: 'juliet@localhost', nick: 'Jules' },
+    ]);
+    assert.equal(await juliet.reservedNick(doomed), 'Jules');
+    const doomedAfter = await server.shards.inspect(doomed);
+    assert.notEqual(doomedAfter.threadId, doomedBefore.threadId);
+    assert.deepEqual(doomedAfter.room?.occupants, []);
+    // The reservation still holds against someone else.
+    mercutio.client.send(`<presence to='${doomed}/Jules'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    const refused = await mercutio.client.next((s) => s.name === 'presence' && s.attrs.from === `${doomed}/Jules`);
+    assert.equal(refused.attrs.type, 'error');
+    assert.equal(refused.getChild('error')?.getChild('conflict', STANZAS) !== undefined, true, refused.toString());
+
+    // Its occupants walk back into the existing room, not a new one, and talk again.
+    await romeo.join(doomed, 'Romeo');
+    const back = await selfPresence(romeo, `${doomed}/Romeo`);
+    assert.equal(statuses(back).includes('201'), false, back.toString());
+    assert.equal(back.getChild('x', MUC_USER)?.getChild('item')?.attrs.affiliation, 'owner');
+    await juliet.join(doomed, 'Jules');
+    juliet.say(doomed, 'a2');
+    // Romeo's rejoin replays the room's history (a1, delayed); the live line is the first without a delay.
+    const live = await romeo.client.next(
+      (s) => s.name === 'message' && s.attrs.from === `${doomed}/Jules` && s.getChild('delay', DELAY) === undefined,
+    );
+    assert.equal(body(live), 'a2');
+
+    for (let i = 0; i < 3; i++) await exchange();
+
+    // The safe room kept its worker and its occupants, and nobody in it was told of a removal.
+    const safeAfter = await server.shards.inspect(safe);
+    assert.equal(safeAfter.threadId, safeBefore.threadId);
+    assert.deepEqual((safeAfter.room?.occupants as { nick: string }[]).map((o) => o.nick), ['Mercutio', 'Benvolio']);
+    for (const client of [mercutio, benvolio]) {
+      assert.deepEqual(client.client.queue.filter((s) => statuses(s).includes('332')), [], client.fullJid);
+    }
   });
 });
