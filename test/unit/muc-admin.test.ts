@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MucHarness, ROOM, adminSet, errorCondition, statusCodes } from './muc-harness.js';
+import { MucHarness, ROOM, adminSet, configSet, errorCondition, statusCodes } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
 const JULIET = 'juliet@localhost/balcony';
@@ -12,20 +12,10 @@ const NURSE = 'nurse@localhost/kitchen';
 const OWNER = 'http://jabber.org/protocol/muc#owner';
 const ADMIN = 'http://jabber.org/protocol/muc#admin';
 
-function configSet(from: string, fields: Record<string, string | string[]>, formType = 'http://jabber.org/protocol/muc#roomconfig'): string {
-  const body = Object.entries({ FORM_TYPE: formType, ...fields })
-    .map(([name, values]) => `<field var='${name}'>${[values].flat().map((v) => `<value>${v}</value>`).join('')}</field>`)
-    .join('');
-  return `<iq from='${from}' to='${ROOM}' type='set' id='cfg'><query xmlns='${OWNER}'><x xmlns='jabber:x:data' type='submit'>${body}</x></query></iq>`;
-}
-
 describe('owner configuration', () => {
   let muc: MucHarness;
   beforeEach(async () => {
-    muc = await MucHarness.start();
-    muc.createRoom(ROMEO, 'Romeo');
-    muc.join(JULIET, 'Juliet');
-    muc.take(ROMEO);
+    muc = await MucHarness.withRoom([ROMEO, 'Romeo'], [JULIET, 'Juliet']);
   });
   afterEach(() => muc.close());
 
@@ -89,10 +79,7 @@ describe('owner configuration', () => {
 describe('admin lists', () => {
   let muc: MucHarness;
   beforeEach(async () => {
-    muc = await MucHarness.start();
-    muc.createRoom(ROMEO, 'Romeo');
-    muc.join(JULIET, 'Juliet');
-    muc.take(ROMEO);
+    muc = await MucHarness.withRoom([ROMEO, 'Romeo'], [JULIET, 'Juliet']);
   });
   afterEach(() => muc.close());
 
@@ -156,8 +143,7 @@ describe('admin lists', () => {
 describe('room registration', () => {
   let muc: MucHarness;
   beforeEach(async () => {
-    muc = await MucHarness.start();
-    muc.createRoom(ROMEO, 'Romeo');
+    muc = await MucHarness.withRoom([ROMEO, 'Romeo']);
   });
   afterEach(() => muc.close());
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { RoomArchive } from '../../src/store/archive.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import type { Element } from '../../src/xml/element.js';
-import { MucHarness, ROOM } from './muc-harness.js';
+import { MucHarness, ROOM, configSet } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
 const NS_MAM = 'urn:xmpp:mam:2';
@@ -171,9 +171,7 @@ describe('room archive', () => {
   it('keeps a persistent room archive and history across a restart', async () => {
     const muc = await MucHarness.start();
     muc.createRoom(ROMEO, 'Romeo');
-    muc.receive(
-      `<iq from='${ROMEO}' to='${ROOM}' type='set' id='p'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>`,
-    );
+    muc.receive(configSet(ROMEO, { 'muc#roomconfig_persistentroom': '1' }));
     await muc.waitFor(ROMEO);
     muc.take(ROMEO);
     say(muc, ROMEO, 'before the restart');

@@ -85,6 +85,18 @@ export class MucHarness implements Outbox {
     this.take(jid);
   }
 
+  /**
+   * A fresh harness with an unlocked room owned by the first [jid, nick] and
+   * the others in it; what the joins showed the owner is taken.
+   */
+  static async withRoom(owner: [string, string], ...guests: [string, string][]): Promise<MucHarness> {
+    const harness = await MucHarness.start();
+    harness.createRoom(...owner);
+    for (const [jid, nick] of guests) harness.join(jid, nick);
+    harness.take(owner[0]);
+    return harness;
+  }
+
   async close(keepData = false): Promise<void> {
     await this.app.close();
     if (!keepData) await rm(this.dataDir, { recursive: true, force: true });
@@ -96,6 +108,14 @@ export function child(stanza: Element, ...path: [string, string?][]): Element | 
   let current: Element | undefined = stanza;
   for (const [name, xmlns] of path) current = current?.getChild(name, xmlns);
   return current;
+}
+
+/** A submitted muc#owner configuration form from `from` with these fields (a list for several values). */
+export function configSet(from: string, fields: Record<string, string | string[]>, formType = 'http://jabber.org/protocol/muc#roomconfig'): string {
+  const body = Object.entries({ FORM_TYPE: formType, ...fields })
+    .map(([name, values]) => `<field var='${name}'>${[values].flat().map((v) => `<value>${v}</value>`).join('')}</field>`)
+    .join('');
+  return `<iq from='${from}' to='${ROOM}' type='set' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>${body}</x></query></iq>`;
 }
 
 /** A muc#admin set from `from`, carrying `item`. */

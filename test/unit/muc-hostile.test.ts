@@ -56,8 +56,7 @@ describe('hostile input', () => {
   let muc: MucHarness;
 
   before(async () => {
-    muc = await MucHarness.start();
-    muc.createRoom(ROMEO, 'Romeo');
+    muc = await MucHarness.withRoom([ROMEO, 'Romeo']);
   });
 
   after(() => muc.close());

@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MucHarness, ROOM, adminSet, errorCondition, statusCodes } from './muc-harness.js';
+import { MucHarness, ROOM, adminSet, configSet, errorCondition, statusCodes } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
 const TYBALT = 'tybalt@capulet.example/street';
@@ -13,10 +13,7 @@ const GREGORY = 'gregory@capulet.example/gate';
 describe('host bans', () => {
   let muc: MucHarness;
   beforeEach(async () => {
-    muc = await MucHarness.start();
-    muc.createRoom(ROMEO, 'Romeo');
-    muc.join(TYBALT, 'Tybalt');
-    muc.take(ROMEO);
+    muc = await MucHarness.withRoom([ROMEO, 'Romeo'], [TYBALT, 'Tybalt']);
   });
   afterEach(() => muc.close());
 
@@ -41,9 +38,7 @@ describe('voice requests', () => {
   beforeEach(async () => {
     muc = await MucHarness.start();
     muc.createRoom(ROMEO, 'Romeo');
-    muc.receive(
-      `<iq from='${ROMEO}' to='${ROOM}' type='set' id='mod'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_moderatedroom'><value>1</value></field></x></query></iq>`,
-    );
+    muc.receive(configSet(ROMEO, { 'muc#roomconfig_moderatedroom': '1' }));
     muc.join(TYBALT, 'Tybalt');
     muc.take(ROMEO);
   });

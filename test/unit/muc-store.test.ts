@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/database.js';
 import { RoomStore } from '../../src/store/rooms.js';
-import { MucHarness, ROOM } from './muc-harness.js';
+import { MucHarness, ROOM, configSet } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
 
 function persistentConfig(from: string, on: boolean): string {
-  return `<iq from='${from}' to='${ROOM}' type='set' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>${on ? 1 : 0}</value></field></x></query></iq>`;
+  return configSet(from, { 'muc#roomconfig_persistentroom': on ? '1' : '0' });
 }
 
 describe('room store', () => {
