@@ -79,7 +79,8 @@ export class ClientSession implements BoundSession {
   private readonly output: string[] = [];
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
-  private log: Logger;
+  /** The remote address and port, for log lines. */
+  private readonly peer: string;
   private readonly maxUnread: number;
 
   constructor(
@@ -87,13 +88,13 @@ export class ClientSession implements BoundSession {
     private readonly context: C2sContext,
   ) {
     this.socket = socket;
-    this.log = context.log.child({ peer: `${socket.remoteAddress}:${socket.remotePort}` });
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const { limits } = context.settings;
     // A client that stops reading must not make us buffer without end.
     this.maxUnread = Math.max(2 * 1024 * 1024, 4 * limits.max_stanza_size);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
+    socket.on('error', (err) => this.context.log.debug(this.logFields({ err: err.message }), 'socket error'));
     socket.on('close', () => this.ended('connection closed'));
     this.timer = setTimeout(() => this.streamError('connection-timeout', 'Stream negotiation took too long'), NEGOTIATION_TIMEOUT_MS);
     this.newStream();
@@ -112,7 +113,7 @@ export class ClientSession implements BoundSession {
   /** Closes the stream with a stream error (RFC 6120 §4.9). */
   streamError(condition: string, text?: string): void {
     if (this.phase === 'closed') return;
-    this.log.debug({ condition, text }, 'stream error');
+    this.context.log.debug(this.logFields({ condition, text }), 'stream error');
     if (!this.headerSent) this.output.push(this.streamHeader());
     this.finish(streamErrorXml(condition, text), text ?? condition);
   }
@@ -127,7 +128,7 @@ export class ClientSession implements BoundSession {
     this.socket.write(this.output.join(''));
     this.output.length = 0;
     if (this.socket.writableLength > this.maxUnread && this.phase !== 'closed') {
-      this.log.info({ unread: this.socket.writableLength }, 'client does not read; closing');
+      this.context.log.info(this.logFields({ unread: this.socket.writableLength }), 'client does not read; closing');
       this.streamError('policy-violation', 'Too much unread data');
     }
   };
@@ -208,14 +209,14 @@ export class ClientSession implements BoundSession {
       pending = this.handle(stanza);
     } catch (err) {
       // A bug must cost this connection, not the server (nor pass for the peer's malformed XML).
-      this.log.error({ err, stanza: stanza.toString() }, 'error while handling a stanza');
+      this.context.log.error(this.logFields({ err, stanza: stanza.toString() }), 'error while handling a stanza');
       return this.streamError('internal-server-error');
     }
     if (!pending) return;
     this.busy = true;
     pending
       .catch((err: unknown) => {
-        this.log.error({ err }, 'error while handling a stanza');
+        this.context.log.error(this.logFields({ err }), 'error while handling a stanza');
         this.streamError('internal-server-error');
       })
       .finally(() => {
@@ -275,8 +276,7 @@ export class ClientSession implements BoundSession {
     if (step.kind === 'failure') return this.saslFailure(step.condition, step.text);
     this.send(`<success xmlns='${SASL_NS}'>${step.data === undefined ? '' : b64(step.data)}</success>`);
     this.account = step.accountJid;
-    this.log = this.log.child({ account: step.accountJid });
-    this.log.debug('authenticated');
+    this.context.log.debug(this.logFields(), 'authenticated');
     this.newStream();
   }
 
@@ -302,7 +302,7 @@ export class ClientSession implements BoundSession {
     const secure = new TLSSocket(raw, { isServer: true, secureContext: tls });
     secure.on('data', this.onData);
     secure.on('error', (err) => {
-      this.log.debug({ err: err.message }, 'TLS error');
+      this.context.log.debug(this.logFields({ err: err.message }), 'TLS error');
       secure.destroy();
     });
     this.socket = secure;
@@ -329,7 +329,6 @@ export class ClientSession implements BoundSession {
     this.phase = 'bound';
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.log = this.log.child({ jid: fullJid });
     const result = el('iq', { type: 'result', id: stanza.attrs.id }, el('bind', { xmlns: BIND_NS }, el('jid', {}, fullJid)));
     this.send(result.toString());
   }
@@ -369,7 +368,16 @@ export class ClientSession implements BoundSession {
       this.context.sessions.remove(this);
       this.context.router.sessionEnded(this, reason);
     }
-    this.log.debug({ reason }, 'session ended');
+    this.context.log.debug(this.logFields({ reason }), 'session ended');
+  }
+
+  /**
+   * Who this connection is, merged into each log line's fields. A pino child
+   * logger per connection instead kept ~1.5 KiB of heap for lines that are
+   * mostly below the log level.
+   */
+  private logFields(fields: Record<string, unknown> = {}): Record<string, unknown> {
+    return { peer: this.peer, account: this.account, jid: this.fullJid || undefined, ...fields };
   }
 }
 
