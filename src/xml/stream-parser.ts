@@ -40,9 +40,18 @@ export type StreamErrorCondition =
 
 export const STREAMS_NS = 'http://etherx.jabber.org/streams';
 
+/**
+ * One UTF-8 decoder for all streams: each TextDecoder holds a native ICU
+ * converter, and one per connection cost memory for every idle client. Each
+ * chunk is decoded up to its last whole character; the stream keeps the rest.
+ * A BOM is left to saxes, which skips it at the start of a document only.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export class XmppStreamParser {
   private parser!: SaxesParser<{ xmlns: false }>;
-  private decoder!: TextDecoder;
+  /** The bytes of a character that the last chunk cut in two. */
+  private carry: Buffer | undefined;
   private stack: Element[] = [];
   private boundary = 0;
   /** Characters written to the current saxes parser. */
@@ -64,7 +73,7 @@ export class XmppStreamParser {
 
   /** Starts a fresh stream, as after SASL success or STARTTLS. */
   restart(): void {
-    this.decoder = new TextDecoder('utf-8', { fatal: true });
+    this.carry = undefined;
     this.stack = [];
     this.boundary = 0;
     this.received = 0;
@@ -87,7 +96,7 @@ export class XmppStreamParser {
     if (this.failed) return;
     let text: string;
     try {
-      text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+      text = typeof chunk === 'string' ? chunk : this.decode(chunk);
     } catch {
       this.fail('not-well-formed', 'Invalid UTF-8');
       return;
@@ -104,6 +113,14 @@ export class XmppStreamParser {
     if (!this.failed && this.received - this.boundary > this.limits.maxStanzaSize) {
       this.fail('policy-violation', 'XML stanza is too big');
     }
+  }
+
+  private decode(chunk: Buffer): string {
+    const bytes = this.carry === undefined ? chunk : Buffer.concat([this.carry, chunk]);
+    const end = wholeCharacters(bytes);
+    // A copy, so that the carry does not keep the whole chunk alive.
+    this.carry = end < bytes.length ? Buffer.from(bytes.subarray(end)) : undefined;
+    return UTF8.decode(bytes.subarray(0, end));
   }
 
   get hasFailed(): boolean {
@@ -183,6 +200,21 @@ export class XmppStreamParser {
     this.failed = true;
     this.handlers.error(condition, text);
   }
+}
+
+/** The length of the longest prefix of `bytes` that does not end inside a multi-byte UTF-8 sequence. */
+function wholeCharacters(bytes: Buffer): number {
+  // The last character starts at most three bytes before the end.
+  for (let i = bytes.length - 1; i >= 0 && i >= bytes.length - 4; i--) {
+    const byte = bytes[i]!;
+    if (byte < 0x80) return bytes.length;
+    if (byte >= 0xc0) {
+      const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+      return i + length <= bytes.length ? bytes.length : i;
+    }
+  }
+  // Continuation bytes with no lead byte: the decoder rejects them.
+  return bytes.length;
 }
 
 /** Parses one complete XML element from a string (scripts, tests, config). */
