@@ -4,7 +4,7 @@
 // the stanzas dispatched before it.
 
 import type { MessagePort } from 'node:worker_threads';
-import { Element, serialize } from '../xml/element.js';
+import { serialize, type Element } from '../xml/element.js';
 import type { Settings } from '../config/load.js';
 import type { Delivery, ShardOutput } from './protocol.js';
 
@@ -47,9 +47,7 @@ export interface ShardWorkerData {
  * end writes `head + " to='…'" + tail` for each recipient.
  */
 export function toDelivery(stanza: Element, to: string | readonly string[]): Delivery {
-  const attrs = { ...stanza.attrs };
-  delete attrs.to;
-  const xml = serialize(new Element(stanza.name, attrs, stanza.children));
+  const xml = serialize(stanza, 'to');
   const head = '<' + stanza.name;
   return { head, tail: xml.slice(head.length), to: typeof to === 'string' ? [to] : [...to] };
 }
