@@ -74,6 +74,8 @@ export class Room {
   readonly affiliations: Map<string, AffiliationEntry>;
   /** Reserved nickname → bare JID. */
   private readonly reservedNicks = new Map<string, string>();
+  /** The presence each occupant is listed with to a newcomer, by its stored presence and what else shapes it. */
+  private readonly listed = new WeakMap<Element, { key: string; view: Element }>();
   readonly config: RoomConfig;
   destroyed = false;
 
@@ -416,9 +418,8 @@ export class Room {
       present.add(occupant.bareJid);
       if (!include(occupant, occupant.bareJid)) continue;
       if (toBare !== occupant.bareJid && !broadcastRoles.includes(occupant.role)) continue;
-      const x = this.appendItems(el('x', { xmlns: NS_MUC_USER }), occupant, anonymous && toBare !== occupant.bareJid, {});
-      const presence = occupant.presence();
-      if (presence !== undefined) this.send(this.dress(presence.clone(), occupant.bareJid).append(x), to);
+      const view = this.listedPresence(occupant, anonymous && toBare !== occupant.bareJid);
+      if (view !== undefined) this.send(view, to);
     }
     if (!broadcastRoles.includes('none')) return;
     for (const [jid, entry] of this.affiliations) {
@@ -434,6 +435,24 @@ export class Room {
       );
       this.send(absent, to);
     }
+  }
+
+  /**
+   * An occupant's presence as the occupant list shows it. Filling a room of N
+   * builds N² of these, so each is built once per stored presence, role,
+   * affiliation and view, and sent as is: deliveries are serialized, not kept.
+   */
+  private listedPresence(occupant: Occupant, anonymous: boolean): Element | undefined {
+    const presence = occupant.presence();
+    if (presence === undefined) return undefined;
+    const sessions = anonymous ? '' : [...occupant.sessions.keys()].join(' ');
+    const key = `${this.affiliationOf(occupant.bareJid)} ${occupant.role} ${anonymous} ${sessions}`;
+    const cached = this.listed.get(presence);
+    if (cached?.key === key) return cached.view;
+    const x = this.appendItems(el('x', { xmlns: NS_MUC_USER }), occupant, anonymous, {});
+    const view = this.dress(presence.clone(), occupant.bareJid).append(x);
+    this.listed.set(presence, { key, view });
+    return view;
   }
 
   /** The presence an absent user with a reserved nickname has, for a probe; undefined for unreserved nicknames. */
