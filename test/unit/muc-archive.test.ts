@@ -102,6 +102,17 @@ describe('archive store', () => {
     assert.equal(archive.query('other@muc', { max: 10 }).count, 2, 'other rooms keep theirs');
   });
 
+  it('over the bound, drops the oldest committed entries before the pending ones', async () => {
+    const archive = new RoomArchive(database, { maxItems: 3, maxAgeMs: 1e12, now: Date.now });
+    const committed = fill(archive, 'committed@muc', 3);
+    await database.flushed;
+    const pending = fill(archive, 'committed@muc', 2);
+    const kept = [...committed, ...pending].slice(2);
+    assert.deepEqual(archive.query('committed@muc', { max: 10 }).items.map((item) => item.id), kept);
+    await database.flushed;
+    assert.deepEqual(archive.query('committed@muc', { max: 10 }).items.map((item) => item.id), kept);
+  });
+
   it('drops entries older than maxAgeMs', async () => {
     const clock = manualClock();
     const archive = new RoomArchive(database, { maxItems: 100, maxAgeMs: 3600_000, now: clock.now });
