@@ -26,7 +26,8 @@ const histories = new WeakMap<Room, Entry[]>();
 
 /** XEP-0082 date-time without fractions, as Prosody writes it. */
 export function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // toISOString is always YYYY-MM-DDTHH:mm:ss.sssZ here (years 0 to 9999): a slice, not a regex, per archived message.
+  return new Date(ms).toISOString().slice(0, 19) + 'Z';
 }
 
 /**
