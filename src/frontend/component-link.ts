@@ -8,6 +8,16 @@
 // turn leaves in one socket write, so the server reads all the stanzas one
 // request produced for a recipient together (scansion runs rely on this).
 //
+// Stanzas for the actor (the sender of the request that produced them) leave
+// in a later write than the others': Prosody routes one read in one pass and
+// then flushes the recipients' sockets in an order of its own, while its own
+// MUC, running inside the actor's read, gets the others' copies out first.
+// The later write waits behind a barrier: an iq we address to our own domain,
+// written after the others' stanzas. When the server routes it back to us it
+// has read the others' stanzas and marked their sockets for writing, so the
+// actor's copies come in a later read and their socket is flushed after.
+// Nothing is reordered for any one recipient.
+//
 // While the link is down, stanzas wait in a bounded queue and leave once it is
 // authenticated again. A link that drops while the server stays up (a network
 // blip, a server-side reset) then loses nothing the rooms already committed
@@ -39,6 +49,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEPALIVE_INTERVAL_MS = 30_000;
 /** Characters of stanzas held while the link is down; beyond, stanzas are dropped. */
 const QUEUE_LIMIT_CHARS = 16 * 1024 * 1024;
+/** A barrier the server has not routed back by then is given up on: the held stanzas leave anyway. */
+const BARRIER_TIMEOUT_MS = 200;
 /** After we close our side, how long the server has to close its side. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -66,6 +78,13 @@ export interface LinkStats {
   dropped: number;
 }
 
+/** A stanza not yet written, with its recipient and whether that is the actor. */
+interface Pending {
+  xml: string;
+  to: string;
+  actor: boolean;
+}
+
 type State = 'connecting' | 'handshake' | 'up' | 'waiting' | 'closed';
 
 export class ComponentLink {
@@ -76,8 +95,14 @@ export class ComponentLink {
   /** Why the current connection ended, once known (a stream error says more than the socket closing). */
   private endReason: string | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** Stanzas not yet written: this turn's output while up, the queue while down. */
-  private pending: string[] = [];
+  /** Stanzas not yet written: this turn's output while up (or behind a barrier), the queue while down. */
+  private pending: Pending[] = [];
+  /** Stanzas written after the barrier comes back. */
+  private held: Pending[] = [];
+  /** The id of the barrier iq we wait for, if any. */
+  private barrier: string | undefined;
+  private barriers = 0;
+  private barrierTimer: NodeJS.Timeout | undefined;
   private pendingChars = 0;
   private droppedThisOutage = 0;
   private flushScheduled = false;
@@ -120,8 +145,11 @@ export class ComponentLink {
     this.connect();
   }
 
-  /** Queues serialized XML for the server; see the top of the file for what happens while the link is down. */
-  send(xml: string): void {
+  /**
+   * Queues serialized XML for `to`; see the top of the file for what happens
+   * while the link is down, and for why `actor`'s copies leave later.
+   */
+  send(xml: string, to: string, actor = false): void {
     if (this.state === 'closed') return;
     if (this.state !== 'up' && this.pendingChars + xml.length > QUEUE_LIMIT_CHARS) {
       if (this.droppedThisOutage++ === 0) {
@@ -130,9 +158,9 @@ export class ComponentLink {
       this.stats.dropped++;
       return;
     }
-    this.pending.push(xml);
+    this.pending.push({ xml, to, actor });
     this.pendingChars += xml.length;
-    if (this.state === 'up' && !this.flushScheduled) {
+    if (this.state === 'up' && this.barrier === undefined && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
     }
@@ -141,9 +169,10 @@ export class ComponentLink {
   /** Ends the stream after writing what is pending (if up), and stops reconnecting. */
   close(): Promise<void> {
     const wasUp = this.state === 'up';
-    if (wasUp) this.flush();
+    if (wasUp) this.flush(true);
     this.state = 'closed';
     clearTimeout(this.timer);
+    clearTimeout(this.barrierTimer);
     const socket = this.socket;
     if (socket === undefined || socket.destroyed) return Promise.resolve();
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -204,6 +233,9 @@ export class ComponentLink {
       if (element.name === 'handshake') return this.authenticated();
       return this.abort(socket, `expected the handshake answer, got <${element.name}/>`, streamErrorXml('not-authorized'));
     }
+    if (element.name === 'iq' && this.barrier !== undefined && element.attrs.id === this.barrier && element.attrs.from === this.settings.muc.domain) {
+      return this.barrierBack();
+    }
     if (element.name !== 'message' && element.name !== 'presence' && element.name !== 'iq') {
       this.log.warn({ element: element.name }, 'ignoring an unknown element from the server');
       return;
@@ -222,6 +254,7 @@ export class ComponentLink {
       'component link authenticated',
     );
     this.droppedThisOutage = 0;
+    this.barrier = undefined;
     this.flush();
     this.keepalive();
     for (const resolve of this.upWaiters.splice(0)) resolve();
@@ -256,22 +289,69 @@ export class ComponentLink {
     const ceiling = Math.min(RECONNECT_BACKOFF_MS.max, RECONNECT_BACKOFF_MS.first * 2 ** this.failures);
     const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
     this.state = 'waiting';
+    // What waited behind a barrier leaves first when the link is back.
+    this.pending = this.held.concat(this.pending);
+    this.held = [];
+    this.barrier = undefined;
+    clearTimeout(this.barrierTimer);
     const reason = this.endReason ?? 'connection closed';
     if (wasUp) this.log.warn({ reason, delay }, 'component link lost; reconnecting');
     else this.log.warn({ reason, attempt: this.failures, delay }, 'component link failed; retrying');
     this.setTimer(delay, () => this.connect());
   }
 
-  private readonly flush = (): void => {
+  /**
+   * Writes what is pending: first every stanza not for an actor (nor after
+   * one of the same recipient's held back), then, if any were held back, the
+   * barrier. `all` (when closing) writes everything at once.
+   */
+  private readonly flush = (all = false): void => {
     this.flushScheduled = false;
     const socket = this.socket;
     if (this.state !== 'up' || socket === undefined || this.pending.length === 0) return;
-    socket.write(this.pending.join(''));
-    this.stats.sent += this.pending.length;
+    if (this.barrier !== undefined && !all) return;
+    let now = this.pending;
+    if (!all) {
+      const heldFor = new Set<string>();
+      now = [];
+      for (const entry of this.pending) {
+        if (entry.actor || heldFor.has(entry.to)) {
+          heldFor.add(entry.to);
+          this.held.push(entry);
+        } else now.push(entry);
+      }
+    } else {
+      now = this.held.concat(now);
+      this.held = [];
+    }
+    let xml = now.map((entry) => entry.xml).join('');
+    if (this.held.length > 0) {
+      this.barrier = `conclave-barrier-${++this.barriers}`;
+      const domain = escapeAttribute(this.settings.muc.domain);
+      xml += `<iq type='result' id='${this.barrier}' from='${domain}' to='${domain}'/>`;
+      const id = this.barrier;
+      this.barrierTimer = setTimeout(() => this.barrier === id && this.barrierBack(), BARRIER_TIMEOUT_MS);
+    }
+    socket.write(xml);
+    this.stats.sent += now.length;
     this.pending = [];
-    this.pendingChars = 0;
+    this.pendingChars = this.held.reduce((sum, entry) => sum + entry.xml.length, 0);
     this.wroteSinceKeepalive = true;
   };
+
+  /** The server has read what we wrote before the barrier: the held stanzas leave, then what came meanwhile. */
+  private barrierBack(): void {
+    this.barrier = undefined;
+    clearTimeout(this.barrierTimer);
+    const socket = this.socket;
+    if (socket === undefined) return;
+    const held = this.held;
+    this.held = [];
+    socket.write(held.map((entry) => entry.xml).join(''));
+    this.stats.sent += held.length;
+    this.pendingChars -= held.reduce((sum, entry) => sum + entry.xml.length, 0);
+    this.flush();
+  }
 
   /** A whitespace ping when nothing else was written for a whole interval. */
   private keepalive(): void {

@@ -30,12 +30,21 @@ import { errorReply, type StanzaErrorCondition } from './errors.js';
 import { isValidIq, type MucDispatch } from './router.js';
 
 const CLIENT_NS = 'jabber:client';
+/** How long a sender counts as the actor of the deliveries that come back to it, if none do sooner. */
+const ACTOR_WINDOW_MS = 1_000;
 
 export class ComponentService {
   private readonly links: ComponentLink[];
   private readonly domain: string;
   /** The domain the client listener serves, when it is on. */
   private readonly localDomain: string | undefined;
+  /**
+   * Full JIDs that sent us a stanza and have not been delivered anything
+   * since, with when: the actors, whose copies leave after the others' (see
+   * component-link.ts). A request that gives its sender nothing back leaves
+   * its entry until it expires.
+   */
+  private readonly actors = new Map<string, number>();
 
   constructor(
     settings: Settings,
@@ -68,12 +77,18 @@ export class ComponentService {
 
   /** Deliveries from the shards: each recipient outside the local domain over its link. */
   deliver = (deliveries: Delivery[]): void => {
+    const now = Date.now();
+    const served: string[] = [];
     for (const { head, tail, to } of deliveries) {
       for (const jid of to) {
         if (this.localDomain !== undefined && jidDomain(jid) === this.localDomain) continue;
-        this.linkFor(jid).send(head + " to='" + escapeAttribute(jid) + "'" + tail);
+        const since = this.actors.get(jid);
+        const actor = since !== undefined && now - since < ACTOR_WINDOW_MS;
+        if (since !== undefined) served.push(jid);
+        this.linkFor(jid).send(head + " to='" + escapeAttribute(jid) + "'" + tail, jid, actor);
       }
     }
+    for (const jid of served) this.actors.delete(jid);
   };
 
   async close(): Promise<void> {
@@ -113,6 +128,7 @@ export class ComponentService {
     if (stanza.name === 'iq' && !isValidIq(stanza)) return refuse('bad-request', 'Invalid iq');
     stanza.attrs.from = from;
     stanza.attrs.to = to;
+    this.noteActor(from);
     this.muc(stanza);
   }
 
@@ -121,7 +137,18 @@ export class ComponentService {
     const to = error?.attrs.to;
     if (error === undefined || to === undefined) return;
     error.attrs.from = from;
-    this.linkFor(to).send(error.toString());
+    this.linkFor(to).send(error.toString(), to);
+  }
+
+  private noteActor(jid: string): void {
+    const now = Date.now();
+    this.actors.delete(jid);
+    this.actors.set(jid, now);
+    // Insertion order is age order: drop the expired from the front.
+    for (const [old, since] of this.actors) {
+      if (now - since < ACTOR_WINDOW_MS) break;
+      this.actors.delete(old);
+    }
   }
 }
 

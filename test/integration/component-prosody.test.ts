@@ -11,9 +11,6 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { componentOverrides, MUC_DOMAIN, peerSkipReason, startProsody, type PeerServer } from '../helpers/peers.js';
 import { MucTestClient, presenceAfterDroppedSession } from '../helpers/muc-client.js';
 
-/** Passes in standalone mode; through Prosody it may stop at a known point (below). */
-const SHOW_OFFLINE = 'muc_show_offline.scs';
-
 describe('component mode under Prosody', { skip: peerSkipReason('prosody'), timeout: 180_000 }, () => {
   let prosody: PeerServer;
   let server: TestServer;
@@ -33,28 +30,12 @@ describe('component mode under Prosody', { skip: peerSkipReason('prosody'), time
     return runSeed(name, { host: '127.0.0.1', port: prosody.c2sPort });
   }
 
-  for (const name of PASSING_SEEDS.filter((seed) => seed !== SHOW_OFFLINE)) {
+  for (const name of PASSING_SEEDS) {
     it(`${name} passes through Prosody`, async () => {
       const result = await run(name);
       assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
     });
   }
-
-  it('muc_show_offline.scs: the room behaves as in standalone mode, but Prosody delivers Romeo his copy after Juliet hers', async () => {
-    // Juliet leaves; Conclave writes the unavailable presences for Romeo and
-    // Juliet in one write, Romeo's first. Prosody routes both in one pass and
-    // then writes the sockets last-ready-first, so Juliet's copy leaves first.
-    // The runner goes on to Romeo's receive as soon as Juliet has hers and
-    // reads Romeo's earlier stanzas without it; it comes later, where the
-    // script expects the next step's message. (Prosody's own MUC runs inside
-    // Juliet's read, which puts her socket last.)
-    const result = await run(SHOW_OFFLINE);
-    if (result.passed) return;
-    const failure = result.failure!;
-    assert.equal(failure.line, 204, JSON.stringify(failure, null, 2));
-    assert.match(failure.received ?? '', /^<presence[^>]* from='room@conference\.localhost\/Juliet'/);
-    assert.match(failure.received ?? '', /type='unavailable'/);
-  });
 
   it('muc_register_2018.scs stops at its first divergence, as in standalone mode', async () => {
     assertRegister2018Divergence(await run('muc_register_2018.scs'));

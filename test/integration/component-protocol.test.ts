@@ -83,6 +83,9 @@ class ComponentConnection {
         );
       },
       stanza: (stanza) => {
+        // A stanza the component addresses to its own domain comes back to it, as
+        // a real server routes it (the link's write-order barrier relies on that).
+        if (stanza.attrs.to === MUC_DOMAIN && stanza.attrs.from === MUC_DOMAIN) return socket.write(stanza.toString());
         if (stanza.name !== 'handshake') return this.deliver(stanza);
         const accepted = stanza.text() === createHash('sha1').update(id + listener.secret).digest('hex');
         socket.write(accepted ? '<handshake/>' : NOT_AUTHORIZED);
