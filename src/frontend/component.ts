@@ -22,9 +22,9 @@ import type { Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import { addressedTo } from '../runtime/shard-channel.js';
 import { fnv1a } from '../runtime/shard-pool.js';
 import type { Element } from '../xml/element.js';
-import { escapeAttribute } from '../xml/escape.js';
 import { ComponentLink, COMPONENT_NS, type LinkStats } from './component-link.js';
 import { errorReply, type StanzaErrorCondition } from './errors.js';
 import { isValidIq, type MucDispatch } from './router.js';
@@ -79,13 +79,13 @@ export class ComponentService {
   deliver = (deliveries: Delivery[]): void => {
     const now = Date.now();
     const served: string[] = [];
-    for (const { head, tail, to } of deliveries) {
-      for (const jid of to) {
+    for (const delivery of deliveries) {
+      for (const jid of delivery.to) {
         if (this.localDomain !== undefined && jidDomain(jid) === this.localDomain) continue;
         const since = this.actors.get(jid);
         const actor = since !== undefined && now - since < ACTOR_WINDOW_MS;
         if (since !== undefined) served.push(jid);
-        this.linkFor(jid).send(head + " to='" + escapeAttribute(jid) + "'" + tail, jid, actor);
+        this.linkFor(jid).send(addressedTo(delivery, jid), jid, actor);
       }
     }
     for (const jid of served) this.actors.delete(jid);

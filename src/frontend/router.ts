@@ -7,8 +7,8 @@ import type { Settings } from '../config/load.js';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import { addressedTo } from '../runtime/shard-channel.js';
 import { Element, el } from '../xml/element.js';
-import { escapeAttribute } from '../xml/escape.js';
 import { errorReply, type StanzaErrorCondition } from './errors.js';
 import type { BoundSession, SessionTable } from './sessions.js';
 
@@ -82,10 +82,14 @@ export class StanzaRouter {
 
   /** Deliveries from the shards. Recipients without a session are dropped. */
   deliver = (deliveries: Delivery[]): void => {
-    for (const { head, tail, to } of deliveries) {
-      for (const jid of to) {
-        const xml = head + " to='" + escapeAttribute(jid) + "'" + tail;
-        for (const session of this.recipientsOf(jid, head)) session.send(xml);
+    for (const delivery of deliveries) {
+      for (const jid of delivery.to) {
+        if (jidResource(jid) !== '') {
+          this.sessions.get(jid)?.send(addressedTo(delivery, jid));
+          continue;
+        }
+        const xml = addressedTo(delivery, jid);
+        for (const session of this.bareRecipients(jid, delivery.head)) session.send(xml);
       }
     }
   };
@@ -101,11 +105,8 @@ export class StanzaRouter {
     this.broadcastUnavailable(session, unavailable, false);
   }
 
-  private recipientsOf(jid: string, head: string): Iterable<BoundSession> {
-    if (jidResource(jid) !== '') {
-      const session = this.sessions.get(jid);
-      return session ? [session] : [];
-    }
+  /** Who gets a room's stanza addressed to a bare JID (RFC 6121 §8.5.2). */
+  private bareRecipients(jid: string, head: string): Iterable<BoundSession> {
     if (head.startsWith('<message')) return this.sessions.messageTargets(jid);
     if (head.startsWith('<presence')) return this.sessions.availableResources(jid);
     return [];

@@ -5,6 +5,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { serialize, type Element } from '../xml/element.js';
+import { escapeAttribute } from '../xml/escape.js';
 import type { Settings } from '../config/load.js';
 import type { Delivery, ShardOutput } from './protocol.js';
 
@@ -50,4 +51,9 @@ export function toDelivery(stanza: Element, to: string | readonly string[]): Del
   const xml = serialize(stanza, 'to');
   const head = '<' + stanza.name;
   return { head, tail: xml.slice(head.length), to: typeof to === 'string' ? [to] : [...to] };
+}
+
+/** The wire form of a delivery for one recipient: its stanza with `to` put back. */
+export function addressedTo(delivery: Delivery, jid: string): string {
+  return delivery.head + " to='" + escapeAttribute(jid) + "'" + delivery.tail;
 }
