@@ -7,9 +7,8 @@
 //
 // Outbound, a shard returns deliveries: one serialized stanza plus the JIDs it
 // goes to. The stanza is split where its `to` attribute belongs, so the front
-// end writes `head + " to='" + escapedJid + "'" + tail` per recipient (`addressedTo`
-// in shard-channel.ts) instead of
-// the shard serializing N copies.
+// end writes `head + " to='" + escapedJid + "'" + tail` per recipient
+// (`addressedTo` in shard-channel.ts) instead of the shard serializing N copies.
 
 import type { Element } from '../xml/element.js';
 import type { Settings } from '../config/load.js';
