@@ -9,6 +9,9 @@
 // goes to. The stanza is split where its `to` attribute belongs, so the front
 // end writes `head + " to='" + escapedJid + "'" + tail` per recipient
 // (`addressedTo` in shard-channel.ts) instead of the shard serializing N copies.
+// Consecutive stanzas for one full JID (a newcomer's occupant list, say) travel
+// as one delivery: the first split as usual, the others already addressed, so
+// a list of N presences costs one delivery and one write instead of N.
 
 import type { Element } from '../xml/element.js';
 import type { Settings } from '../config/load.js';
@@ -16,7 +19,10 @@ import type { Settings } from '../config/load.js';
 export interface Delivery {
   /** Serialized stanza up to its first attribute, e.g. `<message`. */
   head: string;
-  /** The rest, starting after where `to` goes, e.g. ` from='r@c/n' type='groupchat'>…</message>`. */
+  /**
+   * The rest, starting after where `to` goes, e.g. ` from='r@c/n' type='groupchat'>…</message>`.
+   * For a single full-JID recipient it may go on with more stanzas already addressed to it.
+   */
   tail: string;
   /** Recipients (full or bare JIDs), in the order they should be written. */
   to: string[];

@@ -53,6 +53,21 @@ export function toDelivery(stanza: Element, to: string | readonly string[]): Del
   return { head, tail: xml.slice(head.length), to: typeof to === 'string' ? [to] : [...to] };
 }
 
+/**
+ * Adds `stanza` for `to` to the end of `deliveries`: into the last delivery when
+ * that one goes to the same single full JID only (a session: bare JIDs are
+ * routed by stanza kind, so they keep one stanza per delivery), else as a new one.
+ */
+export function appendDelivery(deliveries: Delivery[], stanza: Element, to: string | readonly string[]): void {
+  const last = deliveries[deliveries.length - 1];
+  const single = typeof to === 'string' ? to : to.length === 1 ? to[0]! : undefined;
+  if (single !== undefined && last?.to.length === 1 && last.to[0] === single && single.includes('/')) {
+    last.tail += addressedTo(toDelivery(stanza, single), single);
+  } else {
+    deliveries.push(toDelivery(stanza, to));
+  }
+}
+
 /** The wire form of a delivery for one recipient: its stanza with `to` put back. */
 export function addressedTo(delivery: Delivery, jid: string): string {
   return delivery.head + " to='" + escapeAttribute(jid) + "'" + delivery.tail;

@@ -9,7 +9,7 @@ import { createMucShard } from '../muc/service.js';
 import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
-import { toDelivery, type AttachTask, type ShardReply, type ShardRequest, type ShardWorkerData } from './shard-channel.js';
+import { appendDelivery, type AttachTask, type ShardReply, type ShardRequest, type ShardWorkerData } from './shard-channel.js';
 
 const { shardIndex, shardCount, settings, applicationModule } = workerData as ShardWorkerData;
 const log = createLogger(settings.log_level, { shard: shardIndex });
@@ -77,7 +77,7 @@ class PortOutbox implements Outbox {
 
   send(stanza: Element, to: string | readonly string[]): void {
     if (to.length === 0) return;
-    this.deliveries.push(toDelivery(stanza, to));
+    appendDelivery(this.deliveries, stanza, to);
     this.scheduleFlush();
   }
 
