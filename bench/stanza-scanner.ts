@@ -7,11 +7,15 @@
 // values may contain '>') and jumps from tag to tag with Buffer.indexOf in text.
 // A `<stream:stream>` open tag at any depth starts a new stream, which covers
 // the restart after SASL success without a call from outside.
+//
+// A pushed chunk belongs to the caller again once push returns (the load
+// generator reads every socket into one shared buffer): the scanner copies the
+// bytes of an unfinished stanza it must keep.
 
 export interface StanzaSink {
   /** A `<stream:stream ...>` open tag: bytes[start, end). */
   streamHeader(bytes: Buffer, start: number, end: number): void;
-  /** A complete top-level element: bytes[start, end). The scanner never modifies bytes it has handed out. */
+  /** A complete top-level element: bytes[start, end), valid only during the call. */
   stanza(bytes: Buffer, start: number, end: number): void;
   /** `</stream:stream>`. */
   streamEnd(): void;
@@ -28,7 +32,7 @@ const STREAM_TAG = Buffer.from('stream:stream');
 const EMPTY = Buffer.alloc(0);
 
 export class StanzaScanner {
-  /** Unconsumed bytes: they start at the current stanza or partial tag. */
+  /** Unconsumed bytes, owned by the scanner: they start at the current stanza or partial tag. */
   private buffer: Buffer = EMPTY;
   private position = 0;
   private depth = 0;
@@ -68,7 +72,7 @@ export class StanzaScanner {
       }
       i++;
     }
-    this.keepUnconsumed(bytes, i);
+    this.keepUnconsumed(bytes, i, bytes !== chunk);
   }
 
   private endOfTag(bytes: Buffer, start: number, gt: number): void {
@@ -104,8 +108,8 @@ export class StanzaScanner {
     if (!selfClosing) this.depth++;
   }
 
-  /** Keeps the bytes from the earliest incomplete construct on; drops the rest. */
-  private keepUnconsumed(bytes: Buffer, scanned: number): void {
+  /** Keeps the bytes from the earliest incomplete construct on (a copy unless they are its own already); drops the rest. */
+  private keepUnconsumed(bytes: Buffer, scanned: number, owned: boolean): void {
     let keepFrom = scanned;
     if (this.stanzaStart >= 0) keepFrom = this.stanzaStart;
     else if (this.tagStart >= 0) keepFrom = this.tagStart;
@@ -114,7 +118,7 @@ export class StanzaScanner {
       this.position = 0;
       return;
     }
-    this.buffer = bytes.subarray(keepFrom);
+    this.buffer = owned ? bytes.subarray(keepFrom) : Buffer.from(bytes.subarray(keepFrom));
     this.position = scanned - keepFrom;
     if (this.stanzaStart >= 0) this.stanzaStart -= keepFrom;
     if (this.tagStart >= 0) this.tagStart -= keepFrom;
