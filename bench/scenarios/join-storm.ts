@@ -76,7 +76,7 @@ export const joinStorm: Scenario<Parameter, JoinStormResult> = {
   parameters: {
     clients: { full: 2000, quick: 400, help: 'clients in the storm' },
     roomSize: { full: 10, quick: 10, help: 'clients per room' },
-    warmupClients: { full: 200, quick: 40, help: 'clients of the unmeasured storm (other rooms) that comes first; 0 for none' },
+    warmupClients: { full: 1000, quick: 200, help: 'clients of the unmeasured storm (other rooms) that comes first; 0 for none' },
   },
   run,
   describe: (result) =>

@@ -60,7 +60,7 @@ export const largeRoom: Scenario<Parameter, LargeRoomResult> = {
   summary: 'N logged-in clients join one room at once: time until all are in',
   parameters: {
     clients: { full: 500, quick: 150, help: 'clients joining the room' },
-    warmupClients: { full: 50, quick: 15, help: 'clients of the unmeasured room that fills and empties first; 0 for none' },
+    warmupClients: { full: 100, quick: 30, help: 'clients of the unmeasured room that fills and empties first; 0 for none' },
   },
   run,
   describe: (result) =>
