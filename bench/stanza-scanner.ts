@@ -4,7 +4,8 @@
 // that a stanza is complete, then look at a few bytes of it.
 //
 // It tracks tag depth byte by byte inside tags (quote-aware, since attribute
-// values may contain '>') and jumps from tag to tag with Buffer.indexOf in text.
+// values may contain '>') and jumps with Buffer.indexOf over text and over
+// attribute values.
 // A `<stream:stream>` open tag at any depth starts a new stream, which covers
 // the restart after SASL success without a call from outside.
 //
@@ -28,6 +29,7 @@ const QUOTE = 0x22;
 const APOSTROPHE = 0x27;
 const QUESTION = 0x3f;
 const BANG = 0x21;
+const COLON = 0x3a;
 const STREAM_TAG = Buffer.from('stream:stream');
 const EMPTY = Buffer.alloc(0);
 
@@ -48,30 +50,42 @@ export class StanzaScanner {
   push(chunk: Buffer): void {
     const bytes = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     const length = bytes.length;
+    // The scan state lives in locals during the loop (the hot path of the generator).
     let i = this.position;
+    let tagStart = this.tagStart;
+    let quote = this.quote;
     while (i < length) {
-      if (this.tagStart < 0) {
+      if (tagStart < 0) {
         const lt = bytes.indexOf(LT, i);
         if (lt < 0) {
           i = length;
           break;
         }
-        this.tagStart = lt;
+        tagStart = lt;
         i = lt + 1;
         continue;
       }
+      if (quote !== 0) {
+        const close = bytes.indexOf(quote, i);
+        if (close < 0) {
+          i = length;
+          break;
+        }
+        quote = 0;
+        i = close + 1;
+        continue;
+      }
       const c = bytes[i]!;
-      if (this.quote !== 0) {
-        if (c === this.quote) this.quote = 0;
-      } else if (c === QUOTE || c === APOSTROPHE) {
-        this.quote = c;
+      if (c === QUOTE || c === APOSTROPHE) {
+        quote = c;
       } else if (c === GT) {
-        const start = this.tagStart;
-        this.tagStart = -1;
-        this.endOfTag(bytes, start, i);
+        this.endOfTag(bytes, tagStart, i);
+        tagStart = -1;
       }
       i++;
     }
+    this.tagStart = tagStart;
+    this.quote = quote;
     this.keepUnconsumed(bytes, i, bytes !== chunk);
   }
 
@@ -90,8 +104,13 @@ export class StanzaScanner {
       }
       return;
     }
+    // Buffer.compare is a native call: only a name with 'stream:' in place gets one.
     const nameEnd = start + 1 + STREAM_TAG.length;
-    if (nameEnd <= gt && bytes.compare(STREAM_TAG, 0, STREAM_TAG.length, start + 1, nameEnd) === 0) {
+    if (
+      bytes[start + 7] === COLON &&
+      nameEnd <= gt &&
+      bytes.compare(STREAM_TAG, 0, STREAM_TAG.length, start + 1, nameEnd) === 0
+    ) {
       this.depth = 1;
       this.stanzaStart = -1;
       this.sink.streamHeader(bytes, start, gt + 1);
