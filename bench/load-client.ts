@@ -34,6 +34,8 @@ export interface DeliverySink {
  * it are counted, so subjects, errors or anything else a server sends are not.
  */
 const BODY_MARKER = Buffer.from('~cb:');
+const FROM_ATTRIBUTE = Buffer.from(' from=');
+const GT = 0x3e;
 const COLON = 0x3a;
 const DIGIT_ZERO = 0x30;
 const LETTER_M = 0x6d;
@@ -51,7 +53,6 @@ const OPERATION_TIMEOUT_MS = 120_000;
 const JOIN_RETRY_CONDITIONS = /<(item-not-found|resource-constraint)\b/;
 const JOIN_RETRY_DELAY_MS = 25;
 /** Attributes of an opening tag: the value is group 2. */
-const FROM = /\sfrom=(['"])(.*?)\1/;
 const TYPE = /\stype=(['"])(.*?)\1/;
 const ID = /\sid=(['"])(.*?)\1/;
 
@@ -75,6 +76,7 @@ export class LoadClient implements StanzaSink {
   /** Messages sent before this are history replayed on join, not deliveries. */
   private joinRequestedAt = 0;
   private occupantJid = '';
+  private occupantJidBytes = Buffer.alloc(0);
   private messagePrefix = '';
   private messageSuffix = '';
   roomJid = '';
@@ -127,6 +129,7 @@ export class LoadClient implements StanzaSink {
     const operation = this.begin('joining', 'join');
     this.roomJid = roomJid;
     this.occupantJid = `${roomJid}/${this.nick}`;
+    this.occupantJidBytes = Buffer.from(this.occupantJid);
     this.messagePrefix = `<message to='${roomJid}' type='groupchat'><body>~cb:`;
     this.joinRequestedAt = monotonicMicros();
     this.sendJoinPresence();
@@ -179,7 +182,11 @@ export class LoadClient implements StanzaSink {
       return;
     }
     if (first === LETTER_P) {
-      if (this.phase === 'joining' || this.phase === 'leaving') this.presence(bytes.toString('utf8', start, end));
+      // Most presences are other occupants' (the occupant list, others joining):
+      // they are skipped before any string is made.
+      if ((this.phase === 'joining' || this.phase === 'leaving') && this.fromOccupant(bytes, start, end)) {
+        this.presence(bytes.toString('utf8', start, end));
+      }
       return;
     }
     if (this.phase === 'negotiating' || this.phase === 'configuring') this.negotiate(bytes.toString('utf8', start, end));
@@ -200,9 +207,21 @@ export class LoadClient implements StanzaSink {
     this.sink.delivered(step, this.arrivedAt - sentAt);
   }
 
+  /** Whether the opening tag of bytes[start, end) says from='this occupant' (or from="…"). */
+  private fromOccupant(bytes: Buffer, start: number, end: number): boolean {
+    const attribute = bytes.indexOf(FROM_ATTRIBUTE, start);
+    if (attribute < 0 || attribute > bytes.indexOf(GT, start)) return false;
+    const value = attribute + FROM_ATTRIBUTE.length + 1;
+    const valueEnd = value + this.occupantJidBytes.length;
+    return (
+      valueEnd < end &&
+      bytes[valueEnd] === bytes[value - 1] &&
+      bytes.compare(this.occupantJidBytes, 0, this.occupantJidBytes.length, value, valueEnd) === 0
+    );
+  }
+
   private presence(text: string): void {
     const head = text.slice(0, text.indexOf('>'));
-    if (FROM.exec(head)?.[2] !== this.occupantJid) return;
     const type = TYPE.exec(head)?.[2];
     if (this.phase === 'leaving') {
       if (type === 'unavailable') this.settle('ready');
