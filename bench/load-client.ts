@@ -306,8 +306,9 @@ export class LoadClient implements StanzaSink {
     this.write(`<presence to='${this.occupantJid}'><x xmlns='${MUC_NS}'><history maxstanzas='0'/></x></presence>`);
   }
 
+  /** Writes unless the socket has ended (a write after the end would only make an error). */
   private write(text: string): void {
-    if (this.phase !== 'closed') this.socket?.write(text);
+    if (this.socket?.writable) this.socket.write(text);
   }
 
   private begin(phase: Phase, what: string): Promise<void> {
