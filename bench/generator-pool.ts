@@ -79,6 +79,12 @@ export class GeneratorPool {
     };
   }
 
+  /** Makes clients leave their rooms and disconnect; resolves with the number of leaves that failed. */
+  async exit(ids: readonly number[]): Promise<number> {
+    const results = await this.onEach('exit', (index) => ({ clients: ids.filter((id) => id % this.size === index) }));
+    return sum(results, (r) => r.failed);
+  }
+
   /** Offers groupchat traffic (and churn); the rates are for the whole pool. */
   async traffic(args: GeneratorCommands['traffic']['args']): Promise<TrafficSummary> {
     const share = (rate: number): number => rate / this.size;

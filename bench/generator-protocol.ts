@@ -27,6 +27,8 @@ export interface GeneratorCommands {
     args: { step: number; withHistogram: boolean };
     result: { delivered: number; histogram: string | null };
   };
+  /** Makes the given clients leave their room, if they are in one, and disconnect; counts the leaves that failed. */
+  exit: { args: { clients: number[] }; result: { failed: number } };
   /** CPU this generator process used so far. */
   usage: { args: Record<string, never>; result: { cpuMicros: number } };
   /** Closes every client; the process exits afterwards. */

@@ -36,8 +36,9 @@ const deliveries = new StepDeliveries();
 function clientFor(id: number): LoadClient {
   const existing = clients.get(id);
   if (existing && existing.isOpen) return existing;
-  const client = new LoadClient(setup.server, `${setup.userPrefix}${id}`, `n${id}`, deliveries, () => {
-    if (!closing) disconnected++;
+  const client = new LoadClient(setup.server, `${setup.userPrefix}${id}`, `n${id}`, deliveries, (closed) => {
+    // Not counted: clients closed on command (exit takes them out of the table first).
+    if (!closing && clients.get(id) === closed) disconnected++;
   });
   clients.set(id, client);
   return client;
@@ -141,14 +142,31 @@ function collect({ step, withHistogram }: GeneratorCommands['collect']['args']):
   return { delivered: record.count, histogram: withHistogram ? encodeHistogram(record.histogram) : null };
 }
 
+async function exit({ clients: ids }: GeneratorCommands['exit']['args']): Promise<{ failed: number }> {
+  const leaving = ids.flatMap((id) => {
+    const client = clients.get(id);
+    clients.delete(id);
+    return client ? [client] : [];
+  });
+  let failed = 0;
+  await Promise.all(leaving.filter((client) => client.isJoined).map((client) => client.leave().catch(() => failed++)));
+  await disconnect(leaving);
+  return { failed };
+}
+
 async function closeAll(): Promise<{ disconnected: number }> {
   closing = true;
-  const open = [...clients.values()].filter((client) => client.isOpen);
+  await disconnect([...clients.values()]);
+  return { disconnected };
+}
+
+/** Closes the clients' streams, and after a grace period their sockets, whether the server answered or not. */
+async function disconnect(list: readonly LoadClient[]): Promise<void> {
+  const open = list.filter((client) => client.isOpen);
   for (const client of open) client.close();
   const deadline = Date.now() + CLOSE_GRACE_MS;
   while (open.some((client) => client.isOpen) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const client of open) client.destroy();
-  return { disconnected };
 }
 
 async function handle(request: Request): Promise<GeneratorCommands[CommandName]['result']> {
@@ -159,6 +177,8 @@ async function handle(request: Request): Promise<GeneratorCommands[CommandName][
       return traffic(request.args as GeneratorCommands['traffic']['args']);
     case 'collect':
       return collect(request.args as GeneratorCommands['collect']['args']);
+    case 'exit':
+      return exit(request.args as GeneratorCommands['exit']['args']);
     case 'usage': {
       const { user, system } = process.cpuUsage();
       return { cpuMicros: user + system };

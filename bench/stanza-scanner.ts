@@ -4,14 +4,19 @@
 // that a stanza is complete, then look at a few bytes of it.
 //
 // It tracks tag depth byte by byte inside tags (quote-aware, since attribute
-// values may contain '>') and jumps from tag to tag with Buffer.indexOf in text.
+// values may contain '>') and jumps with Buffer.indexOf over text and over
+// attribute values.
 // A `<stream:stream>` open tag at any depth starts a new stream, which covers
 // the restart after SASL success without a call from outside.
+//
+// A pushed chunk belongs to the caller again once push returns (the load
+// generator reads every socket into one shared buffer): the scanner copies the
+// bytes of an unfinished stanza it must keep.
 
 export interface StanzaSink {
   /** A `<stream:stream ...>` open tag: bytes[start, end). */
   streamHeader(bytes: Buffer, start: number, end: number): void;
-  /** A complete top-level element: bytes[start, end). The scanner never modifies bytes it has handed out. */
+  /** A complete top-level element: bytes[start, end), valid only during the call. */
   stanza(bytes: Buffer, start: number, end: number): void;
   /** `</stream:stream>`. */
   streamEnd(): void;
@@ -24,11 +29,12 @@ const QUOTE = 0x22;
 const APOSTROPHE = 0x27;
 const QUESTION = 0x3f;
 const BANG = 0x21;
+const COLON = 0x3a;
 const STREAM_TAG = Buffer.from('stream:stream');
 const EMPTY = Buffer.alloc(0);
 
 export class StanzaScanner {
-  /** Unconsumed bytes: they start at the current stanza or partial tag. */
+  /** Unconsumed bytes, owned by the scanner: they start at the current stanza or partial tag. */
   private buffer: Buffer = EMPTY;
   private position = 0;
   private depth = 0;
@@ -44,31 +50,43 @@ export class StanzaScanner {
   push(chunk: Buffer): void {
     const bytes = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     const length = bytes.length;
+    // The scan state lives in locals during the loop (the hot path of the generator).
     let i = this.position;
+    let tagStart = this.tagStart;
+    let quote = this.quote;
     while (i < length) {
-      if (this.tagStart < 0) {
+      if (tagStart < 0) {
         const lt = bytes.indexOf(LT, i);
         if (lt < 0) {
           i = length;
           break;
         }
-        this.tagStart = lt;
+        tagStart = lt;
         i = lt + 1;
         continue;
       }
+      if (quote !== 0) {
+        const close = bytes.indexOf(quote, i);
+        if (close < 0) {
+          i = length;
+          break;
+        }
+        quote = 0;
+        i = close + 1;
+        continue;
+      }
       const c = bytes[i]!;
-      if (this.quote !== 0) {
-        if (c === this.quote) this.quote = 0;
-      } else if (c === QUOTE || c === APOSTROPHE) {
-        this.quote = c;
+      if (c === QUOTE || c === APOSTROPHE) {
+        quote = c;
       } else if (c === GT) {
-        const start = this.tagStart;
-        this.tagStart = -1;
-        this.endOfTag(bytes, start, i);
+        this.endOfTag(bytes, tagStart, i);
+        tagStart = -1;
       }
       i++;
     }
-    this.keepUnconsumed(bytes, i);
+    this.tagStart = tagStart;
+    this.quote = quote;
+    this.keepUnconsumed(bytes, i, bytes !== chunk);
   }
 
   private endOfTag(bytes: Buffer, start: number, gt: number): void {
@@ -86,8 +104,13 @@ export class StanzaScanner {
       }
       return;
     }
+    // Buffer.compare is a native call: only a name with 'stream:' in place gets one.
     const nameEnd = start + 1 + STREAM_TAG.length;
-    if (nameEnd <= gt && bytes.compare(STREAM_TAG, 0, STREAM_TAG.length, start + 1, nameEnd) === 0) {
+    if (
+      bytes[start + 7] === COLON &&
+      nameEnd <= gt &&
+      bytes.compare(STREAM_TAG, 0, STREAM_TAG.length, start + 1, nameEnd) === 0
+    ) {
       this.depth = 1;
       this.stanzaStart = -1;
       this.sink.streamHeader(bytes, start, gt + 1);
@@ -104,8 +127,8 @@ export class StanzaScanner {
     if (!selfClosing) this.depth++;
   }
 
-  /** Keeps the bytes from the earliest incomplete construct on; drops the rest. */
-  private keepUnconsumed(bytes: Buffer, scanned: number): void {
+  /** Keeps the bytes from the earliest incomplete construct on (a copy unless they are its own already); drops the rest. */
+  private keepUnconsumed(bytes: Buffer, scanned: number, owned: boolean): void {
     let keepFrom = scanned;
     if (this.stanzaStart >= 0) keepFrom = this.stanzaStart;
     else if (this.tagStart >= 0) keepFrom = this.tagStart;
@@ -114,7 +137,7 @@ export class StanzaScanner {
       this.position = 0;
       return;
     }
-    this.buffer = bytes.subarray(keepFrom);
+    this.buffer = owned ? bytes.subarray(keepFrom) : Buffer.from(bytes.subarray(keepFrom));
     this.position = scanned - keepFrom;
     if (this.stanzaStart >= 0) this.stanzaStart -= keepFrom;
     if (this.tagStart >= 0) this.tagStart -= keepFrom;

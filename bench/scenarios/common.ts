@@ -100,6 +100,30 @@ export async function populateRooms(pool: GeneratorPool, rooms: readonly string[
   }
 }
 
+/** Idle time after a warm-up, for the server to finish closing its sessions. */
+const WARMUP_SETTLE_MS = 1000;
+
+/**
+ * An unmeasured storm before a measured one, the same for every server, so
+ * that the measurement sees a server (and generator processes) past JIT
+ * warm-up and first allocations: the clients enter wave by wave (each wave all
+ * at once), then leave, disconnect, and the server settles for a moment.
+ * Failures are logged, not fatal: the measured storm reports its own.
+ */
+export async function warmUp(
+  context: ScenarioContext,
+  pool: GeneratorPool,
+  waves: readonly { id: number; room: string }[][],
+): Promise<void> {
+  const ids = waves.flat().map(({ id }) => id);
+  context.log(`warm-up: ${ids.length} clients, unmeasured`);
+  let failed = 0;
+  for (const wave of waves) failed += (await pool.enter(wave, monotonicMicros())).failed;
+  failed += await pool.exit(ids);
+  if (failed > 0) context.log(`warm-up: ${failed} joins or leaves failed`);
+  await sleep(WARMUP_SETTLE_MS);
+}
+
 /** Waits until the receivers have counted `expected` deliveries of a step, or the time is up. */
 export async function awaitDeliveries(pool: GeneratorPool, step: number, expected: number, seconds: number): Promise<void> {
   const deadline = Date.now() + seconds * 1000;

@@ -1,13 +1,14 @@
 // Large-room join: N clients, already logged in, join one room at once (its
 // creator first, alone, so that nobody meets a locked room). Each join makes the
 // server send the newcomer the occupant list and tell every occupant, so the
-// work grows with N². Measures the time until the last client was in.
+// work grows with N². Measures the time until the last client was in. A smaller
+// room fills and empties first, unmeasured (warm-up), with clients of its own.
 
 import { monotonicMicros, type LatencySummary } from '../latency.js';
-import { Meter, roomNames, round, startGenerators, type ResourceUsage, type ScenarioContext } from './common.js';
+import { Meter, roomNames, round, startGenerators, warmUp, type ResourceUsage, type ScenarioContext } from './common.js';
 import type { Scenario } from './scenario.js';
 
-type Parameter = 'clients';
+type Parameter = 'clients' | 'warmupClients';
 
 export interface LargeRoomResult {
   scenario: 'large-room';
@@ -23,10 +24,14 @@ export interface LargeRoomResult {
 }
 
 async function run(context: ScenarioContext, parameters: Record<Parameter, number>): Promise<LargeRoomResult> {
-  const { clients } = parameters;
-  const [room] = roomNames(context, 1);
+  const { clients, warmupClients } = parameters;
+  const [room, warmupRoom] = roomNames(context, 2);
   const pool = startGenerators(context);
   try {
+    if (warmupClients > 0) {
+      const seats = Array.from({ length: warmupClients }, (_, index) => ({ id: clients + index, room: warmupRoom! }));
+      await warmUp(context, pool, [seats.slice(0, 1), seats.slice(1)]);
+    }
     context.log(`large-room: ${clients} clients into one room`);
     const ids = Array.from({ length: clients }, (_, id) => id);
     const loggedIn = await pool.enter(ids.map((id) => ({ id, room: id === 0 ? room! : null })), monotonicMicros());
@@ -55,6 +60,7 @@ export const largeRoom: Scenario<Parameter, LargeRoomResult> = {
   summary: 'N logged-in clients join one room at once: time until all are in',
   parameters: {
     clients: { full: 500, quick: 150, help: 'clients joining the room' },
+    warmupClients: { full: 100, quick: 30, help: 'clients of the unmeasured room that fills and empties first; 0 for none' },
   },
   run,
   describe: (result) =>
