@@ -169,7 +169,7 @@ export function startLimitServer(host: string, port: number): Promise<Server> {
   const server = createServer((socket) => new LimitConnection(socket, ++connections, hub));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, backlog: 1024 }, () => resolve(server));
+    server.listen({ host, port, backlog: 4096 }, () => resolve(server));
   });
 }
 

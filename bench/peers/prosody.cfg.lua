@@ -28,7 +28,7 @@ modules_disabled = { "s2s" }
 c2s_ports = { @PORT@ }
 c2s_interfaces = { "127.0.0.1" }
 network_settings = {
-	tcp_backlog = 1024; -- default 128: connect storms overflow it
+	tcp_backlog = 4096; -- default 128: connect storms overflow it (as Conclave's default and the limit server)
 	-- Default true: Nagle's algorithm holds small writes until the previous ones are
 	-- acknowledged. The other servers set TCP_NODELAY; with Nagle on, Prosody's fan-out
 	-- maximum was about half and its p99 about 40 ms even at light load.

@@ -21,6 +21,7 @@ export const configSchema = z
         enabled: z.boolean(),
         host: z.string().min(1),
         port,
+        backlog: z.number().int().min(1).max(65535),
         tls_cert: path.nullable(),
         tls_key: path.nullable(),
       })

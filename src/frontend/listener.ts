@@ -16,11 +16,11 @@ export class ClientListener {
   ) {}
 
   static listen(context: C2sContext): Promise<ClientListener> {
-    const { host, port } = context.settings.client;
+    const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, backlog: 1024 }, () => {
+      server.listen({ host, port, backlog }, () => {
         server.off('error', reject);
         const address = server.address();
         const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port);

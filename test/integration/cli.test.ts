@@ -50,6 +50,14 @@ describe('conclave start refuses bad configurations', () => {
     assert.ok(stderr.includes(file), stderr);
   });
 
+  test('an accept backlog below 1 names the key and the file', async () => {
+    const file = await configFile('backlog.yaml', 'client:\n  backlog: 0\n');
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /client\.backlog/);
+    assert.ok(stderr.includes(file), stderr);
+  });
+
   test('an unknown key is named with the file', async () => {
     const file = await configFile('unknown.yaml', 'client:\n  prot: 5222\n');
     const { code, stderr } = await conclave(['start', '--config', file]);
