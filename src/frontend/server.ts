@@ -4,6 +4,7 @@
 
 import type { Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
+import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
 import { openDatabase } from '../store/database.js';
@@ -57,6 +58,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
     throw err;
   }
 
+  const stopCompaction = startIdleCompaction();
   let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,
@@ -65,6 +67,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
     shards: pool,
     close() {
       closing ??= (async () => {
+        stopCompaction();
         await component?.close();
         await listener?.close();
         await pool?.close();

@@ -8,6 +8,7 @@ import { threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { createMucShard } from '../muc/service.js';
 import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
+import { startIdleCompaction } from './idle-compaction.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
 import { appendDelivery, type AttachTask, type ShardReply, type ShardRequest, type ShardWorkerData } from './shard-channel.js';
 
@@ -18,6 +19,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
   const outbox = new PortOutbox(port);
   const factory = applicationModule === undefined ? createMucShard : await loadTestApplication(applicationModule);
   const application = await factory({ shardIndex, shardCount, settings, outbox });
+  const stopCompaction = startIdleCompaction();
   return new Promise<void>((resolve) => {
     // Requests the pool posted while the application was being built waited in
     // the port; attaching the listener delivers them, in order.
@@ -42,6 +44,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
         case 'crash':
           throw new Error(`shard ${shardIndex} crashed on request (debug)`);
         case 'close':
+          stopCompaction();
           void application.close().then(() => {
             outbox.flush();
             port.close();
