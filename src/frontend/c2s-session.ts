@@ -125,7 +125,7 @@ export class ClientSession implements BoundSession {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.output.length === 0 || this.socket.destroyed) return;
-    this.socket.write(this.output.join(''));
+    this.socket.write(this.output.length === 1 ? this.output[0]! : this.output.join(''));
     this.output.length = 0;
     if (this.socket.writableLength > this.maxUnread && this.phase !== 'closed') {
       this.context.log.info(this.logFields({ unread: this.socket.writableLength }), 'client does not read; closing');

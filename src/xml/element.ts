@@ -18,7 +18,10 @@ export class Element {
   constructor(name: string, attrs: Record<string, string | undefined> = {}, children: XmlNode[] = []) {
     this.name = name;
     this.attrs = {};
-    for (const [key, value] of Object.entries(attrs)) {
+    // for-in rather than Object.entries: no array per attribute (every parsed
+    // and every built element comes through here).
+    for (const key in attrs) {
+      const value = attrs[key];
       if (value !== undefined) this.attrs[key] = value;
     }
     this.children = children;
