@@ -22,6 +22,7 @@ const MIN_GROWTH_BYTES = 4 * 1024 * 1024;
 /** Starts watching the calling thread; the returned function stops. */
 export function startIdleCompaction(): () => void {
   const gc = exposeGc();
+  if (gc === undefined) return () => {};
   let floor = heapSize();
   let utilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
@@ -54,17 +55,27 @@ function compact(gc: () => void): void {
   }
 }
 
+/** Attempts at borrowing `gc` before this thread gives up compacting. */
+const EXPOSE_ATTEMPTS = 100;
+
 /**
  * V8's `gc` function without `--expose-gc` on the command line: a context
- * created while the flag is set gets it, and no other code sees it.
+ * created while the flag is set gets it. The flag is process-wide, and shard
+ * workers starting together flip it too: a context made just after another
+ * thread turned it off has no `gc`, so this tries again. Undefined (no
+ * compaction in this thread) rather than an exception if it never gets one.
  */
-function exposeGc(): () => void {
+function exposeGc(): (() => void) | undefined {
   const launched = (globalThis as { gc?: () => void }).gc;
   if (launched) return launched;
-  v8.setFlagsFromString('--expose-gc');
-  try {
-    return runInNewContext('gc') as () => void;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
+  for (let attempt = 0; attempt < EXPOSE_ATTEMPTS; attempt++) {
+    v8.setFlagsFromString('--expose-gc');
+    try {
+      const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined;
+      if (gc !== undefined) return gc;
+    } finally {
+      v8.setFlagsFromString('--no-expose-gc');
+    }
   }
+  return undefined;
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import { startIdleCompaction } from '../../src/runtime/idle-compaction.js';
 
 test('idle compaction leaves no gc function to other code', () => {
@@ -14,6 +15,29 @@ test('idle compaction leaves no gc function to other code', () => {
   stop();
   assert.equal((globalThis as { gc?: unknown }).gc, undefined);
   assert.equal(runInNewContext('typeof gc'), 'undefined');
+});
+
+test('threads that start together all get their compaction (shard workers start at once)', async () => {
+  // Each borrows `gc` by flipping a process-wide flag; one thread's reset used to
+  // leave another's new context without `gc`, and the shard worker died starting.
+  const moduleUrl = new URL('../../src/runtime/idle-compaction.js', import.meta.url).href;
+  const code =
+    `import { startIdleCompaction } from '${moduleUrl}'; import { parentPort } from 'node:worker_threads';` +
+    `try { startIdleCompaction()(); parentPort.postMessage('ok'); } catch (err) { parentPort.postMessage(String(err)); }`;
+  for (let round = 0; round < 5; round++) {
+    const outcomes = await Promise.all(
+      Array.from(
+        { length: 8 },
+        () =>
+          new Promise<string>((resolve) => {
+            const worker = new Worker(code, { eval: true });
+            worker.once('message', (outcome: string) => void worker.terminate().then(() => resolve(outcome)));
+            worker.once('error', (err) => resolve(String(err)));
+          }),
+      ),
+    );
+    assert.deepEqual(outcomes, Array(8).fill('ok'));
+  }
 });
 
 test('a heap that grew by a burst is compacted once the thread is idle', async () => {
