@@ -214,8 +214,7 @@ export const SERVER_KINDS: readonly ServerKind[] = [
           config,
           render('conclave.yaml', { PORT: String(port), DATA_DIR: directory, DOMAIN: BENCH_DOMAIN, MUC_DOMAIN: BENCH_MUC_DOMAIN }),
         );
-        // As README.md says to start it: V8 would otherwise keep a 32 MiB young generation after the logins.
-        return { executable: process.execPath, args: ['--max-semi-space-size=2', CONCLAVE_MAIN, 'start', '--config', config] };
+        return { executable: process.execPath, args: [CONCLAVE_MAIN, 'start', '--config', config] };
       }),
   },
   prosody('prosody', true),

@@ -63,7 +63,7 @@ export const idleMemory: Scenario<Parameter, IdleMemoryResult> = {
   parameters: {
     connections: { full: 2000, quick: 400, help: 'clients that log in (and then join)' },
     roomSize: { full: 10, quick: 10, help: 'occupants per room' },
-    settleSeconds: { full: 3, quick: 2, help: 'idle time before each reading' },
+    settleSeconds: { full: 7, quick: 7, help: 'idle time before each reading (the server gives memory back after 5 s idle)' },
   },
   run,
   describe: (result) =>

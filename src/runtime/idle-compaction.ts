@@ -1,81 +1,68 @@
-// Gives a thread's heap back after a burst (a wave of logins, a join storm).
-// V8 keeps the pages it grew to: objects promoted during the burst die later
-// and leave them fragmented, and its ordinary full collections move only the
-// emptiest pages. Its own memory reducer waits until the allocation rate has
-// been low for several seconds (about 9 s measured after a join storm). So
-// each thread looks twice a second: if its event loop was idle over the last
-// look and its heap grew since the last compaction, it runs one full
-// collection that compacts every page. A loaded thread is never idle, so this
-// never pauses it; on a big idle heap the pause is as long as a full
-// collection of that heap, which is why the growth must be a fair share of it.
+// Gives a thread's memory back once it has been idle for a while after a burst
+// (a wave of logins, a join storm). V8 keeps what it grew to: a young
+// generation that grew to 32 MiB stays 32 MiB, and objects promoted during the
+// burst die later and leave old pages fragmented, which ordinary full
+// collections move only when nearly empty. Its own memory reducer does give
+// both back, but only when its heuristics catch the lull (9 s after a join
+// storm in one thread, never within 40 s in another).
+//
+// So each thread looks twice a second, and once its event loop has been idle
+// for IDLE_MS and its heap grew since the last compaction, asks V8 for a
+// memory-reducing collection: what V8 does on a low-memory notification, every
+// page compacted and the young generation shrunk back to its initial size.
+// The inspector protocol is the one way to ask for it from JavaScript.
+//
+// Why wait seconds, not one look: such a collection also drops the optimized
+// code whose objects died with the burst (nearly the whole join path, once the
+// last client left), and the young and old generations restart small. A storm
+// one second after a 1000-client warm-up cost 1.4–1.8 server CPU-s with a
+// compaction in between against 0.9–1.0 without (bench/PERFORMANCE.md). A lull
+// of a second or two is part of a burst; an idle server can afford to re-warm.
 
+import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 const CHECK_INTERVAL_MS = 500;
-/** The share of the last interval the event loop may have been busy for the thread to count as idle. */
+/** How long a thread's event loop must have been idle before it compacts. */
+const IDLE_MS = 5_000;
+/** The share of an interval the event loop may have been busy for it to count as idle. */
 const IDLE_UTILIZATION = 0.01;
 /** Growth since the last compaction that makes one worth its pause: this much, and at least an eighth of the heap. */
 const MIN_GROWTH_BYTES = 4 * 1024 * 1024;
 
-/** Starts watching the calling thread; the returned function stops. */
-export function startIdleCompaction(): () => void {
-  const gc = exposeGc();
-  if (gc === undefined) return () => {};
+/** Starts watching the calling thread; the returned function stops. `idleMs` is for tests. */
+export function startIdleCompaction(idleMs = IDLE_MS): () => void {
+  // Connected on the first compaction; an open session costs nothing while no domain is enabled.
+  let session: Session | undefined;
   let floor = heapSize();
+  let idleSince = performance.now();
   let utilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
-    const idle = performance.eventLoopUtilization(now, utilization).utilization < IDLE_UTILIZATION;
+    const busy = performance.eventLoopUtilization(now, utilization).utilization >= IDLE_UTILIZATION;
     utilization = now;
+    if (busy) idleSince = performance.now();
     const size = heapSize();
-    if (idle && size - floor > Math.max(MIN_GROWTH_BYTES, floor / 8)) {
-      compact(gc);
-      floor = heapSize();
+    if (performance.now() - idleSince >= idleMs && size - floor > Math.max(MIN_GROWTH_BYTES, floor / 8)) {
+      if (session === undefined) {
+        session = new Session();
+        session.connect();
+      }
+      // V8 runs the collection as a task of this thread's loop; the floor is read once it is done.
+      session.post('HeapProfiler.collectGarbage', () => (floor = heapSize()));
+      floor = size;
     } else if (size < floor) {
       floor = size;
     }
   }, CHECK_INTERVAL_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    session?.disconnect();
+  };
 }
 
 function heapSize(): number {
   return v8.getHeapStatistics().total_physical_size;
-}
-
-function compact(gc: () => void): void {
-  // The flag is process-wide: a collection another thread happens to run meanwhile compacts fully too, which is only slower.
-  v8.setFlagsFromString('--compact-on-every-full-gc');
-  try {
-    gc();
-  } finally {
-    v8.setFlagsFromString('--no-compact-on-every-full-gc');
-  }
-}
-
-/** Attempts at borrowing `gc` before this thread gives up compacting. */
-const EXPOSE_ATTEMPTS = 100;
-
-/**
- * V8's `gc` function without `--expose-gc` on the command line: a context
- * created while the flag is set gets it. The flag is process-wide, and shard
- * workers starting together flip it too: a context made just after another
- * thread turned it off has no `gc`, so this tries again. Undefined (no
- * compaction in this thread) rather than an exception if it never gets one.
- */
-function exposeGc(): (() => void) | undefined {
-  const launched = (globalThis as { gc?: () => void }).gc;
-  if (launched) return launched;
-  for (let attempt = 0; attempt < EXPOSE_ATTEMPTS; attempt++) {
-    v8.setFlagsFromString('--expose-gc');
-    try {
-      const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined;
-      if (gc !== undefined) return gc;
-    } finally {
-      v8.setFlagsFromString('--no-expose-gc');
-    }
-  }
-  return undefined;
 }

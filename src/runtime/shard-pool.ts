@@ -41,13 +41,6 @@ const WORKER_FILE = new URL('./shard-worker.js', import.meta.url).href;
 /** A runaway shard hits this heap cap and dies (and is restarted) instead of taking the process down. */
 const SHARD_HEAP_LIMIT_MB = 2048;
 
-/**
- * A shard's young generation; V8 gives a third of it to each semi-space, 2 MiB.
- * Left to V8, a join storm grows the new space to 32 MiB that stay resident once
- * the shard is idle: 12 KiB per occupant in the idle-memory bench.
- */
-const SHARD_YOUNG_GENERATION_MB = 6;
-
 /** Stanzas held for one shard while its worker restarts; beyond, they bounce with resource-constraint. */
 const RESTART_QUEUE_LIMIT = 10_000;
 
@@ -160,7 +153,7 @@ class Shard {
       maxThreads: 1,
       idleTimeout: Infinity,
       workerData,
-      resourceLimits: { maxOldGenerationSizeMb: SHARD_HEAP_LIMIT_MB, maxYoungGenerationSizeMb: SHARD_YOUNG_GENERATION_MB },
+      resourceLimits: { maxOldGenerationSizeMb: SHARD_HEAP_LIMIT_MB },
     });
     // Piscina reports a worker error that no task is waiting on here; the attach task covers the rest.
     this.piscina.on('error', (err: unknown) => this.log.warn({ err }, 'shard worker error'));
