@@ -35,7 +35,8 @@ const MIN_GROWTH_BYTES = 4 * 1024 * 1024;
 export function startIdleCompaction(idleMs = IDLE_MS): () => void {
   // Connected on the first compaction; an open session costs nothing while no domain is enabled.
   let session: Session | undefined;
-  let floor = heapSize();
+  // Zero: the first idle stretch after start gives back what loading the program left.
+  let floor = 0;
   let idleSince = performance.now();
   let utilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
