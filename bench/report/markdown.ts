@@ -143,7 +143,7 @@ const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
     },
   },
   'join-storm': {
-    metric: 'joins/s (all clients in)',
+    metric: 'joins/s (all clients in), the median storm',
     number: (run, w, s) => resultOf(run, w, s, 'join-storm')?.joinsPerSecond ?? null,
     value: (run, w, s) => {
       const result = resultOf(run, w, s, 'join-storm');
@@ -441,11 +441,13 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
     case 'join-storm':
       return [
         table(
-          ['server', 'joined', 'failed', 'seconds', 'joins/s', 'p50 ms', 'p99 ms', ...USAGE_HEADER, 'joins per server CPU-s'],
+          ['server', 'joined', 'failed', 'seconds', 'joins/s', 'p50 ms', 'p99 ms', ...USAGE_HEADER, 'joins per server CPU-s', 'each storm, joins/s'],
           names.flatMap((server) => {
             const r = resultOf(run, workload.name, server, 'join-storm');
+            // Results written before storms were repeated have none.
+            const each = (r?.storms ?? []).map((storm) => figure(storm.joinsPerSecond)).join(' / ');
             return r
-              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.joinsPerSecond), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage, run.machine.cores), figure(r.joinsPerServerCpuSecond)]]
+              ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.joinsPerSecond), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage, run.machine.cores), figure(r.joinsPerServerCpuSecond), each]]
               : [];
           }),
         ),

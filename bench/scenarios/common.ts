@@ -100,7 +100,7 @@ export async function populateRooms(pool: GeneratorPool, rooms: readonly string[
   }
 }
 
-/** Idle time after a warm-up, for the server to finish closing its sessions. */
+/** Idle time after a warm-up or a measured storm, for the server to finish closing its sessions. */
 const WARMUP_SETTLE_MS = 1000;
 
 /**
@@ -119,8 +119,14 @@ export async function warmUp(
   context.log(`warm-up: ${ids.length} clients, unmeasured`);
   let failed = 0;
   for (const wave of waves) failed += (await pool.enter(wave, monotonicMicros())).failed;
-  failed += await pool.exit(ids);
-  if (failed > 0) context.log(`warm-up: ${failed} joins or leaves failed`);
+  if (failed > 0) context.log(`warm-up: ${failed} joins failed`);
+  await settleAfter(context, pool, ids);
+}
+
+/** The clients leave their rooms and disconnect, and the server settles for a moment. Failures are logged. */
+export async function settleAfter(context: ScenarioContext, pool: GeneratorPool, ids: number[]): Promise<void> {
+  const failed = await pool.exit(ids);
+  if (failed > 0) context.log(`${failed} of ${ids.length} clients failed to leave`);
   await sleep(WARMUP_SETTLE_MS);
 }
 

@@ -13,6 +13,7 @@ import type { CompareRun } from '../../bench/compare.js';
 import { describeMachine } from '../../bench/report/machine.js';
 import { writeReport } from '../../bench/report/markdown.js';
 import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
+import { joinStorm } from '../../bench/scenarios/join-storm.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
 
@@ -143,6 +144,40 @@ describe('bench: stanza scanner', () => {
         ],
         `split at ${split}`,
       );
+    }
+  });
+});
+
+describe('bench: repeated join storms against the limit server', () => {
+  test('every storm is measured after the previous one left, and the median is the result', async () => {
+    const server = await startLimitServer();
+    try {
+      const result = await joinStorm.run(
+        {
+          target: {
+            host: '127.0.0.1',
+            port: server.port,
+            domain: 'localhost',
+            mucDomain: 'conference.localhost',
+            auth: 'plain',
+            password: 'bench',
+            serverPid: server.process.pid!,
+          },
+          generators: 2,
+          log: () => {},
+        },
+        parametersOf(joinStorm, true, { clients: 30, roomSize: 5, warmupClients: 10, storms: 3 }),
+      );
+      assert.equal(result.storms.length, 3);
+      for (const storm of result.storms) {
+        assert.equal(storm.joined, 30, 'each storm joins its own 30 clients');
+        assert.equal(storm.failed, 0);
+      }
+      const sorted = result.storms.map((storm) => storm.joinsPerSecond).sort((a, b) => a - b);
+      assert.equal(result.joinsPerSecond, sorted[1]);
+      assert.equal(result.latency.count, 30);
+    } finally {
+      server.process.kill();
     }
   });
 });
