@@ -1,6 +1,8 @@
-// Ends the live sessions of an account when it is deleted, whichever process
-// deleted it (`conclave deluser` runs beside the server, on the same LMDB
-// environment). The account store logs each deletion under a counter; the
+// Ends the live sessions of an account when it is deleted or its password
+// changes, whichever process did it (`conclave deluser` and `passwd` run
+// beside the server, on the same LMDB environment): a password change is how
+// an intruder is shut out, so it ends the sessions from before it, as in
+// Prosody. The account store logs each such change under a counter; the
 // server reads that one key on a timer and the log only when it moved, so it
 // pays nothing per session while accounts stay as they are. lmdb-js renews
 // its read snapshot every event-loop turn, so a read in the timer sees what

@@ -22,8 +22,8 @@ export interface AuthBackend {
    */
   scramCredential(accountJid: string, hash: ScramHash): Promise<ScramCredential>;
   /**
-   * The number of the last logged account change (a deletion, maybe by
-   * another process); always 0 where accounts do not exist. A session notes
+   * The number of the last logged account change (a deletion or a password
+   * change, maybe by another process); always 0 where accounts do not exist. A session notes
    * it when it starts authenticating: only later changes concern it.
    */
   accountChangeSequence(): number;

@@ -116,11 +116,13 @@ export class ClientSession implements BoundSession {
   /**
    * A change from the account store's log: it ends the session when it
    * concerns this account and came after authentication began (a login to an
-   * account re-created since its deletion stays).
+   * account re-created since its deletion, or with the new password, stays).
+   * Conditions and texts are Prosody's.
    */
   accountChanged(change: AccountChange): void {
     if (change.bareJid !== this.account || change.sequence <= this.accountChangesSeen) return;
-    this.streamError('not-authorized', 'Account deleted');
+    if (change.kind === 'deleted') this.streamError('not-authorized', 'Account deleted');
+    else this.streamError('reset', 'Password changed');
   }
 
   /** Closes the stream with a stream error (RFC 6120 §4.9). */

@@ -2,11 +2,12 @@
 // An account holds salted SCRAM credentials for SHA-1 and SHA-256, never the
 // password: PLAIN logins are checked by deriving from the offered password.
 //
-// Accounts are changed by `conclave deluser` and friends, usually in another
+// Accounts are changed by `conclave deluser` and `passwd`, usually in another
 // process than the server's. So that the server can end the sessions of a
-// deleted account, each deletion is also written, in the same transaction, to
-// a log numbered by a counter: the server reads the counter key on a timer and
-// only reads the log when it moved.
+// deleted account, or those from before a password change, each such change
+// is also written, in the same transaction, to a log numbered by a counter:
+// the server reads the counter key on a timer and only reads the log when it
+// moved.
 
 import type { Database } from './database.js';
 import { deriveCredential, type ScramCredential, type ScramHash } from '../frontend/scram.js';
@@ -28,7 +29,7 @@ export interface AccountChange {
   /** Its number in the log; the counter is the last one given out. */
   sequence: number;
   bareJid: string;
-  kind: 'deleted';
+  kind: 'deleted' | 'password-changed';
 }
 
 /** How a change is kept in the log; `at` (ms since the epoch) is for pruning. */
@@ -69,10 +70,13 @@ export class AccountStore {
     return this.ifExists(bareJid, false, () => void this.db.put(bareJid, account));
   }
 
-  /** Replaces the account's credentials; false when there is no such account. */
+  /** Replaces the account's credentials and logs the change; false when there is no such account. */
   async setPassword(bareJid: string, password: string): Promise<boolean> {
     const account = await storedAccount(password);
-    return this.ifExists(bareJid, true, () => void this.db.put(bareJid, account));
+    return this.ifExists(bareJid, true, () => {
+      this.db.put(bareJid, account);
+      this.logChange(bareJid, 'password-changed');
+    });
   }
 
   /** Deletes the account and logs the deletion; false when there was none. */

@@ -1,7 +1,8 @@
 // `conclave deluser` while the server runs: the account's live sessions end
 // with a `not-authorized` stream error and leave their rooms, as for any
 // disconnect, while a login to an account re-created after the deletion
-// stays. The command line always runs as a separate process, as an
+// stays; `conclave passwd` ends the sessions from before the change with
+// `reset`. The command line always runs as a separate process, as an
 // administrator runs it beside the server.
 
 import assert from 'node:assert/strict';
@@ -76,7 +77,7 @@ describe('deluser on a running server (separate processes)', () => {
 
 // In one process, with the server's timer under the test's control, so that
 // the order that matters is certain: logins first, the server's check after.
-describe('deluser and logins the check has not seen yet', () => {
+describe('deluser, passwd and logins the check has not seen yet', () => {
   let server: TestServer;
   let config: string;
   before(async () => {
@@ -121,5 +122,17 @@ describe('deluser and logins the check has not seen yet', () => {
     );
     assert.deepEqual(await streamErrorOf(client), { condition: 'not-authorized', text: 'Account deleted' });
     assert.equal(await binding, 'refused');
+  });
+
+  test('a password change ends the sessions from before it with reset; a login with the new password stays', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await accountCommand(config, 'adduser', 'tybalt@localhost', 'first');
+    const earlier = await rawClient(server.port, 'tybalt', 'earlier', 'first');
+    await accountCommand(config, 'passwd', 'tybalt@localhost', 'second');
+    const later = await rawClient(server.port, 'tybalt', 'later', 'second');
+
+    checkAccounts();
+    assert.deepEqual(await streamErrorOf(earlier), { condition: 'reset', text: 'Password changed' });
+    assert.equal((await later.ping()).attrs.type, 'result');
+    await later.close();
   });
 });
