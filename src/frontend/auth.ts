@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError, type Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
-import { AccountStore } from '../store/accounts.js';
+import { AccountStore, type AccountChange } from '../store/accounts.js';
 import type { Database } from '../store/database.js';
 import { passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from './scram.js';
 
@@ -21,6 +21,14 @@ export interface AuthBackend {
    * decoy no proof matches, so the exchange does not reveal which accounts exist.
    */
   scramCredential(accountJid: string, hash: ScramHash): Promise<ScramCredential>;
+  /**
+   * The number of the last logged account change (a deletion or a password
+   * change, maybe by another process); always 0 where accounts do not exist. A session notes
+   * it when it starts authenticating: only later changes concern it.
+   */
+  accountChangeSequence(): number;
+  /** The account changes logged after `sequence`, oldest first. */
+  accountChangesAfter(sequence: number): AccountChange[];
 }
 
 /** The configured back end; the caller has checked `assertAuthAllowed` first. */
@@ -32,6 +40,8 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
       accountJid,
       verifyPassword: async () => true,
       scramCredential: () => Promise.reject(new Error('The insecure back end offers no SCRAM')),
+      accountChangeSequence: () => 0,
+      accountChangesAfter: () => [],
     };
   }
   const accounts = new AccountStore(database);
@@ -51,6 +61,8 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
       const keyLength = hash === 'sha1' ? 20 : 32;
       return { salt, iterations: SCRAM_ITERATIONS, storedKey: randomBytes(keyLength), serverKey: randomBytes(keyLength) };
     },
+    accountChangeSequence: () => accounts.changeSequence(),
+    accountChangesAfter: (sequence) => accounts.changesAfter(sequence),
   };
 }
 

@@ -12,6 +12,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
+import type { AccountChange } from '../store/accounts.js';
 import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-parser.js';
@@ -69,6 +70,8 @@ export class ClientSession implements BoundSession {
   private secure = false;
   /** The account's bare JID once SASL succeeded. */
   private account: string | undefined;
+  /** The account change log's counter when authentication began: changes up to it happened before this login. */
+  private accountChangesSeen = 0;
   private sasl: SaslExchange | undefined;
   private saslFailures = 0;
   /** Our stream header for the current stream has been written. */
@@ -108,6 +111,18 @@ export class ClientSession implements BoundSession {
       this.flushScheduled = true;
       setImmediate(this.flush);
     }
+  }
+
+  /**
+   * A change from the account store's log: it ends the session when it
+   * concerns this account and came after authentication began (a login to an
+   * account re-created since its deletion, or with the new password, stays).
+   * Conditions and texts are Prosody's.
+   */
+  accountChanged(change: AccountChange): void {
+    if (change.bareJid !== this.account || change.sequence <= this.accountChangesSeen) return;
+    if (change.kind === 'deleted') this.streamError('not-authorized', 'Account deleted');
+    else this.streamError('reset', 'Password changed');
   }
 
   /** Closes the stream with a stream error (RFC 6120 §4.9). */
@@ -243,6 +258,8 @@ export class ClientSession implements BoundSession {
     if (this.context.tls && !this.secure) return this.saslFailure('encryption-required');
     switch (element.name) {
       case 'auth': {
+        // Read before the exchange reads the credentials, so that no change between the two goes unnoticed.
+        this.accountChangesSeen = this.context.auth.accountChangeSequence();
         const mechanism = element.attrs.mechanism ?? '';
         this.sasl = startSasl(mechanism, this.context.auth);
         if (!this.sasl) return this.saslFailure('invalid-mechanism');
@@ -313,6 +330,9 @@ export class ClientSession implements BoundSession {
   private bindPhase(stanza: Element): void {
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
     if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
+    // The server's watch only reaches bound sessions: a change since authentication is checked here.
+    for (const change of this.context.auth.accountChangesAfter(this.accountChangesSeen)) this.accountChanged(change);
+    if (this.phase === 'closed') return;
     const requested = bind.getChildText('resource');
     const resource = requested === undefined || requested.trim() === '' ? randomUUID() : requested;
     const fullJid = prepJid(this.account + '/' + resource);

@@ -8,6 +8,7 @@ import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
 import { openDatabase } from '../store/database.js';
+import { watchAccountChanges } from './account-watch.js';
 import { assertAuthAllowed, createAuthBackend } from './auth.js';
 import type { ClientSession } from './c2s-session.js';
 import { ComponentService } from './component.js';
@@ -59,6 +60,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
   }
 
   const stopCompaction = startIdleCompaction();
+  const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log) : undefined;
   let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,
@@ -68,6 +70,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
     close() {
       closing ??= (async () => {
         stopCompaction();
+        stopAccountWatch?.();
         await component?.close();
         await listener?.close();
         await pool?.close();

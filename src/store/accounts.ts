@@ -1,6 +1,13 @@
 // User accounts of the `internal` auth back end, keyed by normalized bare JID.
 // An account holds salted SCRAM credentials for SHA-1 and SHA-256, never the
 // password: PLAIN logins are checked by deriving from the offered password.
+//
+// Accounts are changed by `conclave deluser` and `passwd`, usually in another
+// process than the server's. So that the server can end the sessions of a
+// deleted account, or those from before a password change, each such change
+// is also written, in the same transaction, to a log numbered by a counter:
+// the server reads the counter key on a timer and only reads the log when it
+// moved.
 
 import type { Database } from './database.js';
 import { deriveCredential, type ScramCredential, type ScramHash } from '../frontend/scram.js';
@@ -17,11 +24,33 @@ interface StoredAccount {
   scram: Record<ScramHash, StoredCredential>;
 }
 
+/** A change that ends the sessions its account had before it. */
+export interface AccountChange {
+  /** Its number in the log; the counter is the last one given out. */
+  sequence: number;
+  bareJid: string;
+  kind: 'deleted' | 'password-changed';
+}
+
+/** How a change is kept in the log; `at` (ms since the epoch) is for pruning. */
+interface StoredChange {
+  jid: string;
+  kind: AccountChange['kind'];
+  at: number;
+}
+
+/** The log's counter key. Entries are keyed 1, 2, ...; numbers sort before strings, so a range over them never meets it. */
+const SEQUENCE_KEY = 'sequence';
+/** How long the log keeps an entry: far more than a running server takes to read it, not long enough to keep deleted JIDs around. */
+const CHANGE_RETENTION_MS = 60 * 60 * 1000;
+
 export class AccountStore {
   private readonly db;
+  private readonly changes;
 
   constructor(database: Database) {
     this.db = database.openDB<StoredAccount, string>({ name: 'accounts' });
+    this.changes = database.openDB<StoredChange | number, number | typeof SEQUENCE_KEY>({ name: 'account_changes' });
   }
 
   credential(bareJid: string, hash: ScramHash): ScramCredential | undefined {
@@ -41,15 +70,50 @@ export class AccountStore {
     return this.ifExists(bareJid, false, () => void this.db.put(bareJid, account));
   }
 
-  /** Replaces the account's credentials; false when there is no such account. */
+  /** Replaces the account's credentials and logs the change; false when there is no such account. */
   async setPassword(bareJid: string, password: string): Promise<boolean> {
     const account = await storedAccount(password);
-    return this.ifExists(bareJid, true, () => void this.db.put(bareJid, account));
+    return this.ifExists(bareJid, true, () => {
+      this.db.put(bareJid, account);
+      this.logChange(bareJid, 'password-changed');
+    });
   }
 
-  /** Deletes the account; false when there was none. */
+  /** Deletes the account and logs the deletion; false when there was none. */
   delete(bareJid: string): Promise<boolean> {
-    return this.ifExists(bareJid, true, () => void this.db.remove(bareJid));
+    return this.ifExists(bareJid, true, () => {
+      this.db.remove(bareJid);
+      this.logChange(bareJid, 'deleted');
+    });
+  }
+
+  /** The number of the last logged change (0 before any): one key read. */
+  changeSequence(): number {
+    return (this.changes.get(SEQUENCE_KEY) as number | undefined) ?? 0;
+  }
+
+  /** The logged changes numbered after `sequence`, oldest first. */
+  changesAfter(sequence: number): AccountChange[] {
+    const changes: AccountChange[] = [];
+    for (const { key, value } of this.changes.getRange({ start: sequence + 1, end: this.changeSequence() + 1 })) {
+      const { jid, kind } = value as StoredChange;
+      changes.push({ sequence: key as number, bareJid: jid, kind });
+    }
+    return changes;
+  }
+
+  /** Appends to the change log and prunes it; runs inside the change's transaction. */
+  private logChange(bareJid: string, kind: AccountChange['kind']): void {
+    const sequence = this.changeSequence() + 1;
+    const now = Date.now();
+    this.changes.put(SEQUENCE_KEY, sequence);
+    this.changes.put(sequence, { jid: bareJid, kind, at: now });
+    const expired: number[] = [];
+    for (const { key, value } of this.changes.getRange({ start: 1, end: sequence })) {
+      if ((value as StoredChange).at > now - CHANGE_RETENTION_MS) break;
+      expired.push(key as number);
+    }
+    for (const key of expired) this.changes.remove(key);
   }
 
   /** Makes the change in one transaction if the account exists (or not) as expected; resolves with whether it did. */

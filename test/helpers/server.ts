@@ -1,6 +1,6 @@
 // Test support: a server on an ephemeral port with a scratch data folder, a
-// raw XMPP client for tests that speak the protocol by hand, and the server
-// as a separate process for crash tests.
+// raw XMPP client for tests that speak the protocol by hand, the server as a
+// separate process for crash tests, and the command line as a separate process.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
@@ -263,6 +263,23 @@ export interface SpawnedServer {
 }
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+export interface CliOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `conclave ARGS` as a child process, with `input` on its standard input. */
+export function conclave(args: string[], input?: string): Promise<CliOutcome> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(input);
+  return new Promise((resolvePromise) => child.on('close', (code) => resolvePromise({ code, stdout, stderr })));
+}
 
 /** Runs `conclave start ARGS` as a child process; resolves once it says where it listens. */
 export function spawnServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {

@@ -4,31 +4,11 @@
 // logging the accounts in and shutting down on SIGTERM.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { RawClient, spawnServer } from '../helpers/server.js';
-
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
-
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function conclave(args: string[], input?: string): Promise<Outcome> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(input);
-  return new Promise((resolvePromise) => child.on('close', (code) => resolvePromise({ code, stdout, stderr })));
-}
+import { conclave, RawClient, spawnServer } from '../helpers/server.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'conclave-cli-'))));
