@@ -149,15 +149,14 @@ describe('shard crash', { timeout: 60_000 }, () => {
 });
 
 describe('stanzas in flight when a shard dies', { timeout: 30_000 }, () => {
+  const room = 'inflight@conference.localhost';
   let server: TestServer;
-  let room: string;
   let romeo: MucTestClient;
   let juliet: MucTestClient;
   let mercutio: MucTestClient;
 
   before(async () => {
     server = await startTestServer({ muc: { shards: 2 } });
-    room = 'inflight@conference.localhost';
     [romeo, juliet, mercutio] = await Promise.all(['romeo', 'juliet', 'mercutio'].map((name) => MucTestClient.login(server.port, name)));
   });
 
