@@ -328,13 +328,15 @@ class Shard {
   }
 }
 
-/** A batch posted to a worker that has stanzas not handled yet. */
+/** A batch posted to a worker. */
 interface PostedBatch {
   /** The receipt of `stanzas[0]`; the others follow on. */
   first: number;
-  /** The batch as posted; a handled stanza's slot is cleared. */
+  /** One past the receipt of its last stanza. */
+  end: number;
+  /** The batch as posted; a handled stanza's slot is cleared, and the whole list once none is left. */
   stanzas: (Element | undefined)[];
-  /** Slots not cleared yet. */
+  /** Stanzas not handled yet. */
   unhandled: number;
 }
 
@@ -342,61 +344,85 @@ interface PostedBatch {
  * The stanzas posted to a worker whose receipts have not come back, kept by
  * batch: a batch handled in one go (the usual case) costs one entry and no
  * work per stanza; only a batch whose stanzas finish apart (a room awaiting a
- * write, say) has its slots cleared one by one.
+ * write, say) has its slots cleared one by one. Handled batches leave the list
+ * lazily, so that with many batches in flight (a worker far behind) each still
+ * costs the same: no splicing in a long list.
  */
 export class UnhandledStanzas {
-  /** In receipt order. */
+  /** In receipt order. Those before `head` are handled, and `handledPastHead` of the others. */
   private batches: PostedBatch[] = [];
+  private head = 0;
+  private handledPastHead = 0;
   private nextReceipt = 0;
 
   /** Numbers a batch about to be posted and keeps it; returns its first receipt. */
   add(stanzas: Element[]): number {
     const first = this.nextReceipt;
     this.nextReceipt += stanzas.length;
-    this.batches.push({ first, stanzas, unhandled: stanzas.length });
+    this.batches.push({ first, end: this.nextReceipt, stanzas, unhandled: stanzas.length });
     return first;
   }
 
   /** Drops the stanzas of these receipts, flat `[start, end)` pairs as a shard's output carries them. */
   forget(receipts: readonly number[]): void {
     for (let i = 0; i < receipts.length; i += 2) this.forgetRange(receipts[i], receipts[i + 1]);
+    this.compact();
   }
 
   /** Every stanza not handled, in the order posted; they are forgotten. */
   takeAll(): Element[] {
-    const stanzas = this.batches.flatMap((batch) => batch.stanzas.filter((stanza) => stanza !== undefined));
+    const stanzas = this.batches.slice(this.head).flatMap((batch) => batch.stanzas.filter((stanza) => stanza !== undefined));
     this.batches = [];
+    this.head = 0;
+    this.handledPastHead = 0;
     return stanzas;
   }
 
   private forgetRange(start: number, end: number): void {
-    let index = this.firstEndingAfter(start);
-    while (index < this.batches.length && this.batches[index].first < end) {
+    for (let index = this.firstEndingAfter(start); index < this.batches.length && this.batches[index].first < end; index++) {
       const batch = this.batches[index];
-      const from = Math.max(start - batch.first, 0);
-      const to = Math.min(end - batch.first, batch.stanzas.length);
-      if (from === 0 && to === batch.stanzas.length) {
+      if (batch.unhandled === 0) continue;
+      if (start <= batch.first && batch.end <= end) {
         batch.unhandled = 0;
       } else {
-        for (let slot = from; slot < to; slot++) {
+        const last = Math.min(end, batch.end) - batch.first;
+        for (let slot = Math.max(start - batch.first, 0); slot < last; slot++) {
           if (batch.stanzas[slot] === undefined) continue;
           batch.stanzas[slot] = undefined;
           batch.unhandled--;
         }
       }
-      if (batch.unhandled === 0) this.batches.splice(index, 1);
-      else index++;
+      if (batch.unhandled === 0) {
+        batch.stanzas = [];
+        this.handledPastHead++;
+      }
     }
   }
 
-  /** The index of the first batch whose receipts go beyond `receipt` (binary search). */
+  /** Moves `head` past the handled batches in front; drops the handled ones once they are most of the list. */
+  private compact(): void {
+    const batches = this.batches;
+    while (this.head < batches.length && batches[this.head].unhandled === 0) {
+      this.head++;
+      this.handledPastHead--;
+    }
+    if (this.head === batches.length) {
+      this.batches = [];
+      this.head = 0;
+    } else if (batches.length > 64 && this.head + this.handledPastHead > batches.length / 2) {
+      this.batches = batches.filter((batch) => batch.unhandled > 0);
+      this.head = 0;
+      this.handledPastHead = 0;
+    }
+  }
+
+  /** The index of the first batch from `head` on whose receipts go beyond `receipt` (binary search). */
   private firstEndingAfter(receipt: number): number {
-    let low = 0;
+    let low = this.head;
     let high = this.batches.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      const batch = this.batches[middle];
-      if (batch.first + batch.stanzas.length <= receipt) low = middle + 1;
+      if (this.batches[middle].end <= receipt) low = middle + 1;
       else high = middle;
     }
     return low;

@@ -290,4 +290,14 @@ test('the stanzas the pool keeps are forgotten as their receipts come back, in a
   unhandled.add(stanzas.slice(5, 6));
   unhandled.forget([10, 16]);
   assert.deepEqual(ids(), []);
+
+  // One stanza held while 200 later batches come and go (the handled ones leave the list in bulk).
+  const first = unhandled.add(stanzas.slice(0, 2));
+  for (let i = 0; i < 200; i++) {
+    const next = unhandled.add(stanzas.slice(2, 5));
+    unhandled.forget(i === 0 ? [first, first + 1, next, next + 3] : [next, next + 3]);
+  }
+  const last = unhandled.add(stanzas.slice(5, 7));
+  unhandled.forget([last + 1, last + 2]);
+  assert.deepEqual(ids(), ['1', '5']);
 });
