@@ -9,6 +9,7 @@ import { createLogger } from '../../src/log.js';
 import type { Delivery } from '../../src/runtime/protocol.js';
 import { ShardPool, UnhandledStanzas } from '../../src/runtime/shard-pool.js';
 import { el } from '../../src/xml/element.js';
+import { ECHO_NS } from '../fixtures/echo-shard.js';
 
 const ECHO_APPLICATION = new URL('../fixtures/echo-shard.js', import.meta.url).href;
 const SHARDS = 3;
@@ -269,6 +270,17 @@ test('a crashed shard answers each stanza it had not handled with an error, once
   assert.notEqual((await recipients.echo('lost-after')).thread, (await recipients.echo('lost-handled')).thread);
   assert.deepEqual((await pool.inspect(stalled)).room, { handled: 1, waiting: 0 });
   assert.equal((await pool.inspect(busy)).room, undefined);
+});
+
+test('a stanza the shard application throws on is answered with an error; the shard goes on', async () => {
+  const [room] = roomsOnShard(2, 1, 'throw');
+  pool.dispatch(el('iq', { from: 'bob@localhost/r', to: room, id: 'throw-iq', type: 'get' }, el('throw', { xmlns: ECHO_NS })));
+  pool.dispatch(message(room, 'throw-after'));
+  await recipients.echo('throw-after');
+  assert.deepEqual(
+    recipients.received.filter(({ xml }) => xml.includes(" id='throw-iq'")).map(({ to, xml }) => [to, xml.includes("<internal-server-error ")]),
+    [['bob@localhost/r', true]],
+  );
 });
 
 test('the stanzas the pool keeps are forgotten as their receipts come back, in any order, across batches', () => {
