@@ -20,7 +20,8 @@ import { PERSISTENT } from './settings.js';
 import { errorReply, NS_MUC, type StanzaError } from './stanzas.js';
 
 export type RoomMail =
-  | { kind: 'stanza'; stanza: Element }
+  /** `receipt`: the shard runtime's number for the stanza, handed back once it is handled. */
+  | { kind: 'stanza'; stanza: Element; receipt: number }
   | { kind: 'stall'; ms: number }
   /** A service admin destroys the room; `done` learns whether there was a room to destroy. */
   | { kind: 'destroy'; reason?: string; done(destroyed: boolean): void };
@@ -57,7 +58,15 @@ export class RoomActor implements RoomHost {
     const record = env.store.load(jid);
     this.stored = record !== undefined;
     this.room = record === undefined ? undefined : new Room(jid, env.hooks, this, record);
-    this.mailbox = new Mailbox<RoomMail>((mail) => this.handle(mail), env.mailboxLimit, (err, mail) => this.failed(err, mail));
+    this.mailbox = new Mailbox<RoomMail>(
+      (mail) => this.handle(mail),
+      env.mailboxLimit,
+      (err, mail) => this.failed(err, mail),
+      // By now release() has sent what the stanza produced.
+      (mail) => {
+        if (mail.kind === 'stanza') env.outbox.handled(mail.receipt);
+      },
+    );
   }
 
   get serviceDomain(): string {

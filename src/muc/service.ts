@@ -62,22 +62,26 @@ class MucService implements ShardApplication, CommandHost {
     return this.serviceDomain;
   }
 
-  receive(stanza: Element): void {
+  receive(stanza: Element, receipt: number): void {
     const to = parseJid(stanza.attrs.to ?? '');
-    if (stanza.attrs.from === undefined) return;
-    if (to === null) {
+    if (stanza.attrs.from === undefined) {
+      // Nobody to answer.
+    } else if (to === null) {
       this.refuse(stanza, { type: 'modify', condition: 'jid-malformed' });
-      return;
-    }
-    if (to.local === '') {
-      this.serviceStanza(stanza);
-      return;
-    }
-    stanza.setAttr('to', formatJid(to));
-    const roomJid = to.local + '@' + to.domain;
-    if (!this.actorFor(roomJid).post({ kind: 'stanza', stanza })) {
+    } else if (to.local === '') {
+      const answered = this.serviceStanza(stanza);
+      if (answered !== undefined) {
+        void answered.then(() => this.context.outbox.handled(receipt));
+        return;
+      }
+    } else {
+      stanza.setAttr('to', formatJid(to));
+      const roomJid = to.local + '@' + to.domain;
+      // The room hands the receipt back once it has handled the stanza.
+      if (this.actorFor(roomJid).post({ kind: 'stanza', stanza, receipt })) return;
       this.refuse(stanza, { type: 'wait', condition: 'resource-constraint' }, roomJid);
     }
+    this.context.outbox.handled(receipt);
   }
 
   inspect(roomJid: string): Record<string, unknown> | undefined {
@@ -121,8 +125,11 @@ class MucService implements ShardApplication, CommandHost {
     return actor;
   }
 
-  /** Stanzas to the service itself: disco#info, disco#items and ad-hoc commands; nothing else is served here. */
-  private serviceStanza(stanza: Element): void {
+  /**
+   * Stanzas to the service itself: disco#info, disco#items and ad-hoc commands;
+   * nothing else is served here. A promise when the answer is still to come.
+   */
+  private serviceStanza(stanza: Element): Promise<void> | undefined {
     const { type } = stanza.attrs;
     const from = stanza.attrs.from as string;
     const query = stanza.elements()[0];
@@ -142,23 +149,24 @@ class MucService implements ShardApplication, CommandHost {
         );
       this.send(result, from);
     } else if (type === 'get' && query?.is('query', NS_DISCO_INFO) && commandInfo(this, stanza, node ?? '')) {
-      return;
+      // commandInfo answered it.
     } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && node === NS_COMMANDS) {
       const result = reply(stanza);
       commandItems(this, from, result.c('query', { xmlns: NS_DISCO_ITEMS, node }));
       this.send(result, from);
     } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && node === undefined) {
-      void this.publicRooms().then((rooms) => {
+      return this.publicRooms().then((rooms) => {
         const result = reply(stanza);
         const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
         for (const [jid, name] of rooms) items.c('item', { jid, name });
         this.send(result, from);
       });
     } else if (type === 'set' && query?.is('command', NS_COMMANDS)) {
-      void runCommand(this, stanza, query);
+      return runCommand(this, stanza, query);
     } else {
       this.refuse(stanza, { type: 'cancel', condition: 'service-unavailable' });
     }
+    return undefined;
   }
 
   isAdmin(jid: string): boolean {

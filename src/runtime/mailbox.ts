@@ -14,6 +14,8 @@ export class Mailbox<T> {
     private readonly handler: MailboxHandler<T>,
     private readonly limit: number,
     private readonly onError: (err: unknown, item: T) => void,
+    /** Called once per item when its handling is over, after `onError` if it failed. */
+    private readonly onDone: (item: T) => void = () => {},
   ) {}
 
   get size(): number {
@@ -41,22 +43,29 @@ export class Mailbox<T> {
         pending = this.handler(item);
       } catch (err) {
         this.onError(err, item);
+        this.onDone(item);
         continue;
       }
       if (pending instanceof Promise) {
         pending.then(
-          () => this.drain(),
+          () => this.doneThenDrain(item),
           (err) => {
             this.onError(err, item);
-            this.drain();
+            this.doneThenDrain(item);
           },
         );
         this.compact();
         return;
       }
+      this.onDone(item);
     }
     this.compact();
     this.running = false;
+  }
+
+  private doneThenDrain(item: T): void {
+    this.onDone(item);
+    this.drain();
   }
 
   private compact(): void {

@@ -12,6 +12,12 @@
 // Consecutive stanzas for one full JID (a newcomer's occupant list, say) travel
 // as one delivery: the first split as usual, the others already addressed, so
 // a list of N presences costs one delivery and one write instead of N.
+//
+// Each inbound stanza comes with a receipt, a number the pool gave it, and the
+// shard hands the receipt back once it has handled the stanza, in the same
+// output as what the stanza produced. The pool keeps every stanza it posted
+// until then: when the worker dies, those whose receipts have not come back
+// are answered with an error (see shard-pool.ts), not silently lost.
 
 import type { Element } from '../xml/element.js';
 import type { Settings } from '../config/load.js';
@@ -33,10 +39,15 @@ export type ShardEvent =
   /** An occupant session joined (`present`) or left a room under the nickname. */
   { kind: 'occupant'; room: string; nick: string; jid: string; present: boolean };
 
-/** One flush from a shard: deliveries in order, and events. */
+/** One flush from a shard: deliveries in order, events, and the receipts of the stanzas it handled. */
 export interface ShardOutput {
   deliveries: Delivery[];
   events: ShardEvent[];
+  /**
+   * Receipts handled since the last flush, as flat `[start, end)` pairs: a
+   * turn that handles its stanzas in order returns one pair, not one number each.
+   */
+  handled: number[];
 }
 
 /** What the room side writes to; the runtime batches it per event-loop turn. */
@@ -44,12 +55,22 @@ export interface Outbox {
   /** Sends `stanza` to each recipient; any `to` attribute on it is replaced. */
   send(stanza: Element, to: string | readonly string[]): void;
   event(event: ShardEvent): void;
+  /**
+   * The stanza received with this receipt is handled: what it produced has
+   * been sent. Called once per stanza, after those sends, in the same turn.
+   */
+  handled(receipt: number): void;
 }
 
 /** What runs inside a shard worker: the MUC service for that shard's rooms. */
 export interface ShardApplication {
-  /** One inbound stanza, in arrival order. Must not throw for bad input. */
-  receive(stanza: Element): void;
+  /**
+   * One inbound stanza, in arrival order. Must not throw for bad input. Once
+   * the stanza is handled, now or after an await, the application calls
+   * `outbox.handled(receipt)`; until then, the pool answers it with an error
+   * if the worker dies.
+   */
+  receive(stanza: Element, receipt: number): void;
   /** A description of a room for the debug view (undefined when not loaded). */
   inspect(roomJid: string): Record<string, unknown> | undefined;
   /**

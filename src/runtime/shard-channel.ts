@@ -4,6 +4,8 @@
 // the stanzas dispatched before it.
 
 import type { MessagePort } from 'node:worker_threads';
+import { errorReply, type StanzaErrorCondition } from '../frontend/errors.js';
+import { jidDomain } from '../jid/jid.js';
 import { serialize, type Element } from '../xml/element.js';
 import { escapeAttribute } from '../xml/escape.js';
 import type { Settings } from '../config/load.js';
@@ -11,7 +13,8 @@ import type { Delivery, ShardOutput } from './protocol.js';
 
 /** Main thread → worker. */
 export type ShardRequest =
-  | { kind: 'stanzas'; stanzas: Element[] }
+  /** The receipt of `stanzas[i]` is `first + i`; the pool numbers a batch when it posts it. */
+  | { kind: 'stanzas'; first: number; stanzas: Element[] }
   | { kind: 'inspect'; id: number; room: string }
   | { kind: 'stall'; room: string; ms: number }
   /** Debug: the worker dies abruptly, as a bug would kill it. */
@@ -41,6 +44,31 @@ export interface ShardWorkerData {
    * `ShardApplicationFactory` to run instead of the MUC. Production leaves it unset.
    */
   applicationModule?: string;
+}
+
+/**
+ * The answer to a stanza that a dead worker took with it, or that the shard
+ * application threw on: `internal-server-error` since the fault is ours, not
+ * the request's (`service-unavailable` would read as "this room does not
+ * offer that" to an iq, or as a full room to a join), of type `wait`
+ * (errors.ts; a room answers a failed handler the same way) since the shard
+ * is back within moments and a retry normally succeeds.
+ */
+export const FAILED_STANZA: StanzaErrorCondition = 'internal-server-error';
+
+/**
+ * The error answer to a stanza the shard will not handle, addressed to its
+ * sender; undefined for those that take none: errors and iq results
+ * (RFC 6120 §8.3.1), unavailable presences (a leave: the room's occupants
+ * learn the rest from a 332 presence), and stanzas from the MUC service
+ * itself, whose answer would come back here. A join gets a presence error,
+ * so the client knows it is not in the room.
+ */
+export function errorAnswer(stanza: Element, condition: StanzaErrorCondition, serviceDomain: string): Element | undefined {
+  const sender = stanza.attrs.from;
+  if (sender === undefined || jidDomain(sender) === serviceDomain) return undefined;
+  if (stanza.name === 'presence' && stanza.attrs.type === 'unavailable') return undefined;
+  return errorReply(stanza, condition);
 }
 
 /**

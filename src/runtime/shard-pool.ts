@@ -17,18 +17,24 @@
 // message in `setImmediate`, and the worker answers the same way, one
 // `ShardOutput` per turn (see shard-worker.ts).
 //
-// Supervision: when a worker dies, the pool tells every occupant of the shard's
-// rooms (known from the shard's `occupant` events) that it was removed
-// (status 332), attaches a fresh worker, and holds the shard's stanzas until it
-// is ready. Other shards carry on.
+// Supervision: when a worker dies, the pool answers with an error every stanza
+// it had posted to it that the worker had not handled (their receipts did not
+// come back: see protocol.ts), tells every occupant of the shard's rooms (known
+// from the shard's `occupant` events) that it was removed (status 332),
+// attaches a fresh worker, and holds the shard's stanzas until it is ready.
+// Other shards carry on.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Settings } from '../config/load.js';
+import type { StanzaErrorCondition } from '../frontend/errors.js';
+import { bareJid, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { Element, el } from '../xml/element.js';
 import type { Delivery, ShardEvent, ShardOutput } from './protocol.js';
 import {
+  errorAnswer,
+  FAILED_STANZA,
   toDelivery,
   type AttachTask,
   type ShardReply,
@@ -48,7 +54,6 @@ const RESTART_QUEUE_LIMIT = 10_000;
 const RESTART_BACKOFF_MS = { first: 100, max: 5_000 };
 
 const MUC_USER = 'http://jabber.org/protocol/muc#user';
-const STANZA_ERRORS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
 export interface ShardPoolOptions {
   /**
@@ -133,7 +138,11 @@ class Shard {
   private queue: ShardRequest[] = [];
   private queuedStanzas = 0;
   private flushScheduled = false;
+  /** Stanzas posted to the current worker and not handled yet: what its death would lose. */
+  private readonly unhandled = new UnhandledStanzas();
   private readonly occupants = new OccupantIndex();
+  /** The MUC service's domain: a stanza from it is never answered with an error, which would come back here. */
+  private readonly serviceDomain: string;
   private readonly inspections = new Map<number, { resolve(room: Record<string, unknown> | undefined): void; reject(err: unknown): void }>();
   private nextInspection = 0;
   private readyWaiters: (() => void)[] = [];
@@ -147,6 +156,7 @@ class Shard {
     private readonly deliver: (deliveries: Delivery[]) => void,
   ) {
     this.log = log.child({ shard: index });
+    this.serviceDomain = prepJid(workerData.settings.muc.domain) ?? workerData.settings.muc.domain;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,
@@ -166,12 +176,12 @@ class Shard {
 
   dispatch(stanza: Element): void {
     if (this.port === undefined && this.queuedStanzas >= RESTART_QUEUE_LIMIT) {
-      this.bounce(stanza);
+      this.bounce([stanza], 'resource-constraint');
       return;
     }
     const last = this.queue[this.queue.length - 1];
     if (last?.kind === 'stanzas') last.stanzas.push(stanza);
-    else this.queue.push({ kind: 'stanzas', stanzas: [stanza] });
+    else this.queue.push({ kind: 'stanzas', first: -1, stanzas: [stanza] }); // numbered when posted
     this.queuedStanzas++;
     this.scheduleFlush();
   }
@@ -219,7 +229,8 @@ class Shard {
         () => port.close(),
         (err: unknown) => {
           // Closing drops whatever the dead worker posted last, so nothing
-          // reaches an occupant after the presence that says they were removed.
+          // reaches an occupant after the presence that says they were removed;
+          // the receipts dropped with it leave their stanzas to be answered as lost.
           port.close();
           const wasReady = this.port === port;
           this.port = undefined;
@@ -243,7 +254,11 @@ class Shard {
     if (!wasReady) this.failedStarts++;
     const delay =
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
-    this.log.error({ err, threadId: this.threadId, delay, queued: this.queuedStanzas }, 'shard worker died; restarting it');
+    const lost = this.unhandled.takeAll();
+    this.log.error({ err, threadId: this.threadId, delay, lost: lost.length, queued: this.queuedStanzas }, 'shard worker died; restarting it');
+    // Not replayed to the next worker: one of them may be what killed this one. The senders
+    // hear of them first: after its 332 presence, nothing from the room reaches an occupant.
+    this.bounce(lost, FAILED_STANZA);
     this.removeOccupants();
     // Inspections still queued go to the next worker; the dead one took the others with it.
     const queued = new Set(this.queue.flatMap((request) => (request.kind === 'inspect' ? [request.id] : [])));
@@ -265,9 +280,10 @@ class Shard {
     } else this.output(reply.output);
   }
 
-  private output({ deliveries, events }: ShardOutput): void {
+  private output({ deliveries, events, handled }: ShardOutput): void {
     for (const event of events) this.occupants.apply(event);
     if (deliveries.length > 0) this.deliver(deliveries);
+    this.unhandled.forget(handled);
   }
 
   private scheduleFlush(): void {
@@ -279,7 +295,10 @@ class Shard {
   private flush(): void {
     this.flushScheduled = false;
     if (this.port === undefined) return;
-    for (const request of this.queue) this.port.postMessage(request);
+    for (const request of this.queue) {
+      if (request.kind === 'stanzas') request.first = this.unhandled.add(request.stanzas);
+      this.port.postMessage(request);
+    }
     this.queue = [];
     this.queuedStanzas = 0;
   }
@@ -298,16 +317,115 @@ class Shard {
     if (deliveries.length > 0) this.deliver(deliveries);
   }
 
-  /** Answers a stanza the shard cannot take, unless it is itself an error. */
-  private bounce(stanza: Element): void {
-    const sender = stanza.attrs.from;
-    if (stanza.attrs.type === 'error' || sender === undefined) return;
-    const error = el(
-      stanza.name,
-      { from: stanza.attrs.to, id: stanza.attrs.id, type: 'error' },
-      el('error', { type: 'wait' }, el('resource-constraint', { xmlns: STANZA_ERRORS })),
-    );
-    this.deliver([toDelivery(error, sender)]);
+  /** Answers the stanzas the shard will not handle with an error, those that take one (see `errorAnswer`). */
+  private bounce(stanzas: readonly Element[], condition: StanzaErrorCondition): void {
+    const deliveries: Delivery[] = [];
+    for (const stanza of stanzas) {
+      const error = errorAnswer(stanza, condition, this.serviceDomain);
+      if (error !== undefined) deliveries.push(toDelivery(error, error.attrs.to));
+    }
+    if (deliveries.length > 0) this.deliver(deliveries);
+  }
+}
+
+/** A batch posted to a worker. */
+interface PostedBatch {
+  /** The receipt of `stanzas[0]`; the others follow on. */
+  first: number;
+  /** One past the receipt of its last stanza. */
+  end: number;
+  /** The batch as posted; a handled stanza's slot is cleared, and the whole list once none is left. */
+  stanzas: (Element | undefined)[];
+  /** Stanzas not handled yet. */
+  unhandled: number;
+}
+
+/**
+ * The stanzas posted to a worker whose receipts have not come back, kept by
+ * batch: a batch handled in one go (the usual case) costs one entry and no
+ * work per stanza; only a batch whose stanzas finish apart (a room awaiting a
+ * write, say) has its slots cleared one by one. Handled batches leave the list
+ * lazily, so that with many batches in flight (a worker far behind) each still
+ * costs the same: no splicing in a long list.
+ */
+export class UnhandledStanzas {
+  /** In receipt order. Those before `head` are handled, and `handledPastHead` of the others. */
+  private batches: PostedBatch[] = [];
+  private head = 0;
+  private handledPastHead = 0;
+  private nextReceipt = 0;
+
+  /** Numbers a batch about to be posted and keeps it; returns its first receipt. */
+  add(stanzas: Element[]): number {
+    const first = this.nextReceipt;
+    this.nextReceipt += stanzas.length;
+    this.batches.push({ first, end: this.nextReceipt, stanzas, unhandled: stanzas.length });
+    return first;
+  }
+
+  /** Drops the stanzas of these receipts, flat `[start, end)` pairs as a shard's output carries them. */
+  forget(receipts: readonly number[]): void {
+    for (let i = 0; i < receipts.length; i += 2) this.forgetRange(receipts[i], receipts[i + 1]);
+    this.compact();
+  }
+
+  /** Every stanza not handled, in the order posted; they are forgotten. */
+  takeAll(): Element[] {
+    const stanzas = this.batches.slice(this.head).flatMap((batch) => batch.stanzas.filter((stanza) => stanza !== undefined));
+    this.batches = [];
+    this.head = 0;
+    this.handledPastHead = 0;
+    return stanzas;
+  }
+
+  private forgetRange(start: number, end: number): void {
+    for (let index = this.firstEndingAfter(start); index < this.batches.length && this.batches[index].first < end; index++) {
+      const batch = this.batches[index];
+      if (batch.unhandled === 0) continue;
+      if (start <= batch.first && batch.end <= end) {
+        batch.unhandled = 0;
+      } else {
+        const last = Math.min(end, batch.end) - batch.first;
+        for (let slot = Math.max(start - batch.first, 0); slot < last; slot++) {
+          if (batch.stanzas[slot] === undefined) continue;
+          batch.stanzas[slot] = undefined;
+          batch.unhandled--;
+        }
+      }
+      if (batch.unhandled === 0) {
+        batch.stanzas = [];
+        this.handledPastHead++;
+      }
+    }
+  }
+
+  /** Moves `head` past the handled batches in front; drops the handled ones once they are most of the list. */
+  private compact(): void {
+    const batches = this.batches;
+    while (this.head < batches.length && batches[this.head].unhandled === 0) {
+      this.head++;
+      this.handledPastHead--;
+    }
+    if (this.head === batches.length) {
+      this.batches = [];
+      this.head = 0;
+    } else if (batches.length > 64 && this.head + this.handledPastHead > batches.length / 2) {
+      this.batches = batches.filter((batch) => batch.unhandled > 0);
+      this.head = 0;
+      this.handledPastHead = 0;
+    }
+  }
+
+  /** The index of the first batch from `head` on whose receipts go beyond `receipt` (binary search). */
+  private firstEndingAfter(receipt: number): number {
+    let low = this.head;
+    let high = this.batches.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.batches[middle].end <= receipt) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 }
 
@@ -353,11 +471,6 @@ class OccupantIndex {
   clear(): void {
     this.byRoom.clear();
   }
-}
-
-function bareJid(jid: string): string {
-  const slash = jid.indexOf('/');
-  return slash === -1 ? jid : jid.slice(0, slash);
 }
 
 /** 32-bit FNV-1a over the UTF-16 code units: stable across runs and machines. */

@@ -5,15 +5,25 @@
 // piscina reports the worker's death as the task's rejection.
 
 import { threadId, workerData, type MessagePort } from 'node:worker_threads';
+import { prepJid } from '../jid/jid.js';
 import { createMucShard } from '../muc/service.js';
 import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { startIdleCompaction } from './idle-compaction.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
-import { appendDelivery, type AttachTask, type ShardReply, type ShardRequest, type ShardWorkerData } from './shard-channel.js';
+import {
+  appendDelivery,
+  errorAnswer,
+  FAILED_STANZA,
+  type AttachTask,
+  type ShardReply,
+  type ShardRequest,
+  type ShardWorkerData,
+} from './shard-channel.js';
 
 const { shardIndex, shardCount, settings, applicationModule } = workerData as ShardWorkerData;
 const log = createLogger(settings.log_level, { shard: shardIndex });
+const serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
 
 export default async function attach({ port }: AttachTask): Promise<void> {
   const outbox = new PortOutbox(port);
@@ -25,16 +35,23 @@ export default async function attach({ port }: AttachTask): Promise<void> {
     // the port; attaching the listener delivers them, in order.
     port.on('message', (request: ShardRequest) => {
       switch (request.kind) {
-        case 'stanzas':
+        case 'stanzas': {
+          let receipt = request.first;
           for (const stanza of request.stanzas) {
             try {
-              application.receive(Element.revive(stanza));
+              application.receive(Element.revive(stanza), receipt);
             } catch (err) {
-              // A bug in one stanza's handling must not take the shard's other rooms down with it.
+              // A bug in one stanza's handling must not take the shard's other rooms down with it,
+              // nor leave the stanza unanswered.
               log.error({ err, stanza: stanza.toString() }, 'shard application threw on a stanza');
+              const error = errorAnswer(stanza, FAILED_STANZA, serviceDomain);
+              if (error !== undefined) outbox.send(error, error.attrs.to);
+              outbox.handled(receipt);
             }
+            receipt++;
           }
           break;
+        }
         case 'inspect':
           reply(port, { kind: 'inspected', id: request.id, room: application.inspect(request.room) });
           break;
@@ -69,11 +86,14 @@ function reply(port: MessagePort, message: ShardReply): void {
 
 /**
  * Collects what the application sends during one event-loop turn, including
- * the microtasks of its async handlers, and posts it as one `ShardOutput`.
+ * the microtasks of its async handlers, and posts it as one `ShardOutput`:
+ * a stanza's receipt travels with what the stanza produced, so the pool
+ * never sees one without the other.
  */
 class PortOutbox implements Outbox {
   private deliveries: Delivery[] = [];
   private events: ShardEvent[] = [];
+  private receipts: number[] = [];
   private flushScheduled = false;
 
   constructor(private readonly port: MessagePort) {}
@@ -89,12 +109,22 @@ class PortOutbox implements Outbox {
     this.scheduleFlush();
   }
 
+  handled(receipt: number): void {
+    // Extend the last [start, end) pair when the receipts come in order, as they do for rooms that answer at once.
+    const receipts = this.receipts;
+    const last = receipts.length - 1;
+    if (last > 0 && receipts[last] === receipt) receipts[last] = receipt + 1;
+    else receipts.push(receipt, receipt + 1);
+    this.scheduleFlush();
+  }
+
   flush(): void {
     this.flushScheduled = false;
-    if (this.deliveries.length === 0 && this.events.length === 0) return;
-    reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, events: this.events } });
+    if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0) return;
+    reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, events: this.events, handled: this.receipts } });
     this.deliveries = [];
     this.events = [];
+    this.receipts = [];
   }
 
   private scheduleFlush(): void {

@@ -5,6 +5,11 @@
 // removed (332, with 110 for self) and can rejoin; the persistent room comes
 // back with its configuration, affiliations and reserved nickname; the room
 // on the other shard never hears of it and its groupchat never stops.
+//
+// A shard that dies loses nothing silently: the stanzas it had been handed
+// and had not handled yet (here held in a stalled room's mailbox) are each
+// answered with an error, the leave among them excepted, and the server goes
+// on serving the room.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -139,6 +144,74 @@ describe('shard crash', { timeout: 60_000 }, () => {
     assert.deepEqual((safeAfter.room?.occupants as { nick: string }[]).map((o) => o.nick), ['Mercutio', 'Benvolio']);
     for (const client of [mercutio, benvolio]) {
       assert.deepEqual(client.client.queue.filter((s) => statuses(s).includes('332')), [], client.fullJid);
+    }
+  });
+});
+
+describe('stanzas in flight when a shard dies', { timeout: 30_000 }, () => {
+  const room = 'inflight@conference.localhost';
+  let server: TestServer;
+  let romeo: MucTestClient;
+  let juliet: MucTestClient;
+  let mercutio: MucTestClient;
+
+  before(async () => {
+    server = await startTestServer({ muc: { shards: 2 } });
+    [romeo, juliet, mercutio] = await Promise.all(['romeo', 'juliet', 'mercutio'].map((name) => MucTestClient.login(server.port, name)));
+  });
+
+  after(async () => {
+    await Promise.all([romeo, juliet, mercutio].map((client) => client?.close()));
+    await server?.close();
+  });
+
+  it('answers each stanza the dead worker had not handled with an error, then serves the room again', async () => {
+    await romeo.createRoom(room, 'Romeo');
+    await juliet.join(room, 'Jules');
+    await romeo.presenceFrom(`${room}/Jules`);
+
+    // The room's mailbox is held, so what the clients send next waits in the worker, unhandled, when it dies.
+    server.shards.stall(room, 60_000);
+    juliet.client.send(`<message type='groupchat' to='${room}' id='lost-message'><body>lost</body></message>`);
+    juliet.client.send(`<presence type='unavailable' to='${room}/Jules' id='lost-leave'/>`);
+    romeo.client.send(
+      `<iq type='set' to='${room}' id='lost-config'><query xmlns='${MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'>` +
+        `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+        `<field var='muc#roomconfig_roomname'><value>Lost</value></field></x></query></iq>`,
+    );
+    mercutio.client.send(`<presence to='${room}/Mercutio' id='lost-join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    while ((await server.shards.inspect(room)).room?.queued !== 4) await new Promise((resolve) => setTimeout(resolve, 10));
+    await server.shards.crashShard(server.shards.shardOf(room));
+
+    /** The answer to the stanza with this id: an error from where it was sent. */
+    const lost = async (client: MucTestClient, name: string, id: string, from: string, answer?: Element): Promise<void> => {
+      answer ??= await client.client.next((s) => s.name === name && s.attrs.id === id);
+      assert.deepEqual([answer.name, answer.attrs.id, answer.attrs.type, answer.attrs.from], [name, id, 'error', from], answer.toString());
+      const error = answer.getChild('error');
+      assert.equal(error?.attrs.type, 'wait', answer.toString());
+      assert.notEqual(error?.getChild('internal-server-error', STANZAS), undefined, answer.toString());
+    };
+    // Juliet hears of her lost message before she is told she was removed: nothing from the room after that.
+    const first = await juliet.client.next((s) => s.attrs.id === 'lost-message' || statuses(s).includes('332'));
+    await lost(juliet, 'message', 'lost-message', room, first);
+    await lost(romeo, 'iq', 'lost-config', room);
+    // A join gets a presence error: Mercutio knows he is not in the room.
+    await lost(mercutio, 'presence', 'lost-join', `${room}/Mercutio`);
+    for (const [client, nick] of [[romeo, 'Romeo'], [juliet, 'Jules']] as const) {
+      const removed = await client.client.next((s) => s.name === 'presence' && statuses(s).includes('332'));
+      assert.equal(removed.attrs.from, `${room}/${nick}`);
+    }
+
+    // The room works again on the new worker.
+    await mercutio.createRoom(room, 'Mercutio');
+    await juliet.join(room, 'Jules');
+    await mercutio.presenceFrom(`${room}/Jules`);
+    juliet.say(room, 'again');
+    assert.equal(body(await mercutio.messageFrom(`${room}/Jules`)), 'again');
+    assert.deepEqual(((await server.shards.inspect(room)).room?.occupants as { nick: string }[]).map((o) => o.nick), ['Mercutio', 'Jules']);
+    // No second answer: the lost stanzas were not replayed to the new worker, and the leave took none.
+    for (const client of [romeo, juliet, mercutio]) {
+      assert.deepEqual(client.client.queue.filter((s) => s.attrs.id?.startsWith('lost-')), [], client.fullJid);
     }
   });
 });

@@ -21,6 +21,10 @@ export interface Delivery {
 export class MucHarness implements Outbox {
   readonly deliveries: Delivery[] = [];
   readonly events: ShardEvent[] = [];
+  /** Receipts given with stanzas and not handed back yet; and any handed back twice or never given. */
+  private readonly unhandled = new Set<number>();
+  private readonly receiptErrors: string[] = [];
+  private nextReceipt = 0;
   private readonly waiters: { to: string; resolve(): void }[] = [];
   private app!: ShardApplication;
 
@@ -47,13 +51,19 @@ export class MucHarness implements Outbox {
     this.events.push(event);
   }
 
+  handled(receipt: number): void {
+    if (!this.unhandled.delete(receipt)) this.receiptErrors.push(`receipt ${receipt} handed back twice or never given`);
+  }
+
   get application(): ShardApplication {
     return this.app;
   }
 
   /** Feeds a stanza written as XML, as a shard worker would. */
   receive(xml: string): void {
-    this.app.receive(parseElement(xml));
+    const receipt = this.nextReceipt++;
+    this.unhandled.add(receipt);
+    this.app.receive(parseElement(xml), receipt);
   }
 
   /** What `jid` was sent since the last call, in order (and forgets it). */
@@ -97,8 +107,14 @@ export class MucHarness implements Outbox {
     return harness;
   }
 
+  /**
+   * Closes the shard; fails when a stanza's receipt was never handed back (the
+   * pool would keep it forever and answer it as lost in a crash) or came back twice.
+   */
   async close(keepData = false): Promise<void> {
     await this.app.close();
+    const unhandled = [...this.unhandled].map((receipt) => `receipt ${receipt} never handed back`);
+    if (unhandled.length + this.receiptErrors.length > 0) throw new Error([...this.receiptErrors, ...unhandled].join('; '));
     if (!keepData) await rm(this.dataDir, { recursive: true, force: true });
   }
 }

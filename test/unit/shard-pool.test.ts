@@ -7,8 +7,9 @@ import { threadId as mainThreadId } from 'node:worker_threads';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import type { Delivery } from '../../src/runtime/protocol.js';
-import { ShardPool } from '../../src/runtime/shard-pool.js';
+import { ShardPool, UnhandledStanzas } from '../../src/runtime/shard-pool.js';
 import { el } from '../../src/xml/element.js';
+import { ECHO_NS } from '../fixtures/echo-shard.js';
 
 const ECHO_APPLICATION = new URL('../fixtures/echo-shard.js', import.meta.url).href;
 const SHARDS = 3;
@@ -221,4 +222,94 @@ test('a crashed shard is replaced; its occupants are told, other shards carry on
   // The index was cleared with the old worker: a second crash tells nobody.
   await pool.crashShard(1);
   assert.equal(recipients.received.filter(({ xml }) => xml.includes("code='332'")).length, 3);
+});
+
+test('a crashed shard answers each stanza it had not handled with an error, once, and hands none to its successor', async () => {
+  const [stalled, busy] = roomsOnShard(0, 2, 'lost');
+  const alice = 'alice@localhost/r';
+  pool.dispatch(el('presence', { from: alice, to: `${stalled}/alice`, id: 'lost-alice-joins' }));
+  pool.dispatch(message(busy, 'lost-handled'));
+  await recipients.until(() => recipients.echoes('lost-alice-joins').length + recipients.echoes('lost-handled').length === 2);
+
+  // The stalled room holds what comes next in its mailbox: handed to the worker, not handled.
+  pool.stall(stalled, 60_000);
+  pool.dispatch(message(stalled, 'lost-message', 'lost', alice));
+  pool.dispatch(el('iq', { from: 'bob@localhost/r', to: stalled, id: 'lost-iq', type: 'set' }, el('query', { xmlns: 'urn:example' })));
+  pool.dispatch(el('presence', { from: 'carol@localhost/r', to: `${stalled}/carol`, id: 'lost-join' }));
+  // These take no answer: an error, an iq result, a leave, and a stanza from the service itself.
+  pool.dispatch(el('message', { from: 'dave@localhost/r', to: stalled, id: 'lost-error', type: 'error' }));
+  pool.dispatch(el('iq', { from: 'erin@localhost/r', to: stalled, id: 'lost-result', type: 'result' }));
+  pool.dispatch(el('presence', { from: 'frank@localhost/r', to: `${stalled}/frank`, id: 'lost-leave', type: 'unavailable' }));
+  pool.dispatch(message(stalled, 'lost-from-service', 'x', `other@${SERVICE}/nick`));
+  assert.deepEqual((await pool.inspect(stalled)).room, { handled: 1, waiting: 7 });
+  const replaced = pool.crashShard(0);
+  // Posted behind the crash request: the worker dies before it reads it.
+  pool.dispatch(message(busy, 'lost-behind-crash'));
+  await replaced;
+
+  const errors = recipients.received.filter(({ xml }) => xml.includes(" id='lost-") && xml.includes(" type='error'"));
+  assert.deepEqual(
+    errors.map(({ to, xml }) => [to, / id='([^']*)'/.exec(xml)?.[1], / from='([^']*)'/.exec(xml)?.[1]]),
+    [
+      [alice, 'lost-message', stalled],
+      ['bob@localhost/r', 'lost-iq', stalled],
+      ['carol@localhost/r', 'lost-join', `${stalled}/carol`],
+      ['user@localhost/res', 'lost-behind-crash', busy],
+    ],
+  );
+  for (const { xml } of errors) {
+    assert.match(xml, /<error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'\/><\/error>/);
+  }
+  assert.deepEqual(recipients.echoes('lost-handled').length, 1, 'a stanza handled before the crash is not answered again');
+  // Alice hears of her lost message before she is told she was removed.
+  const aliceGot = recipients.received.filter(({ to }) => to === alice).map(({ xml }) => (xml.includes("code='332'") ? 'removed' : / id='([^']*)'/.exec(xml)?.[1]));
+  assert.deepEqual(aliceGot, ['lost-alice-joins', 'lost-message', 'removed']);
+
+  // The new worker was given none of them.
+  pool.dispatch(message(stalled, 'lost-after'));
+  assert.notEqual((await recipients.echo('lost-after')).thread, (await recipients.echo('lost-handled')).thread);
+  assert.deepEqual((await pool.inspect(stalled)).room, { handled: 1, waiting: 0 });
+  assert.equal((await pool.inspect(busy)).room, undefined);
+});
+
+test('a stanza the shard application throws on is answered with an error; the shard goes on', async () => {
+  const [room] = roomsOnShard(2, 1, 'throw');
+  pool.dispatch(el('iq', { from: 'bob@localhost/r', to: room, id: 'throw-iq', type: 'get' }, el('throw', { xmlns: ECHO_NS })));
+  pool.dispatch(message(room, 'throw-after'));
+  await recipients.echo('throw-after');
+  assert.deepEqual(
+    recipients.received.filter(({ xml }) => xml.includes(" id='throw-iq'")).map(({ to, xml }) => [to, xml.includes("<internal-server-error ")]),
+    [['bob@localhost/r', true]],
+  );
+});
+
+test('the stanzas the pool keeps are forgotten as their receipts come back, in any order, across batches', () => {
+  const unhandled = new UnhandledStanzas();
+  const stanzas = Array.from({ length: 10 }, (_, i) => el('message', { id: String(i) }));
+  const ids = () => unhandled.takeAll().map((stanza) => stanza.attrs.id);
+  assert.equal(unhandled.add(stanzas.slice(0, 3)), 0);
+  assert.equal(unhandled.add(stanzas.slice(3, 4)), 3);
+  assert.equal(unhandled.add(stanzas.slice(4, 10)), 4);
+  unhandled.forget([0, 2, 5, 7]);
+  unhandled.forget([3, 4]);
+  // Receipt 1 again changes nothing; 2 empties the first batch.
+  unhandled.forget([1, 3, 8, 10]);
+  assert.deepEqual(ids(), ['4', '7']);
+  assert.deepEqual(ids(), [], 'taken stanzas are forgotten');
+
+  assert.equal(unhandled.add(stanzas.slice(0, 2)), 10, 'receipts go on after a crash');
+  unhandled.add(stanzas.slice(2, 5));
+  unhandled.add(stanzas.slice(5, 6));
+  unhandled.forget([10, 16]);
+  assert.deepEqual(ids(), []);
+
+  // One stanza held while 200 later batches come and go (the handled ones leave the list in bulk).
+  const first = unhandled.add(stanzas.slice(0, 2));
+  for (let i = 0; i < 200; i++) {
+    const next = unhandled.add(stanzas.slice(2, 5));
+    unhandled.forget(i === 0 ? [first, first + 1, next, next + 3] : [next, next + 3]);
+  }
+  const last = unhandled.add(stanzas.slice(5, 7));
+  unhandled.forget([last + 1, last + 2]);
+  assert.deepEqual(ids(), ['1', '5']);
 });
