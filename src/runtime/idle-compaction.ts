@@ -33,8 +33,14 @@ const MIN_GROWTH_BYTES = 4 * 1024 * 1024;
 
 /** Starts watching the calling thread; the returned function stops. `idleMs` is for tests. */
 export function startIdleCompaction(idleMs = IDLE_MS): () => void {
-  // Connected on the first compaction; an open session costs nothing while no domain is enabled.
-  let session: Session | undefined;
+  // An open session costs nothing while no domain is enabled. A Node built
+  // without the inspector refuses it: that thread just never compacts.
+  const session = new Session();
+  try {
+    session.connect();
+  } catch {
+    return () => {};
+  }
   // Zero: the first idle stretch after start gives back what loading the program left.
   let floor = 0;
   let idleSince = performance.now();
@@ -46,10 +52,6 @@ export function startIdleCompaction(idleMs = IDLE_MS): () => void {
     if (busy) idleSince = performance.now();
     const size = heapSize();
     if (performance.now() - idleSince >= idleMs && size - floor > Math.max(MIN_GROWTH_BYTES, floor / 8)) {
-      if (session === undefined) {
-        session = new Session();
-        session.connect();
-      }
       // V8 runs the collection as a task of this thread's loop; the floor is read once it is done.
       session.post('HeapProfiler.collectGarbage', () => (floor = heapSize()));
       floor = size;
@@ -60,7 +62,7 @@ export function startIdleCompaction(idleMs = IDLE_MS): () => void {
   timer.unref();
   return () => {
     clearInterval(timer);
-    session?.disconnect();
+    session.disconnect();
   };
 }
 
