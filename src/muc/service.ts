@@ -20,6 +20,7 @@ import { NAME } from './features/name.js';
 import { readSetting } from './settings.js';
 import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } from './service-commands.js';
 import { ShardBus, type LiveRoom } from './shard-bus.js';
+import { NS_RSM, pageOf, readPageRequest, type PageRequest } from './rsm.js';
 import { errorReply, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
 
 export const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
@@ -146,6 +147,7 @@ class MucService implements ShardApplication, CommandHost {
           el('feature', { var: NS_DISCO_ITEMS }),
           el('feature', { var: NS_MUC }),
           el('feature', { var: NS_COMMANDS }),
+          el('feature', { var: NS_RSM }),
         );
       this.send(result, from);
     } else if (type === 'get' && query?.is('query', NS_DISCO_INFO) && commandInfo(this, stanza, node ?? '')) {
@@ -155,18 +157,36 @@ class MucService implements ShardApplication, CommandHost {
       commandItems(this, from, result.c('query', { xmlns: NS_DISCO_ITEMS, node }));
       this.send(result, from);
     } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && node === undefined) {
-      return this.publicRooms().then((rooms) => {
-        const result = reply(stanza);
-        const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
-        for (const [jid, name] of rooms) items.c('item', { jid, name });
-        this.send(result, from);
-      });
+      const pageRequest = readPageRequest(query);
+      if (pageRequest !== undefined && 'condition' in pageRequest) {
+        this.refuse(stanza, pageRequest);
+        return undefined;
+      }
+      return this.publicRooms().then((rooms) => this.sendRoomItems(stanza, rooms, pageRequest));
     } else if (type === 'set' && query?.is('command', NS_COMMANDS)) {
       return runCommand(this, stanza, query);
     } else {
       this.refuse(stanza, { type: 'cancel', condition: 'service-unavailable' });
     }
     return undefined;
+  }
+
+  /**
+   * The public rooms as disco#items, all of them or the page a `<set/>` asks
+   * for. Without a `<set/>` there is no cap: Prosody lists every public room.
+   */
+  private sendRoomItems(stanza: Element, rooms: Map<string, string | undefined>, pageRequest?: PageRequest): void {
+    const jids = [...rooms.keys()];
+    const page = pageRequest === undefined ? undefined : pageOf(jids, pageRequest);
+    if (page !== undefined && 'condition' in page) {
+      this.refuse(stanza, page);
+      return;
+    }
+    const result = reply(stanza);
+    const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
+    for (const jid of jids.slice(page?.start, page?.end)) items.c('item', { jid, name: rooms.get(jid) });
+    if (page !== undefined) items.append(page.set);
+    this.send(result, stanza.attrs.from as string);
   }
 
   isAdmin(jid: string): boolean {
