@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/database.js';
 import { RoomStore } from '../../src/store/rooms.js';
+import { shardOf } from '../../src/runtime/shard-of.js';
 import type { Element } from '../../src/xml/element.js';
 import { errorCondition, MucHarness } from './muc-harness.js';
 
@@ -20,27 +21,36 @@ const CONFIG_FORM = 'http://jabber.org/protocol/muc#roomconfig';
 const stored = (i: number): string => `stored-${String(i).padStart(2, '0')}@conference.localhost`;
 const live = (i: number): string => `live-${String(i).padStart(2, '0')}@conference.localhost`;
 
-/** Ten public stored rooms (0–9) and three hidden ones (10–12), none loaded. */
-async function storeRooms(dataDir: string): Promise<void> {
+/** Public stored rooms (by default ten: 0–9) and hidden ones (10–12), none loaded. */
+async function storeRooms(dataDir: string, count = 13, publicCount = 10): Promise<void> {
   const database = openDatabase(dataDir);
   const store = new RoomStore(database);
   const writes: Promise<void>[] = [];
-  for (let i = 0; i < 13; i++) {
-    const config = { persistent: true, name: `Stored ${i}`, public: i < 10 };
+  for (let i = 0; i < count; i++) {
+    const config = { persistent: true, name: `Stored ${i}`, public: i < publicCount };
     writes.push(store.write(stored(i), { config, affiliations: [['romeo@localhost', { affiliation: 'owner' }]] }));
   }
   await Promise.all(writes);
   await database.close();
 }
 
-function configure(muc: MucHarness, room: string, fields: Record<string, string>): void {
+function configure(muc: MucHarness, room: string, fields: Record<string, string>, from = OWNER): void {
   const body = Object.entries({ FORM_TYPE: CONFIG_FORM, ...fields })
     .map(([name, value]) => `<field var='${name}'><value>${value}</value></field>`)
     .join('');
   muc.receive(
-    `<iq from='${OWNER}' to='${room}' type='set' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>${body}</x></query></iq>`,
+    `<iq from='${from}' to='${room}' type='set' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>${body}</x></query></iq>`,
   );
 }
+
+async function discoItems(muc: MucHarness, set = ''): Promise<Element> {
+  muc.receive(`<iq from='${ASKER}' to='conference.localhost' type='get' id='items'><query xmlns='http://jabber.org/protocol/disco#items'>${set}</query></iq>`);
+  await muc.waitFor(ASKER);
+  const [answer] = muc.take(ASKER);
+  return answer;
+}
+
+const jids = (answer: Element): string[] => answer.getChild('query')!.getChildren('item').map((item) => item.attrs.jid);
 
 describe('the service disco#items with result set management', () => {
   let muc: MucHarness;
@@ -69,14 +79,7 @@ describe('the service disco#items with result set management', () => {
 
   after(() => muc.close());
 
-  async function items(set = ''): Promise<Element> {
-    muc.receive(`<iq from='${ASKER}' to='conference.localhost' type='get' id='items'><query xmlns='http://jabber.org/protocol/disco#items'>${set}</query></iq>`);
-    await muc.waitFor(ASKER);
-    const [answer] = muc.take(ASKER);
-    return answer;
-  }
-
-  const jids = (answer: Element): string[] => answer.getChild('query')!.getChildren('item').map((item) => item.attrs.jid);
+  const items = (set = ''): Promise<Element> => discoItems(muc, set);
   const resultSet = (answer: Element) => {
     const set = answer.getChild('query')!.getChild('set', RSM);
     return set && { first: set.getChildText('first'), index: set.getChild('first')?.attrs.index, last: set.getChildText('last'), count: set.getChildText('count') };
@@ -143,5 +146,64 @@ describe('the service disco#items with result set management', () => {
     muc.receive(`<iq from='${ASKER}' to='conference.localhost' type='get' id='info'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
     const features = muc.take(ASKER)[0].getChild('query')!.getChildren('feature').map((feature) => feature.attrs.var);
     assert.ok(features.includes(RSM));
+  });
+});
+
+describe('the public rooms of two shards over one store', () => {
+  const ADMIN = 'admin@localhost/console';
+
+  it('are each listed once, from memory, and follow configuration changes and destruction', async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'conclave-room-list-shards-'));
+    await storeRooms(dataDir, 30, 20);
+    const shards = [
+      await MucHarness.start({ admins: ['admin@localhost'] }, dataDir, { index: 0, count: 2 }),
+      await MucHarness.start({ admins: ['admin@localhost'] }, dataDir, { index: 1, count: 2 }),
+    ];
+    const owner = (room: string): MucHarness => shards[shardOf(room, 2)];
+    const expected = Array.from({ length: 20 }, (_, i) => stored(i));
+    assert.ok(expected.some((room) => shardOf(room, 2) === 0) && expected.some((room) => shardOf(room, 2) === 1), 'rooms on both shards');
+
+    // disco#items reads no stored configuration once the shards have started.
+    const list = t.mock.method(RoomStore.prototype, 'list');
+    assert.deepEqual(jids(await discoItems(shards[0])), expected);
+    assert.deepEqual(jids(await discoItems(shards[1])), expected);
+    assert.equal(list.mock.callCount(), 0);
+    t.mock.restoreAll();
+
+    // Hidden by its owner (live, then stored), and a hidden one made public.
+    for (const [room, isPublic] of [[stored(4), '0'], [stored(25), '1']] as const) {
+      const shard = owner(room);
+      shard.join(OWNER, 'Romeo', room);
+      configure(shard, room, { 'muc#roomconfig_publicroom': isPublic });
+      await shard.waitFor(OWNER);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      shard.take(OWNER);
+    }
+    expected.splice(expected.indexOf(stored(4)), 1);
+    expected.push(stored(25));
+    expected.sort();
+    assert.deepEqual(jids(await discoItems(shards[0])), expected);
+
+    // The admin destroys, through shard 0, a stored room that is not loaded, owned by shard 1.
+    const victim = expected.find((room) => shardOf(room, 2) === 1)!;
+    shards[0].receive(
+      `<iq from='${ADMIN}' to='conference.localhost' type='set' id='d'><command xmlns='http://jabber.org/protocol/commands' node='http://prosody.im/protocol/muc#destroy'><x xmlns='jabber:x:data' type='submit'><field var='rooms'><value>${victim}</value></field></x></command></iq>`,
+    );
+    await shards[0].waitFor(ADMIN);
+    assert.match(shards[0].take(ADMIN)[0].getChild('command')?.getChild('note')?.text() ?? '', new RegExp(victim));
+    expected.splice(expected.indexOf(victim), 1);
+    assert.deepEqual(jids(await discoItems(shards[0])), expected);
+    assert.deepEqual(jids(await discoItems(shards[1])), expected);
+
+    // After a restart, the index read from the store agrees.
+    await shards[0].close(true);
+    await shards[1].close(true);
+    const restarted = [
+      await MucHarness.start({}, dataDir, { index: 0, count: 2 }),
+      await MucHarness.start({}, dataDir, { index: 1, count: 2 }),
+    ];
+    assert.deepEqual(jids(await discoItems(restarted[1])), expected);
+    await restarted[0].close(true);
+    await restarted[1].close();
   });
 });
