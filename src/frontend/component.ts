@@ -23,7 +23,7 @@ import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { addressedTo } from '../runtime/shard-channel.js';
-import { fnv1a } from '../runtime/shard-pool.js';
+import { fnv1a } from '../runtime/shard-of.js';
 import type { Element } from '../xml/element.js';
 import { ComponentLink, COMPONENT_NS, type LinkStats } from './component-link.js';
 import { errorReply, type StanzaErrorCondition } from './errors.js';

@@ -1,10 +1,11 @@
 // The MUC service of one shard: the application each shard worker runs. It
 // routes every stanza for a room to that room's actor (created on first use;
 // a persistent room is loaded from LMDB then, and only then, so a start does
-// not read the stored rooms), answers the service's own disco queries and
-// ad-hoc commands (asking the other shards through the ShardBus when the
-// answer covers every room), and refuses a stanza when its room's mailbox is
-// full.
+// not load the stored rooms: it reads only the configurations of those it
+// owns, for its list of public rooms), answers the service's own disco
+// queries and ad-hoc commands (asking the other shards through the ShardBus
+// when the answer covers every room), and refuses a stanza when its room's
+// mailbox is full.
 
 import { formatJid, parseJid, prepJid, bareJid } from '../jid/jid.js';
 import { createLogger } from '../log.js';
@@ -17,9 +18,11 @@ import { RoomActor, type RoomEnvironment } from './actor.js';
 import { createRoomHooks } from './features/index.js';
 import { PUBLIC } from './features/public.js';
 import { NAME } from './features/name.js';
-import { readSetting } from './settings.js';
 import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } from './service-commands.js';
 import { ShardBus, type LiveRoom } from './shard-bus.js';
+import { PublicRoomIndex } from './public-room-index.js';
+import { shardOf } from '../runtime/shard-of.js';
+import { NS_RSM, pageOf, readPageRequest, type PageRequest } from './rsm.js';
 import { errorReply, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
 
 export const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
@@ -31,12 +34,19 @@ class MucService implements ShardApplication, CommandHost {
   private readonly store: RoomStore;
   private readonly env: RoomEnvironment;
   private readonly bus: ShardBus;
+  /** The public stored rooms this shard owns: disco#items reads no stored configuration. */
+  private readonly storedPublicRooms = new PublicRoomIndex();
 
   constructor(private readonly context: ShardContext) {
     const { settings } = context;
     this.serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
     this.database = openDatabase(settings.data_dir);
-    this.store = new RoomStore(this.database);
+    // Only the shard owning a room (by hash, as the pool routes) writes it, so
+    // each shard's index stays exact with what it writes itself.
+    this.store = new RoomStore(this.database, (room, config) => {
+      if (this.owns(room)) this.storedPublicRooms.record(room, config);
+    });
+    for (const [room, config] of this.store.list((room) => this.owns(room))) this.storedPublicRooms.record(room, config);
     const admins = new Set<string>();
     for (const admin of settings.muc.admins) admins.add(bareJid(prepJid(admin) ?? admin));
     this.env = {
@@ -54,6 +64,7 @@ class MucService implements ShardApplication, CommandHost {
     };
     this.bus = new ShardBus(`conclave-muc ${settings.data_dir} ${this.domain}`, context.shardIndex, context.shardCount, {
       rooms: () => this.liveRooms(),
+      publicRooms: () => [...this.publicRoomsHere()],
       destroy: (rooms, reason) => this.destroyHere(rooms, reason),
     });
   }
@@ -146,6 +157,7 @@ class MucService implements ShardApplication, CommandHost {
           el('feature', { var: NS_DISCO_ITEMS }),
           el('feature', { var: NS_MUC }),
           el('feature', { var: NS_COMMANDS }),
+          el('feature', { var: NS_RSM }),
         );
       this.send(result, from);
     } else if (type === 'get' && query?.is('query', NS_DISCO_INFO) && commandInfo(this, stanza, node ?? '')) {
@@ -155,18 +167,36 @@ class MucService implements ShardApplication, CommandHost {
       commandItems(this, from, result.c('query', { xmlns: NS_DISCO_ITEMS, node }));
       this.send(result, from);
     } else if (type === 'get' && query?.is('query', NS_DISCO_ITEMS) && node === undefined) {
-      return this.publicRooms().then((rooms) => {
-        const result = reply(stanza);
-        const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
-        for (const [jid, name] of rooms) items.c('item', { jid, name });
-        this.send(result, from);
-      });
+      const pageRequest = readPageRequest(query);
+      if (pageRequest !== undefined && 'condition' in pageRequest) {
+        this.refuse(stanza, pageRequest);
+        return undefined;
+      }
+      return this.publicRooms().then((rooms) => this.sendRoomItems(stanza, rooms, pageRequest));
     } else if (type === 'set' && query?.is('command', NS_COMMANDS)) {
       return runCommand(this, stanza, query);
     } else {
       this.refuse(stanza, { type: 'cancel', condition: 'service-unavailable' });
     }
     return undefined;
+  }
+
+  /**
+   * The public rooms as disco#items, all of them or the page a `<set/>` asks
+   * for. Without a `<set/>` there is no cap: Prosody lists every public room.
+   */
+  private sendRoomItems(stanza: Element, rooms: Map<string, string | undefined>, pageRequest?: PageRequest): void {
+    const jids = [...rooms.keys()];
+    const page = pageRequest === undefined ? undefined : pageOf(jids, pageRequest);
+    if (page !== undefined && 'condition' in page) {
+      this.refuse(stanza, page);
+      return;
+    }
+    const result = reply(stanza);
+    const items = result.c('query', { xmlns: NS_DISCO_ITEMS });
+    for (const jid of jids.slice(page?.start, page?.end)) items.c('item', { jid, name: rooms.get(jid) });
+    if (page !== undefined) items.append(page.set);
+    this.send(result, stanza.attrs.from as string);
   }
 
   isAdmin(jid: string): boolean {
@@ -177,42 +207,49 @@ class MucService implements ShardApplication, CommandHost {
     this.context.outbox.send(stanza, to);
   }
 
-  /** Public rooms, sorted: the stored ones (from LMDB) and the live ones of every shard. */
+  /** Public rooms of every shard, sorted by JID. */
   private async publicRooms(): Promise<Map<string, string | undefined>> {
-    const rooms = new Map<string, string | undefined>();
-    for (const [jid, config] of this.store.list()) {
-      if (readSetting(config, PUBLIC)) rooms.set(jid, readSetting(config, NAME));
-    }
-    for (const room of [...this.liveRooms(), ...(await this.bus.otherRooms())]) {
+    const rooms = [...this.publicRoomsHere(), ...(await this.bus.otherPublicRooms())];
+    return new Map(rooms.sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+
+  /** The public rooms this shard owns: the stored ones, where a live room's own settings win. */
+  private publicRoomsHere(): Map<string, string | undefined> {
+    const rooms = this.storedPublicRooms.copy();
+    for (const room of this.liveRooms()) {
       if (room.public) rooms.set(room.jid, room.name);
       else rooms.delete(room.jid);
     }
-    return new Map([...rooms].sort(([a], [b]) => (a < b ? -1 : 1)));
+    return rooms;
+  }
+
+  private owns(room: string): boolean {
+    return shardOf(room, this.context.shardCount) === this.context.shardIndex;
   }
 
   async allRooms(): Promise<string[]> {
     const rooms = new Set<string>();
-    for (const [jid] of this.store.list()) rooms.add(jid);
+    for (const jid of this.store.jids()) rooms.add(jid);
     for (const room of [...this.liveRooms(), ...(await this.bus.otherRooms())]) rooms.add(room.jid);
     return [...rooms];
   }
 
   /**
-   * Destroys rooms wherever they live: each shard destroys those it holds;
-   * a stored room no shard holds is loaded here to be destroyed.
+   * Destroys rooms wherever they live: each shard destroys those it holds,
+   * and loads to destroy the stored ones it owns (the owner alone writes a
+   * room, which keeps its index of public rooms exact).
    */
   async destroyRooms(rooms: string[]): Promise<string[]> {
     const [here, elsewhere] = await Promise.all([this.destroyHere(rooms), this.bus.destroyElsewhere(rooms)]);
     const destroyed = new Set([...here, ...elsewhere]);
-    const stored = rooms.filter((jid) => !destroyed.has(jid) && this.store.load(jid) !== undefined);
-    for (const jid of await this.destroyHere(stored, undefined, true)) destroyed.add(jid);
     return rooms.filter((jid) => destroyed.has(jid));
   }
 
-  /** Destroys the rooms of this list that are live on this shard (or stored, with `load`). */
-  private async destroyHere(rooms: string[], reason?: string, load = false): Promise<string[]> {
+  /** Destroys the rooms of this list that are live on this shard, or stored and owned by it. */
+  private async destroyHere(rooms: string[], reason?: string): Promise<string[]> {
     const outcomes = rooms.map((jid) => {
-      const actor = load ? this.actorFor(jid) : this.actors.get(jid);
+      const stored = this.owns(jid) && this.store.has(jid);
+      const actor = stored ? this.actorFor(jid) : this.actors.get(jid);
       if (actor?.room === undefined) return Promise.resolve(undefined);
       return new Promise<string | undefined>((resolve) => {
         const posted = actor.post({ kind: 'destroy', reason, done: (destroyed) => resolve(destroyed ? jid : undefined) });

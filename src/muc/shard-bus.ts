@@ -17,19 +17,24 @@ export interface LiveRoom {
   public: boolean;
 }
 
+/** A public room as listed: its JID and name. */
+export type PublicRoom = [jid: string, name: string | undefined];
+
 /** What a shard answers for itself. */
 export interface ShardAnswers {
   /** Its live rooms. */
   rooms(): LiveRoom[];
+  /** The public rooms it answers for, live or stored, with their names. */
+  publicRooms(): PublicRoom[];
   /** Destroys those of these rooms it holds; resolves with the ones destroyed. */
   destroy(rooms: string[], reason?: string): Promise<string[]>;
 }
 
-type Question = { kind: 'rooms' } | { kind: 'destroy'; rooms: string[]; reason?: string };
+type Question = { kind: 'rooms' } | { kind: 'public' } | { kind: 'destroy'; rooms: string[]; reason?: string };
 
 type Message =
   | { id: string; asker: number; question: Question }
-  | { id: string; asker: number; answer: LiveRoom[] | string[] };
+  | { id: string; asker: number; answer: LiveRoom[] | PublicRoom[] | string[] };
 
 interface Pending {
   answers: unknown[];
@@ -56,6 +61,11 @@ export class ShardBus {
   /** Every other shard's live rooms. */
   async otherRooms(): Promise<LiveRoom[]> {
     return ((await this.ask({ kind: 'rooms' })) as LiveRoom[][]).flat();
+  }
+
+  /** The public rooms every other shard answers for. */
+  async otherPublicRooms(): Promise<PublicRoom[]> {
+    return ((await this.ask({ kind: 'public' })) as PublicRoom[][]).flat();
   }
 
   /** Has the other shards destroy those of these rooms they hold; the ones they destroyed. */
@@ -85,7 +95,12 @@ export class ShardBus {
   private async heard(message: Message): Promise<void> {
     if ('question' in message) {
       const { question } = message;
-      const answer = question.kind === 'rooms' ? this.own.rooms() : await this.own.destroy(question.rooms, question.reason);
+      const answer =
+        question.kind === 'rooms'
+          ? this.own.rooms()
+          : question.kind === 'public'
+            ? this.own.publicRooms()
+            : await this.own.destroy(question.rooms, question.reason);
       this.channel.postMessage({ id: message.id, asker: message.asker, answer } satisfies Message);
       return;
     }

@@ -32,6 +32,7 @@ import { bareJid, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { Element, el } from '../xml/element.js';
 import type { Delivery, ShardEvent, ShardOutput } from './protocol.js';
+import { shardOf } from './shard-of.js';
 import {
   errorAnswer,
   FAILED_STANZA,
@@ -97,7 +98,7 @@ export class ShardPool {
   }
 
   shardOf(roomJid: string): number {
-    return fnv1a(bareJid(roomJid).toLowerCase()) % this.shards.length;
+    return shardOf(roomJid, this.shards.length);
   }
 
   async inspect(roomJid: string): Promise<{ shard: number; threadId: number; room?: Record<string, unknown> }> {
@@ -471,14 +472,4 @@ class OccupantIndex {
   clear(): void {
     this.byRoom.clear();
   }
-}
-
-/** 32-bit FNV-1a over the UTF-16 code units: stable across runs and machines. */
-export function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }

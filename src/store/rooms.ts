@@ -24,11 +24,17 @@ export interface RoomWrite {
 
 type AffiliationKey = [room: string, user: string];
 
+/** Told of every configuration written (undefined: the room is no longer stored). */
+export type ConfigListener = (room: string, config: RoomConfig | undefined) => void;
+
 export class RoomStore {
   private readonly rooms;
   private readonly affiliations;
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    private readonly configWritten?: ConfigListener,
+  ) {
     this.rooms = database.openDB<RoomConfig, string>({ name: 'muc_rooms' });
     this.affiliations = database.openDB<AffiliationEntry, AffiliationKey>({ name: 'muc_affiliations' });
   }
@@ -41,12 +47,26 @@ export class RoomStore {
     return { config, affiliations };
   }
 
-  /** Every stored room with its configuration. */
-  *list(): Iterable<[string, RoomConfig]> {
-    for (const { key, value } of this.rooms.getRange()) yield [key, value];
+  /** The stored rooms (those `which` takes, when given) with their configurations; only those are read. */
+  *list(which?: (room: string) => boolean): Iterable<[string, RoomConfig]> {
+    for (const room of this.rooms.getKeys()) {
+      if (which !== undefined && !which(room)) continue;
+      const config = this.rooms.get(room);
+      if (config !== undefined) yield [room, config];
+    }
+  }
+
+  /** The JIDs of the stored rooms, without reading their configurations. */
+  jids(): Iterable<string> {
+    return this.rooms.getKeys();
+  }
+
+  has(room: string): boolean {
+    return this.rooms.doesExist(room);
   }
 
   write(room: string, change: RoomWrite): Promise<void> {
+    if (change.replace || change.config !== undefined) this.configWritten?.(room, change.config);
     return this.database.transaction(() => {
       if (change.replace) this.removeAll(room);
       if (change.config !== undefined) void this.rooms.put(room, change.config);
@@ -58,6 +78,7 @@ export class RoomStore {
   }
 
   delete(room: string): Promise<void> {
+    this.configWritten?.(room, undefined);
     return this.database.transaction(() => this.removeAll(room));
   }
 

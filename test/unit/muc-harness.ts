@@ -30,10 +30,11 @@ export class MucHarness implements Outbox {
 
   private constructor(readonly dataDir: string) {}
 
-  static async start(muc: Record<string, unknown> = {}, dataDir?: string): Promise<MucHarness> {
+  /** A shard of its own (or `shard` of several: harnesses on one data folder reach each other as shard workers do). */
+  static async start(muc: Record<string, unknown> = {}, dataDir?: string, shard = { index: 0, count: 1 }): Promise<MucHarness> {
     const harness = new MucHarness(dataDir ?? (await mkdtemp(join(tmpdir(), 'conclave-muc-'))));
     const settings = loadConfig({ overrides: { data_dir: harness.dataDir, log_level: 'silent', muc } });
-    harness.app = await createMucShard({ shardIndex: 0, shardCount: 1, settings, outbox: harness });
+    harness.app = await createMucShard({ shardIndex: shard.index, shardCount: shard.count, settings, outbox: harness });
     return harness;
   }
 
