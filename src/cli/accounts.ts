@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore } from '../store/accounts.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Database } from '../store/database.js';
+import { RoomStore } from '../store/rooms.js';
 
 const USAGE: Record<string, string> = {
   adduser: 'conclave adduser JID [PASSWORD] [--config FILE] [--profile NAME]',
@@ -61,7 +62,7 @@ export async function main(args: string[], command: string): Promise<number> {
         ? await accounts.create(jid, password)
         : command === 'passwd'
           ? await accounts.setPassword(jid, password)
-          : await accounts.delete(jid);
+          : await deleteAccount(database, accounts, jid);
     if (!done) {
       console.error(command === 'adduser' ? `${jid} already exists` : `${jid} does not exist`);
       return 1;
@@ -76,6 +77,17 @@ export async function main(args: string[], command: string): Promise<number> {
   } finally {
     await database.close();
   }
+}
+
+/**
+ * Deletes the account, and in the same transaction its affiliations and
+ * reserved nicknames in the stored rooms: whoever registers the name later
+ * inherits none of them, and nothing is lost if the server is not running
+ * (a running one has its live rooms forget the account too, from the log).
+ */
+function deleteAccount(database: Database, accounts: AccountStore, jid: string): Promise<boolean> {
+  const rooms = new RoomStore(database);
+  return accounts.delete(jid, () => void rooms.forgetUser(jid));
 }
 
 /** One line from the terminal without echo, or from standard input when it is not a terminal. */

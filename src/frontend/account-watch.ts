@@ -6,7 +6,8 @@
 // server reads that one key on a timer and the log only when it moved, so it
 // pays nothing per session while accounts stay as they are. lmdb-js renews
 // its read snapshot every event-loop turn, so a read in the timer sees what
-// other processes have committed.
+// other processes have committed. A deletion also reaches the MUC shards, so
+// that the live rooms forget the account as the stored ones already have.
 
 import type { Logger } from '../log.js';
 import type { AuthBackend } from './auth.js';
@@ -17,7 +18,13 @@ import type { SessionTable } from './sessions.js';
 const CHECK_INTERVAL_MS = 500;
 
 /** Starts watching the account change log; the returned function stops. */
-export function watchAccountChanges(auth: AuthBackend, sessions: SessionTable<ClientSession>, log: Logger): () => void {
+export function watchAccountChanges(
+  auth: AuthBackend,
+  sessions: SessionTable<ClientSession>,
+  log: Logger,
+  /** Told of each deleted account, after its sessions were told to end. */
+  accountDeleted: (bareJid: string) => void,
+): () => void {
   // Changes from before the start concern no session of this server.
   let seen = auth.accountChangeSequence();
   const timer = setInterval(() => {
@@ -27,6 +34,7 @@ export function watchAccountChanges(auth: AuthBackend, sessions: SessionTable<Cl
       log.info({ account: change.bareJid, change: change.kind }, 'account changed; ending its sessions from before');
       // Copied: an ended session leaves the table.
       for (const session of [...sessions.resources(change.bareJid)]) session.accountChanged(change);
+      if (change.kind === 'deleted') accountDeleted(change.bareJid);
     }
     seen = latest;
   }, CHECK_INTERVAL_MS);

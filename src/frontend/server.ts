@@ -60,7 +60,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
   }
 
   const stopCompaction = startIdleCompaction();
-  const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log) : undefined;
+  const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log, (user) => pool?.forgetUser(user)) : undefined;
   let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,

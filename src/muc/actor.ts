@@ -24,7 +24,9 @@ export type RoomMail =
   | { kind: 'stanza'; stanza: Element; receipt: number }
   | { kind: 'stall'; ms: number }
   /** A service admin destroys the room; `done` learns whether there was a room to destroy. */
-  | { kind: 'destroy'; reason?: string; done(destroyed: boolean): void };
+  | { kind: 'destroy'; reason?: string; done(destroyed: boolean): void }
+  /** The account `user` was deleted: it loses its affiliation and reserved nickname here. */
+  | { kind: 'forget-user'; user: string };
 
 type Outgoing = { stanza: Element; to: string | readonly string[] } | { nick: string; jid: string; present: boolean };
 
@@ -85,9 +87,9 @@ export class RoomActor implements RoomHost {
     return this.mailbox.size;
   }
 
-  /** Queues mail; false when the mailbox is full. */
+  /** Queues mail; false when the mailbox is full (a deleted account's removal is queued even then). */
   post(mail: RoomMail): boolean {
-    return this.mailbox.post(mail);
+    return this.mailbox.post(mail, mail.kind === 'forget-user');
   }
 
   send(stanza: Element, to: string | readonly string[]): void {
@@ -101,7 +103,18 @@ export class RoomActor implements RoomHost {
   private handle(mail: RoomMail): void | Promise<void> {
     if (mail.kind === 'stall') return new Promise<void>((resolve) => setTimeout(resolve, mail.ms)).then(() => this.settle());
     if (mail.kind === 'destroy') return this.destroy(mail);
+    if (mail.kind === 'forget-user') {
+      // As if an owner had removed it: occupants and moderators hear of it. Storage
+      // may be without it already (`conclave deluser` purges stored rooms itself).
+      if (this.room?.affiliations.has(mail.user)) this.room.setAffiliation(true, mail.user, 'none', { nick: null });
+      return this.commit();
+    }
     this.dispatch(mail.stanza);
+    return this.commit(() => this.replyError(mail.stanza, { type: 'wait', condition: 'internal-server-error' }));
+  }
+
+  /** Writes what changed, then sends what was held back; on a failed write, `failed` says so instead of those stanzas. */
+  private commit(failed?: () => void): void | Promise<void> {
     const write = this.pendingChanges();
     if (write === undefined) return this.release();
     this.pendingWrite = write;
@@ -110,7 +123,7 @@ export class RoomActor implements RoomHost {
       (err: unknown) => {
         this.env.log.error({ err, room: this.jid }, 'room write failed');
         this.dropHeldStanzas();
-        this.replyError(mail.stanza, { type: 'wait', condition: 'internal-server-error' });
+        failed?.();
         this.release();
       },
     );

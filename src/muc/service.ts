@@ -116,6 +116,10 @@ class MucService implements ShardApplication, CommandHost {
     };
   }
 
+  forgetUser(user: string): void {
+    for (const actor of this.actors.values()) if (actor.room !== undefined) actor.post({ kind: 'forget-user', user });
+  }
+
   stall(roomJid: string, ms: number): void {
     const jid = prepJid(roomJid);
     if (jid !== null) this.actorFor(jid).post({ kind: 'stall', ms });

@@ -26,9 +26,13 @@ export class Mailbox<T> {
     return !this.running && this.size === 0;
   }
 
-  /** Queues an item; false when the mailbox is full (the item is not queued). */
-  post(item: T): boolean {
-    if (this.size >= this.limit) return false;
+  /**
+   * Queues an item; false when the mailbox is full (the item is not queued).
+   * `beyondLimit` queues it anyway: the limit sheds load from clients, not
+   * what the server itself must not lose.
+   */
+  post(item: T, beyondLimit = false): boolean {
+    if (this.size >= this.limit && !beyondLimit) return false;
     this.queue.push(item);
     if (!this.running) this.drain();
     return true;

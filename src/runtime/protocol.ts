@@ -74,6 +74,12 @@ export interface ShardApplication {
   /** A description of a room for the debug view (undefined when not loaded). */
   inspect(roomJid: string): Record<string, unknown> | undefined;
   /**
+   * The account `user` (a bare JID) was deleted: the live rooms drop its
+   * affiliations and reserved nicknames. The stored rooms were purged with the
+   * account itself.
+   */
+  forgetUser(user: string): void;
+  /**
    * Debug: occupies the room's mailbox for `ms` milliseconds, as a slow handler
    * would. Tests use it to show that the room's other stanzas wait while other
    * rooms go on.

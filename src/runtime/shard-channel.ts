@@ -17,6 +17,7 @@ export type ShardRequest =
   | { kind: 'stanzas'; first: number; stanzas: Element[] }
   | { kind: 'inspect'; id: number; room: string }
   | { kind: 'stall'; room: string; ms: number }
+  | { kind: 'forget-user'; user: string }
   /** Debug: the worker dies abruptly, as a bug would kill it. */
   | { kind: 'crash' }
   /** Orderly shutdown: the worker closes its application, then its attach task resolves. */

@@ -112,6 +112,11 @@ export class ShardPool {
     this.shards[this.shardOf(roomJid)].request({ kind: 'stall', room: bareJid(roomJid), ms });
   }
 
+  /** A deleted account loses its affiliations in the rooms live on every shard. */
+  forgetUser(user: string): void {
+    for (const shard of this.shards) shard.request({ kind: 'forget-user', user });
+  }
+
   /** Kills the shard's worker; resolves once its replacement is ready. */
   crashShard(index: number): Promise<void> {
     const shard = this.shards[index];

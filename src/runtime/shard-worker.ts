@@ -55,6 +55,9 @@ export default async function attach({ port }: AttachTask): Promise<void> {
         case 'inspect':
           reply(port, { kind: 'inspected', id: request.id, room: application.inspect(request.room) });
           break;
+        case 'forget-user':
+          application.forgetUser(request.user);
+          break;
         case 'stall':
           application.stall(request.room, request.ms);
           break;

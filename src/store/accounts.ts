@@ -79,11 +79,16 @@ export class AccountStore {
     });
   }
 
-  /** Deletes the account and logs the deletion; false when there was none. */
-  delete(bareJid: string): Promise<boolean> {
+  /**
+   * Deletes the account and logs the deletion; false when there was none.
+   * `alsoForget` runs in the same transaction, to remove the account's data
+   * elsewhere (its room affiliations) with it or not at all.
+   */
+  delete(bareJid: string, alsoForget?: () => void): Promise<boolean> {
     return this.ifExists(bareJid, true, () => {
       this.db.remove(bareJid);
       this.logChange(bareJid, 'deleted');
+      alsoForget?.();
     });
   }
 

@@ -77,6 +77,20 @@ export class RoomStore {
     });
   }
 
+  /**
+   * Removes every affiliation of a bare JID (and with it any nickname it
+   * reserved) from every stored room; the rooms it was in. Synchronous, for the
+   * caller's transaction: an account's deletion purges its rooms atomically.
+   * A scan of all affiliations, as nothing is indexed by user: deleting an
+   * account is rare.
+   */
+  forgetUser(user: string): string[] {
+    const rooms: string[] = [];
+    for (const key of this.affiliations.getKeys()) if (key[1] === user) rooms.push(key[0]);
+    for (const room of rooms) void this.affiliations.remove([room, user]);
+    return rooms;
+  }
+
   delete(room: string): Promise<void> {
     this.configWritten?.(room, undefined);
     return this.database.transaction(() => this.removeAll(room));
