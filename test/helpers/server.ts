@@ -281,6 +281,12 @@ export function conclave(args: string[], input?: string): Promise<CliOutcome> {
   return new Promise((resolvePromise) => child.on('close', (code) => resolvePromise({ code, stdout, stderr })));
 }
 
+/** Runs `conclave COMMAND JID --config CONFIG` (adduser, passwd, deluser), the password on standard input; fails the test unless it succeeds. */
+export async function accountCommand(config: string, command: string, jid: string, password?: string): Promise<void> {
+  const { code, stderr } = await conclave([command, jid, '--config', config], password === undefined ? undefined : password + '\n');
+  if (code !== 0) throw new Error(`conclave ${command} ${jid} exited with ${code}: ${stderr}`);
+}
+
 /** Runs `conclave start ARGS` as a child process; resolves once it says where it listens. */
 export function spawnServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
   const child = spawn(process.execPath, [CLI, 'start', ...args], {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, mock, test } from 'node:test';
 import type { Element } from '../../src/xml/element.js';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { conclave, RawClient, rawClient, spawnServer, startTestServer, type SpawnedServer, type TestServer } from '../helpers/server.js';
+import { accountCommand, RawClient, rawClient, spawnServer, startTestServer, type SpawnedServer, type TestServer } from '../helpers/server.js';
 
 const ROOM = 'balcony@conference.localhost';
 /** A session that is never ended would otherwise keep its test waiting for the stream error forever. */
@@ -23,11 +23,6 @@ async function configFile(dataDir: string): Promise<string> {
   const file = join(dataDir, 'conclave.yaml');
   await writeFile(file, `data_dir: ${JSON.stringify(dataDir)}\nlog_level: warn\nclient:\n  port: 0\nmuc:\n  shards: 1\n`);
   return file;
-}
-
-async function accountCommand(config: string, command: string, jid: string, password?: string): Promise<void> {
-  const { code, stderr } = await conclave([command, jid, '--config', config], password === undefined ? undefined : password + '\n');
-  assert.equal(code, 0, stderr);
 }
 
 /** The stream error the client got: condition and text. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { conclave, spawnServer, type SpawnedServer } from '../helpers/server.js';
+import { accountCommand, spawnServer, type SpawnedServer } from '../helpers/server.js';
 
 const ROOM = 'crypt@conference.localhost';
 const TEST_TIMEOUT_MS = 20_000;
@@ -23,11 +23,6 @@ async function configFile(dataDir: string): Promise<string> {
   const yaml = `data_dir: ${JSON.stringify(dataDir)}\nlog_level: warn\nclient:\n  port: 0\nmuc:\n  shards: 2\n  admins: [friar@localhost]\n`;
   await writeFile(file, yaml);
   return file;
-}
-
-async function accountCommand(config: string, command: string, jid: string, password?: string): Promise<void> {
-  const { code, stderr } = await conclave([command, jid, '--config', config], password === undefined ? undefined : 'password\n');
-  assert.equal(code, 0, stderr);
 }
 
 /** Romeo owns a persistent members-only room, with the nickname Romeo reserved, and Juliet is a member. */
