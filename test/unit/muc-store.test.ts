@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/database.js';
+import { AccountStore } from '../../src/store/accounts.js';
 import { RoomStore } from '../../src/store/rooms.js';
 import { MucHarness, ROOM, configSet } from './muc-harness.js';
 
@@ -73,6 +74,37 @@ describe('room store', () => {
     await store.delete('room@c');
     assert.equal(store.load('room@c'), undefined);
     assert.equal(store.load('room1@c')!.affiliations.size, 1);
+    await database.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("forgets a deleted account's affiliations in every room, in the deletion's transaction, and nobody else's", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-forget-'));
+    const database = openDatabase(dir);
+    const store = new RoomStore(database);
+    const accounts = new AccountStore(database);
+    const juliet = 'juliet@localhost';
+    await accounts.create(juliet, 'password');
+    await store.write('a@c', {
+      config: {},
+      affiliations: [
+        [juliet, { affiliation: 'owner', nick: 'Juliet' }],
+        ['romeo@localhost', { affiliation: 'member' }],
+      ],
+    });
+    await store.write('b@c', {
+      config: {},
+      affiliations: [
+        [juliet, { affiliation: 'outcast' }],
+        ['juliet@localhost.example', { affiliation: 'member' }],
+      ],
+    });
+
+    let forgotten: string[] = [];
+    assert.equal(await accounts.delete(juliet, () => (forgotten = store.forgetUser(juliet))), true);
+    assert.deepEqual(forgotten, ['a@c', 'b@c']);
+    assert.deepEqual([...store.load('a@c')!.affiliations.keys()], ['romeo@localhost']);
+    assert.deepEqual([...store.load('b@c')!.affiliations.keys()], ['juliet@localhost.example']);
     await database.close();
     await rm(dir, { recursive: true, force: true });
   });
