@@ -1,0 +1,138 @@
+// The component link's liveness check: after an idle interval with nothing
+// read from the server it pings the server (XEP-0199), any answer (an error
+// too) or other traffic keeps the link, and a server that goes silent gets the
+// link closed and reconnected. The intervals are shortened to milliseconds;
+// the test timeout bounds every wait.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { COMPONENT_TEST_SECRET, ComponentListener, MUC_DOMAIN, SERVER_DOMAIN, type ComponentConnection } from '../helpers/component-server.js';
+import { MucTestClient } from '../helpers/muc-client.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const LIVENESS = { idleMs: 100, pingTimeoutMs: 1_000 };
+const ROOM = `hall@${MUC_DOMAIN}`;
+const REMOTE = 'juliet@remote.example/balcony';
+
+describe('component link liveness, component only', { timeout: 60_000 }, () => {
+  let listener: ComponentListener;
+  let server: TestServer;
+  let link: ComponentConnection;
+
+  before(async () => {
+    listener = await ComponentListener.listen();
+    const connected = listener.nextAuthenticated();
+    server = await startTestServer(
+      { client: { enabled: false }, component: { enabled: true, port: listener.port, secret: COMPONENT_TEST_SECRET } },
+      { componentLiveness: LIVENESS },
+    );
+    link = await connected;
+    await server.component!.ready();
+  });
+
+  after(async () => {
+    await server?.close();
+    await listener?.close();
+  });
+
+  it("pings the server's domain from the component's, and keeps a link whose server answers", async () => {
+    link.pings = 'answer';
+    const ping = link.pinged(link.pingsReceived + 5);
+    await ping;
+    assert.equal(link.lastPing?.name, 'iq');
+    assert.equal(link.lastPing.attrs.type, 'get');
+    assert.equal(link.lastPing.attrs.from, MUC_DOMAIN);
+    assert.equal(link.lastPing.attrs.to, SERVER_DOMAIN);
+    assert.equal(link.socket.destroyed, false);
+    assert.equal(server.component!.stats()[0].authentications, 1);
+  });
+
+  it('counts an error answer (a server without XEP-0199) as alive', async () => {
+    link.pings = 'error';
+    await link.pinged(link.pingsReceived + 5);
+    assert.equal(link.socket.destroyed, false);
+    assert.equal(server.component!.stats()[0].authentications, 1);
+    link.pings = 'answer';
+  });
+
+  it('sends no ping while the server is sending anything', async () => {
+    const before = link.pingsReceived;
+    // Whitespace between stanzas is traffic too: every 20 ms for ten idle intervals.
+    for (let i = 0; i < 50; i++) {
+      link.send(' ');
+      await sleep(20);
+    }
+    assert.equal(link.pingsReceived, before);
+    await link.pinged(before + 1);
+  });
+
+  it('routes no ping answer into the rooms', async () => {
+    link.send(`<presence from='${REMOTE}' to='${ROOM}/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await link.next((stanza) => stanza.name === 'message' && stanza.getChild('subject') !== undefined);
+    link.takeAll();
+    const received = server.component!.stats()[0].received;
+    link.pings = 'answer';
+    await link.pinged(link.pingsReceived + 3);
+    link.pings = 'error';
+    await link.pinged(link.pingsReceived + 3);
+    link.pings = 'answer';
+    // Nothing from the server but the answers: the service and the room saw none of them, and answered none.
+    assert.equal(server.component!.stats()[0].received, received);
+    link.send(`<message type='groupchat' id='after' from='${REMOTE}' to='${ROOM}'><body>after the pings</body></message>`);
+    await link.next((stanza) => stanza.getChildText('body') === 'after the pings');
+    assert.deepEqual(link.takeAll().map((stanza) => stanza.toString()), []);
+  });
+
+  it('closes a link whose server reads but stops answering, and connects and authenticates again', async () => {
+    const reconnected = listener.nextAuthenticated();
+    const silent = link;
+    silent.pings = 'silent';
+    await silent.pinged(silent.pingsReceived + 1);
+    await silent.closed;
+    link = await reconnected;
+    assert.notEqual(link, silent);
+    await server.component!.ready();
+    assert.equal(server.component!.stats()[0].authentications, 2);
+    // The new link is watched too.
+    await link.pinged(1);
+  });
+});
+
+describe('component link liveness, with the client listener on', { timeout: 60_000 }, () => {
+  let listener: ComponentListener;
+  let server: TestServer;
+  let link: ComponentConnection;
+
+  before(async () => {
+    listener = await ComponentListener.listen();
+    const connected = listener.nextAuthenticated();
+    server = await startTestServer(
+      { component: { enabled: true, port: listener.port, secret: COMPONENT_TEST_SECRET } },
+      { componentLiveness: LIVENESS },
+    );
+    link = await connected;
+    await server.component!.ready();
+  });
+
+  after(async () => {
+    await server?.close();
+    await listener?.close();
+  });
+
+  it('pings its own domain, which the server routes back, since `domain` is ours; the echo reaches no room', async () => {
+    const romeo = await MucTestClient.login(server.port, 'romeo');
+    await romeo.createRoom(ROOM, 'Romeo');
+    const received = server.component!.stats()[0].received;
+    // The echoed pings keep the link and are neither routed nor answered.
+    await link.pinged(5);
+    assert.equal(link.lastPing?.attrs.to, MUC_DOMAIN);
+    assert.equal(link.socket.destroyed, false);
+    assert.equal(server.component!.stats()[0].authentications, 1);
+    assert.equal(server.component!.stats()[0].received, received);
+    assert.deepEqual(link.takeAll().map((stanza) => stanza.toString()), []);
+    romeo.say(ROOM, 'still here');
+    assert.equal((await romeo.messageFrom(`${ROOM}/Romeo`)).getChildText('body'), 'still here');
+    await romeo.close();
+  });
+});
