@@ -12,10 +12,12 @@ import { MucTestClient } from '../helpers/muc-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const LIVENESS = { idleMs: 100, pingTimeoutMs: 1_000 };
+/** Each test on its own, so that one that never sees what it waits for fails alone. */
+const EACH = { timeout: 15_000 };
 const ROOM = `hall@${MUC_DOMAIN}`;
 const REMOTE = 'juliet@remote.example/balcony';
 
-describe('component link liveness, component only', { timeout: 60_000 }, () => {
+describe('component link liveness, component only', { timeout: 120_000 }, () => {
   let listener: ComponentListener;
   let server: TestServer;
   let link: ComponentConnection;
@@ -36,7 +38,7 @@ describe('component link liveness, component only', { timeout: 60_000 }, () => {
     await listener?.close();
   });
 
-  it("pings the server's domain from the component's, and keeps a link whose server answers", async () => {
+  it("pings the server's domain from the component's, and keeps a link whose server answers", EACH, async () => {
     link.pings = 'answer';
     const ping = link.pinged(link.pingsReceived + 5);
     await ping;
@@ -48,7 +50,7 @@ describe('component link liveness, component only', { timeout: 60_000 }, () => {
     assert.equal(server.component!.stats()[0].authentications, 1);
   });
 
-  it('counts an error answer (a server without XEP-0199) as alive', async () => {
+  it('counts an error answer (a server without XEP-0199) as alive', EACH, async () => {
     link.pings = 'error';
     await link.pinged(link.pingsReceived + 5);
     assert.equal(link.socket.destroyed, false);
@@ -56,7 +58,7 @@ describe('component link liveness, component only', { timeout: 60_000 }, () => {
     link.pings = 'answer';
   });
 
-  it('sends no ping while the server is sending anything', async () => {
+  it('sends no ping while the server is sending anything', EACH, async () => {
     const before = link.pingsReceived;
     // Whitespace between stanzas is traffic too: every 20 ms for ten idle intervals.
     for (let i = 0; i < 50; i++) {
@@ -67,7 +69,7 @@ describe('component link liveness, component only', { timeout: 60_000 }, () => {
     await link.pinged(before + 1);
   });
 
-  it('routes no ping answer into the rooms', async () => {
+  it('routes no ping answer into the rooms', EACH, async () => {
     link.send(`<presence from='${REMOTE}' to='${ROOM}/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
     await link.next((stanza) => stanza.name === 'message' && stanza.getChild('subject') !== undefined);
     link.takeAll();
@@ -84,7 +86,7 @@ describe('component link liveness, component only', { timeout: 60_000 }, () => {
     assert.deepEqual(link.takeAll().map((stanza) => stanza.toString()), []);
   });
 
-  it('closes a link whose server reads but stops answering, and connects and authenticates again', async () => {
+  it('closes a link whose server reads but stops answering, and connects and authenticates again', EACH, async () => {
     const reconnected = listener.nextAuthenticated();
     const silent = link;
     silent.pings = 'silent';
@@ -99,7 +101,7 @@ describe('component link liveness, component only', { timeout: 60_000 }, () => {
   });
 });
 
-describe('component link liveness, with the client listener on', { timeout: 60_000 }, () => {
+describe('component link liveness, with the client listener on', { timeout: 120_000 }, () => {
   let listener: ComponentListener;
   let server: TestServer;
   let link: ComponentConnection;
@@ -120,7 +122,7 @@ describe('component link liveness, with the client listener on', { timeout: 60_0
     await listener?.close();
   });
 
-  it('pings its own domain, which the server routes back, since `domain` is ours; the echo reaches no room', async () => {
+  it('pings its own domain, which the server routes back, since `domain` is ours; the echo reaches no room', EACH, async () => {
     const romeo = await MucTestClient.login(server.port, 'romeo');
     await romeo.createRoom(ROOM, 'Romeo');
     const received = server.component!.stats()[0].received;
