@@ -17,31 +17,33 @@ const EACH = { timeout: 15_000 };
 const ROOM = `hall@${MUC_DOMAIN}`;
 const REMOTE = 'juliet@remote.example/balcony';
 
+/** Our XEP-0114 server and a Conclave attached to it with short liveness intervals, once the link is up. */
+async function startLinked(options: { clientEnabled: boolean }) {
+  const listener = await ComponentListener.listen();
+  const connected = listener.nextAuthenticated();
+  const component = { enabled: true, port: listener.port, secret: COMPONENT_TEST_SECRET };
+  const server = await startTestServer({ client: { enabled: options.clientEnabled }, component }, { componentLiveness: LIVENESS });
+  const link = await connected;
+  await server.component!.ready();
+  return { listener, server, link };
+}
+
+async function stopLinked(listener: ComponentListener | undefined, server: TestServer | undefined): Promise<void> {
+  await server?.close();
+  await listener?.close();
+}
+
 describe('component link liveness, component only', { timeout: 120_000 }, () => {
   let listener: ComponentListener;
   let server: TestServer;
   let link: ComponentConnection;
 
-  before(async () => {
-    listener = await ComponentListener.listen();
-    const connected = listener.nextAuthenticated();
-    server = await startTestServer(
-      { client: { enabled: false }, component: { enabled: true, port: listener.port, secret: COMPONENT_TEST_SECRET } },
-      { componentLiveness: LIVENESS },
-    );
-    link = await connected;
-    await server.component!.ready();
-  });
-
-  after(async () => {
-    await server?.close();
-    await listener?.close();
-  });
+  before(async () => ({ listener, server, link } = await startLinked({ clientEnabled: false })));
+  after(() => stopLinked(listener, server));
 
   it("pings the server's domain from the component's, and keeps a link whose server answers", EACH, async () => {
     link.pings = 'answer';
-    const ping = link.pinged(link.pingsReceived + 5);
-    await ping;
+    await link.pinged(link.pingsReceived + 5);
     assert.equal(link.lastPing?.name, 'iq');
     assert.equal(link.lastPing.attrs.type, 'get');
     assert.equal(link.lastPing.attrs.from, MUC_DOMAIN);
@@ -106,21 +108,8 @@ describe('component link liveness, with the client listener on', { timeout: 120_
   let server: TestServer;
   let link: ComponentConnection;
 
-  before(async () => {
-    listener = await ComponentListener.listen();
-    const connected = listener.nextAuthenticated();
-    server = await startTestServer(
-      { component: { enabled: true, port: listener.port, secret: COMPONENT_TEST_SECRET } },
-      { componentLiveness: LIVENESS },
-    );
-    link = await connected;
-    await server.component!.ready();
-  });
-
-  after(async () => {
-    await server?.close();
-    await listener?.close();
-  });
+  before(async () => ({ listener, server, link } = await startLinked({ clientEnabled: true })));
+  after(() => stopLinked(listener, server));
 
   it('pings its own domain, which the server routes back, since `domain` is ours; the echo reaches no room', EACH, async () => {
     const romeo = await MucTestClient.login(server.port, 'romeo');
