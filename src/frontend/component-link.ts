@@ -126,6 +126,8 @@ export class ComponentLink {
   /** Something was read from the server since the liveness timer last looked. */
   private receivedSinceCheck = false;
   private pings = 0;
+  /** The ids of this link's pings start with this. */
+  private readonly pingIdPrefix: string;
   /** Where pings go: the server's domain, or, when `domain` is ours (client listener on), our own, which the server routes back. */
   private readonly pingTarget: string;
   private upWaiters: (() => void)[] = [];
@@ -138,9 +140,12 @@ export class ComponentLink {
     log: Logger,
     /** A stanza from the server, once authenticated. */
     private readonly receive: (stanza: Element) => void,
+    /** The answer to a ping with this id came in over this link (it may be another link's ping). */
+    private readonly pingAnswered: (id: string) => void,
     private readonly liveness: LivenessTiming = DEFAULT_LIVENESS,
   ) {
     const { host, port } = settings.component;
+    this.pingIdPrefix = `${PING_ID_PREFIX}${index}-`;
     this.pingTarget = settings.client.enabled ? settings.muc.domain : settings.domain;
     this.log = log.child({ component: settings.muc.domain, link: index, server: `${host}:${port}` });
   }
@@ -262,8 +267,9 @@ export class ComponentLink {
     if (element.name === 'iq' && this.barrier !== undefined && element.attrs.id === this.barrier && element.attrs.from === this.settings.muc.domain) {
       return this.barrierBack();
     }
-    // The answer to a ping (result, or an error from a server without XEP-0199) was counted as proof of life on arrival.
-    if (element.name === 'iq' && element.attrs.from === this.pingTarget && element.attrs.id?.startsWith(PING_ID_PREFIX)) return;
+    // The answer to a ping (result, or an error from a server without XEP-0199) is ours, not the rooms'.
+    const { id, from } = element.attrs;
+    if (element.name === 'iq' && from === this.pingTarget && id?.startsWith(PING_ID_PREFIX)) return this.pingAnswered(id);
     if (element.name !== 'message' && element.name !== 'presence' && element.name !== 'iq') {
       this.log.warn({ element: element.name }, 'ignoring an unknown element from the server');
       return;
@@ -380,6 +386,17 @@ export class ComponentLink {
     this.flush();
   }
 
+  /**
+   * The server answered one of this link's pings, over whichever link: it has
+   * read what we wrote here. ejabberd routes the answer by its destination, our
+   * domain, so with several links it comes back over one of them for all.
+   */
+  provesAlive(pingId: string): boolean {
+    if (!pingId.startsWith(this.pingIdPrefix)) return false;
+    this.receivedSinceCheck = true;
+    return true;
+  }
+
   /** Pings the server after an idle interval with nothing read, and drops the link if the silence lasts. */
   private watchLiveness(): void {
     this.receivedSinceCheck = false;
@@ -389,7 +406,7 @@ export class ComponentLink {
       if (this.receivedSinceCheck) return this.watchLiveness();
       const from = escapeAttribute(this.settings.muc.domain);
       const to = escapeAttribute(this.pingTarget);
-      socket.write(`<iq type='get' id='${PING_ID_PREFIX}${++this.pings}' from='${from}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      socket.write(`<iq type='get' id='${this.pingIdPrefix}${++this.pings}' from='${from}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
       this.setTimer(this.liveness.pingTimeoutMs, () => {
         if (this.socket !== socket || this.state !== 'up') return;
         if (this.receivedSinceCheck) return this.watchLiveness();

@@ -56,7 +56,15 @@ export class ComponentService {
     this.localDomain = settings.client.enabled ? (prepJid(settings.domain) ?? settings.domain) : undefined;
     this.links = Array.from(
       { length: settings.component.connections },
-      (_, index) => new ComponentLink(index, settings, log, (stanza) => this.receive(stanza), liveness),
+      (_, index) =>
+        new ComponentLink(
+          index,
+          settings,
+          log,
+          (stanza) => this.receive(stanza),
+          (pingId) => this.links.some((link) => link.provesAlive(pingId)),
+          liveness,
+        ),
     );
     for (const link of this.links) link.open();
   }

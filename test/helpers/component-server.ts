@@ -27,6 +27,10 @@ export class ComponentListener {
   secret = COMPONENT_TEST_SECRET;
   /** How connections accepted from now on treat pings. */
   pings: PingBehaviour = 'answer';
+  /** When set, every ping is answered over this connection, as ejabberd routes answers to our domain over one of several. */
+  answersVia: ComponentConnection | undefined;
+  /** Every connection that completed the handshake, in order. */
+  readonly authenticatedConnections: ComponentConnection[] = [];
   private readonly authenticated: ((connection: ComponentConnection) => void)[] = [];
   private readonly refused: (() => void)[] = [];
 
@@ -57,6 +61,7 @@ export class ComponentListener {
   }
 
   handshake(connection: ComponentConnection, accepted: boolean): void {
+    if (accepted) this.authenticatedConnections.push(connection);
     if (accepted) for (const resolve of this.authenticated.splice(0)) resolve(connection);
     else for (const resolve of this.refused.splice(0)) resolve();
   }
@@ -81,7 +86,7 @@ export class ComponentConnection {
 
   constructor(
     readonly socket: Socket,
-    listener: ComponentListener,
+    private readonly listener: ComponentListener,
   ) {
     this.pings = listener.pings;
     const id = randomUUID();
@@ -147,9 +152,10 @@ export class ComponentConnection {
   private answerPing(ping: Element): void {
     const { id, from } = ping.attrs;
     const addresses = `id='${id}' from='${SERVER_DOMAIN}' to='${from}'`;
-    if (this.pings === 'answer') this.send(`<iq type='result' ${addresses}/>`);
+    const answerOn = this.listener.answersVia ?? this;
+    if (this.pings === 'answer') answerOn.send(`<iq type='result' ${addresses}/>`);
     if (this.pings === 'error') {
-      this.send(
+      answerOn.send(
         `<iq type='error' ${addresses}><error type='cancel'>` +
           `<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
       );

@@ -127,3 +127,25 @@ describe('component link liveness, with the client listener on', { timeout: 120_
     await romeo.close();
   });
 });
+
+describe('component link liveness, over two links', { timeout: 120_000 }, () => {
+  let listener: ComponentListener;
+  let server: TestServer;
+
+  after(() => stopLinked(listener, server));
+
+  it("counts an answer that comes back over the other link (ejabberd routes it by its destination, our domain)", EACH, async () => {
+    listener = await ComponentListener.listen();
+    const component = { enabled: true, port: listener.port, secret: COMPONENT_TEST_SECRET, connections: 2 };
+    server = await startTestServer({ client: { enabled: false }, component }, { componentLiveness: LIVENESS });
+    await server.component!.ready();
+    const [first, second] = listener.authenticatedConnections;
+    listener.answersVia = second;
+    await Promise.all([first.pinged(first.pingsReceived + 5), second.pinged(second.pingsReceived + 5)]);
+    const links = server.component!.stats().map(({ up, authentications, received }) => ({ up, authentications, received }));
+    assert.deepEqual(links, [
+      { up: true, authentications: 1, received: 0 },
+      { up: true, authentications: 1, received: 0 },
+    ]);
+  });
+});
