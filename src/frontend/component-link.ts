@@ -93,6 +93,8 @@ export interface LinkStats {
   received: number;
   /** Stanzas dropped because the queue was full while the link was down. */
   dropped: number;
+  /** Answers to this link's liveness pings (over any link). */
+  pingsAnswered: number;
 }
 
 /** A stanza not yet written, with its recipient and whether that is the actor. */
@@ -131,7 +133,7 @@ export class ComponentLink {
   /** Where pings go: the server's domain, or, when `domain` is ours (client listener on), our own, which the server routes back. */
   private readonly pingTarget: string;
   private upWaiters: (() => void)[] = [];
-  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0 };
+  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0, pingsAnswered: 0 };
   private readonly log: Logger;
 
   constructor(
@@ -394,6 +396,7 @@ export class ComponentLink {
   provesAlive(pingId: string): boolean {
     if (!pingId.startsWith(this.pingIdPrefix)) return false;
     this.receivedSinceCheck = true;
+    this.stats.pingsAnswered++;
     return true;
   }
 
