@@ -62,6 +62,7 @@ export class ComponentService {
           settings,
           log,
           (stanza) => this.receive(stanza),
+          // The server may answer one link's ping over another (ejabberd does); the id says whose it was.
           (pingId) => this.links.some((link) => link.provesAlive(pingId)),
           liveness,
         ),
