@@ -2,7 +2,9 @@
 // an XMPP server, kept up for the server's whole life: the stream header, the
 // handshake (hex SHA-1 of the server's stream id and the shared secret), and
 // reconnection with capped, jittered exponential backoff whenever the
-// connection fails, is refused, or the server goes away.
+// connection fails, is refused, or the server goes away, or stops answering:
+// a link with nothing read for a while pings the server (XEP-0199) and is
+// dropped and reconnected if the silence lasts (see LivenessTiming).
 //
 // Output is coalesced as for clients: everything sent during one event-loop
 // turn leaves in one socket write, so the server reads all the stanzas one
@@ -42,11 +44,26 @@ const RECONNECT_BACKOFF_MS = { first: 250, max: 30_000 };
 /** Connecting and the handshake together must not take longer (a server that accepts and then hangs). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /**
- * A whitespace ping leaves after this long without output. Writing to a
- * connection the server has closed fails at once; one whose host vanished
- * fails when TCP gives up retransmitting the ping.
+ * How the link tells a live server from a dead one. Anything read from the
+ * server proves it alive; after `idleMs` of silence an XEP-0199 ping asks for
+ * an answer, and a server that stays silent for `pingTimeoutMs` more is taken
+ * for dead: the socket is closed and reconnected as if it had dropped. Without
+ * this a half-open link (the server's host gone, a NAT mapping dropped, a hung
+ * server) shows only when TCP gives up retransmitting, many minutes later.
  */
-const KEEPALIVE_INTERVAL_MS = 30_000;
+export interface LivenessTiming {
+  idleMs: number;
+  pingTimeoutMs: number;
+}
+
+export const DEFAULT_LIVENESS: LivenessTiming = {
+  idleMs: 30_000,
+  // Long enough for a loaded server to answer (its queue for us may be deep),
+  // short against the minutes TCP would take to notice.
+  pingTimeoutMs: 20_000,
+};
+/** Our pings' ids start with this: the answers are ours, never the rooms'. */
+const PING_ID_PREFIX = 'conclave-ping-';
 /** Characters of stanzas held while the link is down; beyond, stanzas are dropped. */
 const QUEUE_LIMIT_CHARS = 16 * 1024 * 1024;
 /** A barrier the server has not routed back by then is given up on: the held stanzas leave anyway. */
@@ -76,6 +93,8 @@ export interface LinkStats {
   received: number;
   /** Stanzas dropped because the queue was full while the link was down. */
   dropped: number;
+  /** Answers to this link's liveness pings (over any link). */
+  pingsAnswered: number;
 }
 
 /** A stanza not yet written, with its recipient and whether that is the actor. */
@@ -106,9 +125,15 @@ export class ComponentLink {
   private pendingChars = 0;
   private droppedThisOutage = 0;
   private flushScheduled = false;
-  private wroteSinceKeepalive = false;
+  /** Something was read from the server since the liveness timer last looked. */
+  private receivedSinceCheck = false;
+  private pings = 0;
+  /** The ids of this link's pings start with this. */
+  private readonly pingIdPrefix: string;
+  /** Where pings go: the server's domain, or, when `domain` is ours (client listener on), our own, which the server routes back. */
+  private readonly pingTarget: string;
   private upWaiters: (() => void)[] = [];
-  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0 };
+  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0, pingsAnswered: 0 };
   private readonly log: Logger;
 
   constructor(
@@ -117,8 +142,13 @@ export class ComponentLink {
     log: Logger,
     /** A stanza from the server, once authenticated. */
     private readonly receive: (stanza: Element) => void,
+    /** The answer to a ping with this id came in over this link (it may be another link's ping). */
+    private readonly pingAnswered: (id: string) => void,
+    private readonly liveness: LivenessTiming = DEFAULT_LIVENESS,
   ) {
     const { host, port } = settings.component;
+    this.pingIdPrefix = `${PING_ID_PREFIX}${index}-`;
+    this.pingTarget = settings.client.enabled ? settings.muc.domain : settings.domain;
     this.log = log.child({ component: settings.muc.domain, link: index, server: `${host}:${port}` });
   }
 
@@ -199,7 +229,10 @@ export class ComponentLink {
           ` to='${escapeAttribute(this.settings.muc.domain)}'>`,
       );
     });
-    socket.on('data', (chunk: Buffer) => parser.write(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.receivedSinceCheck = true;
+      parser.write(chunk);
+    });
     socket.on('error', (err) => (this.endReason ??= err.message));
     socket.on('close', () => this.lost(socket));
   }
@@ -236,6 +269,9 @@ export class ComponentLink {
     if (element.name === 'iq' && this.barrier !== undefined && element.attrs.id === this.barrier && element.attrs.from === this.settings.muc.domain) {
       return this.barrierBack();
     }
+    // The answer to a ping (result, or an error from a server without XEP-0199) is ours, not the rooms'.
+    const { id, from } = element.attrs;
+    if (element.name === 'iq' && from === this.pingTarget && id?.startsWith(PING_ID_PREFIX)) return this.pingAnswered(id);
     if (element.name !== 'message' && element.name !== 'presence' && element.name !== 'iq') {
       this.log.warn({ element: element.name }, 'ignoring an unknown element from the server');
       return;
@@ -256,7 +292,7 @@ export class ComponentLink {
     this.droppedThisOutage = 0;
     this.barrier = undefined;
     this.flush();
-    this.keepalive();
+    this.watchLiveness();
     for (const resolve of this.upWaiters.splice(0)) resolve();
   }
 
@@ -336,7 +372,6 @@ export class ComponentLink {
     this.stats.sent += now.length;
     this.pending = [];
     this.pendingChars = this.held.reduce((sum, entry) => sum + entry.xml.length, 0);
-    this.wroteSinceKeepalive = true;
   };
 
   /** The server has read what we wrote before the barrier: the held stanzas leave, then what came meanwhile. */
@@ -353,13 +388,33 @@ export class ComponentLink {
     this.flush();
   }
 
-  /** A whitespace ping when nothing else was written for a whole interval. */
-  private keepalive(): void {
-    this.setTimer(KEEPALIVE_INTERVAL_MS, () => {
-      if (this.state !== 'up') return;
-      if (!this.wroteSinceKeepalive) this.socket?.write(' ');
-      this.wroteSinceKeepalive = false;
-      this.keepalive();
+  /**
+   * The server answered one of this link's pings, over whichever link: it has
+   * read what we wrote here. ejabberd routes the answer by its destination, our
+   * domain, so with several links it comes back over one of them for all.
+   */
+  provesAlive(pingId: string): boolean {
+    if (!pingId.startsWith(this.pingIdPrefix)) return false;
+    this.receivedSinceCheck = true;
+    this.stats.pingsAnswered++;
+    return true;
+  }
+
+  /** Pings the server after an idle interval with nothing read, and drops the link if the silence lasts. */
+  private watchLiveness(): void {
+    this.receivedSinceCheck = false;
+    this.setTimer(this.liveness.idleMs, () => {
+      const socket = this.socket;
+      if (this.state !== 'up' || socket === undefined) return;
+      if (this.receivedSinceCheck) return this.watchLiveness();
+      const from = escapeAttribute(this.settings.muc.domain);
+      const to = escapeAttribute(this.pingTarget);
+      socket.write(`<iq type='get' id='${this.pingIdPrefix}${++this.pings}' from='${from}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      this.setTimer(this.liveness.pingTimeoutMs, () => {
+        if (this.socket !== socket || this.state !== 'up') return;
+        if (this.receivedSinceCheck) return this.watchLiveness();
+        this.abort(socket, `nothing from the server for ${this.liveness.pingTimeoutMs} ms after a ping`, '</stream:stream>');
+      });
     });
   }
 

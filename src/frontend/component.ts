@@ -25,7 +25,7 @@ import type { Delivery } from '../runtime/protocol.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { fnv1a } from '../runtime/shard-of.js';
 import type { Element } from '../xml/element.js';
-import { ComponentLink, COMPONENT_NS, type LinkStats } from './component-link.js';
+import { ComponentLink, COMPONENT_NS, DEFAULT_LIVENESS, type LinkStats, type LivenessTiming } from './component-link.js';
 import { errorReply, type StanzaErrorCondition } from './errors.js';
 import { isValidIq, type MucDispatch } from './router.js';
 
@@ -50,12 +50,22 @@ export class ComponentService {
     settings: Settings,
     private readonly log: Logger,
     private readonly muc: MucDispatch,
+    liveness: LivenessTiming = DEFAULT_LIVENESS,
   ) {
     this.domain = prepJid(settings.muc.domain) ?? settings.muc.domain;
     this.localDomain = settings.client.enabled ? (prepJid(settings.domain) ?? settings.domain) : undefined;
     this.links = Array.from(
       { length: settings.component.connections },
-      (_, index) => new ComponentLink(index, settings, log, (stanza) => this.receive(stanza)),
+      (_, index) =>
+        new ComponentLink(
+          index,
+          settings,
+          log,
+          (stanza) => this.receive(stanza),
+          // The server may answer one link's ping over another (ejabberd does); the id says whose it was.
+          (pingId) => this.links.some((link) => link.provesAlive(pingId)),
+          liveness,
+        ),
     );
     for (const link of this.links) link.open();
   }

@@ -11,6 +11,7 @@ import { openDatabase } from '../store/database.js';
 import { watchAccountChanges } from './account-watch.js';
 import { assertAuthAllowed, createAuthBackend } from './auth.js';
 import type { ClientSession } from './c2s-session.js';
+import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { StanzaRouter } from './router.js';
@@ -27,7 +28,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(settings: Settings, log: Logger = createLogger(settings.log_level)): Promise<RunningServer> {
+export interface ServerOptions {
+  /** How the component links watch the server (tests shorten it). */
+  componentLiveness?: LivenessTiming;
+}
+
+export async function startServer(
+  settings: Settings,
+  log: Logger = createLogger(settings.log_level),
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   // Refuse a dangerous or broken configuration before touching anything.
   assertAuthAllowed(settings);
   const tls = loadTlsContext(settings);
@@ -52,7 +62,7 @@ export async function startServer(settings: Settings, log: Logger = createLogger
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
-    if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza));
+    if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
   } catch (err) {
     await pool?.close();
     await database.close();

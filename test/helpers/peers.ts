@@ -11,6 +11,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunningServer } from '../../src/frontend/server.js';
 
 /** The XEP-0114 secret the peers share with Conclave in these tests. */
 export const COMPONENT_SECRET = 'component-test-secret';
@@ -38,6 +39,19 @@ export function componentOverrides(peer: PeerServer, connections: number): Recor
     client: { enabled: false },
     component: { enabled: true, host: '127.0.0.1', port: peer.componentPort, secret: COMPONENT_SECRET, connections },
   };
+}
+
+/** Liveness pings after short idle intervals, so a peer that left them unanswered would see its links dropped within a test. */
+export const PEER_LIVENESS = { idleMs: 200, pingTimeoutMs: 3_000 };
+
+/**
+ * Waits until every link has had three pings answered (the test timeout bounds
+ * the wait); true if none was dropped meanwhile.
+ */
+export async function linksAnswerPings(server: RunningServer): Promise<boolean> {
+  const answered = () => server.component!.stats().every((link) => link.pingsAnswered >= 3);
+  while (!answered()) await sleep(PEER_LIVENESS.idleMs);
+  return server.component!.stats().every((link) => link.up && link.authentications === 1);
 }
 
 /** The files that tell a Debian peer is installed. */

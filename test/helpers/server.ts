@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
-import { startServer, type RunningServer } from '../../src/frontend/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/frontend/server.js';
 import type { Element } from '../../src/xml/element.js';
 import { XmppStreamParser } from '../../src/xml/stream-parser.js';
 
@@ -25,13 +25,13 @@ export type TestServer = RunningServer & { dataDir: string };
  * (removed on close), silent unless CONCLAVE_TEST_LOG names a log level, with
  * `overrides` layered on top.
  */
-export async function startTestServer(overrides: Tree = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Tree = {}, options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'conclave-test-'));
   const base: Tree = { client: { port: 0 }, data_dir: dataDir, log_level: process.env.CONCLAVE_TEST_LOG || 'silent' };
   const settings = loadConfig({ profile: 'scansion', overrides: layer(base, overrides) });
   let server: RunningServer;
   try {
-    server = await startServer(settings);
+    server = await startServer(settings, undefined, options);
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
     throw err;

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { linkIndex } from '../../src/frontend/component.js';
 import { MucTestClient, presenceAfterDroppedSession } from '../helpers/muc-client.js';
-import { componentOverrides, MUC_DOMAIN, peerSkipReason, startEjabberd, type PeerServer } from '../helpers/peers.js';
+import { componentOverrides, linksAnswerPings, MUC_DOMAIN, PEER_LIVENESS, peerSkipReason, startEjabberd, type PeerServer } from '../helpers/peers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const LINKS = 2;
@@ -18,13 +18,17 @@ describe('component mode under ejabberd, two links', { skip: peerSkipReason('eja
 
   before(async () => {
     ejabberd = await startEjabberd(LINKS);
-    server = await startTestServer(componentOverrides(ejabberd, LINKS));
+    server = await startTestServer(componentOverrides(ejabberd, LINKS), { componentLiveness: PEER_LIVENESS });
     await server.component!.ready();
   });
 
   after(async () => {
     await server?.close();
     await ejabberd?.stop();
+  });
+
+  it("answers the links' liveness pings, so no link is dropped as dead", { timeout: 20_000 }, async () => {
+    assert.equal(await linksAnswerPings(server), true);
   });
 
   it('authenticates both links', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { ScriptResult } from '../../src/scansion/runner.js';
 import { assertRegister2018Divergence, PASSING_SEEDS, runSeed } from '../helpers/seeds.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { componentOverrides, MUC_DOMAIN, peerSkipReason, startProsody, type PeerServer } from '../helpers/peers.js';
+import { componentOverrides, linksAnswerPings, MUC_DOMAIN, PEER_LIVENESS, peerSkipReason, startProsody, type PeerServer } from '../helpers/peers.js';
 import { MucTestClient, presenceAfterDroppedSession } from '../helpers/muc-client.js';
 
 describe('component mode under Prosody', { skip: peerSkipReason('prosody'), timeout: 180_000 }, () => {
@@ -17,7 +17,7 @@ describe('component mode under Prosody', { skip: peerSkipReason('prosody'), time
 
   before(async () => {
     prosody = await startProsody();
-    server = await startTestServer(componentOverrides(prosody, 1));
+    server = await startTestServer(componentOverrides(prosody, 1), { componentLiveness: PEER_LIVENESS });
     await server.component!.ready();
   });
 
@@ -29,6 +29,10 @@ describe('component mode under Prosody', { skip: peerSkipReason('prosody'), time
   function run(name: string): Promise<ScriptResult> {
     return runSeed(name, { host: '127.0.0.1', port: prosody.c2sPort });
   }
+
+  it("answers the links' liveness pings, so no link is dropped as dead", { timeout: 20_000 }, async () => {
+    assert.equal(await linksAnswerPings(server), true);
+  });
 
   for (const name of PASSING_SEEDS) {
     it(`${name} passes through Prosody`, async () => {

@@ -1,126 +1,16 @@
 // The component link's protocol edges that real servers do not produce on
 // demand: a refused secret, a dropped link with stanzas waiting, stanzas with
-// bad addresses, a server claiming the local domain. The server side of
-// XEP-0114 here is a small one of our own, written from the XEP.
+// bad addresses, a server claiming the local domain, against the small
+// XEP-0114 server in ../helpers/component-server.ts.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
-import { Element } from '../../src/xml/element.js';
-import { XmppStreamParser } from '../../src/xml/stream-parser.js';
+import { COMPONENT_TEST_SECRET as SECRET, ComponentListener, MUC_DOMAIN, type ComponentConnection } from '../helpers/component-server.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const SECRET = 'protocol-test-secret';
-const MUC_DOMAIN = 'conference.localhost';
 const ROOM = `hall@${MUC_DOMAIN}`;
 const REMOTE = 'juliet@remote.example/balcony';
-const NOT_AUTHORIZED =
-  "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
-
-/** The XMPP server's component listener: it accepts a handshake made with `secret`. */
-class ComponentListener {
-  secret = SECRET;
-  private readonly authenticated: ((connection: ComponentConnection) => void)[] = [];
-  private readonly refused: (() => void)[] = [];
-
-  private constructor(private readonly server: Server) {
-    server.on('connection', (socket: Socket) => new ComponentConnection(socket, this));
-  }
-
-  static async listen(): Promise<ComponentListener> {
-    const server = createServer();
-    server.listen({ host: '127.0.0.1', port: 0 });
-    await once(server, 'listening');
-    return new ComponentListener(server);
-  }
-
-  get port(): number {
-    const address = this.server.address();
-    return typeof address === 'object' && address ? address.port : 0;
-  }
-
-  /** Resolves with the next connection that completes the handshake. */
-  nextAuthenticated(): Promise<ComponentConnection> {
-    return new Promise((resolve) => this.authenticated.push(resolve));
-  }
-
-  /** Resolves at the next refused handshake. */
-  nextRefusal(): Promise<void> {
-    return new Promise((resolve) => this.refused.push(resolve));
-  }
-
-  handshake(connection: ComponentConnection, accepted: boolean): void {
-    if (accepted) for (const resolve of this.authenticated.splice(0)) resolve(connection);
-    else for (const resolve of this.refused.splice(0)) resolve();
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** One component connection as the server sees it. */
-class ComponentConnection {
-  readonly header: Promise<Element>;
-  private readonly received: Element[] = [];
-  private waiters: { predicate: (stanza: Element) => boolean; resolve(stanza: Element): void }[] = [];
-
-  constructor(
-    readonly socket: Socket,
-    listener: ComponentListener,
-  ) {
-    const id = randomUUID();
-    let resolveHeader: (header: Element) => void;
-    this.header = new Promise((resolve) => (resolveHeader = resolve));
-    const parser = new XmppStreamParser({
-      streamStart: (header) => {
-        resolveHeader(header);
-        socket.write(
-          `<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='${id}' from='${MUC_DOMAIN}'>`,
-        );
-      },
-      stanza: (stanza) => {
-        // A stanza the component addresses to its own domain comes back to it, as
-        // a real server routes it (the link's write-order barrier relies on that).
-        if (stanza.attrs.to === MUC_DOMAIN && stanza.attrs.from === MUC_DOMAIN) return socket.write(stanza.toString());
-        if (stanza.name !== 'handshake') return this.deliver(stanza);
-        const accepted = stanza.text() === createHash('sha1').update(id + listener.secret).digest('hex');
-        socket.write(accepted ? '<handshake/>' : NOT_AUTHORIZED);
-        if (!accepted) socket.end();
-        listener.handshake(this, accepted);
-      },
-      streamEnd: () => socket.end('</stream:stream>'),
-      error: () => socket.destroy(),
-    });
-    socket.on('data', (chunk: Buffer) => parser.write(chunk));
-    socket.on('error', () => {});
-  }
-
-  send(xml: string): void {
-    this.socket.write(xml);
-  }
-
-  /** The first stanza from Conclave (received or still to come) that matches. */
-  next(predicate: (stanza: Element) => boolean): Promise<Element> {
-    const index = this.received.findIndex(predicate);
-    if (index !== -1) return Promise.resolve(this.received.splice(index, 1)[0]);
-    return new Promise((resolve) => this.waiters.push({ predicate, resolve }));
-  }
-
-  /** Every stanza received so far, taken. */
-  takeAll(): Element[] {
-    return this.received.splice(0);
-  }
-
-  private deliver(stanza: Element): void {
-    const index = this.waiters.findIndex((waiter) => waiter.predicate(stanza));
-    if (index === -1) this.received.push(stanza);
-    else this.waiters.splice(index, 1)[0].resolve(stanza);
-  }
-}
 
 describe('component link protocol', { timeout: 60_000 }, () => {
   let listener: ComponentListener;
