@@ -62,8 +62,8 @@ export const DEFAULT_LIVENESS: LivenessTiming = {
   // short against the minutes TCP would take to notice.
   pingTimeoutMs: 20_000,
 };
-/** Our pings' ids start with this: the answers are ours, never the rooms'. */
-const PING_ID_PREFIX = 'conclave-ping-';
+/** The ids of the iqs a link writes for itself (pings, barriers) start with this: what comes back is ours, never the rooms'. */
+const OWN_ID_PREFIX = 'conclave-';
 /** Characters of stanzas held while the link is down; beyond, stanzas are dropped. */
 const QUEUE_LIMIT_CHARS = 16 * 1024 * 1024;
 /** A barrier the server has not routed back by then is given up on: the held stanzas leave anyway. */
@@ -95,6 +95,10 @@ export interface LinkStats {
   dropped: number;
   /** Answers to this link's liveness pings (over any link). */
   pingsAnswered: number;
+  /** This link's write-order barriers the server routed back (over any link). */
+  barriersBack: number;
+  /** Barriers given up on after BARRIER_TIMEOUT_MS: held stanzas waited that long for nothing. */
+  barriersTimedOut: number;
 }
 
 /** A stanza not yet written, with its recipient and whether that is the actor. */
@@ -130,10 +134,12 @@ export class ComponentLink {
   private pings = 0;
   /** The ids of this link's pings start with this. */
   private readonly pingIdPrefix: string;
+  /** The ids of this link's barriers start with this. */
+  private readonly barrierIdPrefix: string;
   /** Where pings go: the server's domain, or, when `domain` is ours (client listener on), our own, which the server routes back. */
   private readonly pingTarget: string;
   private upWaiters: (() => void)[] = [];
-  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0, pingsAnswered: 0 };
+  private readonly stats = { authentications: 0, sent: 0, received: 0, dropped: 0, pingsAnswered: 0, barriersBack: 0, barriersTimedOut: 0 };
   private readonly log: Logger;
 
   constructor(
@@ -142,12 +148,13 @@ export class ComponentLink {
     log: Logger,
     /** A stanza from the server, once authenticated. */
     private readonly receive: (stanza: Element) => void,
-    /** The answer to a ping with this id came in over this link (it may be another link's ping). */
-    private readonly pingAnswered: (id: string) => void,
+    /** One of our own iqs (a ping's answer, a barrier) with this id came in over this link; it may be another link's. */
+    private readonly ownIqReceived: (id: string) => void,
     private readonly liveness: LivenessTiming = DEFAULT_LIVENESS,
   ) {
     const { host, port } = settings.component;
-    this.pingIdPrefix = `${PING_ID_PREFIX}${index}-`;
+    this.pingIdPrefix = `${OWN_ID_PREFIX}ping-${index}-`;
+    this.barrierIdPrefix = `${OWN_ID_PREFIX}barrier-${index}-`;
     this.pingTarget = settings.client.enabled ? settings.muc.domain : settings.domain;
     this.log = log.child({ component: settings.muc.domain, link: index, server: `${host}:${port}` });
   }
@@ -266,12 +273,10 @@ export class ComponentLink {
       if (element.name === 'handshake') return this.authenticated();
       return this.abort(socket, `expected the handshake answer, got <${element.name}/>`, streamErrorXml('not-authorized'));
     }
-    if (element.name === 'iq' && this.barrier !== undefined && element.attrs.id === this.barrier && element.attrs.from === this.settings.muc.domain) {
-      return this.barrierBack();
-    }
-    // The answer to a ping (result, or an error from a server without XEP-0199) is ours, not the rooms'.
+    // A ping's answer (result, or an error from a server without XEP-0199) or a barrier is ours, not the rooms'.
     const { id, from } = element.attrs;
-    if (element.name === 'iq' && from === this.pingTarget && id?.startsWith(PING_ID_PREFIX)) return this.pingAnswered(id);
+    const fromUsOrPingTarget = from === this.settings.muc.domain || from === this.pingTarget;
+    if (element.name === 'iq' && fromUsOrPingTarget && id?.startsWith(OWN_ID_PREFIX)) return this.ownIqReceived(id);
     if (element.name !== 'message' && element.name !== 'presence' && element.name !== 'iq') {
       this.log.warn({ element: element.name }, 'ignoring an unknown element from the server');
       return;
@@ -362,11 +367,15 @@ export class ComponentLink {
     }
     let xml = now.map((entry) => entry.xml).join('');
     if (this.held.length > 0) {
-      this.barrier = `conclave-barrier-${++this.barriers}`;
+      this.barrier = `${this.barrierIdPrefix}${++this.barriers}`;
       const domain = escapeAttribute(this.settings.muc.domain);
       xml += `<iq type='result' id='${this.barrier}' from='${domain}' to='${domain}'/>`;
       const id = this.barrier;
-      this.barrierTimer = setTimeout(() => this.barrier === id && this.barrierBack(), BARRIER_TIMEOUT_MS);
+      this.barrierTimer = setTimeout(() => {
+        if (this.barrier !== id) return;
+        this.stats.barriersTimedOut++;
+        this.barrierBack();
+      }, BARRIER_TIMEOUT_MS);
     }
     socket.write(xml);
     this.stats.sent += now.length;
@@ -389,14 +398,23 @@ export class ComponentLink {
   }
 
   /**
-   * The server answered one of this link's pings, over whichever link: it has
-   * read what we wrote here. ejabberd routes the answer by its destination, our
-   * domain, so with several links it comes back over one of them for all.
+   * One of this link's own iqs (a ping's answer, a barrier) came back, over
+   * whichever link: the server has read what we wrote here before it, so the
+   * link is alive and what waits behind the barrier may leave. ejabberd routes
+   * by destination, our domain, so with several links all of them come back
+   * over one. False if the id is another link's.
    */
-  provesAlive(pingId: string): boolean {
-    if (!pingId.startsWith(this.pingIdPrefix)) return false;
+  ownIqBack(id: string): boolean {
+    if (id.startsWith(this.pingIdPrefix)) {
+      this.stats.pingsAnswered++;
+    } else if (id.startsWith(this.barrierIdPrefix)) {
+      // One that comes back after its timeout has nothing left to release.
+      if (id === this.barrier) {
+        this.stats.barriersBack++;
+        this.barrierBack();
+      }
+    } else return false;
     this.receivedSinceCheck = true;
-    this.stats.pingsAnswered++;
     return true;
   }
 

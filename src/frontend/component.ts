@@ -62,8 +62,8 @@ export class ComponentService {
           settings,
           log,
           (stanza) => this.receive(stanza),
-          // The server may answer one link's ping over another (ejabberd does); the id says whose it was.
-          (pingId) => this.links.some((link) => link.provesAlive(pingId)),
+          // The server may route one link's ping answer or barrier back over another (ejabberd does); the id says whose it was.
+          (id) => this.links.some((link) => link.ownIqBack(id)),
           liveness,
         ),
     );

@@ -27,8 +27,12 @@ export class ComponentListener {
   secret = COMPONENT_TEST_SECRET;
   /** How connections accepted from now on treat pings. */
   pings: PingBehaviour = 'answer';
-  /** When set, every ping is answered over this connection, as ejabberd routes answers to our domain over one of several. */
-  answersVia: ComponentConnection | undefined;
+  /**
+   * When set, everything for the component's domain (ping answers, the stanzas
+   * it addresses to itself) goes over this connection, as ejabberd routes what
+   * is for our domain over one of several.
+   */
+  routesVia: ComponentConnection | undefined;
   /** Every connection that completed the handshake, in order. */
   readonly authenticatedConnections: ComponentConnection[] = [];
   private readonly authenticated: ((connection: ComponentConnection) => void)[] = [];
@@ -104,7 +108,7 @@ export class ComponentConnection {
         // A stanza the component addresses to its own domain comes back to it, as
         // a real server routes it (the link's write-order barrier relies on that).
         if (stanza.getChild('ping', 'urn:xmpp:ping') !== undefined) this.countPing(stanza);
-        if (stanza.attrs.to === MUC_DOMAIN && stanza.attrs.from === MUC_DOMAIN) return socket.write(stanza.toString());
+        if (stanza.attrs.to === MUC_DOMAIN && stanza.attrs.from === MUC_DOMAIN) return this.routeToComponent(stanza.toString());
         if (stanza.attrs.to === SERVER_DOMAIN && stanza.getChild('ping', 'urn:xmpp:ping') !== undefined) return this.answerPing(stanza);
         if (stanza.name !== 'handshake') return this.deliver(stanza);
         const accepted = stanza.text() === createHash('sha1').update(id + listener.secret).digest('hex');
@@ -152,14 +156,18 @@ export class ComponentConnection {
   private answerPing(ping: Element): void {
     const { id, from } = ping.attrs;
     const addresses = `id='${id}' from='${SERVER_DOMAIN}' to='${from}'`;
-    const answerOn = this.listener.answersVia ?? this;
-    if (this.pings === 'answer') answerOn.send(`<iq type='result' ${addresses}/>`);
+    if (this.pings === 'answer') this.routeToComponent(`<iq type='result' ${addresses}/>`);
     if (this.pings === 'error') {
-      answerOn.send(
+      this.routeToComponent(
         `<iq type='error' ${addresses}><error type='cancel'>` +
           `<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`,
       );
     }
+  }
+
+  /** Sends what is for the component's domain back over this connection, or the one the listener routes it all over. */
+  private routeToComponent(xml: string): void {
+    (this.listener.routesVia ?? this).send(xml);
   }
 
   private deliver(stanza: Element): void {

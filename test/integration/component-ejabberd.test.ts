@@ -69,6 +69,28 @@ describe('component mode under ejabberd, two links', { skip: peerSkipReason('eja
     await juliet.close();
   });
 
+  it("gets every link's write-order barriers back, though ejabberd routes them all over one link", async () => {
+    const before = server.component!.stats();
+    // A user on each link speaks in a room: its own echo waits behind a barrier on its link.
+    for (const link of [0, 1]) {
+      const name = ['user', 'user2', 'user3', 'user4'].find((candidate) => linkIndex(`${candidate}@localhost`, LINKS) === link)!;
+      const user = await MucTestClient.login(ejabberd.c2sPort, name);
+      const room = `barrier${link}@${MUC_DOMAIN}`;
+      await user.createRoom(room, 'Speaker');
+      user.say(room, 'in order');
+      assert.equal((await user.messageFrom(`${room}/Speaker`)).getChildText('body'), 'in order');
+      await user.close();
+    }
+    const barriers = server.component!.stats().map((link, index) => ({
+      back: link.barriersBack - before[index].barriersBack,
+      timedOut: link.barriersTimedOut - before[index].barriersTimedOut,
+    }));
+    for (const [link, { back, timedOut }] of barriers.entries()) {
+      assert.ok(back > 0, `link ${link}: no barrier came back: ${JSON.stringify(barriers)}`);
+      assert.equal(timedOut, 0, `link ${link}: barriers timed out: ${JSON.stringify(barriers)}`);
+    }
+  });
+
   it('a user whose session ends without leaving is removed from the room', async () => {
     const presence = await presenceAfterDroppedSession(ejabberd.c2sPort, `gone@${MUC_DOMAIN}`);
     assert.equal(presence.attrs.type, 'unavailable');

@@ -140,7 +140,7 @@ describe('component link liveness, over two links', { timeout: 120_000 }, () => 
     server = await startTestServer({ client: { enabled: false }, component }, { componentLiveness: LIVENESS });
     await server.component!.ready();
     const [first, second] = listener.authenticatedConnections;
-    listener.answersVia = second;
+    listener.routesVia = second;
     await Promise.all([first.pinged(first.pingsReceived + 5), second.pinged(second.pingsReceived + 5)]);
     const links = server.component!.stats().map(({ up, authentications, received }) => ({ up, authentications, received }));
     assert.deepEqual(links, [
