@@ -99,8 +99,11 @@ export class AccountStore {
 
   /** The logged changes numbered after `sequence`, oldest first. */
   changesAfter(sequence: number): AccountChange[] {
+    // Every login asks at bind: one key read, and a range only when the counter moved.
+    const last = this.changeSequence();
+    if (last <= sequence) return [];
     const changes: AccountChange[] = [];
-    for (const { key, value } of this.changes.getRange({ start: sequence + 1, end: this.changeSequence() + 1 })) {
+    for (const { key, value } of this.changes.getRange({ start: sequence + 1, end: last + 1 })) {
       const { jid, kind } = value as StoredChange;
       changes.push({ sequence: key as number, bareJid: jid, kind });
     }
