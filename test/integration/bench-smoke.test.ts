@@ -14,6 +14,7 @@ import { describeMachine } from '../../bench/report/machine.js';
 import { writeReport } from '../../bench/report/markdown.js';
 import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
 import { joinStorm } from '../../bench/scenarios/join-storm.js';
+import { type ScenarioContext } from '../../bench/scenarios/common.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
 
@@ -28,6 +29,23 @@ function startLimitServer(): Promise<{ process: ChildProcess; port: number }> {
       if (match) resolve({ process: child, port: Number(match[1]) });
     });
   });
+}
+
+/** Two generator processes against a limit server, quietly. */
+function contextFor(server: { process: ChildProcess; port: number }): ScenarioContext {
+  return {
+    target: {
+      host: '127.0.0.1',
+      port: server.port,
+      domain: 'localhost',
+      mucDomain: 'conference.localhost',
+      auth: 'plain',
+      password: 'bench',
+      serverPid: server.process.pid!,
+    },
+    generators: 2,
+    log: () => {},
+  };
 }
 
 describe('bench: fan-out against the limit server', () => {
@@ -47,19 +65,7 @@ describe('bench: fan-out against the limit server', () => {
       drainSeconds: 5,
     });
     result = await fanout.run(
-      {
-        target: {
-          host: '127.0.0.1',
-          port: server.port,
-          domain: 'localhost',
-          mucDomain: 'conference.localhost',
-          auth: 'plain',
-          password: 'bench',
-          serverPid: server.process.pid!,
-        },
-        generators: 2,
-        log: () => {},
-      },
+      contextFor(server),
       parameters,
     );
   });
@@ -153,19 +159,7 @@ describe('bench: repeated join storms against the limit server', () => {
     const server = await startLimitServer();
     try {
       const result = await joinStorm.run(
-        {
-          target: {
-            host: '127.0.0.1',
-            port: server.port,
-            domain: 'localhost',
-            mucDomain: 'conference.localhost',
-            auth: 'plain',
-            password: 'bench',
-            serverPid: server.process.pid!,
-          },
-          generators: 2,
-          log: () => {},
-        },
+        contextFor(server),
         parametersOf(joinStorm, true, { clients: 30, roomSize: 5, warmupClients: 10, storms: 3 }),
       );
       assert.equal(result.storms.length, 3);
