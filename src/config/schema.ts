@@ -27,6 +27,11 @@ export const configSchema = z
       })
       .strict(),
     auth: z.object({ backend: z.enum(['internal', 'insecure']) }).strict(),
+    accounts: z
+      .object({
+        offline_messages: z.number().int().min(0).max(100000),
+      })
+      .strict(),
     limits: z
       .object({
         max_stanza_size: z.number().int().min(1024),

@@ -15,6 +15,7 @@ const ERROR_TYPES = {
   'internal-server-error': 'wait',
   'item-not-found': 'cancel',
   'jid-malformed': 'modify',
+  'not-acceptable': 'modify',
   'not-allowed': 'cancel',
   'remote-server-not-found': 'cancel',
   'resource-constraint': 'wait',

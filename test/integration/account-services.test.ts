@@ -1,0 +1,148 @@
+// The account services of standalone mode over real sockets: software
+// version, entity time, vCards, private storage, blocking, carbons and
+// offline messages, as a client sees them (scansion profile: any password).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { forgetAccountData } from '../../src/account/stored-data.js';
+import { openDatabase } from '../../src/store/database.js';
+import { rawClient, startTestServer, type RawClient, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+const clients: RawClient[] = [];
+
+before(async () => {
+  server = await startTestServer();
+});
+
+after(async () => {
+  await Promise.all(clients.map((client) => client.close().catch(() => {})));
+  await server.close();
+});
+
+async function online(user: string, resource: string, available = true): Promise<RawClient> {
+  const client = await rawClient(server.port, user, resource);
+  clients.push(client);
+  if (available) {
+    client.send('<presence/>');
+    await client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === client.fullJid);
+  }
+  return client;
+}
+
+async function iq(client: RawClient, id: string, xml: string) {
+  client.send(xml.replace('<iq ', `<iq id='${id}' `));
+  return client.reply(id);
+}
+
+describe('server information', () => {
+  test('disco lists what the modules offer; version and time answer', async () => {
+    const client = await online('info', 'a', false);
+    const info = await iq(client, 'd1', "<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    const features = info.getChild('query')!.getChildren('feature').map((feature) => feature.attrs.var);
+    for (const ns of ['vcard-temp', 'jabber:iq:private', 'urn:xmpp:blocking', 'urn:xmpp:carbons:2', 'msgoffline', 'jabber:iq:version', 'urn:xmpp:time']) {
+      assert.ok(features.includes(ns), ns);
+    }
+    const version = await iq(client, 'v1', "<iq type='get' to='localhost'><query xmlns='jabber:iq:version'/></iq>");
+    assert.equal(version.getChild('query')!.getChildText('name'), 'Conclave');
+    const time = await iq(client, 't1', "<iq type='get' to='localhost'><time xmlns='urn:xmpp:time'/></iq>");
+    assert.equal(time.getChild('time')!.getChildText('tzo'), '+00:00');
+    assert.match(time.getChild('time')!.getChildText('utc')!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+});
+
+describe('vCards and private storage', () => {
+  test('an account sets its vCard; others read it and may not set it', async () => {
+    const alice = await online('alice', 'a', false);
+    const bob = await online('bob', 'b', false);
+    const set = await iq(alice, 's1', "<iq type='set'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>");
+    assert.equal(set.attrs.type, 'result');
+    const read = await iq(bob, 'g1', "<iq type='get' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>");
+    assert.equal(read.getChild('vCard', 'vcard-temp')!.getChildText('FN'), 'Alice');
+    const forged = await iq(bob, 's2', "<iq type='set' to='alice@localhost'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard></iq>");
+    assert.ok(forged.getChild('error')!.getChild('forbidden'));
+    const none = await iq(alice, 'g2', "<iq type='get' to='nobody@localhost'><vCard xmlns='vcard-temp'/></iq>");
+    assert.equal(none.getChild('vCard', 'vcard-temp')!.elements().length, 0);
+  });
+
+  test('private storage keeps an element for its account alone, and goes with the account', async () => {
+    const carol = await online('carol', 'a', false);
+    const bookmarks = "<storage xmlns='storage:bookmarks'><conference jid='room@conference.localhost' autojoin='true'/></storage>";
+    assert.equal((await iq(carol, 'p1', `<iq type='set'><query xmlns='jabber:iq:private'>${bookmarks}</query></iq>`)).attrs.type, 'result');
+    const read = await iq(carol, 'p2', "<iq type='get'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>");
+    assert.equal(read.getChild('query')!.getChild('storage', 'storage:bookmarks')!.getChild('conference')!.attrs.jid, 'room@conference.localhost');
+    const reserved = await iq(carol, 'p3', "<iq type='get'><query xmlns='jabber:iq:private'><query xmlns='jabber:iq:roster'/></query></iq>");
+    assert.ok(reserved.getChild('error')!.getChild('not-acceptable'));
+    const dave = await online('dave', 'a', false);
+    const foreign = await iq(dave, 'p4', "<iq type='get' to='carol@localhost'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>");
+    assert.ok(foreign.getChild('error')!.getChild('forbidden'));
+
+    const database = openDatabase(server.dataDir);
+    await database.transaction(() => forgetAccountData(database, 'carol@localhost'));
+    await database.close();
+    const after = await iq(carol, 'p5', "<iq type='get'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>");
+    assert.equal(after.getChild('query')!.getChild('storage')!.elements().length, 0);
+  });
+});
+
+describe('blocking', () => {
+  test('a blocked sender reaches no session; a message to a blocked JID is refused; pushes reach the sessions that asked', async () => {
+    const juliet = await online('juliet', 'balcony');
+    const romeo = await online('romeo', 'orchard');
+    const nurse = await online('nurse', 'hall');
+    const list = await iq(juliet, 'b1', "<iq type='get'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+    assert.equal(list.getChild('blocklist')!.elements().length, 0);
+    assert.equal((await iq(juliet, 'b2', "<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='romeo@localhost'/></block></iq>")).attrs.type, 'result');
+    const push = await juliet.next((stanza) => stanza.name === 'iq' && stanza.attrs.type === 'set');
+    assert.equal(push.getChild('block', 'urn:xmpp:blocking')!.getChild('item')!.attrs.jid, 'romeo@localhost');
+
+    romeo.send("<message to='juliet@localhost' type='chat'><body>blocked</body></message>");
+    nurse.send("<message to='juliet@localhost' type='chat'><body>after</body></message>");
+    const first = await juliet.next((stanza) => stanza.name === 'message');
+    assert.equal(first.getChildText('body'), 'after', 'the blocked message never arrived, the later one did');
+
+    juliet.send("<message id='m1' to='romeo@localhost/orchard' type='chat'><body>hi</body></message>");
+    const refused = await juliet.next((stanza) => stanza.name === 'message' && stanza.attrs.id === 'm1');
+    assert.equal(refused.attrs.type, 'error');
+    assert.ok(refused.getChild('error')!.getChild('blocked', 'urn:xmpp:blocking:errors'));
+
+    assert.equal((await iq(juliet, 'b3', "<iq type='set'><unblock xmlns='urn:xmpp:blocking'/></iq>")).attrs.type, 'result');
+    romeo.send("<message to='juliet@localhost' type='chat'><body>again</body></message>");
+    assert.equal((await juliet.next((stanza) => stanza.name === 'message')).getChildText('body'), 'again');
+  });
+});
+
+describe('carbons', () => {
+  test('a session with carbons enabled sees what its other resources send and receive', async () => {
+    const desk = await online('mercutio', 'desk');
+    const phone = await online('mercutio', 'phone');
+    const tybalt = await online('tybalt', 'street');
+    assert.equal((await iq(phone, 'c1', "<iq type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>")).attrs.type, 'result');
+
+    desk.send("<message to='tybalt@localhost/street' type='chat'><body>a plague</body></message>");
+    const sent = await phone.next((stanza) => stanza.name === 'message');
+    assert.equal(sent.attrs.from, 'mercutio@localhost');
+    const sentCopy = sent.getChild('sent', 'urn:xmpp:carbons:2')!.getChild('forwarded')!.getChild('message')!;
+    assert.equal(sentCopy.getChildText('body'), 'a plague');
+    assert.equal(sentCopy.attrs.from, 'mercutio@localhost/desk');
+
+    tybalt.send("<message to='mercutio@localhost/desk' type='chat'><body>thou consortest</body></message>");
+    const received = await phone.next((stanza) => stanza.name === 'message');
+    assert.equal(received.getChild('received', 'urn:xmpp:carbons:2')!.getChild('forwarded')!.getChild('message')!.getChildText('body'), 'thou consortest');
+    assert.equal((await desk.next((stanza) => stanza.name === 'message')).getChildText('body'), 'thou consortest');
+  });
+});
+
+describe('offline messages', () => {
+  test('a message to an account with no session waits for its next initial presence, with its time', async () => {
+    const sender = await online('benvolio', 'a');
+    sender.send("<message to='rosaline@localhost' type='chat' id='o1'><body>while you were out</body></message>");
+    // Sent after the first: when it is answered, the first has been handled.
+    await iq(sender, 'o2', "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+    const rosaline = await online('rosaline', 'home', false);
+    rosaline.send('<presence/>');
+    const kept = await rosaline.next((stanza) => stanza.name === 'message');
+    assert.equal(kept.getChildText('body'), 'while you were out');
+    assert.ok(kept.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp);
+  });
+});
