@@ -4,12 +4,13 @@ import blocking from './blocking.js';
 import carbons from './carbons.js';
 import offlineMessages from './offline.js';
 import privateStorage from './private-storage.js';
+import roster from './roster.js';
 import type { AccountContext } from './services.js';
 import entityTime from './time.js';
 import vcards from './vcard.js';
 import softwareVersion from './version.js';
 
-const MODULES: ((context: AccountContext) => void)[] = [blocking, carbons, offlineMessages, privateStorage, vcards, softwareVersion, entityTime];
+const MODULES: ((context: AccountContext) => void)[] = [roster, blocking, carbons, offlineMessages, privateStorage, vcards, softwareVersion, entityTime];
 
 export function loadAccountModules(context: AccountContext): void {
   for (const load of MODULES) load(context);

@@ -44,6 +44,10 @@ export type AccountEvents = {
   'message-delivered': { event: { bareJid: string; stanza: Element; targets: readonly BoundSession[] }; result: never };
   /** A chat or normal message to an account reached no session; true: it was kept for later. */
   'message-undeliverable': { event: { bareJid: string; stanza: Element }; result: true };
+  /** A subscription presence (subscribe, subscribed, unsubscribe, unsubscribed) to a local account; true: handled. */
+  'presence-subscription': { event: { session: BoundSession; stanza: Element }; result: true };
+  /** A session's available or unavailable broadcast presence went to its own resources; now its contacts. */
+  'presence-broadcast': { event: { session: BoundSession; stanza: Element; initial: boolean }; result: never };
   /** A session sent its first available presence. */
   'session-available': { event: { session: BoundSession }; result: never };
   /** A bound session ended. */

@@ -16,11 +16,11 @@ import type { BoundSession, SessionTable } from './sessions.js';
 const PING_NS = 'urn:xmpp:ping';
 const DISCO_INFO_NS = 'http://jabber.org/protocol/disco#info';
 const DISCO_ITEMS_NS = 'http://jabber.org/protocol/disco#items';
-const ROSTER_NS = 'jabber:iq:roster';
 const VCARD_UPDATE_NS = 'vcard-temp:x:update';
 const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
 const DELAY_NS = 'urn:xmpp:delay';
 
+const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 
 /** Where stanzas for the MUC service go (the shard pool). */
@@ -143,7 +143,9 @@ export class StanzaRouter {
       return;
     }
     const bare = bareJid(to);
-    if (bare === domain || type === 'probe') return; // No roster: nothing to answer for the server or a probe.
+    // Probes are the server's to send (the roster answers initial presence); the server itself has no presence.
+    if (bare === domain || type === 'probe') return;
+    if (type !== undefined && SUBSCRIPTION_TYPES.has(type) && this.services.hooks.fire('presence-subscription', { session, stanza })) return;
     if (jidResource(to) !== '') {
       this.sessions.get(to)?.send(stanza.toString());
       return;
@@ -152,7 +154,7 @@ export class StanzaRouter {
     for (const target of this.sessions.availableResources(bare)) target.send(xml);
   }
 
-  /** Available broadcast presence (RFC 6121 §4.2, §4.4): to self and the user's other available resources. */
+  /** Available broadcast presence (RFC 6121 §4.2, §4.4): to self, the user's other available resources, and (the roster's) contacts. */
   private broadcastAvailable(session: BoundSession, stanza: Element): void {
     const initial = !session.available;
     session.available = true;
@@ -168,16 +170,18 @@ export class StanzaRouter {
     session.presence = stanza
       .clone()
       .append(el('delay', { xmlns: DELAY_NS, from: this.settings.domain, stamp: new Date().toISOString() }));
+    this.services.hooks.fire('presence-broadcast', { session, stanza, initial });
     if (initial) this.services.hooks.fire('session-available', { session });
   }
 
-  /** Unavailable broadcast presence (RFC 6121 §4.5): to the user's resources and every directed-presence recipient. */
+  /** Unavailable broadcast presence (RFC 6121 §4.5): to the user's resources, its contacts and every directed-presence recipient. */
   private broadcastUnavailable(session: BoundSession, stanza: Element, echo: boolean): void {
     if (session.available) {
       if (echo) session.send(stanza.toString());
       for (const other of this.sessions.availableResources(session.bareJid)) {
         if (other !== session) other.send(stanza.clone().setAttr('to', other.fullJid).toString());
       }
+      this.services.hooks.fire('presence-broadcast', { session, stanza, initial: false });
     }
     session.available = false;
     session.priority = 0;
@@ -187,7 +191,7 @@ export class StanzaRouter {
     for (const jid of directed) this.presenceFromClient(session, stanza.clone().setAttr('to', jid), jid);
   }
 
-  /** A message for an account, by RFC 6121 §8.5.2 (no offline storage). */
+  /** A message for an account, by RFC 6121 §8.5.2; what reaches no session the offline module may keep. */
   private messageToBare(session: BoundSession, stanza: Element, bare: string): void {
     const type = stanza.attrs.type;
     if (type === 'error') return;
@@ -259,7 +263,6 @@ export class StanzaRouter {
     if (type === 'get' && query.is('query', DISCO_ITEMS_NS) && query.attrs.node === undefined) {
       return this.reply(session, stanza, el('query', { xmlns: DISCO_ITEMS_NS }, el('item', { jid: this.settings.muc.domain })));
     }
-    if (type === 'get' && query.is('query', ROSTER_NS)) return this.reply(session, stanza, el('query', { xmlns: ROSTER_NS }));
     // Legacy session establishment (RFC 3921 §3), offered as optional: nothing to do.
     if (type === 'set' && query.is('session', SESSION_NS)) return this.reply(session, stanza);
     this.log.debug({ ns, name: query.name }, 'no handler for iq');

@@ -146,3 +146,75 @@ describe('offline messages', () => {
     assert.ok(kept.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp);
   });
 });
+
+describe('roster', () => {
+  const rosterItem = (stanza: { getChild(name: string): { getChildren(name: string): { attrs: Record<string, string> }[] } | undefined }) =>
+    stanza.getChild('query')!.getChildren('item')[0]!.attrs;
+
+  test('roster set, get with versioning, pushes and removal', async () => {
+    const own = await online('paris', 'a');
+    const other = await online('paris', 'b');
+    const first = await iq(own, 'r1', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    const version = first.getChild('query')!.attrs.ver!;
+    await iq(other, 'r0', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+
+    const set = await iq(own, 'r2', "<iq type='set'><query xmlns='jabber:iq:roster'><item jid='capulet@localhost' name='Lord'><group>Family</group></item></query></iq>");
+    assert.equal(set.attrs.type, 'result');
+    const push = await other.next((stanza) => stanza.name === 'iq' && stanza.attrs.type === 'set');
+    assert.deepEqual(rosterItem(push), { jid: 'capulet@localhost', name: 'Lord', subscription: 'none' });
+
+    const stale = await iq(own, 'r3', `<iq type='get'><query xmlns='jabber:iq:roster' ver='${version}'/></iq>`);
+    assert.equal(rosterItem(stale).jid, 'capulet@localhost');
+    const current = stale.getChild('query')!.attrs.ver!;
+    const unchanged = await iq(own, 'r4', `<iq type='get'><query xmlns='jabber:iq:roster' ver='${current}'/></iq>`);
+    assert.equal(unchanged.elements().length, 0, 'an up-to-date roster is answered with an empty result');
+
+    const twoItems = await iq(own, 'r5', "<iq type='set'><query xmlns='jabber:iq:roster'><item jid='a@localhost'/><item jid='b@localhost'/></query></iq>");
+    assert.ok(twoItems.getChild('error')!.getChild('bad-request'));
+    await iq(own, 'r6', "<iq type='set'><query xmlns='jabber:iq:roster'><item jid='capulet@localhost' subscription='remove'/></query></iq>");
+    const removed = await other.next((stanza) => stanza.name === 'iq' && stanza.attrs.type === 'set');
+    assert.equal(rosterItem(removed).subscription, 'remove');
+  });
+
+  test('a subscription request, its approval, and the presence it then carries', async () => {
+    const romeo = await online('romeo2', 'orchard');
+    const juliet = await online('juliet2', 'balcony');
+    await iq(romeo, 's0', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    romeo.send("<presence to='juliet2@localhost' type='subscribe'/>");
+    const pending = await romeo.next((stanza) => stanza.name === 'iq' && stanza.attrs.type === 'set');
+    assert.deepEqual(rosterItem(pending), { jid: 'juliet2@localhost', subscription: 'none', ask: 'subscribe' });
+    const request = await juliet.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribe');
+    assert.equal(request.attrs.from, 'romeo2@localhost');
+
+    juliet.send("<presence to='romeo2@localhost' type='subscribed'/>");
+    const approved = await romeo.next((stanza) => stanza.name === 'iq' && stanza.attrs.type === 'set');
+    assert.deepEqual(rosterItem(approved), { jid: 'juliet2@localhost', subscription: 'to' });
+    assert.equal((await romeo.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribed')).attrs.from, 'juliet2@localhost');
+    const presence = await romeo.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === undefined && stanza.attrs.from === 'juliet2@localhost/balcony');
+    assert.equal(presence.attrs.to, 'romeo2@localhost/orchard');
+
+    const julietRoster = await iq(juliet, 's1', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    assert.deepEqual(rosterItem(julietRoster), { jid: 'romeo2@localhost', subscription: 'from' });
+
+    juliet.send("<presence type='unavailable'/>");
+    const gone = await romeo.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
+    assert.equal(gone.attrs.from, 'juliet2@localhost/balcony');
+
+    // Initial presence brings back the presence of those the account is subscribed to.
+    juliet.send('<presence/>');
+    await romeo.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === 'juliet2@localhost/balcony' && stanza.attrs.type === undefined);
+    const later = await online('romeo2', 'garden');
+    const probed = await later.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === 'juliet2@localhost/balcony');
+    assert.equal(probed.attrs.to, 'romeo2@localhost/garden');
+  });
+
+  test('a request to an account with no session is shown at its next initial presence', async () => {
+    const tybalt = await online('tybalt2', 'street');
+    tybalt.send("<presence to='benvolio2@localhost' type='subscribe'/>");
+    await iq(tybalt, 'q1', "<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+    const benvolio = await online('benvolio2', 'home', false);
+    benvolio.send('<presence/>');
+    const request = await benvolio.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribe');
+    assert.equal(request.attrs.from, 'tybalt2@localhost');
+  });
+});
