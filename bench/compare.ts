@@ -13,7 +13,15 @@ import { writeReport } from './report/markdown.js';
 import { scenarioNamed, type ScenarioResult } from './scenarios/index.js';
 import { parametersOf } from './scenarios/scenario.js';
 import { loadAverage } from './server-probe.js';
-import { BENCH_DOMAIN, BENCH_MUC_DOMAIN, BENCH_PASSWORD, SERVER_KINDS, serverKind, type RunningServer } from './servers.js';
+import {
+  BENCH_DOMAIN,
+  BENCH_MUC_DOMAIN,
+  BENCH_PASSWORD,
+  SERVER_KINDS,
+  serverKind,
+  type RunningServer,
+  type ServerLimits,
+} from './servers.js';
 
 const RESULTS_DIRECTORY = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -26,6 +34,11 @@ export interface Workload {
   quick: Record<string, number>;
   /** The figure others measured for Prosody and ejabberd on this machine type: a target, never an assertion. */
   targets: { prosody: string; ejabberd: string } | null;
+  /**
+   * Which limits the servers run with: the engine with its throttles lifted
+   * (the default), or each with its stock protection (bench/peers/README.md).
+   */
+  limits?: ServerLimits;
 }
 
 export const COMPARE_WORKLOADS: readonly Workload[] = [
@@ -70,6 +83,18 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
     targets: { prosody: '~40 KiB', ejabberd: '~85 KiB' },
   },
   {
+    name: 'overload',
+    title: (p) =>
+      `Overload, one user floods a room for ${p.floodSeconds} s (${p.floodBodyBytes} B messages); ` +
+      `${p.observers} observers elsewhere, ${p.readers} readers in the room`,
+    scenario: 'overload',
+    full: {},
+    quick: {},
+    targets: null,
+    // A flood is what a server's own limits are for: here each runs with them.
+    limits: 'stock',
+  },
+  {
     name: 'presence-churn',
     title: (p) =>
       `Presence churn, ${p.rooms} rooms × ${p.occupants} at ${p.deliveryRate} deliveries/s, ${p.churnRate} rejoins/s`,
@@ -110,6 +135,8 @@ export interface WorkloadEntry {
   scenario: string;
   parameters: Record<string, number>;
   targets: Workload['targets'];
+  /** Absent in results written before workloads could choose: lifted. */
+  limits?: ServerLimits;
 }
 
 export interface Measurement {
@@ -179,6 +206,7 @@ export async function compare(options: CompareOptions): Promise<string> {
       scenario: workload.scenario,
       parameters,
       targets: workload.targets,
+      limits: workload.limits ?? 'lifted',
     })),
     measurements: [],
   };
@@ -199,7 +227,7 @@ export async function compare(options: CompareOptions): Promise<string> {
       options.log(`== ${workload.name} on ${kind.name}`);
       const measurement: Measurement = { workload: workload.name, server: kind.name, result: null, error: null };
       try {
-        const server = await kind.start({ pin: options.pin });
+        const server = await kind.start({ pin: options.pin, limits: workload.limits ?? 'lifted' });
         current = server;
         entry.command = server.command;
         try {

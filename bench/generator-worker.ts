@@ -4,12 +4,23 @@
 // It exits with its coordinator.
 
 import type { Histogram } from 'hdr-histogram-js';
-import type { CommandName, EnterResult, GeneratorCommands, GeneratorSetup, Request, Response, TrafficResult } from './generator-protocol.js';
+import type {
+  CommandName,
+  EnterResult,
+  FloodResult,
+  GeneratorCommands,
+  GeneratorSetup,
+  Request,
+  Response,
+  TrafficResult,
+} from './generator-protocol.js';
 import { createLatencyHistogram, encodeHistogram, monotonicMicros } from './latency.js';
 import { LoadClient, type DeliverySink } from './load-client.js';
 
 const TICK_MS = 5;
 const CLOSE_GRACE_MS = 3000;
+/** A flooder yields to the event loop after this many writes, so that it keeps reading what the server sends it. */
+const FLOOD_WRITES_PER_TURN = 64;
 const ERRORS_KEPT = 5;
 
 const setup = JSON.parse(process.argv[2] ?? '') as GeneratorSetup;
@@ -136,10 +147,37 @@ async function traffic(args: GeneratorCommands['traffic']['args']): Promise<Traf
   return { sent, startedAt, stoppedAt, churnCycles, churnFailed, churnHistogram: encodeHistogram(churnHistogram) };
 }
 
+async function flood(args: GeneratorCommands['flood']['args']): Promise<FloodResult> {
+  const flooders = [...clients.values()].filter((client) => client.isJoined);
+  for (const client of flooders) client.setBodySize(args.bodyBytes);
+  const startedAt = monotonicMicros();
+  const endAt = startedAt + args.durationMs * 1000;
+  let sent = 0;
+  await Promise.all(
+    flooders.map(async (client) => {
+      for (let written = 1; sent < args.maxMessages && client.isOpen && monotonicMicros() < endAt; written++) {
+        const buffered = !client.sendGroupchat(args.step);
+        sent++;
+        if (buffered) await writableBefore(client, endAt);
+        else if (written % FLOOD_WRITES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    }),
+  );
+  return { sent, startedAt, stoppedAt: monotonicMicros() };
+}
+
+/** Waits until the client's socket can take more, or the time is up (a server may stop reading altogether). */
+async function writableBefore(client: LoadClient, endAt: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, (endAt - monotonicMicros()) / 1000))));
+  await Promise.race([client.whenWritable(), timeUp]);
+  clearTimeout(timer);
+}
+
 function collect({ step, withHistogram }: GeneratorCommands['collect']['args']): GeneratorCommands['collect']['result'] {
   const record = deliveries.steps.get(step);
-  if (!record) return { delivered: 0, histogram: withHistogram ? encodeHistogram(createLatencyHistogram()) : null };
-  return { delivered: record.count, histogram: withHistogram ? encodeHistogram(record.histogram) : null };
+  const histogram = withHistogram ? encodeHistogram(record?.histogram ?? createLatencyHistogram()) : null;
+  return { delivered: record?.count ?? 0, histogram, disconnected };
 }
 
 async function exit({ clients: ids }: GeneratorCommands['exit']['args']): Promise<{ failed: number }> {
@@ -175,6 +213,8 @@ async function handle(request: Request): Promise<GeneratorCommands[CommandName][
       return enter(request.args as GeneratorCommands['enter']['args']);
     case 'traffic':
       return traffic(request.args as GeneratorCommands['traffic']['args']);
+    case 'flood':
+      return flood(request.args as GeneratorCommands['flood']['args']);
     case 'collect':
       return collect(request.args as GeneratorCommands['collect']['args']);
     case 'exit':

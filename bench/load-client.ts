@@ -148,8 +148,24 @@ export class LoadClient implements StanzaSink {
     this.messageSuffix = `:${'x'.repeat(Math.max(0, bodyBytes - 24))}</body></message>`;
   }
 
-  sendGroupchat(step: number): void {
-    this.write(`${this.messagePrefix}${step}:${Math.round(monotonicMicros())}${this.messageSuffix}`);
+  /** Sends a marked message; false when the socket's buffer is full (see whenWritable). */
+  sendGroupchat(step: number): boolean {
+    return this.write(`${this.messagePrefix}${step}:${Math.round(monotonicMicros())}${this.messageSuffix}`);
+  }
+
+  /** Resolves once the socket's buffer has drained, or the connection is gone. */
+  whenWritable(): Promise<void> {
+    const socket = this.socket;
+    if (!socket || !socket.writable || !socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
   }
 
   /**
@@ -306,9 +322,12 @@ export class LoadClient implements StanzaSink {
     this.write(`<presence to='${this.occupantJid}'><x xmlns='${MUC_NS}'><history maxstanzas='0'/></x></presence>`);
   }
 
-  /** Writes unless the socket has ended (a write after the end would only make an error). */
-  private write(text: string): void {
-    if (this.socket?.writable) this.socket.write(text);
+  /**
+   * Writes unless the socket has ended (a write after the end would only make
+   * an error); false when the socket's buffer is full or the socket is gone.
+   */
+  private write(text: string): boolean {
+    return this.socket?.writable === true && this.socket.write(text);
   }
 
   private begin(phase: Phase, what: string): Promise<void> {

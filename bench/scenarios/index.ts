@@ -4,12 +4,26 @@ import { fanout, type FanoutResult } from './fanout.js';
 import { idleMemory, type IdleMemoryResult } from './idle-memory.js';
 import { joinStorm, type JoinStormResult } from './join-storm.js';
 import { largeRoom, type LargeRoomResult } from './large-room.js';
+import { overload, type OverloadResult } from './overload.js';
 import { presenceChurn, type PresenceChurnResult } from './presence-churn.js';
 import type { Scenario } from './scenario.js';
 
-export type ScenarioResult = FanoutResult | JoinStormResult | LargeRoomResult | IdleMemoryResult | PresenceChurnResult;
+export type ScenarioResult =
+  | FanoutResult
+  | JoinStormResult
+  | LargeRoomResult
+  | IdleMemoryResult
+  | PresenceChurnResult
+  | OverloadResult;
 
-export const SCENARIOS: readonly Scenario<string, ScenarioResult>[] = [fanout, joinStorm, largeRoom, idleMemory, presenceChurn];
+export const SCENARIOS: readonly Scenario<string, ScenarioResult>[] = [
+  fanout,
+  joinStorm,
+  largeRoom,
+  idleMemory,
+  presenceChurn,
+  overload,
+];
 
 export function scenarioNamed(name: string): Scenario<string, ScenarioResult> | undefined {
   return SCENARIOS.find((scenario) => scenario.name === name);
