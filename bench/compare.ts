@@ -116,6 +116,8 @@ export interface CompareOptions {
   outDirectory: string | undefined;
   pin: boolean;
   generators: number;
+  /** Parameter values that replace the workloads' own, in every workload whose scenario has the parameter. */
+  overrides: Record<string, number>;
   commandLine: string;
   log(line: string): void;
 }
@@ -179,9 +181,16 @@ export async function compare(options: CompareOptions): Promise<string> {
     const workload = COMPARE_WORKLOADS.find((candidate) => candidate.name === name);
     const scenario = workload && scenarioNamed(workload.scenario);
     if (!workload || !scenario) throw new Error(`unknown workload "${name}"`);
-    const parameters = parametersOf(scenario, options.quick, options.quick ? workload.quick : workload.full);
+    const given = options.quick ? workload.quick : workload.full;
+    const overrides = Object.entries(options.overrides).filter(([name]) => name in scenario.parameters);
+    const parameters = parametersOf(scenario, options.quick, { ...given, ...Object.fromEntries(overrides) });
     return { workload, scenario, parameters };
   });
+  for (const name of Object.keys(options.overrides)) {
+    if (!workloads.some(({ scenario }) => name in scenario.parameters)) {
+      throw new Error(`--set ${name}: no workload chosen has that parameter`);
+    }
+  }
   const run: CompareRun = {
     startedAt: startedAt.toISOString(),
     finishedAt: '',

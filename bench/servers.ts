@@ -246,7 +246,7 @@ export const SERVER_KINDS: readonly ServerKind[] = [
             PORT: String(port),
             DOMAIN: BENCH_DOMAIN,
             MUC_DOMAIN: BENCH_MUC_DOMAIN,
-            C2S_SHAPER: limits === 'stock' ? 'c2s_shaper' : 'none',
+            CLIENT_SHAPER: limits === 'stock' ? 'c2s_shaper' : 'none',
           }),
         );
         return {

@@ -8,7 +8,7 @@ import type { CompareRun, Measurement, WorkloadEntry } from '../compare.js';
 import type { FanoutResult, FanoutStep } from '../scenarios/fanout.js';
 import type { ScenarioResult } from '../scenarios/index.js';
 import type { ResourceUsage } from '../scenarios/common.js';
-import { OVERLOAD_TARGETS } from '../scenarios/overload.js';
+import { OVERLOAD_TARGETS, recoveryFigure } from '../scenarios/overload.js';
 import { renderBarChart, renderLineChart } from './charts.js';
 
 const SERVER_COLORS: Record<string, string> = {
@@ -180,13 +180,12 @@ const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
     },
   },
   overload: {
-    metric: `others' p99 ms during the flood / readers disconnected / peak RSS × pre-flood / recovery s (targets: < ${OVERLOAD_TARGETS.othersP99Ms} / ${OVERLOAD_TARGETS.readersDisconnected} / < ${OVERLOAD_TARGETS.peakRssRatio} / —)`,
+    metric: `others' p99 ms during the flood / readers disconnected / peak RSS × pre-flood / recovery (targets: < ${OVERLOAD_TARGETS.othersP99Ms} / ${OVERLOAD_TARGETS.readersDisconnected} / < ${OVERLOAD_TARGETS.peakRssRatio} / —)`,
     number: (run, w, s) => resultOf(run, w, s, 'overload')?.duringFlood.p99 ?? null,
     value: (run, w, s) => {
       const result = resultOf(run, w, s, 'overload');
       if (!result) return missing(run, w, s);
-      const recovery = result.recoverySeconds === null ? `> ${result.parameters.recoverySeconds}` : figure(result.recoverySeconds);
-      return `${figure(result.duringFlood.p99)} / ${result.readersDisconnected} / ${figure(result.peakRssRatio)} / ${recovery}`;
+      return `${figure(result.duringFlood.p99)} / ${result.readersDisconnected} / ${figure(result.peakRssRatio)} / ${recoveryFigure(result.recoverySeconds, result)}`;
     },
   },
 };
@@ -494,15 +493,17 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
     case 'overload':
       return [
         `Targets: others' p99 under ${OVERLOAD_TARGETS.othersP99Ms} ms during the flood, ${OVERLOAD_TARGETS.readersDisconnected} readers disconnected, ` +
-          `peak RSS under ${OVERLOAD_TARGETS.peakRssRatio}× the pre-flood figure. "Accepted/s" is how fast the server read the flood; ` +
-          'recovery runs from the flood\'s end until the observers\' p99 was back within 2× baseline (or +5 ms) and the readers had the backlog (or it stopped coming).',
+          `peak RSS under ${OVERLOAD_TARGETS.peakRssRatio}× the pre-flood figure. "Flood written" counts what the flooder wrote, ` +
+          'the server having read it or not (a throttled flood waits in the TCP buffers and trickles in afterwards). ' +
+          "Observers are back once their windows' p99 is within 2× baseline (or +5 ms), the backlog drained once the readers have it " +
+          '(or it stopped coming: refused or dropped); recovery is the later of the two, from the end of the flood.',
         '',
         table(
-          ['server', 'baseline p99 ms', 'flood p50 ms', 'flood p99 ms', 'flood max ms', 'observer msgs lost', 'flood sent', 'accepted/s', 'flooder dropped', 'readers got', 'reader p99 ms', 'readers dropped', 'RSS before, KiB', 'RSS peak, KiB', 'peak ×', 'recovery s', ...USAGE_HEADER],
+          ['server', 'baseline p99 ms', 'flood p50 ms', 'flood p99 ms', 'flood max ms', 'observer msgs lost', 'flood written', 'written/s', 'flooder dropped', 'readers got', 'reader p99 ms', 'readers dropped', 'RSS before, KiB', 'RSS peak, KiB', 'peak ×', 'observers back', 'backlog drained', 'recovery', ...USAGE_HEADER],
           names.flatMap((server) => {
             const r = resultOf(run, workload.name, server, 'overload');
             return r
-              ? [[server, figure(r.baseline.p99), figure(r.duringFlood.p50), figure(r.duringFlood.p99), figure(r.duringFlood.max), figure(r.duringFloodLost), figure(r.floodSent), figure(r.floodAcceptedPerSecond), r.flooderDisconnected ? 'yes' : 'no', `${figure(r.readerDelivered)} of ${figure(r.readerExpected)}`, figure(r.readerLatency.p99), figure(r.readersDisconnected), figure(r.rssBeforeKiB), figure(r.rssPeakKiB), figure(r.peakRssRatio), r.recoverySeconds === null ? `> ${r.parameters.recoverySeconds}` : figure(r.recoverySeconds), ...usageCells(r.usage, run.machine.cores)]]
+              ? [[server, figure(r.baseline.p99), figure(r.duringFlood.p50), figure(r.duringFlood.p99), figure(r.duringFlood.max), figure(r.duringFloodLost), figure(r.floodSent), figure(r.floodWrittenPerSecond), r.flooderDisconnected ? 'yes' : 'no', `${figure(r.readerDelivered)} of ${figure(r.readerExpected)}`, figure(r.readerLatency.p99), figure(r.readersDisconnected), figure(r.rssBeforeKiB), figure(r.rssPeakKiB), figure(r.peakRssRatio), recoveryFigure(r.observersRecoveredSeconds, r), recoveryFigure(r.backlogDrainedSeconds, r), recoveryFigure(r.recoverySeconds, r), ...usageCells(r.usage, run.machine.cores)]]
               : [];
           }),
         ),

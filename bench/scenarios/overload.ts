@@ -58,10 +58,13 @@ export interface OverloadResult {
   /** Observers' latency for the messages they sent while the flood lasted. */
   duringFlood: LatencySummary;
   duringFloodLost: number;
-  /** Messages the server took from the flooder, and over how long. */
+  /**
+   * Messages the flooder wrote, and over how long: what the server read, plus
+   * what was still in the TCP buffers between them when the flood stopped.
+   */
   floodSent: number;
   floodSeconds: number;
-  floodAcceptedPerSecond: number;
+  floodWrittenPerSecond: number;
   flooderDisconnected: boolean;
   /** Flood messages the readers received, of floodSent × readers. */
   readerDelivered: number;
@@ -74,7 +77,11 @@ export interface OverloadResult {
   peakRssRatio: number | null;
   /** The observers' windows after the flood, in order. */
   recovery: OverloadWindow[];
-  /** From the flood's end until observers were back to baseline and the backlog was drained; null when not within recoverySeconds. */
+  /** From the flood's end until the observers' windows were back to baseline; null when not within recoverySeconds. */
+  observersRecoveredSeconds: number | null;
+  /** From the flood's end until the readers had the backlog, or it stopped coming; null when not within recoverySeconds. */
+  backlogDrainedSeconds: number | null;
+  /** The later of the two: the server is back to normal; null when not within recoverySeconds. */
   recoverySeconds: number | null;
   usage: ResourceUsage;
 }
@@ -156,13 +163,16 @@ async function run(context: ScenarioContext, parameters: Record<Parameter, numbe
     const rssPeakKiB = rss.stop();
 
     const floodSeconds = (flood.stoppedAt - flood.startedAt) / 1e6;
-    const during = windows.filter((window) => window.startedAt < flood.stoppedAt);
+    // The first window starts with the flood, however short the flood.
+    const during = windows.filter((window, index) => index === 0 || window.startedAt < flood.stoppedAt);
     const duringFlood = await observers.deliveryLatency(...during.map((window) => window.step));
     const after = windows.filter((window) => window.startedAt >= flood.stoppedAt);
     const lastBad = windows.filter((window) => !recovered(window, baseline)).at(-1);
     // Observers are back once the last window that missed the baseline is over.
     const recoveredAt = lastBad === undefined ? flood.stoppedAt : lastBad.startedAt + parameters.windowSeconds * 1e6;
-    const done = drainedAt !== null && (lastBad === undefined || lastBad !== windows.at(-1)) ? Math.max(recoveredAt, drainedAt) : null;
+    const afterFlood = (at: number | null): number | null => (at === null ? null : round(Math.max(0, at - flood.stoppedAt) / 1e6, 2));
+    const observersRecoveredSeconds = lastBad !== undefined && lastBad === windows.at(-1) ? null : afterFlood(recoveredAt);
+    const backlogDrainedSeconds = afterFlood(drainedAt);
     const readerDeliveries = await readers.deliveryLatency(FLOOD_STEP);
     return {
       scenario: 'overload',
@@ -172,7 +182,7 @@ async function run(context: ScenarioContext, parameters: Record<Parameter, numbe
       duringFloodLost: Math.max(0, sum(during, (window) => window.sent) - duringFlood.delivered),
       floodSent: flood.sent,
       floodSeconds: round(floodSeconds, 3),
-      floodAcceptedPerSecond: floodSeconds > 0 ? round(flood.sent / floodSeconds) : 0,
+      floodWrittenPerSecond: floodSeconds > 0 ? round(flood.sent / floodSeconds) : 0,
       flooderDisconnected: (await flooder.disconnected()) > 0,
       readerDelivered: readerDeliveries.delivered,
       readerExpected: flood.sent * parameters.readers,
@@ -188,7 +198,12 @@ async function run(context: ScenarioContext, parameters: Record<Parameter, numbe
         delivered: window.delivered,
         latency: window.latency,
       })),
-      recoverySeconds: done === null ? null : round(Math.max(0, done - flood.stoppedAt) / 1e6, 2),
+      observersRecoveredSeconds,
+      backlogDrainedSeconds,
+      recoverySeconds:
+        observersRecoveredSeconds === null || backlogDrainedSeconds === null
+          ? null
+          : Math.max(observersRecoveredSeconds, backlogDrainedSeconds),
       usage,
     };
   } finally {
@@ -304,6 +319,11 @@ function verdict(value: number | null, target: number, unit = ''): string {
   return `${value}${unit} (target < ${target}${unit}: ${value < target ? 'met' : 'missed'})`;
 }
 
+/** A recovery figure; past the wait, how long the wait was. */
+export function recoveryFigure(value: number | null, result: OverloadResult): string {
+  return value === null ? `> ${result.parameters.recoverySeconds} s` : `${value} s`;
+}
+
 export function describeOverload(result: OverloadResult): string {
   const readersTarget = result.readersDisconnected === OVERLOAD_TARGETS.readersDisconnected ? 'met' : 'missed';
   return (
@@ -311,8 +331,9 @@ export function describeOverload(result: OverloadResult): string {
     `max ${result.duringFlood.max} ms (baseline p99 ${result.baseline.p99} ms); ` +
     `readers disconnected ${result.readersDisconnected} of ${result.parameters.readers} (target 0: ${readersTarget}); ` +
     `peak RSS ${verdict(result.peakRssRatio, OVERLOAD_TARGETS.peakRssRatio, '×')} pre-flood; ` +
-    `recovery ${result.recoverySeconds === null ? `over ${result.parameters.recoverySeconds}` : result.recoverySeconds} s; ` +
-    `flood ${result.floodSent} messages accepted in ${result.floodSeconds} s` +
+    `recovery ${recoveryFigure(result.recoverySeconds, result)} (observers ${recoveryFigure(result.observersRecoveredSeconds, result)}, ` +
+    `backlog ${recoveryFigure(result.backlogDrainedSeconds, result)}); ` +
+    `flood ${result.floodSent} messages written in ${result.floodSeconds} s, ${result.readerDelivered} of ${result.readerExpected} read` +
     (result.flooderDisconnected ? ', flooder disconnected' : '')
   );
 }

@@ -14,6 +14,7 @@ import { describeMachine } from '../../bench/report/machine.js';
 import { writeReport } from '../../bench/report/markdown.js';
 import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
 import { joinStorm } from '../../bench/scenarios/join-storm.js';
+import { overload } from '../../bench/scenarios/overload.js';
 import { type ScenarioContext } from '../../bench/scenarios/common.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
@@ -172,6 +173,61 @@ describe('bench: repeated join storms against the limit server', () => {
       assert.equal(result.latency.count, 30);
     } finally {
       server.process.kill();
+    }
+  });
+});
+
+describe('bench: overload against the limit server', () => {
+  test('floods one room while observers elsewhere and readers in it measure, and reports it beside its targets', async () => {
+    const server = await startLimitServer();
+    const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
+    try {
+      const parameters = parametersOf(overload, true, {
+        observers: 2,
+        observerRate: 20,
+        readers: 2,
+        baselineSeconds: 0.5,
+        floodSeconds: 0.5,
+        floodMessages: 300,
+        windowSeconds: 0.25,
+        recoverySeconds: 10,
+      });
+      const result = await overload.run(contextFor(server), parameters);
+      assert.equal(result.scenario, 'overload');
+      assert.ok(result.floodSent > 0 && result.floodSent <= 300);
+      assert.equal(result.readerExpected, result.floodSent * 2);
+      assert.ok(result.readerDelivered <= result.readerExpected);
+      assert.equal(result.readersDisconnected, 0, 'the limit server drops nobody');
+      assert.equal(result.flooderDisconnected, false);
+      assert.ok(result.baseline.count > 0 && result.duringFlood.count > 0, JSON.stringify(result));
+      assert.equal(typeof result.rssBeforeKiB, 'number', 'the limit server is a process of ours');
+      assert.ok(result.rssPeakKiB! >= result.rssBeforeKiB!);
+      assert.ok(result.recovery.every((window) => window.startsAfterFloodSeconds >= 0));
+      if (result.recoverySeconds !== null) {
+        assert.equal(result.recoverySeconds, Math.max(result.observersRecoveredSeconds!, result.backlogDrainedSeconds!));
+      }
+
+      const run: CompareRun = {
+        startedAt: new Date().toISOString(),
+        finishedAt: new Date().toISOString(),
+        quick: true,
+        pinned: false,
+        generators: 2,
+        commandLine: 'bench-smoke',
+        machine: describeMachine(),
+        loadBefore: [0, 0, 0],
+        loadAfter: [0, 0, 0],
+        servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
+        workloads: [{ name: 'overload', title: 'Overload, tiny', scenario: 'overload', parameters, targets: null, limits: 'stock' }],
+        measurements: [{ workload: 'overload', server: 'limit', result, error: null }],
+      };
+      writeReport(directory, run);
+      const markdown = await readFile(join(directory, 'README.md'), 'utf8');
+      assert.match(markdown, /\| Overload, tiny \| others' p99 ms during the flood .*targets: < 50 \/ 0 \/ < 2/);
+      assert.match(markdown, /Each server runs with its stock protection/);
+    } finally {
+      server.process.kill();
+      await rm(directory, { recursive: true, force: true });
     }
   });
 });
