@@ -42,7 +42,7 @@ export async function startServer(
   assertAuthAllowed(settings);
   const tls = loadTlsContext(settings);
 
-  const database = openDatabase(settings.data_dir);
+  const database = openDatabase(settings.data_dir, settings.storage.durability);
   const auth = createAuthBackend(settings, database);
   const sessions = new SessionTable<ClientSession>();
   const router = new StanzaRouter(settings, sessions, log);
