@@ -14,6 +14,7 @@ import type {
   Request,
   Response,
   TrafficResult,
+  WritesResult,
 } from './generator-protocol.js';
 import { summarizeEncoded, type LatencySummary } from './latency.js';
 
@@ -118,6 +119,24 @@ export class GeneratorPool {
       sent: sum(results, (r) => r.sent),
       startedAt: Math.min(...results.map((r) => r.startedAt)),
       stoppedAt: Math.max(...results.map((r) => r.stoppedAt)),
+    };
+  }
+
+  /** Acknowledged writes from every joined client, one at a time each. */
+  async writes(args: GeneratorCommands['writes']['args']): Promise<{
+    acknowledged: number;
+    failed: number;
+    errors: string[];
+    seconds: number;
+    latency: LatencySummary;
+  }> {
+    const results = await this.onEach('writes', () => args);
+    return {
+      acknowledged: sum(results, (r) => r.acknowledged),
+      failed: sum(results, (r) => r.failed),
+      errors: results.flatMap((r: WritesResult) => r.errors),
+      seconds: (Math.max(...results.map((r) => r.stoppedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1e6,
+      latency: summarizeEncoded(results.map((r) => r.histogram)),
     };
   }
 

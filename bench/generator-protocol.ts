@@ -32,6 +32,15 @@ export interface GeneratorCommands {
     result: FloodResult;
   };
   /**
+   * Each joined client makes its room persistent, then changes an affiliation
+   * in it over and over, one at a time, each once the previous was
+   * acknowledged: writes the server must store before it answers.
+   */
+  writes: {
+    args: { durationMs: number };
+    result: WritesResult;
+  };
+  /**
    * What receivers counted for one step so far (the histogram only when asked),
    * and how many clients the server has disconnected.
    */
@@ -74,6 +83,17 @@ export interface TrafficResult {
 export interface FloodResult {
   sent: number;
   /** When writing started and stopped, monotonic microseconds. */
+  startedAt: number;
+  stoppedAt: number;
+}
+
+export interface WritesResult {
+  acknowledged: number;
+  failed: number;
+  /** The first few failure messages. */
+  errors: string[];
+  /** Request to acknowledgement of each write, microseconds. */
+  histogram: string;
   startedAt: number;
   stoppedAt: number;
 }

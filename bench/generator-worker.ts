@@ -13,6 +13,7 @@ import type {
   Request,
   Response,
   TrafficResult,
+  WritesResult,
 } from './generator-protocol.js';
 import { createLatencyHistogram, encodeHistogram, monotonicMicros } from './latency.js';
 import { LoadClient, type DeliverySink } from './load-client.js';
@@ -166,6 +167,45 @@ async function flood(args: GeneratorCommands['flood']['args']): Promise<FloodRes
   return { sent, startedAt, stoppedAt: monotonicMicros() };
 }
 
+const OWNER_NS = 'http://jabber.org/protocol/muc#owner';
+const ADMIN_NS = 'http://jabber.org/protocol/muc#admin';
+const PERSISTENT_ROOM =
+  `<query xmlns='${OWNER_NS}'><x xmlns='jabber:x:data' type='submit'>` +
+  `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+  `<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`;
+
+async function writes({ durationMs }: GeneratorCommands['writes']['args']): Promise<WritesResult> {
+  const writers = [...clients.values()].filter((client) => client.isJoined);
+  const histogram = createLatencyHistogram();
+  const result: WritesResult = { acknowledged: 0, failed: 0, errors: [], histogram: '', startedAt: 0, stoppedAt: 0 };
+  const failed = (error: unknown): void => {
+    result.failed++;
+    if (result.errors.length < ERRORS_KEPT) result.errors.push((error as Error).message);
+  };
+  // Only a persistent room's affiliations are stored: that change is set-up, not measured.
+  await Promise.all(writers.map((client) => client.changeRoom(PERSISTENT_ROOM).catch(failed)));
+  result.startedAt = monotonicMicros();
+  const endAt = result.startedAt + durationMs * 1000;
+  await Promise.all(
+    writers.map(async (client) => {
+      for (let turn = 0; client.isJoined && monotonicMicros() < endAt; turn++) {
+        const affiliation = turn % 2 === 0 ? 'member' : 'none';
+        const sentAt = monotonicMicros();
+        try {
+          await client.changeRoom(`<query xmlns='${ADMIN_NS}'><item affiliation='${affiliation}' jid='${setup.userPrefix}w@${setup.server.domain}'/></query>`);
+          histogram.recordValue(monotonicMicros() - sentAt);
+          result.acknowledged++;
+        } catch (error) {
+          failed(error);
+        }
+      }
+    }),
+  );
+  result.stoppedAt = monotonicMicros();
+  result.histogram = encodeHistogram(histogram);
+  return result;
+}
+
 /** Waits until the client's socket can take more, or the time is up (a server may stop reading altogether). */
 async function writableBefore(client: LoadClient, endAt: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -215,6 +255,8 @@ async function handle(request: Request): Promise<GeneratorCommands[CommandName][
       return traffic(request.args as GeneratorCommands['traffic']['args']);
     case 'flood':
       return flood(request.args as GeneratorCommands['flood']['args']);
+    case 'writes':
+      return writes(request.args as GeneratorCommands['writes']['args']);
     case 'collect':
       return collect(request.args as GeneratorCommands['collect']['args']);
     case 'exit':

@@ -143,6 +143,13 @@ export class LoadClient implements StanzaSink {
     return operation;
   }
 
+  /** Sends an owner's request to the room (`payload` inside an iq set); resolves on its result. */
+  changeRoom(payload: string): Promise<void> {
+    const operation = this.begin('configuring', 'room change');
+    this.write(`<iq type='set' to='${this.roomJid}' id='change'>${payload}</iq>`);
+    return operation;
+  }
+
   /** Sets the filler that brings a message body to about `bodyBytes`. */
   setBodySize(bodyBytes: number): void {
     this.messageSuffix = `:${'x'.repeat(Math.max(0, bodyBytes - 24))}</body></message>`;
@@ -275,8 +282,9 @@ export class LoadClient implements StanzaSink {
     if (text.startsWith('<iq')) {
       const head = text.slice(0, text.indexOf('>'));
       const id = ID.exec(head)?.[2];
-      if (id === 'create') this.settle('joined');
-      else if (TYPE.exec(head)?.[2] !== 'result') this.fail(`${id} failed: ${text}`);
+      const failed = TYPE.exec(head)?.[2] !== 'result';
+      if (id === 'create' || (id === 'change' && !failed)) this.settle('joined');
+      else if (failed) this.fail(`${id} failed: ${text}`);
       else if (id === 'bind' && this.sessionRequired) this.write(`<iq type='set' id='session'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
       else if (id === 'bind' || id === 'session') this.settle('ready');
       return;

@@ -179,6 +179,15 @@ const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
       return `${figure(result.latency.p99)} (${figure(result.churnLatency.p99)})`;
     },
   },
+  'acked-writes': {
+    metric: 'acknowledged writes/s (ack p99 ms)',
+    number: (run, w, s) => resultOf(run, w, s, 'acked-writes')?.acknowledgedPerSecond ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'acked-writes');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.acknowledgedPerSecond)} (${figure(result.latency.p99)})${result.failed ? `, ${result.failed} failed` : ''}`;
+    },
+  },
   overload: {
     metric: `others' p99 ms during the flood / readers disconnected / peak RSS × pre-flood / recovery (targets: < ${OVERLOAD_TARGETS.othersP99Ms} / ${OVERLOAD_TARGETS.readersDisconnected} / < ${OVERLOAD_TARGETS.peakRssRatio} / —)`,
     number: (run, w, s) => resultOf(run, w, s, 'overload')?.duringFlood.p99 ?? null,
@@ -486,6 +495,18 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
             const r = resultOf(run, workload.name, server, 'idle-memory');
             return r
               ? [[server, figure(r.baselineRssKiB), figure(r.connectedRssKiB), figure(r.joinedRssKiB), figure(r.perConnectionKiB), figure(r.perOccupantKiB), figure(r.perJoinedClientKiB)]]
+              : [];
+          }),
+        ),
+      ];
+    case 'acked-writes':
+      return [
+        table(
+          ['server', 'acknowledged', 'failed', 'per second', 'ack p50 ms', 'ack p99 ms', 'ack max ms', ...USAGE_HEADER, 'per server CPU-s'],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'acked-writes');
+            return r
+              ? [[server, figure(r.acknowledged), figure(r.failed), figure(r.acknowledgedPerSecond), figure(r.latency.p50), figure(r.latency.p99), figure(r.latency.max), ...usageCells(r.usage, run.machine.cores), figure(r.acknowledgedPerServerCpuSecond)]]
               : [];
           }),
         ),

@@ -1,5 +1,6 @@
 // Every scenario, by the name the command line uses.
 
+import { ackedWrites, type AckedWritesResult } from './acked-writes.js';
 import { fanout, type FanoutResult } from './fanout.js';
 import { idleMemory, type IdleMemoryResult } from './idle-memory.js';
 import { joinStorm, type JoinStormResult } from './join-storm.js';
@@ -14,7 +15,8 @@ export type ScenarioResult =
   | LargeRoomResult
   | IdleMemoryResult
   | PresenceChurnResult
-  | OverloadResult;
+  | OverloadResult
+  | AckedWritesResult;
 
 export const SCENARIOS: readonly Scenario<string, ScenarioResult>[] = [
   fanout,
@@ -23,6 +25,7 @@ export const SCENARIOS: readonly Scenario<string, ScenarioResult>[] = [
   idleMemory,
   presenceChurn,
   overload,
+  ackedWrites,
 ];
 
 export function scenarioNamed(name: string): Scenario<string, ScenarioResult> | undefined {

@@ -13,11 +13,15 @@ import type { CompareRun } from '../../bench/compare.js';
 import { describeMachine } from '../../bench/report/machine.js';
 import { writeReport } from '../../bench/report/markdown.js';
 import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
+import { ackedWrites } from '../../bench/scenarios/acked-writes.js';
 import { joinStorm } from '../../bench/scenarios/join-storm.js';
 import { overload } from '../../bench/scenarios/overload.js';
 import { type ScenarioContext } from '../../bench/scenarios/common.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
+import { openDatabase } from '../../src/store/database.js';
+import { RoomStore } from '../../src/store/rooms.js';
+import { startTestServer } from '../helpers/server.js';
 
 const LIMIT_SERVER = fileURLToPath(new URL('../../bench/limit-server.js', import.meta.url));
 
@@ -230,4 +234,42 @@ describe('bench: overload against the limit server', () => {
       await rm(directory, { recursive: true, force: true });
     }
   });
+});
+
+describe('bench: acknowledged writes against Conclave', () => {
+  for (const durability of ['flushed', 'committed'] as const) {
+    test(`every affiliation change is acknowledged and each room stored (storage.durability: ${durability})`, async () => {
+      const server = await startTestServer({ storage: { durability } });
+      try {
+        const result = await ackedWrites.run(
+          {
+            target: {
+              host: '127.0.0.1',
+              port: server.port,
+              domain: 'localhost',
+              mucDomain: server.settings.muc.domain,
+              auth: 'plain',
+              password: 'bench',
+              serverPid: null,
+            },
+            generators: 1,
+            log: () => {},
+          },
+          parametersOf(ackedWrites, true, { writers: 2, durationSeconds: 0.3 }),
+        );
+        assert.equal(result.failed, 0, result.errors.join('; '));
+        assert.ok(result.acknowledged >= 2, 'each writer had at least one change acknowledged');
+        assert.equal(result.latency.count, result.acknowledged);
+        assert.equal(result.acknowledgedPerServerCpuSecond, null, 'no server process given, no CPU figure');
+        const database = openDatabase(server.dataDir, durability);
+        try {
+          assert.equal([...new RoomStore(database).jids()].length, 2, "each writer's room is stored");
+        } finally {
+          await database.close();
+        }
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });
