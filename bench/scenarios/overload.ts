@@ -179,7 +179,7 @@ async function run(context: ScenarioContext, parameters: Record<Parameter, numbe
       parameters,
       baseline,
       duringFlood: duringFlood.latency,
-      duringFloodLost: Math.max(0, sum(during, (window) => window.sent) - duringFlood.delivered),
+      duringFloodLost: Math.max(0, during.reduce((total, window) => total + window.sent, 0) - duringFlood.delivered),
       floodSent: flood.sent,
       floodSeconds: round(floodSeconds, 3),
       floodWrittenPerSecond: floodSeconds > 0 ? round(flood.sent / floodSeconds) : 0,
@@ -308,10 +308,6 @@ function watchDrain(readers: GeneratorPool, flood: { sent: number; stoppedAt: nu
       await polling;
     },
   };
-}
-
-function sum<T>(items: readonly T[], value: (item: T) => number): number {
-  return items.reduce((total, item) => total + value(item), 0);
 }
 
 function verdict(value: number | null, target: number, unit = ''): string {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { CompareRun } from '../../bench/compare.js';
+import type { CompareRun, WorkloadEntry } from '../../bench/compare.js';
 import { describeMachine } from '../../bench/report/machine.js';
 import { writeReport } from '../../bench/report/markdown.js';
 import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
@@ -17,6 +17,7 @@ import { ackedWrites } from '../../bench/scenarios/acked-writes.js';
 import { joinStorm } from '../../bench/scenarios/join-storm.js';
 import { overload } from '../../bench/scenarios/overload.js';
 import { type ScenarioContext } from '../../bench/scenarios/common.js';
+import type { ScenarioResult } from '../../bench/scenarios/index.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -50,6 +51,25 @@ function contextFor(server: { process: ChildProcess; port: number }): ScenarioCo
     },
     generators: 2,
     log: () => {},
+  };
+}
+
+/** A comparison run of one workload measured on the limit server, for writing its report. */
+function runOnTheLimitServer(workload: WorkloadEntry, result: ScenarioResult): CompareRun {
+  const now = new Date().toISOString();
+  return {
+    startedAt: now,
+    finishedAt: now,
+    quick: true,
+    pinned: false,
+    generators: 2,
+    commandLine: 'bench-smoke',
+    machine: describeMachine(),
+    loadBefore: [0, 0, 0],
+    loadAfter: [0, 0, 0],
+    servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
+    workloads: [workload],
+    measurements: [{ workload: workload.name, server: 'limit', result, error: null }],
   };
 }
 
@@ -97,21 +117,10 @@ describe('bench: fan-out against the limit server', () => {
   test('writes a report with tables and charts', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
     try {
-      const run: CompareRun = {
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
-        quick: true,
-        pinned: false,
-        generators: 2,
-        commandLine: 'bench-smoke',
-        machine: describeMachine(),
-        loadBefore: [0, 0, 0],
-        loadAfter: [0, 0, 0],
-        servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
-        workloads: [{ name: 'fanout-tiny', title: 'Fan-out, 2 rooms × 3', scenario: 'fanout', parameters: result.parameters, targets: null }],
-        measurements: [{ workload: 'fanout-tiny', server: 'limit', result, error: null }],
-      };
-      writeReport(directory, run);
+      writeReport(
+        directory,
+        runOnTheLimitServer({ name: 'fanout-tiny', title: 'Fan-out, 2 rooms × 3', scenario: 'fanout', parameters: result.parameters, targets: null }, result),
+      );
       const markdown = await readFile(join(directory, 'README.md'), 'utf8');
       for (const heading of ['## Machine', '## Servers', '## Summary', '## Efficiency', '## Charts', '## Details']) {
         assert.ok(markdown.includes(heading), heading);
@@ -211,21 +220,10 @@ describe('bench: overload against the limit server', () => {
         assert.equal(result.recoverySeconds, Math.max(result.observersRecoveredSeconds!, result.backlogDrainedSeconds!));
       }
 
-      const run: CompareRun = {
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
-        quick: true,
-        pinned: false,
-        generators: 2,
-        commandLine: 'bench-smoke',
-        machine: describeMachine(),
-        loadBefore: [0, 0, 0],
-        loadAfter: [0, 0, 0],
-        servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
-        workloads: [{ name: 'overload', title: 'Overload, tiny', scenario: 'overload', parameters, targets: null, limits: 'stock' }],
-        measurements: [{ workload: 'overload', server: 'limit', result, error: null }],
-      };
-      writeReport(directory, run);
+      writeReport(
+        directory,
+        runOnTheLimitServer({ name: 'overload', title: 'Overload, tiny', scenario: 'overload', parameters, targets: null, limits: 'stock' }, result),
+      );
       const markdown = await readFile(join(directory, 'README.md'), 'utf8');
       assert.match(markdown, /\| Overload, tiny \| others' p99 ms during the flood .*targets: < 50 \/ 0 \/ < 2/);
       assert.match(markdown, /Each server runs with its stock protection/);
