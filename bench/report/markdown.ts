@@ -516,7 +516,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
         `Targets: others' p99 under ${OVERLOAD_TARGETS.othersP99Ms} ms during the flood, ${OVERLOAD_TARGETS.readersDisconnected} readers disconnected, ` +
           `peak RSS under ${OVERLOAD_TARGETS.peakRssRatio}× the pre-flood figure. "Flood written" counts what the flooder wrote, ` +
           'the server having read it or not (a throttled flood waits in the TCP buffers and trickles in afterwards). ' +
-          "Observers are back once their windows' p99 is within 2× baseline (or +5 ms), the backlog drained once the readers have it " +
+          "Observers are back from the first of 3 windows in a row whose p99 is within 2× baseline (or +10 ms), the backlog drained once the readers have it " +
           '(or it stopped coming: refused or dropped); recovery is the later of the two, from the end of the flood.',
         '',
         table(
