@@ -365,7 +365,7 @@ export const overload: Scenario<Parameter, OverloadResult> = {
     floodSeconds: { full: 10, quick: 3, help: 'seconds the flooder writes' },
     floodMessages: { full: 100000, quick: 20000, help: 'the flooder stops after this many messages, if sooner' },
     floodBodyBytes: { full: 400, quick: 400, help: 'approximate size of each flood message body' },
-    windowSeconds: { full: 0.5, quick: 0.5, help: 'length of each observer window after the flood' },
+    windowSeconds: { full: 0.5, quick: 0.5, help: "length of each observer window, from the flood's start on" },
     recoverySeconds: { full: 60, quick: 20, help: 'longest wait for recovery after the flood' },
   },
   run,

@@ -47,7 +47,7 @@ function usage(): string {
     '',
     `compare: --servers ${COMPARE_SERVERS.join(',')} (--quick leaves out prosody-default-gc)`,
     `         --scenarios ${COMPARE_WORKLOADS.map((workload) => workload.name).join(',')}`,
-    '         --set floodSeconds=30 (repeatable): a scenario parameter, in every workload that has it'
+    '         --set floodSeconds=30 (repeatable): a scenario parameter, in every workload that has it',
   ].join('\n');
 }
 
