@@ -22,6 +22,7 @@ import {
   type RunningServer,
   type ServerLimits,
 } from './servers.js';
+import type { Durability } from '../src/store/database.js';
 
 const RESULTS_DIRECTORY = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -39,6 +40,10 @@ export interface Workload {
    * (the default), or each with its stock protection (bench/peers/README.md).
    */
   limits?: ServerLimits;
+  /** Conclave's storage.durability (default: flushed, as its default configuration). */
+  durability?: Durability;
+  /** Only these of the chosen servers run it (default: all of them). */
+  servers?: readonly string[];
 }
 
 export const COMPARE_WORKLOADS: readonly Workload[] = [
@@ -94,6 +99,19 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
     // A flood is what a server's own limits are for: here each runs with them.
     limits: 'stock',
   },
+  ...(['flushed', 'committed'] as const).map(
+    (durability): Workload => ({
+      name: durability === 'flushed' ? 'acked-writes' : 'acked-writes-committed',
+      title: (p) => `Acknowledged writes, ${p.writers} owners changing affiliations, storage.durability: ${durability}`,
+      scenario: 'acked-writes',
+      full: {},
+      quick: {},
+      targets: null,
+      durability,
+      // What Conclave's acknowledgement costs; the peers' bench configurations keep nothing on disk.
+      servers: ['conclave'],
+    }),
+  ),
   {
     name: 'presence-churn',
     title: (p) =>
@@ -232,11 +250,15 @@ export async function compare(options: CompareOptions): Promise<string> {
   for (const { workload, scenario, parameters } of workloads) {
     for (const [index, kind] of kinds.entries()) {
       const entry = run.servers[index]!;
-      if (entry.skipped) continue;
+      if (entry.skipped || (workload.servers && !workload.servers.includes(kind.name))) continue;
       options.log(`== ${workload.name} on ${kind.name}`);
       const measurement: Measurement = { workload: workload.name, server: kind.name, result: null, error: null };
       try {
-        const server = await kind.start({ pin: options.pin, limits: workload.limits ?? 'lifted' });
+        const server = await kind.start({
+          pin: options.pin,
+          limits: workload.limits ?? 'lifted',
+          durability: workload.durability ?? 'flushed',
+        });
         current = server;
         entry.command = server.command;
         try {

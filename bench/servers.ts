@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadClient } from './load-client.js';
+import type { Durability } from '../src/store/database.js';
 
 const PEERS_DIRECTORY = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
 const CONCLAVE_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -46,7 +47,8 @@ export interface ServerKind {
   version(): string;
   /** Whether it can run on this machine; a reason when not. */
   unavailable(): string | null;
-  start(options: { pin: boolean; limits: ServerLimits }): Promise<RunningServer>;
+  /** `durability`: Conclave's storage.durability; the others ignore it. */
+  start(options: { pin: boolean; limits: ServerLimits; durability: Durability }): Promise<RunningServer>;
 }
 
 interface Launch {
@@ -219,12 +221,18 @@ export const SERVER_KINDS: readonly ServerKind[] = [
       }
     },
     unavailable: () => null,
-    start: ({ pin }) =>
+    start: ({ pin, durability }) =>
       launch('conclave', pin, (directory, port) => {
         const config = join(directory, 'conclave.yaml');
         writeFileSync(
           config,
-          render('conclave.yaml', { PORT: String(port), DATA_DIR: directory, DOMAIN: BENCH_DOMAIN, MUC_DOMAIN: BENCH_MUC_DOMAIN }),
+          render('conclave.yaml', {
+            PORT: String(port),
+            DATA_DIR: directory,
+            DOMAIN: BENCH_DOMAIN,
+            MUC_DOMAIN: BENCH_MUC_DOMAIN,
+            DURABILITY: durability,
+          }),
         );
         return { executable: process.execPath, args: [CONCLAVE_MAIN, 'start', '--config', config] };
       }),

@@ -210,6 +210,8 @@ function efficiency(run: CompareRun, workload: WorkloadEntry, server: string): n
       return result.joinsPerServerCpuSecond;
     case 'presence-churn':
       return result.deliveriesPerServerCpuSecond;
+    case 'acked-writes':
+      return result.acknowledgedPerServerCpuSecond;
     default:
       return null;
   }
@@ -219,6 +221,7 @@ const EFFICIENCY_UNITS: Partial<Record<ScenarioResult['scenario'], string>> = {
   fanout: 'delivered stanzas per server CPU-second, at the best step',
   'join-storm': 'joins per server CPU-second',
   'presence-churn': 'delivered stanzas per server CPU-second',
+  'acked-writes': 'acknowledged writes per server CPU-second',
 };
 
 // Charts
