@@ -55,7 +55,7 @@ export async function main(args: string[], command: string): Promise<number> {
     console.error(`conclave ${command}: the password must not be empty`);
     return 2;
   }
-  const database = openDatabase(settings.data_dir);
+  const database = openDatabase(settings.data_dir, settings.storage.durability);
   try {
     const accounts = new AccountStore(database);
     const done =

@@ -15,6 +15,7 @@ export const configSchema = z
   .object({
     domain,
     data_dir: path,
+    storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     client: z
       .object({

@@ -44,7 +44,7 @@ export async function startServer(
   assertAuthAllowed(settings);
   const tls = loadTlsContext(settings);
 
-  const database = openDatabase(settings.data_dir);
+  const database = openDatabase(settings.data_dir, settings.storage.durability);
   const auth = createAuthBackend(settings, database);
   const sessions = new SessionTable<ClientSession>();
   const services = new AccountServices();
