@@ -52,7 +52,7 @@ export default function blocking({ services, database, sessions }: AccountContex
     } else {
       for (const jid of unblocked) list.delete(jid);
     }
-    await store.put(session.bareJid, [...list]);
+    await database.acknowledged(store.put(session.bareJid, [...list]));
     const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
     for (const other of sessions.resources(session.bareJid)) {
       if (interested.has(other)) other.send(el('iq', { type: 'set', id: randomUUID(), to: other.fullJid }, push.clone()).toString());

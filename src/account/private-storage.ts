@@ -26,7 +26,7 @@ export default function privateStorage({ services, database }: AccountContext): 
       return el('query', { xmlns: NS }, stored === undefined ? payload : Element.revive(stored));
     }
     if (store.get(key) === undefined && countKept(session.bareJid) >= MAX_ELEMENTS) return { error: 'resource-constraint' } as const;
-    await store.put(key, payload);
+    await database.acknowledged(store.put(key, payload));
     return null;
   };
   const countKept = (bareJid: string): number =>

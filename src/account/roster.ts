@@ -81,11 +81,13 @@ export default function roster({ services, database, sessions, settings, account
     const key = account + '\n' + contact;
     unwritten.set(key, kept);
     unwrittenVersions.set(account, version);
-    const written = database.transaction(() => {
-      if (kept === undefined) void items.remove([account, contact]);
-      else void items.put([account, contact], kept);
-      void versions.put(account, version);
-    });
+    const written = database.acknowledged(
+      database.transaction(() => {
+        if (kept === undefined) void items.remove([account, contact]);
+        else void items.put([account, contact], kept);
+        void versions.put(account, version);
+      }),
+    );
     const shown = item?.listed ? item : before?.listed ? before : undefined;
     if (shown === undefined) return written.then(() => undefined);
     const query = el('query', { xmlns: NS, ver: String(version) }, itemElement(contact, shown, !item?.listed));

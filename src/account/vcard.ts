@@ -18,7 +18,7 @@ export default function vcards({ services, database }: AccountContext): void {
       return stored === undefined ? el('vCard', { xmlns: NS }) : Element.revive(stored);
     }
     if (owner !== session.bareJid) return { error: 'forbidden' } as const;
-    await store.put(owner, query);
+    await database.acknowledged(store.put(owner, query));
     return null;
   };
   services.iq('vCard', NS, 'both', handle);
