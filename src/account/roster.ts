@@ -202,6 +202,14 @@ export default function roster({ services, database, sessions, settings, account
 
   services.feature(NS);
   services.iq('query', NS, 'both', handle);
+  const contactsWith = (account: string, direction: 'to' | 'from'): string[] =>
+    [...entries(account)].filter(([contact, item]) => has(item.subscription, direction) && local(contact)).map(([contact]) => contact);
+  services.hooks.on('presence-subscriber', ({ owner, contact }) => {
+    const item = read(owner, contact);
+    return item !== undefined && has(item.subscription, 'from') ? true : undefined;
+  });
+  services.hooks.on('presence-subscribers', ({ owner }) => contactsWith(owner, 'from'));
+  services.hooks.on('presence-subscriptions', ({ account }) => contactsWith(account, 'to'));
   services.hooks.on('presence-subscription', ({ session, stanza }) => {
     subscriptionOut(session, bareJid(stanza.attrs.to!), stanza.attrs.type!);
     return true;

@@ -30,8 +30,8 @@ export interface IqRequest {
  * An iq handler answers by returning the result's payload (or `null` for an
  * empty result), or an error condition; `undefined` passes the iq on.
  */
-export type IqAnswer = Element | null | { error: IqError; text?: string } | undefined;
-export type IqError = 'bad-request' | 'forbidden' | 'item-not-found' | 'not-acceptable' | 'not-allowed' | 'service-unavailable' | 'resource-constraint';
+export type IqAnswer = Element | null | { error: IqError; text?: string; /** An application-specific condition. */ specific?: Element } | undefined;
+export type IqError = 'bad-request' | 'conflict' | 'forbidden' | 'item-not-found' | 'not-acceptable' | 'not-allowed' | 'service-unavailable' | 'resource-constraint';
 export type IqHandler = (request: IqRequest) => IqAnswer | Promise<IqAnswer>;
 
 /** The router's message events; a handler that returns true has dealt with the stanza. */
@@ -48,6 +48,14 @@ export type AccountEvents = {
   'presence-subscription': { event: { session: BoundSession; stanza: Element }; result: true };
   /** A session's available or unavailable broadcast presence went to its own resources; now its contacts. */
   'presence-broadcast': { event: { session: BoundSession; stanza: Element; initial: boolean }; result: never };
+  /** An iq result or error addressed to the server (an answer to a query a module sent); true: it was expected. */
+  'iq-response': { event: { session: BoundSession; stanza: Element }; result: true };
+  /** Whether `contact` (a bare JID) receives the presence of `owner`: true if so. */
+  'presence-subscriber': { event: { owner: string; contact: string }; result: true };
+  /** The local accounts that receive `owner`'s presence. */
+  'presence-subscribers': { event: { owner: string }; result: string[] };
+  /** The local accounts whose presence `account` receives. */
+  'presence-subscriptions': { event: { account: string }; result: string[] };
   /** A session sent its first available presence. */
   'session-available': { event: { session: BoundSession }; result: never };
   /** A bound session ended. */

@@ -8,7 +8,7 @@ import type { Database } from '../store/database.js';
 /** Databases keyed by the bare JID alone. */
 export const BY_ACCOUNT = { vcards: 'vcards', blocklists: 'blocklists', roster_versions: 'roster_versions' } as const;
 /** Databases keyed by [bare JID, …]. */
-export const BY_ACCOUNT_RANGE = { private: 'private', offline: 'offline', roster: 'roster' } as const;
+export const BY_ACCOUNT_RANGE = { private: 'private', offline: 'offline', roster: 'roster', pep: 'pep' } as const;
 
 /** Removes everything the account services keep for `bareJid`; call inside a write transaction. */
 export function forgetAccountData(database: Database, bareJid: string): void {

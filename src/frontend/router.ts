@@ -232,7 +232,12 @@ export class StanzaRouter {
     if (handler === undefined) return false;
     const answer = (result: IqAnswer): void => {
       if (result === undefined) return this.bounce(session, stanza, 'service-unavailable');
-      if (result !== null && !(result instanceof Element)) return this.bounce(session, stanza, result.error, result.text);
+      if (result !== null && !(result instanceof Element)) {
+        const error = errorReply(stanza, result.error, result.text);
+        if (result.specific !== undefined) error?.getChild('error')!.append(result.specific);
+        if (error) session.send(error.toString());
+        return;
+      }
       this.reply(session, stanza, result ?? undefined);
     };
     const failed = (err: unknown): void => {
@@ -252,7 +257,10 @@ export class StanzaRouter {
   /** An iq to the server itself. */
   private serverIq(session: BoundSession, stanza: Element): void {
     const type = stanza.attrs.type;
-    if (type === 'result' || type === 'error') return;
+    if (type === 'result' || type === 'error') {
+      this.services.hooks.fire('iq-response', { session, stanza });
+      return;
+    }
     const query = stanza.elements()[0];
     const ns = query.xmlns;
     if (type === 'get' && query.is('ping', PING_NS)) return this.reply(session, stanza);

@@ -218,3 +218,66 @@ describe('roster', () => {
     assert.equal(request.attrs.from, 'tybalt2@localhost');
   });
 });
+
+describe('PEP', () => {
+  const BOOKMARKS = 'urn:xmpp:bookmarks:1';
+  const NICK = 'http://jabber.org/protocol/nick';
+
+  /** Comes online advertising capabilities and answers the server's disco#info with these +notify features. */
+  async function withCaps(user: string, resource: string, notify: string[]): Promise<RawClient> {
+    const client = await online(user, resource, false);
+    client.send(`<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='urn:test' ver='${notify.join(',')}'/></presence>`);
+    const query = await client.next((stanza) => stanza.name === 'iq' && stanza.attrs.type === 'get');
+    assert.equal(query.getChild('query', 'http://jabber.org/protocol/disco#info')!.attrs.node, `urn:test#${notify.join(',')}`);
+    const features = notify.map((node) => `<feature var='${node}+notify'/>`).join('');
+    client.send(`<iq type='result' id='${query.attrs.id}' to='${query.attrs.from}'><query xmlns='http://jabber.org/protocol/disco#info'>${features}</query></iq>`);
+    return client;
+  }
+
+  const publishBookmark = (jid: string, options = "<field var='pubsub#access_model'><value>whitelist</value></field><field var='pubsub#max_items'><value>max</value></field>") =>
+    `<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='${BOOKMARKS}'><item id='${jid}'><conference xmlns='${BOOKMARKS}' autojoin='true'/></item></publish>` +
+    `<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>${options}</x></publish-options></pubsub></iq>`;
+
+  test('bookmarks: published with publish-options, notified to the sessions that want them, read back, private to the owner', async () => {
+    const phone = await withCaps('hermia', 'phone', [BOOKMARKS]);
+    const published = await iq(phone, 'b1', publishBookmark('forest@conference.localhost'));
+    assert.equal(published.getChild('pubsub')!.getChild('publish')!.getChild('item')!.attrs.id, 'forest@conference.localhost');
+    const event = await phone.next((stanza) => stanza.name === 'message');
+    assert.equal(event.attrs.from, 'hermia@localhost');
+    assert.equal(event.getChild('event', 'http://jabber.org/protocol/pubsub#event')!.getChild('items')!.getChild('item')!.attrs.id, 'forest@conference.localhost');
+
+    await iq(phone, 'b2', publishBookmark('court@conference.localhost'));
+    const read = await iq(phone, 'b3', `<iq type='get' to='hermia@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='${BOOKMARKS}'/></pubsub></iq>`);
+    assert.deepEqual(read.getChild('pubsub')!.getChild('items')!.getChildren('item').map((item) => item.attrs.id), ['forest@conference.localhost', 'court@conference.localhost']);
+
+    const other = await online('lysander', 'a', false);
+    const refused = await iq(other, 'b4', `<iq type='get' to='hermia@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='${BOOKMARKS}'/></pubsub></iq>`);
+    assert.ok(refused.getChild('error')!.getChild('forbidden'));
+
+    const mismatch = await iq(phone, 'b5', publishBookmark('x@conference.localhost', "<field var='pubsub#access_model'><value>open</value></field>"));
+    assert.ok(mismatch.getChild('error')!.getChild('precondition-not-met', 'http://jabber.org/protocol/pubsub#errors'));
+
+    // A later session that wants bookmarks gets the last one at once.
+    const laptop = await withCaps('hermia', 'laptop', [BOOKMARKS]);
+    const last = await laptop.next((stanza) => stanza.name === 'message');
+    assert.equal(last.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id, 'court@conference.localhost');
+
+    const info = await iq(phone, 'b6', "<iq type='get' to='hermia@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    assert.ok(info.getChild('query')!.getChildren('identity').some((identity) => identity.attrs.category === 'pubsub' && identity.attrs.type === 'pep'));
+  });
+
+  test('a nickname published with the default (presence) access reaches subscribed contacts that want it', async () => {
+    const demetrius = await withCaps('demetrius', 'a', [NICK]);
+    const helena = await online('helena', 'a');
+    helena.send("<presence to='demetrius@localhost' type='subscribe'/>");
+    await demetrius.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribe');
+    demetrius.send("<presence to='helena@localhost' type='subscribed'/>");
+    await helena.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribed');
+    const watcher = await withCaps('helena', 'b', [NICK]);
+
+    await iq(demetrius, 'n1', `<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='${NICK}'><item><nick xmlns='${NICK}'>Demetrius</nick></item></publish></pubsub></iq>`);
+    const event = await watcher.next((stanza) => stanza.name === 'message' && stanza.attrs.from === 'demetrius@localhost');
+    assert.equal(event.getChild('event')!.getChild('items')!.getChild('item')!.getChildText('nick'), 'Demetrius');
+    assert.equal(helena.queue.filter((stanza) => stanza.name === 'message').length, 0, 'a session without +notify gets no event');
+  });
+});
