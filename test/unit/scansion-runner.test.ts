@@ -139,7 +139,7 @@ describe('scansion runner', () => {
   before(async () => {
     await peer.start();
     dir = await mkdtemp(join(tmpdir(), 'conclave-scansion-'));
-    options = { host: '127.0.0.1', port: peer.port, timeout: 2000, quietPeriod: 300 };
+    options = { host: '127.0.0.1', port: peer.port, timeout: 2000, nothingWait: 300 };
   });
 
   after(async () => {
@@ -295,7 +295,7 @@ Juliet receives:
 \t<message id='pong'/>
 Romeo receives: nothing
 `;
-    const failure = assertFailed(await run(queued, { quietPeriod: 1000 }), 9, /expected nothing/);
+    const failure = assertFailed(await run(queued, { nothingWait: 1000 }), 9, /expected nothing/);
     assert.equal(failure.action, 'Romeo receives: nothing');
     assert.equal(failure.received, `<message id='x'/>`);
 
