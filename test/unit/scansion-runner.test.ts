@@ -459,25 +459,13 @@ Romeo receives:
     await Promise.all(unyielded.map((client) => client.disconnect()));
     assert.deepEqual(handled(/^unyielded-/), ['unyielded-2', 'unyielded-1']);
 
+    const sends = ['Romeo', 'Juliet', 'Romeo']
+      .map((client, i) => `${client} sends:\n\t<message id='ordered-${i + 1}'/>\n`)
+      .join('');
+    const script = `Romeo connects\nJuliet connects\n${sends}Juliet sends:\n${write(`<message id='done'/>`)}
+Juliet receives:\n\t<message id='done'/>\n`;
     for (const sendDelay of [undefined, 1]) {
-      assertPassed(
-        await run(
-          `Romeo connects
-Juliet connects
-Romeo sends:
-\t<message id='ordered-1'/>
-Juliet sends:
-\t<message id='ordered-2'/>
-Romeo sends:
-\t<message id='ordered-3'/>
-Juliet sends:
-${write(`<message id='done'/>`)}
-Juliet receives:
-\t<message id='done'/>
-`,
-          { sendDelay },
-        ),
-      );
+      assertPassed(await run(script, { sendDelay }));
       assert.deepEqual(handled(/^ordered-/).splice(-3), ['ordered-1', 'ordered-2', 'ordered-3']);
     }
   });
@@ -562,16 +550,15 @@ Romeo receives:
 
   it('counts steps, and traces the XML each client sends and receives', async () => {
     const trace: string[] = [];
+    const steps = [
+      'Romeo connects',
+      `Romeo sends:\n${write(`<message id='traced'/>`)}`,
+      `Romeo receives:\n\t<message id='traced'/>`,
+      `Romeo receives:\n\t<message id='never'/>`,
+      'Romeo disconnects',
+    ];
     const result = await run(
-      `Romeo connects
-Romeo sends:
-${write(`<message id='traced'/>`)}
-Romeo receives:
-\t<message id='traced'/>
-Romeo receives:
-\t<message id='never'/>
-Romeo disconnects
-`,
+      steps.join('\n') + '\n',
       { timeout: 300, trace: (client, direction, xml) => trace.push(`${client} ${direction} ${xml}`) },
     );
     assert.deepEqual([result.steps, result.totalSteps], [4, 5]);
