@@ -6,6 +6,7 @@
 // the runner's "next stanza" semantics depend on which stanzas arrived together.
 
 import net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import { el, type Element } from '../xml/element.js';
 import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
 
@@ -48,6 +49,8 @@ export class ScansionClient {
   /** Collects the stanzas of the network read being parsed. */
   private currentRead: Element[] = [];
   private readonly waiters = new Set<() => void>();
+  /** Keeps a character split across two reads whole in the trace. */
+  private readonly traceDecoder = new StringDecoder('utf8');
 
   constructor(private readonly options: ClientOptions) {
     this.parser = new XmppStreamParser({
@@ -74,7 +77,8 @@ export class ScansionClient {
     }
     const [localpart] = this.options.jid.split('@');
     const credentials = Buffer.from(`\0${localpart}\0${this.options.password}`).toString('base64');
-    this.write(el('auth', { xmlns: SASL_NS, mechanism: 'PLAIN' }, credentials).toString());
+    const auth = (content: string) => el('auth', { xmlns: SASL_NS, mechanism: 'PLAIN' }, content).toString();
+    this.write(auth(credentials), undefined, auth('(credentials)'));
     const outcome = await this.nextNegotiationElement('the SASL outcome');
     if (outcome.name === 'failure') {
       throw new ConnectionError(`authentication as ${this.options.jid} failed: ${describeError(outcome)}`);
@@ -137,9 +141,10 @@ export class ScansionClient {
     socket.destroy();
   }
 
-  private write(xml: string, written?: (err?: Error | null) => void): void {
+  /** `traced` stands for `xml` in the trace, to keep secrets out of it. */
+  private write(xml: string, written?: (err?: Error | null) => void, traced = xml): void {
     if (this.failure !== undefined) throw new ConnectionError(this.failure);
-    this.options.trace?.('sent', xml);
+    this.options.trace?.('sent', traced);
     this.socket!.write(xml, written);
   }
 
@@ -202,7 +207,7 @@ export class ScansionClient {
   }
 
   private onData(chunk: Buffer): void {
-    this.options.trace?.('received', chunk.toString());
+    this.options.trace?.('received', this.traceDecoder.write(chunk));
     this.currentRead = [];
     this.parser.write(chunk);
     if (this.currentRead.length > 0) this.reads.push(this.currentRead);

@@ -565,6 +565,8 @@ Romeo receives:
     assert.ok(trace.some((line) => line.startsWith(`Romeo sent <iq type='set' id='w'>`)), trace.join('\n'));
     assert.ok(trace.includes(`Romeo received <message id='traced'/>`), trace.join('\n'));
     assert.ok(trace.some((line) => line.startsWith('Romeo received <?xml')), 'negotiation is traced too');
+    assert.ok(trace.some((line) => line.includes('>(credentials)</auth>')), 'the SASL credentials are not');
+    assert.ok(!trace.some((line) => line.includes(Buffer.from('\0romeo\0password').toString('base64'))));
     assertPassed(await run('Romeo connects\nRomeo disconnects\n'));
   });
 
