@@ -27,7 +27,16 @@ export const configSchema = z
         tls_key: path.nullable(),
       })
       .strict(),
-    auth: z.object({ backend: z.enum(['internal', 'insecure']) }).strict(),
+    websocket: z
+      .object({
+        enabled: z.boolean(),
+        host: z.string().min(1),
+        port,
+        path: z.string().regex(/^\/[^?#\s]*$/, 'must be a URL path starting with "/"'),
+        url: z.string().regex(/^wss?:\/\/\S+$/, 'must be a ws:// or wss:// URL').nullable(),
+      })
+      .strict(),
+    auth: z.object({ backend: z.enum(['internal', 'insecure']), guest_domain: domain.nullable() }).strict(),
     accounts: z
       .object({
         offline_messages: z.number().int().min(0).max(100000),
@@ -67,6 +76,14 @@ export const configSchema = z
         code: 'custom',
         path: ['component', 'secret'],
         message: 'must be set when component.enabled is true (the shared secret of the XEP-0114 handshake)',
+      });
+    }
+    const guests = config.auth.guest_domain;
+    if (guests !== null && (guests === config.domain || guests === config.muc.domain)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['auth', 'guest_domain'],
+        message: `must differ from domain and muc.domain (guests get JIDs of their own domain, ${guests} is taken)`,
       });
     }
     if (!config.client.enabled && !config.component.enabled) {

@@ -46,13 +46,22 @@ export class ClientListener {
 
 /** The STARTTLS context, when `client.tls_cert` and `client.tls_key` are both set. */
 export function loadTlsContext(settings: Settings): SecureContext | undefined {
+  const files = loadTlsFiles(settings);
+  return files && createSecureContext(files);
+}
+
+/** The certificate and key (PEM) that `client.tls_cert` and `client.tls_key` name, when both are set. */
+export function loadTlsFiles(settings: Settings): { cert: Buffer; key: Buffer } | undefined {
   const { tls_cert: certFile, tls_key: keyFile } = settings.client;
   if (certFile === null && keyFile === null) return undefined;
   if (certFile === null || keyFile === null) {
     throw new ConfigError('client.tls_cert and client.tls_key must be set together (STARTTLS needs both)');
   }
   try {
-    return createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+    const files = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+    // Loaded once here so that a bad pair is refused at start-up, naming the files.
+    createSecureContext(files);
+    return files;
   } catch (err) {
     throw new ConfigError(`Cannot load the TLS certificate ${certFile} and key ${keyFile}: ${(err as Error).message}`);
   }

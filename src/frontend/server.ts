@@ -5,23 +5,27 @@
 import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
+import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
 import { openDatabase } from '../store/database.js';
 import { watchAccountChanges } from './account-watch.js';
-import { assertAuthAllowed, createAuthBackend } from './auth.js';
+import { assertAuthAllowed, createAuthBackend, createGuestBackend } from './auth.js';
 import type { ClientSession } from './c2s-session.js';
 import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
+import { WebSocketListener } from './websocket.js';
 
 export interface RunningServer {
   /** The bound client port (the real one when `client.port` is 0); 0 when clients are disabled. */
   port: number;
+  /** The bound WebSocket port; 0 when `websocket.enabled` is false. */
+  websocketPort: number;
   settings: Settings;
   /** The links to the XMPP server when `component.enabled` (their `ready()` resolves once authenticated). */
   component: ComponentService | undefined;
@@ -48,10 +52,13 @@ export async function startServer(
   const auth = createAuthBackend(settings, database);
   const sessions = new SessionTable<ClientSession>();
   const services = new AccountServices();
-  loadAccountModules({ settings, database, sessions, log, services, accountExists: (jid) => auth.accountExists(jid) });
+  // Only the server's own domain has accounts (not the guests', whatever the back end).
+  const accountExists = (jid: string) => jidDomain(jid) === settings.domain && auth.accountExists(jid);
+  loadAccountModules({ settings, database, sessions, log, services, accountExists });
   const router = new StanzaRouter(settings, sessions, log, services);
   let pool: ShardPool | undefined;
   let listener: ClientListener | undefined;
+  let websocket: WebSocketListener | undefined;
   let component: ComponentService | undefined;
   const deliver = (deliveries: Delivery[]): void => {
     if (settings.client.enabled) router.deliver(deliveries);
@@ -62,12 +69,18 @@ export async function startServer(
     const muc = pool;
     router.attachMuc((stanza) => muc.dispatch(stanza));
     if (settings.client.enabled) {
-      listener = await ClientListener.listen({ settings, auth, sessions, router, tls, log });
+      const guests = settings.auth.guest_domain === null ? undefined : createGuestBackend(settings.auth.guest_domain);
+      listener = await ClientListener.listen({ settings, auth, guests, sessions, router, tls, log });
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
+      if (settings.websocket.enabled) {
+        websocket = await WebSocketListener.listen({ settings, auth, guests, sessions, router, tls, log });
+        log.info({ host: settings.websocket.host, port: websocket.port, path: settings.websocket.path }, 'listening for WebSocket clients');
+      }
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
     if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
   } catch (err) {
+    await listener?.close();
     await pool?.close();
     await database.close();
     throw err;
@@ -78,6 +91,7 @@ export async function startServer(
   let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,
+    websocketPort: websocket?.port ?? 0,
     settings,
     component,
     shards: pool,
@@ -86,6 +100,7 @@ export async function startServer(
         stopCompaction();
         stopAccountWatch?.();
         await component?.close();
+        await websocket?.close();
         await listener?.close();
         await pool?.close();
         await database.close();
