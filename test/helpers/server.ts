@@ -146,6 +146,12 @@ export class RawClient {
     return this.saslOutcome();
   }
 
+  /** SASL ANONYMOUS, as a guest; resolves with the `<success/>` or `<failure/>` element. */
+  async authenticateAnonymous(): Promise<Element> {
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>`);
+    return this.saslOutcome();
+  }
+
   /** SASL SCRAM-SHA-1 or SCRAM-SHA-256, checking the server's signature; resolves with `<success/>` or `<failure/>`. */
   async authenticateScram(username: string, password: string, hash: 'sha1' | 'sha256'): Promise<Element> {
     const mechanism = hash === 'sha1' ? 'SCRAM-SHA-1' : 'SCRAM-SHA-256';
