@@ -78,6 +78,13 @@ export const configSchema = z
         message: 'must be set when component.enabled is true (the shared secret of the XEP-0114 handshake)',
       });
     }
+    if (config.websocket.enabled && !config.client.enabled) {
+      context.addIssue({
+        code: 'custom',
+        path: ['websocket', 'enabled'],
+        message: 'needs client.enabled: WebSocket clients are client sessions',
+      });
+    }
     const guests = config.auth.guest_domain;
     if (guests !== null && (guests === config.domain || guests === config.muc.domain)) {
       context.addIssue({

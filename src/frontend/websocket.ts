@@ -193,6 +193,7 @@ class WebSocketTransport extends EventEmitter implements ClientTransport {
     if (isBinary || !Buffer.isBuffer(data)) {
       return void this.emit('framing-error', 'bad-format', 'XMPP over WebSocket is sent in text messages (RFC 7395 §3.2)');
     }
+    // A parse of this message alone: the session's parser reads one stream and cannot tell where a message ended.
     let element;
     try {
       element = parseElement(data.toString('utf8'));

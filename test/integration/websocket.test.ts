@@ -165,10 +165,12 @@ describe('guests over TCP', () => {
     await member.close();
   });
 
-  test('guest_domain must not be the server domain or the MUC domain', () => {
+  test('guest_domain must not be the server domain or the MUC domain; WebSocket needs the client listener', () => {
     for (const guest_domain of ['localhost', 'conference.localhost']) {
       assert.throws(() => loadConfig({ overrides: { auth: { guest_domain } } }), /auth\.guest_domain/);
     }
+    const overrides = { websocket: { enabled: true }, client: { enabled: false }, component: { enabled: true, secret: 's' } };
+    assert.throws(() => loadConfig({ overrides }), /websocket\.enabled/);
   });
 });
 
