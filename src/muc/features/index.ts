@@ -15,6 +15,7 @@ import { language } from './language.js';
 import { lock } from './lock.js';
 import { maxUsers } from './max-users.js';
 import { membersOnly } from './members-only.js';
+import { memoryShedding } from './memory-shedding.js';
 import { moderated } from './moderated.js';
 import { name } from './name.js';
 import { nicknames } from './nicknames.js';
@@ -32,6 +33,7 @@ import { voiceRequests } from './voice-requests.js';
 import { whois } from './whois.js';
 
 export const FEATURES: readonly RoomFeature[] = [
+  memoryShedding,
   nicknames,
   bans,
   lock,

@@ -1,0 +1,32 @@
+// The bounds on what a user can set or grow in a room (config keys under
+// `muc:`, see README "Limits"), and whether the shard is short of memory.
+// Rooms read them through their host; the feature modules enforce them.
+
+import type { Settings } from '../config/load.js';
+
+export interface RoomLimits {
+  /** History length of a room whose owner did not set one. */
+  historyLength: number;
+  /** The most history messages an owner may ask a room to keep. */
+  maxHistoryLength: number;
+  /** The most bytes of serialized stanzas a room's history keeps. */
+  maxHistoryBytes: number;
+  maxSubjectLength: number;
+  maxNickLength: number;
+  /** The ceiling of muc#roomconfig_maxusers, and the limit of rooms without one. */
+  maxOccupants: number;
+  /** True while the shard's heap is over its budget: no new rooms, no history growth. */
+  memoryShort(): boolean;
+}
+
+export function roomLimits(muc: Settings['muc'], memoryShort: () => boolean): RoomLimits {
+  return {
+    historyLength: muc.history_length,
+    maxHistoryLength: muc.max_history_length,
+    maxHistoryBytes: muc.max_history_bytes,
+    maxSubjectLength: muc.max_subject_length,
+    maxNickLength: muc.max_nick_length,
+    maxOccupants: muc.max_occupants,
+    memoryShort,
+  };
+}
