@@ -48,6 +48,8 @@ export const configSchema = z
         max_subject_length: z.number().int().min(0),
         max_nick_length: z.number().int().min(1).max(1023),
         max_occupants: z.number().int().min(1),
+        max_rooms: z.number().int().min(1),
+        max_rooms_per_user: z.number().int().min(1),
         // Below the worker's own heap limit (SHARD_HEAP_LIMIT_MB in shard-pool.ts), or it sheds nothing before dying.
         heap_budget_mb: z.number().int().min(1).max(2047),
       })

@@ -15,11 +15,26 @@ export interface RoomLimits {
   maxNickLength: number;
   /** The ceiling of muc#roomconfig_maxusers, and the limit of rooms without one. */
   maxOccupants: number;
+  /** This shard's share of muc.max_rooms and muc.max_rooms_per_user. */
+  maxRoomsHere: number;
+  maxRoomsPerUserHere: number;
   /** True while the shard's heap is over its budget: no new rooms, no history growth. */
   memoryShort(): boolean;
+  /** Rooms live on this shard, counting one being created. */
+  liveRooms(): number;
+  /** Rooms live on this shard that the bare JID owns. */
+  roomsOwnedBy(user: string): number;
 }
 
-export function roomLimits(muc: Settings['muc'], memoryShort: () => boolean): RoomLimits {
+/** What the shard tells the limits about itself. */
+export interface ShardState {
+  shardCount: number;
+  memoryShort(): boolean;
+  liveRooms(): number;
+  roomsOwnedBy(user: string): number;
+}
+
+export function roomLimits(muc: Settings['muc'], shard: ShardState): RoomLimits {
   return {
     historyLength: muc.history_length,
     maxHistoryLength: muc.max_history_length,
@@ -27,6 +42,10 @@ export function roomLimits(muc: Settings['muc'], memoryShort: () => boolean): Ro
     maxSubjectLength: muc.max_subject_length,
     maxNickLength: muc.max_nick_length,
     maxOccupants: muc.max_occupants,
-    memoryShort,
+    maxRoomsHere: Math.ceil(muc.max_rooms / shard.shardCount),
+    maxRoomsPerUserHere: Math.ceil(muc.max_rooms_per_user / shard.shardCount),
+    memoryShort: shard.memoryShort,
+    liveRooms: shard.liveRooms,
+    roomsOwnedBy: shard.roomsOwnedBy,
   };
 }

@@ -63,7 +63,13 @@ class MucService implements ShardApplication, CommandHost {
       log: createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' }),
       mailboxLimit: settings.muc.mailbox_limit,
       turnBudget: settings.muc.turn_budget,
-      limits: roomLimits(settings.muc, () => this.heap.exceeded),
+      limits: roomLimits(settings.muc, {
+        shardCount: context.shardCount,
+        memoryShort: () => this.heap.exceeded,
+        // Actors outlive their room only until they are idle: their count is the live rooms', near enough.
+        liveRooms: () => this.actors.size,
+        roomsOwnedBy: (user) => this.roomsOwnedBy(user),
+      }),
       retire: (actor) => {
         if (this.actors.get(actor.jid) === actor) this.actors.delete(actor.jid);
       },
@@ -268,6 +274,12 @@ class MucService implements ShardApplication, CommandHost {
       });
     });
     return (await Promise.all(outcomes)).filter((jid): jid is string => jid !== undefined);
+  }
+
+  private roomsOwnedBy(user: string): number {
+    let owned = 0;
+    for (const actor of this.actors.values()) if (actor.room?.affiliations.get(user)?.affiliation === 'owner') owned++;
+    return owned;
   }
 
   /** The rooms live on this shard. */

@@ -86,6 +86,22 @@ describe('room limits', () => {
     await muc.close();
   });
 
+  it('refuses a room beyond muc.max_rooms with resource-constraint, beyond muc.max_rooms_per_user with policy-violation', async () => {
+    const muc = await MucHarness.start({ max_rooms: 2, max_rooms_per_user: 1, admins: ['admin@localhost'] });
+    const room = (name: string) => `${name}@conference.localhost`;
+    muc.createRoom(ROMEO, 'Romeo', room('one'));
+    const [mine] = muc.join(ROMEO, 'Romeo', room('two'));
+    assert.equal(errorCondition(mine), 'policy-violation');
+    // The service's admins own every room: the per-user cap is not theirs.
+    muc.createRoom('admin@localhost/desk', 'Admin', room('two'));
+    const [full] = muc.join(JULIET, 'Juliet', room('three'));
+    assert.equal(errorCondition(full), 'resource-constraint');
+    // A room that ends makes room for another.
+    muc.receive(`<presence from='${ROMEO}' to='${room('one')}/Romeo' type='unavailable'/>`);
+    assert.equal(muc.join(JULIET, 'Juliet', room('three')).some((s) => s.attrs.type === 'error'), false);
+    await muc.close();
+  });
+
   it('over its heap budget, a shard refuses new rooms with resource-constraint', async () => {
     const muc = await MucHarness.start({ heap_budget_mb: 1 });
     const [refused] = muc.join(ROMEO, 'Romeo');

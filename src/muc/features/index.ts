@@ -15,7 +15,6 @@ import { language } from './language.js';
 import { lock } from './lock.js';
 import { maxUsers } from './max-users.js';
 import { membersOnly } from './members-only.js';
-import { memoryShedding } from './memory-shedding.js';
 import { moderated } from './moderated.js';
 import { name } from './name.js';
 import { nicknames } from './nicknames.js';
@@ -28,12 +27,13 @@ import { presenceBroadcast } from './presence-broadcast.js';
 import { privateMessages } from './private-messages.js';
 import { publicRooms } from './public.js';
 import { registration } from './register.js';
+import { roomCreation } from './room-creation.js';
 import { subject } from './subject.js';
 import { voiceRequests } from './voice-requests.js';
 import { whois } from './whois.js';
 
 export const FEATURES: readonly RoomFeature[] = [
-  memoryShedding,
+  roomCreation,
   nicknames,
   bans,
   lock,
