@@ -44,7 +44,7 @@ export const configSchema = z
         admins: z.array(z.string().min(1)),
         history_length: z.number().int().min(0),
         max_history_length: z.number().int().min(0),
-        max_history_bytes: z.number().int().min(0),
+        max_history_chars: z.number().int().min(0),
         max_subject_length: z.number().int().min(0),
         max_nick_length: z.number().int().min(1).max(1023),
         max_occupants: z.number().int().min(1),

@@ -9,8 +9,8 @@ export interface RoomLimits {
   historyLength: number;
   /** The most history messages an owner may ask a room to keep. */
   maxHistoryLength: number;
-  /** The most bytes of serialized stanzas a room's history keeps. */
-  maxHistoryBytes: number;
+  /** The most characters of serialized stanzas a room's history keeps. */
+  maxHistoryChars: number;
   maxSubjectLength: number;
   maxNickLength: number;
   /** The ceiling of muc#roomconfig_maxusers, and the limit of rooms without one. */
@@ -38,7 +38,7 @@ export function roomLimits(muc: Settings['muc'], shard: ShardState): RoomLimits 
   return {
     historyLength: muc.history_length,
     maxHistoryLength: muc.max_history_length,
-    maxHistoryBytes: muc.max_history_bytes,
+    maxHistoryChars: muc.max_history_chars,
     maxSubjectLength: muc.max_subject_length,
     maxNickLength: muc.max_nick_length,
     maxOccupants: muc.max_occupants,

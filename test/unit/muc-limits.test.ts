@@ -1,5 +1,5 @@
 // The bounds on what a user can set or grow in a room (README "Limits"):
-// history length and bytes, subject and nickname lengths, the occupant
+// history length and size, subject and nickname lengths, the occupant
 // ceiling, and the shedding of a shard over its heap budget.
 
 import { describe, it } from 'node:test';
@@ -33,7 +33,7 @@ describe('room limits', () => {
   });
 
   it('keeps the history within its length and its byte cap, and offers the range in the form', async () => {
-    const muc = await MucHarness.start({ history_length: 3, max_history_length: 5, max_history_bytes: 2000 });
+    const muc = await MucHarness.start({ history_length: 3, max_history_length: 5, max_history_chars: 2000 });
     muc.createRoom(ROMEO, 'Romeo');
     muc.receive(`<iq from='${ROMEO}' to='${ROOM}' type='get' id='g'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>`);
     const field = muc.take(ROMEO)[0].getChild('query')!.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'muc#roomconfig_historylength')!;

@@ -3,8 +3,8 @@
 // them to each session that enters, limited by the <history/> it asked for.
 // It is bounded (README "Limits"): an owner may set at most
 // muc.max_history_length messages, the history keeps at most
-// muc.max_history_bytes of stanzas, and it does not grow while the shard is
-// short of memory (each new message then replaces the oldest).
+// muc.max_history_chars characters of serialized stanzas, and it does not
+// grow while the shard is short of memory (a new message replaces the oldest).
 
 import type { Element } from '../../xml/element.js';
 import type { RoomFeature } from '../events.js';
@@ -55,34 +55,35 @@ export function hasHistory(room: Room): boolean {
   return histories.has(room);
 }
 
-/** Starts a room's history from earlier messages (already stamped with their delay), oldest first. */
+/** Starts a room's history from earlier messages (already stamped with their delay), oldest first, within its byte cap. */
 export function restoreHistory(room: Room, messages: { stanza: Element; at: number }[]): void {
-  histories.set(
-    room,
-    messages.map(({ stanza, at }) => ({ stanza, at, chars: stanza.toString().length })),
-  );
+  const entries = messages.map(({ stanza, at }) => ({ stanza, at, chars: stanza.toString().length }));
+  histories.set(room, entries);
+  trim(entries, historyLength(room), room.limits.maxHistoryChars);
+}
+
+/** Drops the oldest entries until at most `length` are left, within `maxChars`. */
+function trim(entries: Entry[], length: number, maxChars: number): void {
+  let chars = 0;
+  for (const entry of entries) chars += entry.chars;
+  let drop = Math.max(0, entries.length - length);
+  for (let i = 0; i < drop; i++) chars -= entries[i].chars;
+  while (chars > maxChars) chars -= entries[drop++].chars;
+  entries.splice(0, drop);
 }
 
 function remember(room: Room, stanza: Element): void {
   const entries = histories.get(room) ?? [];
   histories.set(room, entries);
-  const { maxHistoryBytes, memoryShort } = room.limits;
+  const { maxHistoryChars, memoryShort } = room.limits;
   const length = memoryShort() ? Math.min(entries.length, historyLength(room)) : historyLength(room);
   const at = Date.now();
   const copy = stanza.clone().setAttr('to', undefined);
   copy.c('delay', { xmlns: NS_DELAY, from: room.jid, stamp: timestamp(at) });
   const chars = copy.toString().length;
-  if (length <= 0 || chars > maxHistoryBytes) {
-    entries.splice(0, entries.length - Math.max(0, length));
-    return;
-  }
-  entries.push({ stanza: copy, at, chars });
-  let bytes = 0;
-  for (const entry of entries) bytes += entry.chars;
-  let drop = Math.max(0, entries.length - length);
-  for (let i = 0; i < drop; i++) bytes -= entries[i].chars;
-  while (bytes > maxHistoryBytes) bytes -= entries[drop++].chars;
-  entries.splice(0, drop);
+  // A message bigger than the whole cap is not kept; it would only push the others out.
+  if (length > 0 && chars <= maxHistoryChars) entries.push({ stanza: copy, at, chars });
+  trim(entries, length, maxHistoryChars);
 }
 
 /**
