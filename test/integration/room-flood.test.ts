@@ -22,24 +22,27 @@ function countBodies(client: MucTestClient): { reached(n: number): Promise<void>
   socket.removeAllListeners('data');
   let count = 0;
   let carry = '';
-  const waiters: { done(text: string): boolean }[] = [];
+  let waiters: { done(body: string): boolean; fail(err: Error): void }[] = [];
   socket.on('data', (chunk: Buffer) => {
-    let text = carry + chunk.toString('latin1');
+    const text = carry + chunk.toString('latin1');
     for (let at = text.indexOf('</body>'); at !== -1; at = text.indexOf('</body>', at + 1)) {
       count++;
       const body = text.slice(text.lastIndexOf('<body>', at) + 6, at);
-      for (const waiter of waiters.splice(0)) if (!waiter.done(body)) waiters.push(waiter);
+      waiters = waiters.filter((waiter) => !waiter.done(body));
     }
-    carry = text.slice(text.lastIndexOf('</body>') === -1 ? 0 : text.lastIndexOf('</body>') + 7);
-    text = '';
+    const end = text.lastIndexOf('</body>');
+    carry = end === -1 ? text : text.slice(end + 7);
   });
+  // A closed connection fails the test instead of leaving it waiting.
+  socket.on('close', () => {
+    for (const waiter of waiters) waiter.fail(new Error(`The connection closed after ${count} bodies: ${carry.slice(0, 300)}`));
+    waiters = [];
+  });
+  const wait = <T>(done: (body: string, resolve: (value: T) => void) => boolean) =>
+    new Promise<T>((resolve, reject) => waiters.push({ done: (body) => done(body, resolve), fail: reject }));
   return {
-    reached: (n) =>
-      new Promise<void>((resolve) => {
-        if (count >= n) resolve();
-        else waiters.push({ done: () => count >= n && (resolve(), true) });
-      }),
-    marker: (body) => new Promise<number>((resolve) => waiters.push({ done: (seen) => seen === body && (resolve(count - 1), true) })),
+    reached: (n) => (count >= n ? Promise.resolve() : wait<void>((_, resolve) => count >= n && (resolve(), true))),
+    marker: (body) => wait<number>((seen, resolve) => seen === body && (resolve(count - 1), true)),
   };
 }
 
