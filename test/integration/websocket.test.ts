@@ -5,6 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { client, xml, type Client, type XmlElement } from '@xmpp/client';
 import { WebSocket } from 'ws';
@@ -14,7 +18,7 @@ import { openDatabase } from '../../src/store/database.js';
 import type { Element } from '../../src/xml/element.js';
 import { parseElement } from '../../src/xml/stream-parser.js';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { RawClient, startTestServer, type TestServer } from '../helpers/server.js';
+import { RawClient, selfSignedCertificate, startTestServer, type TestServer } from '../helpers/server.js';
 
 const ROOM = 'garden@conference.localhost';
 const FRAMING_NS = 'urn:ietf:params:xml:ns:xmpp-framing';
@@ -74,7 +78,7 @@ function received(xmpp: Client, predicate: (stanza: XmlElement) => boolean): Pro
 }
 
 /** Joins the room and resolves with the self-presence, or the error presence. */
-async function join(xmpp: Client, room: string, nick: string): Promise<XmlElement> {
+async function enterRoom(xmpp: Client, room: string, nick: string): Promise<XmlElement> {
   const answer = received(xmpp, (s) => s.name === 'presence' && s.attrs.from === `${room}/${nick}`);
   await xmpp.send(xml('presence', { to: `${room}/${nick}` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' })));
   return answer;
@@ -97,7 +101,7 @@ describe('@xmpp/client over WebSocket', () => {
     const juliet = await online({ domain: 'localhost', username: 'juliet', password: 'password' }, mechanisms);
     assert.equal(juliet.jid?.toString(), 'juliet@localhost/web');
     assert.deepEqual(mechanisms, ['SCRAM-SHA-1']);
-    const self = await join(juliet, ROOM, 'Juliet');
+    const self = await enterRoom(juliet, ROOM, 'Juliet');
     assert.equal(self.attrs.type, undefined);
     await talk(juliet, 'Juliet');
   });
@@ -112,7 +116,7 @@ describe('@xmpp/client over WebSocket', () => {
     assert.deepEqual(mechanisms, ['ANONYMOUS']);
     assert.match(guest.jid!.toString(), /^[0-9a-f-]{36}@guest\.localhost\/web$/);
 
-    await join(guest, ROOM, 'Guest');
+    await enterRoom(guest, ROOM, 'Guest');
     await talk(guest, 'Guest');
 
     // No account to keep a roster, a vCard or a PEP node in.
@@ -140,7 +144,7 @@ describe('@xmpp/client over WebSocket', () => {
     const closed = 'cellar@conference.localhost';
     await romeo.createRoom(closed, 'Romeo', { 'muc#roomconfig_membersonly': '1' });
     const guest = await online({ domain: 'guest.localhost' });
-    const answer = await join(guest, closed, 'Guest');
+    const answer = await enterRoom(guest, closed, 'Guest');
     assert.equal(answer.attrs.type, 'error');
     assert.ok(answer.getChild('error')?.getChild('registration-required'));
     assert.equal(answer.getChild('x', MUC_USER), undefined);
@@ -209,8 +213,9 @@ class RawWebSocket {
     this.closed = once(socket, 'close').then(([code]) => code as number);
   }
 
-  static async open(): Promise<RawWebSocket> {
-    const socket = new WebSocket(endpoint(), ['xmpp']);
+  static async open(url = endpoint()): Promise<RawWebSocket> {
+    // The test certificate is self-signed.
+    const socket = new WebSocket(url, ['xmpp'], { rejectUnauthorized: false });
     await once(socket, 'open');
     return new RawWebSocket(socket);
   }
@@ -307,4 +312,37 @@ describe('RFC 7395 framing', () => {
     }
   });
 
+});
+
+describe('with a certificate', () => {
+  let secure: TestServer;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'conclave-wss-'));
+    secure = await startTestServer({ client: selfSignedCertificate(dir), websocket: { enabled: true, port: 0 } });
+  });
+  after(async () => {
+    await secure.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the listener is wss:// and HTTPS, and offers SASL at once: the WebSocket is the encryption', async () => {
+    const url = `wss://localhost:${secure.websocketPort}/xmpp-websocket`;
+    const ws = await RawWebSocket.open(url);
+    const features = await ws.openStream();
+    assert.equal(features.getChild('starttls'), undefined);
+    assert.ok(mechanismsOf(features).includes('PLAIN'));
+    ws.socket.close();
+
+    const hostMeta = await new Promise<string>((resolve, reject) => {
+      request(`https://localhost:${secure.websocketPort}/.well-known/host-meta.json`, { rejectUnauthorized: false }, (response) => {
+        let body = '';
+        response.on('data', (chunk) => (body += chunk));
+        response.on('end', () => resolve(body));
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(JSON.parse(hostMeta).links[0].href, url);
+  });
 });
