@@ -269,7 +269,7 @@ export class ClientSession implements BoundSession {
     const parser: XmppStreamParser = new XmppStreamParser(
       {
         streamStart: (header) => parser === this.parser && this.streamStart(header),
-        stanza: (stanza) => parser === this.parser && (this.stanzasRead++, this.receive(stanza)),
+        stanza: (stanza) => parser === this.parser && this.parsed(stanza),
         streamEnd: () => parser === this.parser && this.streamEnd(),
         error: (condition, text) => parser === this.parser && this.streamError(condition, text),
       },
@@ -319,6 +319,12 @@ export class ClientSession implements BoundSession {
 
   private streamEnd(): void {
     this.finish('</stream:stream>');
+  }
+
+  /** A top-level element from the socket: counted against the rate, then received. */
+  private parsed(stanza: Element): void {
+    this.stanzasRead++;
+    this.receive(stanza);
   }
 
   /** A top-level element; handled in order, waiting behind any asynchronous step. */
