@@ -85,13 +85,6 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, context) => {
-    if (config.client.max_stanzas_in_flight >= config.muc.mailbox_limit) {
-      context.addIssue({
-        code: 'custom',
-        path: ['client', 'max_stanzas_in_flight'],
-        message: "must be below muc.mailbox_limit: one session's backlog must not fill a room's mailbox",
-      });
-    }
     if (config.client.max_queued_bytes < config.client.max_unread_bytes) {
       context.addIssue({ code: 'custom', path: ['client', 'max_queued_bytes'], message: 'must be at least client.max_unread_bytes' });
     }
