@@ -80,6 +80,33 @@ describe('flow control', () => {
     }
   });
 
+  const inFlightBounds = [
+    ['a session', { max_stanzas_in_flight: 50 }],
+    ['a shard', { max_shard_stanzas_in_flight: 50 }],
+  ] as const;
+  for (const [what, bound] of inFlightBounds) {
+    test(`past the bound on stanzas in flight to ${what}, a session writing to a busy room is not read until they are handled`, async () => {
+      const server = await startTestServer({ client: bound });
+      try {
+        const flooder = await MucTestClient.login(server.port, 'flooder');
+        await flooder.createRoom(ROOM, 'flooder');
+        const bystander = await rawClient(server.port, 'bystander');
+        // The room is busy for a while: what the flooder sends it stays in flight.
+        server.shards.stall(ROOM, 3000);
+        flooder.client.send(burst(ROOM, 400, 's') + `<iq type='get' id='after' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`);
+        let flooderAnswered = false;
+        const after = flooder.client.reply('after').then(() => (flooderAnswered = true));
+        await bystander.ping();
+        assert.equal(flooderAnswered, false, "the flooder's next stanza waits unread while its backlog is in flight");
+        await after;
+        assert.equal(await receivedUpTo(flooder, `${ROOM}/flooder`, 's-399'), 400, 'nothing was refused or lost');
+        await Promise.all([flooder.close(), bystander.close()]);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
   test('a session over its stanza rate is read later, not dropped, and others are served meanwhile', async () => {
     const server = await startTestServer({
       client: { rate: { authenticated: { bytes_per_second: 0, stanzas_per_second: 40, burst_seconds: 1 } } },
