@@ -27,6 +27,7 @@ export const configSchema = z
   .object({
     domain,
     data_dir: path,
+    storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     client: z
       .object({
@@ -54,6 +55,11 @@ export const configSchema = z
         backend: z.enum(['internal', 'insecure']),
         failure_delay_ms: z.number().int().min(0),
         failure_delay_max_ms: z.number().int().min(0),
+      })
+      .strict(),
+    accounts: z
+      .object({
+        offline_messages: z.number().int().min(0).max(100000),
       })
       .strict(),
     limits: z
