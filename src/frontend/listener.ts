@@ -6,16 +6,24 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext } from './c2s-session.js';
+import { ConnectionsPerAddress } from './connection-limits.js';
+import { LoginPacing } from './login-pacing.js';
 
 export class ClientListener {
   private readonly connections = new Map<Socket, ClientSession>();
+  private readonly perAddress: ConnectionsPerAddress;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
-  ) {}
+    settings: Settings,
+  ) {
+    this.perAddress = new ConnectionsPerAddress(settings);
+  }
 
-  static listen(context: C2sContext): Promise<ClientListener> {
+  /** Listens for clients; failed logins are paced across this listener's connections. */
+  static listen(shared: Omit<C2sContext, 'pacing'>): Promise<ClientListener> {
+    const context: C2sContext = { ...shared, pacing: new LoginPacing(shared.settings) };
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
@@ -23,7 +31,7 @@ export class ClientListener {
       server.listen({ host, port, backlog }, () => {
         server.off('error', reject);
         const address = server.address();
-        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port);
+        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context.settings);
         server.on('connection', (socket) => listener.accept(socket, context));
         server.on('error', (err) => context.log.error({ err }, 'client listener error'));
         resolve(listener);
@@ -32,8 +40,18 @@ export class ClientListener {
   }
 
   private accept(socket: Socket, context: C2sContext): void {
-    this.connections.set(socket, new ClientSession(socket, context));
-    socket.on('close', () => this.connections.delete(socket));
+    const address = socket.remoteAddress ?? '';
+    const admitted = this.perAddress.admit(address);
+    const session = new ClientSession(socket, context);
+    if (!admitted) {
+      session.streamError('policy-violation', 'Too many connections from your address');
+      return;
+    }
+    this.connections.set(socket, session);
+    socket.on('close', () => {
+      this.connections.delete(socket);
+      this.perAddress.release(address);
+    });
   }
 
   /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */

@@ -60,7 +60,7 @@ export async function startServer(
   try {
     pool = await ShardPool.start(settings, log, deliver);
     const muc = pool;
-    router.attachMuc((stanza) => muc.dispatch(stanza));
+    router.attachMuc((stanza, sender) => muc.dispatch(stanza, sender));
     if (settings.client.enabled) {
       listener = await ClientListener.listen({ settings, auth, sessions, router, tls, log });
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
