@@ -21,6 +21,7 @@ import { errorReply, streamErrorXml } from './errors.js';
 import type { StanzaRouter } from './router.js';
 import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
 import type { BoundSession, SessionTable } from './sessions.js';
+import { authFailure, counters } from '../ops/counters.js';
 
 const CLIENT_NS = 'jabber:client';
 const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
@@ -46,7 +47,7 @@ export interface C2sContext {
   log: Logger;
 }
 
-type Phase =
+export type Phase =
   /** Waiting for the client's stream header. */
   | 'header'
   /** Features sent, before authentication: STARTTLS and SASL. */
@@ -103,9 +104,15 @@ export class ClientSession implements BoundSession {
     this.newStream();
   }
 
+  /** Where the connection is in its life, for /metrics. */
+  get state(): Phase {
+    return this.phase;
+  }
+
   /** Queues XML for the client; it leaves at the end of this event-loop turn. */
   send(xml: string): void {
     if (this.phase === 'closed') return;
+    counters.stanzasOut.addXml(xml);
     this.output.push(xml);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -215,6 +222,7 @@ export class ClientSession implements BoundSession {
 
   /** A top-level element; handled in order, waiting behind any asynchronous step. */
   private receive(stanza: Element): void {
+    counters.stanzasIn.add(stanza.name);
     if (this.busy) {
       this.backlog.push(stanza);
       return;
@@ -300,6 +308,7 @@ export class ClientSession implements BoundSession {
   private saslFailure(condition: SaslFailureCondition | 'encryption-required', text?: string): void {
     const textXml = text === undefined ? '' : `<text>${escapeText(text)}</text>`;
     this.send(`<failure xmlns='${SASL_NS}'><${condition}/>${textXml}</failure>`);
+    authFailure(condition);
     if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_FAILURES) {
       this.streamError('policy-violation', 'Too many failed authentication attempts');
     }
