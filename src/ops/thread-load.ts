@@ -51,9 +51,9 @@ export class LoadSampler {
     return this.latest;
   }
 
-  /** The last sample. */
+  /** The last sample, with the busy time as of now. */
   current(): ThreadLoad {
-    return this.latest;
+    return { ...this.latest, busySeconds: performance.eventLoopUtilization().active / 1000 };
   }
 
   stop(): void {
