@@ -3,7 +3,7 @@
 // latest snapshot. Plain browser script, no build step.
 'use strict';
 
-const HISTORY = 300;
+const HISTORY = 120;
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 const history = { time: [], threads: new Map(), lag: new Map(), bound: [], negotiating: [], links: [] };
@@ -20,7 +20,12 @@ function timeChart(section, names, data) {
   if (chart === undefined || chart.key !== key) {
     chart?.plot.destroy();
     const series = [{}, ...names.map((name, index) => ({ label: name, stroke: COLORS[index % COLORS.length], width: 2 }))];
-    const plot = new uPlot({ width: width(section), height: 220, series, scales: { y: { range: (u, min, max) => [0, Math.max(max, 0.01)] } } }, data, document.getElementById(section));
+    const scales = {
+      // The last HISTORY seconds, from the first sample on.
+      x: { range: (u, min, max) => [max - HISTORY, max] },
+      y: { range: (u, min, max) => [0, Math.max(max, 0.01)] },
+    };
+    const plot = new uPlot({ width: width(section), height: 220, series, scales, legend: { live: false } }, data, document.getElementById(section));
     chart = charts[section] = { key, plot };
   } else chart.plot.setData(data);
   chart.plot.root.dataset.series = names.join(',');
