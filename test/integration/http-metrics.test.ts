@@ -3,7 +3,7 @@
 // login that /status asks for off loopback.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -83,6 +83,14 @@ describe('HTTP listener under load', () => {
     assert.ok(sample(metrics, 'conclave_lmdb_size_bytes') > 0);
     assert.match(metrics, /^conclave_thread_event_loop_lag_seconds\{thread="shard-1"\} [\d.e-]+$/m);
     assert.match(metrics, /^conclave_shard_in_flight\{shard="0"\} \d+$/m);
+  });
+
+  it('exports every metric the Grafana dashboard queries', async () => {
+    const dashboard = await readFile(new URL('../../../ops/grafana/conclave.json', import.meta.url), 'utf8');
+    const queried = new Set(dashboard.match(/\b(conclave|process|nodejs)_[a-z_]+/g));
+    assert.ok(queried.size > 10);
+    const metrics = (await get(server.httpPort, '/metrics')).body;
+    for (const name of queried) assert.match(metrics, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is exported`);
   });
 
   it('answers 404 with what there is, and refuses other methods', async () => {
