@@ -13,28 +13,23 @@ type Samples = Iterable<[Labels, number]>;
 export function metricsRegistry(parts: ServerParts): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const counter = (name: string, help: string, labelNames: string[], read: () => Samples) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [labels, value] of read()) this.inc(labels, value);
-      },
-    });
-  const gauge = (name: string, help: string, labelNames: string[], read: () => Samples) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [labels, value] of read()) this.set(labels, value);
-      },
-    });
+  // Both kinds are set afresh from `read` on each scrape: cleared, then counted up to the value.
+  const define =
+    (Kind: typeof Counter | typeof Gauge) =>
+    (name: string, help: string, labelNames: string[], read: () => Samples): void => {
+      new Kind({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        collect(this: Counter | Gauge) {
+          this.reset();
+          for (const [labels, value] of read()) this.inc(labels, value);
+        },
+      });
+    };
+  const counter = define(Counter);
+  const gauge = define(Gauge);
   const threads = () => threadLoads(parts);
 
   gauge('conclave_ready', '1 when the server is ready to serve (as /ready)', [], () => [[{}, readiness(parts).ready ? 1 : 0]]);
