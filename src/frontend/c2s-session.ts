@@ -12,6 +12,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
+import { authFailure, counters } from '../ops/counters.js';
 import type { AccountChange } from '../store/accounts.js';
 import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
@@ -21,7 +22,6 @@ import { errorReply, streamErrorXml } from './errors.js';
 import type { StanzaRouter } from './router.js';
 import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
 import type { BoundSession, SessionTable } from './sessions.js';
-import { authFailure, counters } from '../ops/counters.js';
 
 const CLIENT_NS = 'jabber:client';
 const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
