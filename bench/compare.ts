@@ -13,7 +13,16 @@ import { writeReport } from './report/markdown.js';
 import { scenarioNamed, type ScenarioResult } from './scenarios/index.js';
 import { parametersOf } from './scenarios/scenario.js';
 import { loadAverage } from './server-probe.js';
-import { BENCH_DOMAIN, BENCH_MUC_DOMAIN, BENCH_PASSWORD, SERVER_KINDS, serverKind, type RunningServer } from './servers.js';
+import {
+  BENCH_DOMAIN,
+  BENCH_MUC_DOMAIN,
+  BENCH_PASSWORD,
+  SERVER_KINDS,
+  serverKind,
+  type RunningServer,
+  type ServerLimits,
+} from './servers.js';
+import type { Durability } from '../src/store/database.js';
 
 const RESULTS_DIRECTORY = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -26,6 +35,15 @@ export interface Workload {
   quick: Record<string, number>;
   /** The figure others measured for Prosody and ejabberd on this machine type: a target, never an assertion. */
   targets: { prosody: string; ejabberd: string } | null;
+  /**
+   * Which limits the servers run with: the engine with its throttles lifted
+   * (the default), or each with its stock protection (bench/peers/README.md).
+   */
+  limits?: ServerLimits;
+  /** Conclave's storage.durability (default: flushed, as its default configuration). */
+  durability?: Durability;
+  /** Only these of the chosen servers run it (default: all of them). */
+  servers?: readonly string[];
 }
 
 export const COMPARE_WORKLOADS: readonly Workload[] = [
@@ -70,6 +88,31 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
     targets: { prosody: '~40 KiB', ejabberd: '~85 KiB' },
   },
   {
+    name: 'overload',
+    title: (p) =>
+      `Overload, one user floods a room for ${p.floodSeconds} s (${p.floodBodyBytes} B messages); ` +
+      `${p.observers} observers elsewhere, ${p.readers} readers in the room`,
+    scenario: 'overload',
+    full: {},
+    quick: {},
+    targets: null,
+    // A flood is what a server's own limits are for: here each runs with them.
+    limits: 'stock',
+  },
+  ...(['flushed', 'committed'] as const).map(
+    (durability): Workload => ({
+      name: durability === 'flushed' ? 'acked-writes' : 'acked-writes-committed',
+      title: (p) => `Acknowledged writes, ${p.writers} owners changing affiliations, storage.durability: ${durability}`,
+      scenario: 'acked-writes',
+      full: {},
+      quick: {},
+      targets: null,
+      durability,
+      // What Conclave's acknowledgement costs; the peers' bench configurations keep nothing on disk.
+      servers: ['conclave'],
+    }),
+  ),
+  {
     name: 'presence-churn',
     title: (p) =>
       `Presence churn, ${p.rooms} rooms × ${p.occupants} at ${p.deliveryRate} deliveries/s, ${p.churnRate} rejoins/s`,
@@ -91,6 +134,8 @@ export interface CompareOptions {
   outDirectory: string | undefined;
   pin: boolean;
   generators: number;
+  /** Parameter values that replace the workloads' own, in every workload whose scenario has the parameter. */
+  overrides: Record<string, number>;
   commandLine: string;
   log(line: string): void;
 }
@@ -110,6 +155,8 @@ export interface WorkloadEntry {
   scenario: string;
   parameters: Record<string, number>;
   targets: Workload['targets'];
+  /** Absent in results written before workloads could choose: lifted. */
+  limits?: ServerLimits;
 }
 
 export interface Measurement {
@@ -152,9 +199,16 @@ export async function compare(options: CompareOptions): Promise<string> {
     const workload = COMPARE_WORKLOADS.find((candidate) => candidate.name === name);
     const scenario = workload && scenarioNamed(workload.scenario);
     if (!workload || !scenario) throw new Error(`unknown workload "${name}"`);
-    const parameters = parametersOf(scenario, options.quick, options.quick ? workload.quick : workload.full);
+    const given = options.quick ? workload.quick : workload.full;
+    const overrides = Object.entries(options.overrides).filter(([name]) => name in scenario.parameters);
+    const parameters = parametersOf(scenario, options.quick, { ...given, ...Object.fromEntries(overrides) });
     return { workload, scenario, parameters };
   });
+  for (const name of Object.keys(options.overrides)) {
+    if (!workloads.some(({ scenario }) => name in scenario.parameters)) {
+      throw new Error(`--set ${name}: no workload chosen has that parameter`);
+    }
+  }
   const run: CompareRun = {
     startedAt: startedAt.toISOString(),
     finishedAt: '',
@@ -179,6 +233,7 @@ export async function compare(options: CompareOptions): Promise<string> {
       scenario: workload.scenario,
       parameters,
       targets: workload.targets,
+      limits: workload.limits ?? 'lifted',
     })),
     measurements: [],
   };
@@ -195,11 +250,15 @@ export async function compare(options: CompareOptions): Promise<string> {
   for (const { workload, scenario, parameters } of workloads) {
     for (const [index, kind] of kinds.entries()) {
       const entry = run.servers[index]!;
-      if (entry.skipped) continue;
+      if (entry.skipped || (workload.servers && !workload.servers.includes(kind.name))) continue;
       options.log(`== ${workload.name} on ${kind.name}`);
       const measurement: Measurement = { workload: workload.name, server: kind.name, result: null, error: null };
       try {
-        const server = await kind.start({ pin: options.pin });
+        const server = await kind.start({
+          pin: options.pin,
+          limits: workload.limits ?? 'lifted',
+          durability: workload.durability ?? 'flushed',
+        });
         current = server;
         entry.command = server.command;
         try {

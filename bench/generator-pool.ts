@@ -5,7 +5,17 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { CommandName, EnterResult, GeneratorCommands, GeneratorSetup, Request, Response, TrafficResult } from './generator-protocol.js';
+import type {
+  CommandName,
+  EnterResult,
+  FloodResult,
+  GeneratorCommands,
+  GeneratorSetup,
+  Request,
+  Response,
+  TrafficResult,
+  WritesResult,
+} from './generator-protocol.js';
 import { summarizeEncoded, type LatencySummary } from './latency.js';
 
 const WORKER_MODULE = fileURLToPath(new URL('./generator-worker.js', import.meta.url));
@@ -102,13 +112,49 @@ export class GeneratorPool {
     };
   }
 
+  /** Floods from every joined client as fast as the server reads; the cap is for the whole pool. */
+  async flood(args: GeneratorCommands['flood']['args']): Promise<FloodResult> {
+    const results = await this.onEach('flood', () => ({ ...args, maxMessages: Math.ceil(args.maxMessages / this.size) }));
+    return {
+      sent: sum(results, (r) => r.sent),
+      startedAt: Math.min(...results.map((r) => r.startedAt)),
+      stoppedAt: Math.max(...results.map((r) => r.stoppedAt)),
+    };
+  }
+
+  /** Acknowledged writes from every joined client, one at a time each. */
+  async writes(args: GeneratorCommands['writes']['args']): Promise<{
+    acknowledged: number;
+    failed: number;
+    errors: string[];
+    seconds: number;
+    latency: LatencySummary;
+  }> {
+    const results = await this.onEach('writes', () => args);
+    return {
+      acknowledged: sum(results, (r) => r.acknowledged),
+      failed: sum(results, (r) => r.failed),
+      errors: results.flatMap((r: WritesResult) => r.errors),
+      seconds: (Math.max(...results.map((r) => r.stoppedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1e6,
+      latency: summarizeEncoded(results.map((r) => r.histogram)),
+    };
+  }
+
+  /** Clients the server has disconnected so far (those closed on command are not counted). */
+  async disconnected(): Promise<number> {
+    const results = await this.onEach('collect', () => ({ step: 0, withHistogram: false }));
+    return sum(results, (r) => r.disconnected);
+  }
+
   async delivered(step: number): Promise<number> {
     const results = await this.onEach('collect', () => ({ step, withHistogram: false }));
     return sum(results, (r) => r.delivered);
   }
 
-  async deliveryLatency(step: number): Promise<{ delivered: number; latency: LatencySummary }> {
-    const results = await this.onEach('collect', () => ({ step, withHistogram: true }));
+  /** Deliveries of the steps together, and their latency. */
+  async deliveryLatency(...steps: number[]): Promise<{ delivered: number; latency: LatencySummary }> {
+    const perStep = await Promise.all(steps.map((step) => this.onEach('collect', () => ({ step, withHistogram: true }))));
+    const results = perStep.flat();
     return {
       delivered: sum(results, (r) => r.delivered),
       latency: summarizeEncoded(results.map((r) => r.histogram ?? '')),

@@ -22,10 +22,31 @@ export interface GeneratorCommands {
     args: { step: number; messagesPerSecond: number; durationMs: number; churnPerSecond: number; bodyBytes: number };
     result: TrafficResult;
   };
-  /** What receivers counted for one step so far; the histogram only when asked. */
+  /**
+   * Sends groupchat messages from every joined client as fast as the server
+   * reads them (the next write waits while the socket's buffer is full), until
+   * the time or the number of messages is reached or the server closes.
+   */
+  flood: {
+    args: { step: number; durationMs: number; maxMessages: number; bodyBytes: number };
+    result: FloodResult;
+  };
+  /**
+   * Each joined client makes its room persistent, then changes an affiliation
+   * in it over and over, one at a time, each once the previous was
+   * acknowledged: writes the server must store before it answers.
+   */
+  writes: {
+    args: { durationMs: number };
+    result: WritesResult;
+  };
+  /**
+   * What receivers counted for one step so far (the histogram only when asked),
+   * and how many clients the server has disconnected.
+   */
   collect: {
     args: { step: number; withHistogram: boolean };
-    result: { delivered: number; histogram: string | null };
+    result: { delivered: number; histogram: string | null; disconnected: number };
   };
   /** Makes the given clients leave their room, if they are in one, and disconnect; counts the leaves that failed. */
   exit: { args: { clients: number[] }; result: { failed: number } };
@@ -57,6 +78,24 @@ export interface TrafficResult {
   churnFailed: number;
   /** Leave-to-rejoined time of each churn cycle, microseconds. */
   churnHistogram: string;
+}
+
+export interface FloodResult {
+  sent: number;
+  /** When writing started and stopped, monotonic microseconds. */
+  startedAt: number;
+  stoppedAt: number;
+}
+
+export interface WritesResult {
+  acknowledged: number;
+  failed: number;
+  /** The first few failure messages. */
+  errors: string[];
+  /** Request to acknowledgement of each write, microseconds. */
+  histogram: string;
+  startedAt: number;
+  stoppedAt: number;
 }
 
 export interface Request<K extends CommandName = CommandName> {

@@ -4,12 +4,24 @@
 // It exits with its coordinator.
 
 import type { Histogram } from 'hdr-histogram-js';
-import type { CommandName, EnterResult, GeneratorCommands, GeneratorSetup, Request, Response, TrafficResult } from './generator-protocol.js';
+import type {
+  CommandName,
+  EnterResult,
+  FloodResult,
+  GeneratorCommands,
+  GeneratorSetup,
+  Request,
+  Response,
+  TrafficResult,
+  WritesResult,
+} from './generator-protocol.js';
 import { createLatencyHistogram, encodeHistogram, monotonicMicros } from './latency.js';
 import { LoadClient, type DeliverySink } from './load-client.js';
 
 const TICK_MS = 5;
 const CLOSE_GRACE_MS = 3000;
+/** A flooder yields to the event loop after this many writes, so that it keeps reading what the server sends it. */
+const FLOOD_WRITES_PER_TURN = 64;
 const ERRORS_KEPT = 5;
 
 const setup = JSON.parse(process.argv[2] ?? '') as GeneratorSetup;
@@ -136,10 +148,76 @@ async function traffic(args: GeneratorCommands['traffic']['args']): Promise<Traf
   return { sent, startedAt, stoppedAt, churnCycles, churnFailed, churnHistogram: encodeHistogram(churnHistogram) };
 }
 
+async function flood(args: GeneratorCommands['flood']['args']): Promise<FloodResult> {
+  const flooders = [...clients.values()].filter((client) => client.isJoined);
+  for (const client of flooders) client.setBodySize(args.bodyBytes);
+  const startedAt = monotonicMicros();
+  const endAt = startedAt + args.durationMs * 1000;
+  let sent = 0;
+  await Promise.all(
+    flooders.map(async (client) => {
+      for (let written = 1; sent < args.maxMessages && client.isOpen && monotonicMicros() < endAt; written++) {
+        const buffered = !client.sendGroupchat(args.step);
+        sent++;
+        if (buffered) await writableBefore(client, endAt);
+        else if (written % FLOOD_WRITES_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    }),
+  );
+  return { sent, startedAt, stoppedAt: monotonicMicros() };
+}
+
+const OWNER_NS = 'http://jabber.org/protocol/muc#owner';
+const ADMIN_NS = 'http://jabber.org/protocol/muc#admin';
+const PERSISTENT_ROOM =
+  `<query xmlns='${OWNER_NS}'><x xmlns='jabber:x:data' type='submit'>` +
+  `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+  `<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`;
+
+async function writes({ durationMs }: GeneratorCommands['writes']['args']): Promise<WritesResult> {
+  const writers = [...clients.values()].filter((client) => client.isJoined);
+  const histogram = createLatencyHistogram();
+  const result: WritesResult = { acknowledged: 0, failed: 0, errors: [], histogram: '', startedAt: 0, stoppedAt: 0 };
+  const failed = (error: unknown): void => {
+    result.failed++;
+    if (result.errors.length < ERRORS_KEPT) result.errors.push((error as Error).message);
+  };
+  // Only a persistent room's affiliations are stored: that change is set-up, not measured.
+  await Promise.all(writers.map((client) => client.changeRoom(PERSISTENT_ROOM).catch(failed)));
+  result.startedAt = monotonicMicros();
+  const endAt = result.startedAt + durationMs * 1000;
+  await Promise.all(
+    writers.map(async (client) => {
+      for (let turn = 0; client.isJoined && monotonicMicros() < endAt; turn++) {
+        const affiliation = turn % 2 === 0 ? 'member' : 'none';
+        const sentAt = monotonicMicros();
+        try {
+          await client.changeRoom(`<query xmlns='${ADMIN_NS}'><item affiliation='${affiliation}' jid='${setup.userPrefix}w@${setup.server.domain}'/></query>`);
+          histogram.recordValue(monotonicMicros() - sentAt);
+          result.acknowledged++;
+        } catch (error) {
+          failed(error);
+        }
+      }
+    }),
+  );
+  result.stoppedAt = monotonicMicros();
+  result.histogram = encodeHistogram(histogram);
+  return result;
+}
+
+/** Waits until the client's socket can take more, or the time is up (a server may stop reading altogether). */
+async function writableBefore(client: LoadClient, endAt: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, (endAt - monotonicMicros()) / 1000))));
+  await Promise.race([client.whenWritable(), timeUp]);
+  clearTimeout(timer);
+}
+
 function collect({ step, withHistogram }: GeneratorCommands['collect']['args']): GeneratorCommands['collect']['result'] {
   const record = deliveries.steps.get(step);
-  if (!record) return { delivered: 0, histogram: withHistogram ? encodeHistogram(createLatencyHistogram()) : null };
-  return { delivered: record.count, histogram: withHistogram ? encodeHistogram(record.histogram) : null };
+  const histogram = withHistogram ? encodeHistogram(record?.histogram ?? createLatencyHistogram()) : null;
+  return { delivered: record?.count ?? 0, histogram, disconnected };
 }
 
 async function exit({ clients: ids }: GeneratorCommands['exit']['args']): Promise<{ failed: number }> {
@@ -175,6 +253,10 @@ async function handle(request: Request): Promise<GeneratorCommands[CommandName][
       return enter(request.args as GeneratorCommands['enter']['args']);
     case 'traffic':
       return traffic(request.args as GeneratorCommands['traffic']['args']);
+    case 'flood':
+      return flood(request.args as GeneratorCommands['flood']['args']);
+    case 'writes':
+      return writes(request.args as GeneratorCommands['writes']['args']);
     case 'collect':
       return collect(request.args as GeneratorCommands['collect']['args']);
     case 'exit':

@@ -143,13 +143,36 @@ export class LoadClient implements StanzaSink {
     return operation;
   }
 
+  /** Sends an owner's request to the room (`payload` inside an iq set); resolves on its result. */
+  changeRoom(payload: string): Promise<void> {
+    const operation = this.begin('configuring', 'room change');
+    this.write(`<iq type='set' to='${this.roomJid}' id='change'>${payload}</iq>`);
+    return operation;
+  }
+
   /** Sets the filler that brings a message body to about `bodyBytes`. */
   setBodySize(bodyBytes: number): void {
     this.messageSuffix = `:${'x'.repeat(Math.max(0, bodyBytes - 24))}</body></message>`;
   }
 
-  sendGroupchat(step: number): void {
-    this.write(`${this.messagePrefix}${step}:${Math.round(monotonicMicros())}${this.messageSuffix}`);
+  /** Sends a marked message; false when the socket's buffer is full (see whenWritable). */
+  sendGroupchat(step: number): boolean {
+    return this.write(`${this.messagePrefix}${step}:${Math.round(monotonicMicros())}${this.messageSuffix}`);
+  }
+
+  /** Resolves once the socket's buffer has drained, or the connection is gone. */
+  whenWritable(): Promise<void> {
+    const socket = this.socket;
+    if (!socket || !socket.writable || !socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
   }
 
   /**
@@ -259,8 +282,9 @@ export class LoadClient implements StanzaSink {
     if (text.startsWith('<iq')) {
       const head = text.slice(0, text.indexOf('>'));
       const id = ID.exec(head)?.[2];
-      if (id === 'create') this.settle('joined');
-      else if (TYPE.exec(head)?.[2] !== 'result') this.fail(`${id} failed: ${text}`);
+      const failed = TYPE.exec(head)?.[2] !== 'result';
+      if (id === 'create' || (id === 'change' && !failed)) this.settle('joined');
+      else if (failed) this.fail(`${id} failed: ${text}`);
       else if (id === 'bind' && this.sessionRequired) this.write(`<iq type='set' id='session'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
       else if (id === 'bind' || id === 'session') this.settle('ready');
       return;
@@ -306,9 +330,12 @@ export class LoadClient implements StanzaSink {
     this.write(`<presence to='${this.occupantJid}'><x xmlns='${MUC_NS}'><history maxstanzas='0'/></x></presence>`);
   }
 
-  /** Writes unless the socket has ended (a write after the end would only make an error). */
-  private write(text: string): void {
-    if (this.socket?.writable) this.socket.write(text);
+  /**
+   * Writes unless the socket has ended (a write after the end would only make
+   * an error); false when the socket's buffer is full or the socket is gone.
+   */
+  private write(text: string): boolean {
+    return this.socket?.writable === true && this.socket.write(text);
   }
 
   private begin(phase: Phase, what: string): Promise<void> {

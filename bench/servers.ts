@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadClient } from './load-client.js';
+import type { Durability } from '../src/store/database.js';
 
 const PEERS_DIRECTORY = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
 const CONCLAVE_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -19,6 +20,15 @@ const STOP_TIMEOUT_MS = 10_000;
 export const BENCH_DOMAIN = 'localhost';
 export const BENCH_MUC_DOMAIN = 'conference.localhost';
 export const BENCH_PASSWORD = 'bench';
+
+/**
+ * `lifted`: the throttles that would measure a limit rather than the engine
+ * are off (bench/peers/README.md lists them). `stock`: each server keeps the
+ * protection it ships with (Prosody's mod_limits, ejabberd's c2s shaper), for
+ * workloads that measure that protection. Conclave's bench configuration lifts
+ * nothing, so it runs the same either way.
+ */
+export type ServerLimits = 'lifted' | 'stock';
 
 export interface RunningServer {
   pid: number;
@@ -37,7 +47,8 @@ export interface ServerKind {
   version(): string;
   /** Whether it can run on this machine; a reason when not. */
   unavailable(): string | null;
-  start(options: { pin: boolean }): Promise<RunningServer>;
+  /** `durability`: Conclave's storage.durability; the others ignore it. */
+  start(options: { pin: boolean; limits: ServerLimits; durability: Durability }): Promise<RunningServer>;
 }
 
 interface Launch {
@@ -171,7 +182,7 @@ function prosody(name: string, generationalGc: boolean): ServerKind {
     template: 'prosody.cfg.lua',
     version: () => installedVersion('prosody'),
     unavailable: () => (onPath('prosody') ? null : 'prosody is not installed (apt-get install prosody)'),
-    start: ({ pin }) =>
+    start: ({ pin, limits }) =>
       launch(name, pin, (directory, port) => {
         const config = join(directory, 'prosody.cfg.lua');
         writeFileSync(
@@ -183,6 +194,9 @@ function prosody(name: string, generationalGc: boolean): ServerKind {
             MUC_DOMAIN: BENCH_MUC_DOMAIN,
             AUTH: 'insecure',
             GC: generationalGc ? 'gc = { mode = "generational" }' : '-- gc: Prosody\'s default',
+            // Debian's stock setting: 10 kB/s per client, reading paused beyond it.
+            LIMITS_MODULE: limits === 'stock' ? ' "limits";' : '',
+            LIMITS: limits === 'stock' ? 'limits = { c2s = { rate = "10kb/s" }; s2sin = { rate = "30kb/s" } }' : '-- limits: lifted',
           }),
         );
         return { executable: 'prosody', args: ['-F', '--config', config] };
@@ -207,12 +221,18 @@ export const SERVER_KINDS: readonly ServerKind[] = [
       }
     },
     unavailable: () => null,
-    start: ({ pin }) =>
+    start: ({ pin, durability }) =>
       launch('conclave', pin, (directory, port) => {
         const config = join(directory, 'conclave.yaml');
         writeFileSync(
           config,
-          render('conclave.yaml', { PORT: String(port), DATA_DIR: directory, DOMAIN: BENCH_DOMAIN, MUC_DOMAIN: BENCH_MUC_DOMAIN }),
+          render('conclave.yaml', {
+            PORT: String(port),
+            DATA_DIR: directory,
+            DOMAIN: BENCH_DOMAIN,
+            MUC_DOMAIN: BENCH_MUC_DOMAIN,
+            DURABILITY: durability,
+          }),
         );
         return { executable: process.execPath, args: [CONCLAVE_MAIN, 'start', '--config', config] };
       }),
@@ -225,10 +245,18 @@ export const SERVER_KINDS: readonly ServerKind[] = [
     template: 'ejabberd.yml',
     version: () => installedVersion('ejabberd'),
     unavailable: () => (onPath('erl') && installedVersion('ejabberd') !== 'not installed' ? null : 'ejabberd is not installed (apt-get install ejabberd)'),
-    start: ({ pin }) =>
+    start: ({ pin, limits }) =>
       launch('ejabberd', pin, (directory, port) => {
         const config = join(directory, 'ejabberd.yml');
-        writeFileSync(config, render('ejabberd.yml', { PORT: String(port), DOMAIN: BENCH_DOMAIN, MUC_DOMAIN: BENCH_MUC_DOMAIN }));
+        writeFileSync(
+          config,
+          render('ejabberd.yml', {
+            PORT: String(port),
+            DOMAIN: BENCH_DOMAIN,
+            MUC_DOMAIN: BENCH_MUC_DOMAIN,
+            CLIENT_SHAPER: limits === 'stock' ? 'c2s_shaper' : 'none',
+          }),
+        );
         return {
           executable: 'erl',
           args: ['-noshell', '-noinput', '-mnesia', 'dir', `"${join(directory, 'mnesia')}"`, '-s', 'ejabberd'],

@@ -20,9 +20,11 @@ insecure_open_authentication = "Yes please, I know what I'm doing!"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 
--- Only what a MUC benchmark client needs; in particular no mod_limits (rate limits),
--- no mod_smacks, mod_carbons or mod_pep (work per stanza the other servers do not do).
-modules_enabled = { "saslauth"; "disco"; "ping" }
+-- Only what a MUC benchmark client needs; no mod_smacks, mod_carbons or mod_pep (work per
+-- stanza the other servers do not do), and mod_limits (rate limits) only for workloads that
+-- run each server with its stock protection (the overload workload).
+modules_enabled = { "saslauth"; "disco"; "ping";@LIMITS_MODULE@ }
+@LIMITS@
 modules_disabled = { "s2s" }
 
 c2s_ports = { @PORT@ }

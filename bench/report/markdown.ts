@@ -8,6 +8,7 @@ import type { CompareRun, Measurement, WorkloadEntry } from '../compare.js';
 import type { FanoutResult, FanoutStep } from '../scenarios/fanout.js';
 import type { ScenarioResult } from '../scenarios/index.js';
 import type { ResourceUsage } from '../scenarios/common.js';
+import { OVERLOAD_TARGETS, recoveryFigure } from '../scenarios/overload.js';
 import { renderBarChart, renderLineChart } from './charts.js';
 
 const SERVER_COLORS: Record<string, string> = {
@@ -178,6 +179,24 @@ const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
       return `${figure(result.latency.p99)} (${figure(result.churnLatency.p99)})`;
     },
   },
+  'acked-writes': {
+    metric: 'acknowledged writes/s (ack p99 ms)',
+    number: (run, w, s) => resultOf(run, w, s, 'acked-writes')?.acknowledgedPerSecond ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'acked-writes');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.acknowledgedPerSecond)} (${figure(result.latency.p99)})${result.failed ? `, ${result.failed} failed` : ''}`;
+    },
+  },
+  overload: {
+    metric: `others' p99 ms during the flood / readers disconnected / peak RSS × pre-flood / recovery (targets: < ${OVERLOAD_TARGETS.othersP99Ms} / ${OVERLOAD_TARGETS.readersDisconnected} / < ${OVERLOAD_TARGETS.peakRssRatio} / —)`,
+    number: (run, w, s) => resultOf(run, w, s, 'overload')?.duringFlood.p99 ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'overload');
+      if (!result) return missing(run, w, s);
+      return `${figure(result.duringFlood.p99)} / ${result.readersDisconnected} / ${figure(result.peakRssRatio)} / ${recoveryFigure(result.recoverySeconds, result)}`;
+    },
+  },
 };
 
 /** Work per server CPU-second, where the scenario has a count of work done. */
@@ -191,6 +210,8 @@ function efficiency(run: CompareRun, workload: WorkloadEntry, server: string): n
       return result.joinsPerServerCpuSecond;
     case 'presence-churn':
       return result.deliveriesPerServerCpuSecond;
+    case 'acked-writes':
+      return result.acknowledgedPerServerCpuSecond;
     default:
       return null;
   }
@@ -200,6 +221,7 @@ const EFFICIENCY_UNITS: Partial<Record<ScenarioResult['scenario'], string>> = {
   fanout: 'delivered stanzas per server CPU-second, at the best step',
   'join-storm': 'joins per server CPU-second',
   'presence-churn': 'delivered stanzas per server CPU-second',
+  'acked-writes': 'acknowledged writes per server CPU-second',
 };
 
 // Charts
@@ -353,7 +375,11 @@ function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
     out.push(
       `Scenario \`${workload.scenario}\`: ${Object.entries(workload.parameters)
         .map(([name, value]) => `${name} ${value}`)
-        .join(', ')}.`,
+        .join(', ')}.` +
+        (workload.limits === 'stock'
+          ? ' Each server runs with its stock protection: Prosody with mod_limits (10 kB/s per client), ' +
+            "ejabberd with its c2s shaper (3000 B/s), Conclave with its defaults (bench/peers/README.md)."
+          : ''),
       '',
     );
     out.push(...detailTable(run, workload, names), '');
@@ -472,6 +498,36 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
             const r = resultOf(run, workload.name, server, 'idle-memory');
             return r
               ? [[server, figure(r.baselineRssKiB), figure(r.connectedRssKiB), figure(r.joinedRssKiB), figure(r.perConnectionKiB), figure(r.perOccupantKiB), figure(r.perJoinedClientKiB)]]
+              : [];
+          }),
+        ),
+      ];
+    case 'acked-writes':
+      return [
+        table(
+          ['server', 'acknowledged', 'failed', 'per second', 'ack p50 ms', 'ack p99 ms', 'ack max ms', ...USAGE_HEADER, 'per server CPU-s'],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'acked-writes');
+            return r
+              ? [[server, figure(r.acknowledged), figure(r.failed), figure(r.acknowledgedPerSecond), figure(r.latency.p50), figure(r.latency.p99), figure(r.latency.max), ...usageCells(r.usage, run.machine.cores), figure(r.acknowledgedPerServerCpuSecond)]]
+              : [];
+          }),
+        ),
+      ];
+    case 'overload':
+      return [
+        `Targets: others' p99 under ${OVERLOAD_TARGETS.othersP99Ms} ms during the flood, ${OVERLOAD_TARGETS.readersDisconnected} readers disconnected, ` +
+          `peak RSS under ${OVERLOAD_TARGETS.peakRssRatio}× the pre-flood figure. "Flood written" counts what the flooder wrote, ` +
+          'the server having read it or not (a throttled flood waits in the TCP buffers and trickles in afterwards). ' +
+          "Observers are back from the first of 3 windows in a row whose p99 is within 2× baseline (or +10 ms), the backlog drained once the readers have it " +
+          '(or it stopped coming: refused or dropped); recovery is the later of the two, from the end of the flood.',
+        '',
+        table(
+          ['server', 'baseline p99 ms', 'flood p50 ms', 'flood p99 ms', 'flood max ms', 'observer msgs lost', 'flood written', 'written/s', 'flooder dropped', 'readers got', 'reader p99 ms', 'readers dropped', 'RSS before, KiB', 'RSS peak, KiB', 'peak ×', 'observers back', 'backlog drained', 'recovery', ...USAGE_HEADER],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'overload');
+            return r
+              ? [[server, figure(r.baseline.p99), figure(r.duringFlood.p50), figure(r.duringFlood.p99), figure(r.duringFlood.max), figure(r.duringFloodLost), figure(r.floodSent), figure(r.floodWrittenPerSecond), r.flooderDisconnected ? 'yes' : 'no', `${figure(r.readerDelivered)} of ${figure(r.readerExpected)}`, figure(r.readerLatency.p99), figure(r.readersDisconnected), figure(r.rssBeforeKiB), figure(r.rssPeakKiB), figure(r.peakRssRatio), recoveryFigure(r.observersRecoveredSeconds, r), recoveryFigure(r.backlogDrainedSeconds, r), recoveryFigure(r.recoverySeconds, r), ...usageCells(r.usage, run.machine.cores)]]
               : [];
           }),
         ),

@@ -4,6 +4,7 @@
 
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { forgetAccountData } from '../account/stored-data.js';
 import { ConfigError, loadConfig, type Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore } from '../store/accounts.js';
@@ -54,7 +55,7 @@ export async function main(args: string[], command: string): Promise<number> {
     console.error(`conclave ${command}: the password must not be empty`);
     return 2;
   }
-  const database = openDatabase(settings.data_dir);
+  const database = openDatabase(settings.data_dir, settings.storage.durability);
   try {
     const accounts = new AccountStore(database);
     const done =
@@ -81,13 +82,17 @@ export async function main(args: string[], command: string): Promise<number> {
 
 /**
  * Deletes the account, and in the same transaction its affiliations and
- * reserved nicknames in the stored rooms: whoever registers the name later
+ * reserved nicknames in the stored rooms and what the account services keep
+ * for it (vCard, private storage, block list, offline messages): whoever registers the name later
  * inherits none of them, and nothing is lost if the server is not running
  * (a running one has its live rooms forget the account too, from the log).
  */
 function deleteAccount(database: Database, accounts: AccountStore, jid: string): Promise<boolean> {
   const rooms = new RoomStore(database);
-  return accounts.delete(jid, () => void rooms.forgetUser(jid));
+  return accounts.delete(jid, () => {
+    rooms.forgetUser(jid);
+    forgetAccountData(database, jid);
+  });
 }
 
 /** One line from the terminal without echo, or from standard input when it is not a terminal. */

@@ -34,7 +34,7 @@ function usage(): string {
   });
   return [
     'usage: conclave bench SCENARIO [options]     run a scenario against a running server',
-    '       conclave bench compare [--quick] [--servers LIST] [--scenarios LIST] [--out DIR] [--pin]',
+    '       conclave bench compare [--quick] [--servers LIST] [--scenarios LIST] [--set PARAMETER=VALUE]... [--out DIR] [--pin]',
     '       conclave bench limit-server [--host H] [--port P]',
     '       conclave bench report DIR                 rewrite DIR/README.md and charts from DIR/results.json',
     '',
@@ -47,6 +47,7 @@ function usage(): string {
     '',
     `compare: --servers ${COMPARE_SERVERS.join(',')} (--quick leaves out prosody-default-gc)`,
     `         --scenarios ${COMPARE_WORKLOADS.map((workload) => workload.name).join(',')}`,
+    '         --set floodSeconds=30 (repeatable): a scenario parameter, in every workload that has it',
   ].join('\n');
 }
 
@@ -120,9 +121,16 @@ async function runCompare(args: string[]): Promise<number> {
       out: { type: 'string' },
       pin: { type: 'boolean', default: false },
       generators: { type: 'string' },
+      set: { type: 'string', multiple: true, default: [] },
     },
     strict: true,
   });
+  const overrides: Record<string, number> = {};
+  for (const assignment of values.set) {
+    const match = /^([a-zA-Z]+)=(.*)$/.exec(assignment);
+    if (!match) throw new Error(`--set takes PARAMETER=VALUE, not "${assignment}"`);
+    overrides[match[1]!] = number(match[2]!, `set ${match[1]}`);
+  }
   const directory = await compare({
     quick: values.quick,
     servers: values.servers?.split(',') ?? null,
@@ -130,6 +138,7 @@ async function runCompare(args: string[]): Promise<number> {
     outDirectory: values.out,
     pin: values.pin,
     generators: values.generators !== undefined ? number(values.generators, 'generators') : defaultGenerators(),
+    overrides,
     commandLine: ['conclave', 'bench', 'compare', ...args].join(' '),
     log: (line) => console.error(line),
   });

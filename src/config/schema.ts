@@ -15,6 +15,7 @@ export const configSchema = z
   .object({
     domain,
     data_dir: path,
+    storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     client: z
       .object({
@@ -27,6 +28,11 @@ export const configSchema = z
       })
       .strict(),
     auth: z.object({ backend: z.enum(['internal', 'insecure']) }).strict(),
+    accounts: z
+      .object({
+        offline_messages: z.number().int().min(0).max(100000),
+      })
+      .strict(),
     limits: z
       .object({
         max_stanza_size: z.number().int().min(1024),

@@ -16,6 +16,8 @@ export interface AuthBackend {
   /** The account a SASL username names, or undefined when it is not a valid localpart. */
   accountJid(username: string): string | undefined;
   verifyPassword(accountJid: string, password: string): Promise<boolean>;
+  /** Whether the account exists (any name does, for a back end without accounts). */
+  accountExists(accountJid: string): boolean;
   /**
    * The account's SCRAM credential. For an account that does not exist it is a
    * decoy no proof matches, so the exchange does not reveal which accounts exist.
@@ -39,6 +41,7 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
       mechanisms: ['PLAIN'],
       accountJid,
       verifyPassword: async () => true,
+      accountExists: () => true,
       scramCredential: () => Promise.reject(new Error('The insecure back end offers no SCRAM')),
       accountChangeSequence: () => 0,
       accountChangesAfter: () => [],
@@ -53,6 +56,7 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
       const credential = accounts.credential(jid, 'sha256');
       return credential !== undefined && passwordMatches('sha256', credential, password);
     },
+    accountExists: (jid) => accounts.credential(jid, 'sha256') !== undefined,
     async scramCredential(jid, hash) {
       const credential = accounts.credential(jid, hash);
       if (credential) return credential;

@@ -28,6 +28,7 @@ const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
 const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
 const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
+const ROSTER_VERSIONING_NS = 'urn:xmpp:features:rosterver';
 
 /** A connection must be bound this soon after it opens (Prosody waits 300 s; idle sockets cost us more). */
 const NEGOTIATION_TIMEOUT_MS = 60_000;
@@ -202,7 +203,8 @@ export class ClientSession implements BoundSession {
     }
     if (this.phase === 'authenticated') {
       this.send(
-        `<stream:features><bind xmlns='${BIND_NS}'/><session xmlns='${SESSION_NS}'><optional/></session></stream:features>`,
+        `<stream:features><bind xmlns='${BIND_NS}'/><session xmlns='${SESSION_NS}'><optional/></session>` +
+          `<ver xmlns='${ROSTER_VERSIONING_NS}'/></stream:features>`,
       );
       return;
     }

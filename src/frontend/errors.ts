@@ -10,11 +10,13 @@ export const STREAM_ERRORS_NS = 'urn:ietf:params:xml:ns:xmpp-streams';
 /** The conditions the front end raises, with the error type each goes with. */
 const ERROR_TYPES = {
   'bad-request': 'modify',
+  'conflict': 'cancel',
   'feature-not-implemented': 'cancel',
   'forbidden': 'auth',
   'internal-server-error': 'wait',
   'item-not-found': 'cancel',
   'jid-malformed': 'modify',
+  'not-acceptable': 'modify',
   'not-allowed': 'cancel',
   'remote-server-not-found': 'cancel',
   'resource-constraint': 'wait',

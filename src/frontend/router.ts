@@ -3,6 +3,7 @@
 // JID and go to a local session, to the server's own handlers, to the MUC
 // service, or back as an error.
 
+import type { AccountServices, IqAnswer, IqTarget } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
@@ -15,12 +16,11 @@ import type { BoundSession, SessionTable } from './sessions.js';
 const PING_NS = 'urn:xmpp:ping';
 const DISCO_INFO_NS = 'http://jabber.org/protocol/disco#info';
 const DISCO_ITEMS_NS = 'http://jabber.org/protocol/disco#items';
-const ROSTER_NS = 'jabber:iq:roster';
-const VCARD_NS = 'vcard-temp';
 const VCARD_UPDATE_NS = 'vcard-temp:x:update';
 const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
 const DELAY_NS = 'urn:xmpp:delay';
 
+const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 
 /** Where stanzas for the MUC service go (the shard pool). */
@@ -33,6 +33,7 @@ export class StanzaRouter {
     private readonly settings: Settings,
     private readonly sessions: SessionTable,
     private readonly log: Logger,
+    private readonly services: AccountServices,
   ) {}
 
   /** Connects the MUC service; until then its domain answers service-unavailable. */
@@ -52,6 +53,7 @@ export class StanzaRouter {
       stanza.attrs.to = to;
     }
     if (stanza.name === 'presence') return this.presenceFromClient(session, stanza, to);
+    if (stanza.name === 'message' && this.services.hooks.fire('message-out', { session, stanza })) return;
     if (to === undefined) {
       // No `to` means the sender's own account (RFC 6120 §10.3); its iq the server answers.
       if (stanza.name === 'iq') return this.serverIq(session, stanza);
@@ -70,7 +72,7 @@ export class StanzaRouter {
     }
     if (stanza.name === 'message') {
       const target = jidResource(to) === '' ? undefined : this.sessions.get(to);
-      if (target) target.send(stanza.toString());
+      if (target) this.deliverMessage(bare, stanza, [target]);
       else this.messageToBare(session, stanza, bare);
     } else if (stanza.name === 'iq') {
       if (jidResource(to) === '') return this.accountIq(session, stanza, bare);
@@ -103,6 +105,7 @@ export class StanzaRouter {
     const unavailable = el('presence', { type: 'unavailable', from: session.fullJid });
     if (reason !== undefined) unavailable.append(el('status', {}, 'Disconnected: ' + reason));
     this.broadcastUnavailable(session, unavailable, false);
+    this.services.hooks.fire('session-ended', { session });
   }
 
   /** Who gets a room's stanza addressed to a bare JID (RFC 6121 §8.5.2). */
@@ -140,7 +143,9 @@ export class StanzaRouter {
       return;
     }
     const bare = bareJid(to);
-    if (bare === domain || type === 'probe') return; // No roster: nothing to answer for the server or a probe.
+    // Probes are the server's to send (the roster answers initial presence); the server itself has no presence.
+    if (bare === domain || type === 'probe') return;
+    if (type !== undefined && SUBSCRIPTION_TYPES.has(type) && this.services.hooks.fire('presence-subscription', { session, stanza })) return;
     if (jidResource(to) !== '') {
       this.sessions.get(to)?.send(stanza.toString());
       return;
@@ -149,7 +154,7 @@ export class StanzaRouter {
     for (const target of this.sessions.availableResources(bare)) target.send(xml);
   }
 
-  /** Available broadcast presence (RFC 6121 §4.2, §4.4): to self and the user's other available resources. */
+  /** Available broadcast presence (RFC 6121 §4.2, §4.4): to self, the user's other available resources, and (the roster's) contacts. */
   private broadcastAvailable(session: BoundSession, stanza: Element): void {
     const initial = !session.available;
     session.available = true;
@@ -165,15 +170,18 @@ export class StanzaRouter {
     session.presence = stanza
       .clone()
       .append(el('delay', { xmlns: DELAY_NS, from: this.settings.domain, stamp: new Date().toISOString() }));
+    this.services.hooks.fire('presence-broadcast', { session, stanza, initial });
+    if (initial) this.services.hooks.fire('session-available', { session });
   }
 
-  /** Unavailable broadcast presence (RFC 6121 §4.5): to the user's resources and every directed-presence recipient. */
+  /** Unavailable broadcast presence (RFC 6121 §4.5): to the user's resources, its contacts and every directed-presence recipient. */
   private broadcastUnavailable(session: BoundSession, stanza: Element, echo: boolean): void {
     if (session.available) {
       if (echo) session.send(stanza.toString());
       for (const other of this.sessions.availableResources(session.bareJid)) {
         if (other !== session) other.send(stanza.clone().setAttr('to', other.fullJid).toString());
       }
+      this.services.hooks.fire('presence-broadcast', { session, stanza, initial: false });
     }
     session.available = false;
     session.priority = 0;
@@ -183,7 +191,7 @@ export class StanzaRouter {
     for (const jid of directed) this.presenceFromClient(session, stanza.clone().setAttr('to', jid), jid);
   }
 
-  /** A message for an account, by RFC 6121 §8.5.2 (no offline storage). */
+  /** A message for an account, by RFC 6121 §8.5.2; what reaches no session the offline module may keep. */
   private messageToBare(session: BoundSession, stanza: Element, bare: string): void {
     const type = stanza.attrs.type;
     if (type === 'error') return;
@@ -193,11 +201,19 @@ export class StanzaRouter {
         ? this.sessions.availableResources(bare).filter((target) => target.priority >= 0)
         : this.sessions.messageTargets(bare);
     if (targets.length === 0) {
-      if (type !== 'headline') this.bounce(session, stanza, 'service-unavailable');
-      return;
+      if (type === 'headline' || this.services.hooks.fire('message-undeliverable', { bareJid: bare, stanza })) return;
+      return this.bounce(session, stanza, 'service-unavailable');
     }
+    this.deliverMessage(bare, stanza, targets);
+  }
+
+  /** Writes a message to an account's sessions, except those that refuse it (a block list). */
+  private deliverMessage(bare: string, stanza: Element, targets: BoundSession[]): void {
+    const accepted = targets.filter((target) => !this.services.hooks.fire('message-in', { target, stanza }));
+    if (accepted.length === 0) return;
     const xml = stanza.toString();
-    for (const target of targets) target.send(xml);
+    for (const target of accepted) target.send(xml);
+    this.services.hooks.fire('message-delivered', { bareJid: bare, stanza, targets: accepted });
   }
 
   /** An iq to an account's bare JID, answered by the server on the account's behalf. */
@@ -205,26 +221,56 @@ export class StanzaRouter {
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') return;
     const query = stanza.elements()[0];
-    if (type === 'get' && query.is('vCard', VCARD_NS)) return this.reply(session, stanza, el('vCard', { xmlns: VCARD_NS }));
+    if (this.accountService(session, stanza, query, { kind: 'account', bareJid: bare })) return;
     if (bare === session.bareJid) return this.serverIq(session, stanza);
     this.bounce(session, stanza, 'service-unavailable');
+  }
+
+  /** Hands the iq to the account module that took its payload; false when none did. */
+  private accountService(session: BoundSession, stanza: Element, query: Element, target: IqTarget): boolean {
+    const handler = this.services.iqHandler(query, target);
+    if (handler === undefined) return false;
+    const answer = (result: IqAnswer): void => {
+      if (result === undefined) return this.bounce(session, stanza, 'service-unavailable');
+      if (result !== null && !(result instanceof Element)) {
+        const error = errorReply(stanza, result.error, result.text);
+        if (result.specific !== undefined) error?.getChild('error')!.append(result.specific);
+        if (error) session.send(error.toString());
+        return;
+      }
+      this.reply(session, stanza, result ?? undefined);
+    };
+    const failed = (err: unknown): void => {
+      this.log.error({ err, stanza: stanza.toString() }, 'account service failed');
+      this.bounce(session, stanza, 'internal-server-error');
+    };
+    try {
+      const result = handler({ session, stanza, query, target });
+      if (result instanceof Promise) result.then(answer, failed);
+      else answer(result);
+    } catch (err) {
+      failed(err);
+    }
+    return true;
   }
 
   /** An iq to the server itself. */
   private serverIq(session: BoundSession, stanza: Element): void {
     const type = stanza.attrs.type;
-    if (type === 'result' || type === 'error') return;
+    if (type === 'result' || type === 'error') {
+      this.services.hooks.fire('iq-response', { session, stanza });
+      return;
+    }
     const query = stanza.elements()[0];
     const ns = query.xmlns;
     if (type === 'get' && query.is('ping', PING_NS)) return this.reply(session, stanza);
+    if (this.accountService(session, stanza, query, { kind: 'server' })) return;
     if (type === 'get' && query.is('query', DISCO_INFO_NS) && query.attrs.node === undefined) {
       return this.reply(session, stanza, this.discoInfo());
     }
     if (type === 'get' && query.is('query', DISCO_ITEMS_NS) && query.attrs.node === undefined) {
       return this.reply(session, stanza, el('query', { xmlns: DISCO_ITEMS_NS }, el('item', { jid: this.settings.muc.domain })));
     }
-    if (type === 'get' && query.is('query', ROSTER_NS)) return this.reply(session, stanza, el('query', { xmlns: ROSTER_NS }));
-    if (type === 'get' && query.is('vCard', VCARD_NS)) return this.reply(session, stanza, el('vCard', { xmlns: VCARD_NS }));
     // Legacy session establishment (RFC 3921 §3), offered as optional: nothing to do.
     if (type === 'set' && query.is('session', SESSION_NS)) return this.reply(session, stanza);
     this.log.debug({ ns, name: query.name }, 'no handler for iq');
@@ -236,7 +282,7 @@ export class StanzaRouter {
       'query',
       { xmlns: DISCO_INFO_NS },
       el('identity', { category: 'server', type: 'im', name: 'Conclave' }),
-      ...[DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, VCARD_NS].map((v) => el('feature', { var: v })),
+      ...[DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ...this.services.features].map((v) => el('feature', { var: v })),
     );
   }
 

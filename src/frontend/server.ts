@@ -2,6 +2,8 @@
 // the client listener and the component links, started in that order and
 // closed in reverse. Either front end may be off; the shards deliver to both.
 
+import { loadAccountModules } from '../account/index.js';
+import { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
@@ -46,10 +48,12 @@ export async function startServer(
   assertAuthAllowed(settings);
   const tls = loadTlsContext(settings);
 
-  const database = openDatabase(settings.data_dir);
+  const database = openDatabase(settings.data_dir, settings.storage.durability);
   const auth = createAuthBackend(settings, database);
   const sessions = new SessionTable<ClientSession>();
-  const router = new StanzaRouter(settings, sessions, log);
+  const services = new AccountServices();
+  loadAccountModules({ settings, database, sessions, log, services, accountExists: (jid) => auth.accountExists(jid) });
+  const router = new StanzaRouter(settings, sessions, log, services);
   let pool: ShardPool | undefined;
   let listener: ClientListener | undefined;
   let component: ComponentService | undefined;

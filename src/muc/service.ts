@@ -41,7 +41,7 @@ class MucService implements ShardApplication, CommandHost {
   constructor(private readonly context: ShardContext) {
     const { settings } = context;
     this.serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
-    this.database = openDatabase(settings.data_dir);
+    this.database = openDatabase(settings.data_dir, settings.storage.durability);
     // Only the shard owning a room (by hash, as the pool routes) writes it, so
     // each shard's index stays exact with what it writes itself.
     this.store = new RoomStore(this.database, (room, config) => {

@@ -48,7 +48,7 @@ export class AccountStore {
   private readonly db;
   private readonly changes;
 
-  constructor(database: Database) {
+  constructor(private readonly database: Database) {
     this.db = database.openDB<StoredAccount, string>({ name: 'accounts' });
     this.changes = database.openDB<StoredChange | number, number | typeof SEQUENCE_KEY>({ name: 'account_changes' });
   }
@@ -124,13 +124,17 @@ export class AccountStore {
     for (const key of expired) this.changes.remove(key);
   }
 
-  /** Makes the change in one transaction if the account exists (or not) as expected; resolves with whether it did. */
+  /**
+   * Makes the change in one transaction if the account exists (or not) as
+   * expected; resolves with whether it did, once as durable as configured.
+   */
   private ifExists(bareJid: string, expected: boolean, change: () => void): Promise<boolean> {
-    return this.db.transaction(() => {
+    const write = this.db.transaction(() => {
       if ((this.db.get(bareJid) !== undefined) !== expected) return false;
       change();
       return true;
     });
+    return this.database.acknowledged(write);
   }
 }
 

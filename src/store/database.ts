@@ -1,15 +1,41 @@
 // The LMDB environment under the configured data directory. The front end and
 // every shard worker open the same environment; lmdb-js shares it between the
 // threads of one process. Each concern keeps its own named database in it.
+//
+// What an acknowledged write means is `storage.durability`. lmdb-js commits
+// with overlappingSync on Linux: a write's promise resolves once the
+// transaction is committed (visible to every thread, kept if the process
+// dies) and the flush to disk follows, so a power loss or kernel crash can
+// lose the last writes the server had acknowledged (never the database's
+// integrity). `flushed` acknowledges only once the write is on disk.
 
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 
-export type Database = RootDatabase;
+export type Durability = 'committed' | 'flushed';
 
-export function openDatabase(dataDir: string): Database {
+export interface Database extends RootDatabase {
+  /**
+   * Resolves with a write's result once it is as durable as configured. What
+   * the server acknowledges to a user waits on this; writes nobody is told of
+   * (the message archive) need not.
+   */
+  acknowledged<T>(write: Promise<T>): Promise<T>;
+}
+
+export function openDatabase(dataDir: string, durability: Durability = 'flushed'): Database {
   const path = resolve(dataDir);
   mkdirSync(path, { recursive: true });
-  return open({ path: resolve(path, 'conclave.mdb'), maxDbs: 16 });
+  const root = open({ path: resolve(path, 'conclave.mdb'), maxDbs: 16 });
+  // `flushed` covers the last commit of this thread's writes, and so every earlier one.
+  const acknowledged =
+    durability === 'flushed'
+      ? async <T>(write: Promise<T>): Promise<T> => {
+          const result = await write;
+          await root.flushed;
+          return result;
+        }
+      : <T>(write: Promise<T>): Promise<T> => write;
+  return Object.assign(root, { acknowledged });
 }

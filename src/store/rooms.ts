@@ -2,7 +2,8 @@
 // `muc_rooms`, and each affiliation (with its reserved nickname) under
 // [room, user] in `muc_affiliations`, so that one affiliation change is one
 // small write however large the member list. Temporary rooms are never here.
-// Every write resolves once committed; the room acknowledges after that.
+// Every write resolves once as durable as `storage.durability` says; the room
+// acknowledges after that.
 
 import type { Database } from './database.js';
 import type { AffiliationEntry } from '../muc/roles.js';
@@ -67,7 +68,7 @@ export class RoomStore {
 
   write(room: string, change: RoomWrite): Promise<void> {
     if (change.replace || change.config !== undefined) this.configWritten?.(room, change.config);
-    return this.database.transaction(() => {
+    const write = this.database.transaction(() => {
       if (change.replace) this.removeAll(room);
       if (change.config !== undefined) void this.rooms.put(room, change.config);
       for (const [user, entry] of change.affiliations) {
@@ -75,6 +76,7 @@ export class RoomStore {
         else void this.affiliations.put([room, user], entry);
       }
     });
+    return this.database.acknowledged(write);
   }
 
   /**
@@ -93,7 +95,7 @@ export class RoomStore {
 
   delete(room: string): Promise<void> {
     this.configWritten?.(room, undefined);
-    return this.database.transaction(() => this.removeAll(room));
+    return this.database.acknowledged(this.database.transaction(() => this.removeAll(room)));
   }
 
   private removeAll(room: string): void {

@@ -9,14 +9,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { CompareRun } from '../../bench/compare.js';
+import type { CompareRun, WorkloadEntry } from '../../bench/compare.js';
 import { describeMachine } from '../../bench/report/machine.js';
 import { writeReport } from '../../bench/report/markdown.js';
 import { fanout, type FanoutResult } from '../../bench/scenarios/fanout.js';
+import { ackedWrites } from '../../bench/scenarios/acked-writes.js';
 import { joinStorm } from '../../bench/scenarios/join-storm.js';
+import { overload } from '../../bench/scenarios/overload.js';
 import { type ScenarioContext } from '../../bench/scenarios/common.js';
+import type { ScenarioResult } from '../../bench/scenarios/index.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
+import { openDatabase } from '../../src/store/database.js';
+import { RoomStore } from '../../src/store/rooms.js';
+import { startTestServer } from '../helpers/server.js';
 
 const LIMIT_SERVER = fileURLToPath(new URL('../../bench/limit-server.js', import.meta.url));
 
@@ -45,6 +51,25 @@ function contextFor(server: { process: ChildProcess; port: number }): ScenarioCo
     },
     generators: 2,
     log: () => {},
+  };
+}
+
+/** A comparison run of one workload measured on the limit server, for writing its report. */
+function runOnTheLimitServer(workload: WorkloadEntry, result: ScenarioResult): CompareRun {
+  const now = new Date().toISOString();
+  return {
+    startedAt: now,
+    finishedAt: now,
+    quick: true,
+    pinned: false,
+    generators: 2,
+    commandLine: 'bench-smoke',
+    machine: describeMachine(),
+    loadBefore: [0, 0, 0],
+    loadAfter: [0, 0, 0],
+    servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
+    workloads: [workload],
+    measurements: [{ workload: workload.name, server: 'limit', result, error: null }],
   };
 }
 
@@ -92,21 +117,10 @@ describe('bench: fan-out against the limit server', () => {
   test('writes a report with tables and charts', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
     try {
-      const run: CompareRun = {
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
-        quick: true,
-        pinned: false,
-        generators: 2,
-        commandLine: 'bench-smoke',
-        machine: describeMachine(),
-        loadBefore: [0, 0, 0],
-        loadAfter: [0, 0, 0],
-        servers: [{ name: 'limit', description: 'limit', version: 'test', template: null, command: 'limit', skipped: null }],
-        workloads: [{ name: 'fanout-tiny', title: 'Fan-out, 2 rooms × 3', scenario: 'fanout', parameters: result.parameters, targets: null }],
-        measurements: [{ workload: 'fanout-tiny', server: 'limit', result, error: null }],
-      };
-      writeReport(directory, run);
+      writeReport(
+        directory,
+        runOnTheLimitServer({ name: 'fanout-tiny', title: 'Fan-out, 2 rooms × 3', scenario: 'fanout', parameters: result.parameters, targets: null }, result),
+      );
       const markdown = await readFile(join(directory, 'README.md'), 'utf8');
       for (const heading of ['## Machine', '## Servers', '## Summary', '## Efficiency', '## Charts', '## Details']) {
         assert.ok(markdown.includes(heading), heading);
@@ -174,4 +188,86 @@ describe('bench: repeated join storms against the limit server', () => {
       server.process.kill();
     }
   });
+});
+
+describe('bench: overload against the limit server', () => {
+  test('floods one room while observers elsewhere and readers in it measure, and reports it beside its targets', async () => {
+    const server = await startLimitServer();
+    const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
+    try {
+      const parameters = parametersOf(overload, true, {
+        observers: 2,
+        observerRate: 20,
+        readers: 2,
+        baselineSeconds: 0.5,
+        floodSeconds: 0.5,
+        floodMessages: 300,
+        windowSeconds: 0.25,
+        recoverySeconds: 10,
+      });
+      const result = await overload.run(contextFor(server), parameters);
+      assert.equal(result.scenario, 'overload');
+      assert.ok(result.floodSent > 0 && result.floodSent <= 300);
+      assert.equal(result.readerExpected, result.floodSent * 2);
+      assert.ok(result.readerDelivered <= result.readerExpected);
+      assert.equal(result.readersDisconnected, 0, 'the limit server drops nobody');
+      assert.equal(result.flooderDisconnected, false);
+      assert.ok(result.baseline.count > 0 && result.duringFlood.count > 0, JSON.stringify(result));
+      assert.equal(typeof result.rssBeforeKiB, 'number', 'the limit server is a process of ours');
+      assert.ok(result.rssPeakKiB! >= result.rssBeforeKiB!);
+      assert.ok(result.recovery.every((window) => window.startsAfterFloodSeconds >= 0));
+      if (result.recoverySeconds !== null) {
+        assert.equal(result.recoverySeconds, Math.max(result.observersRecoveredSeconds!, result.backlogDrainedSeconds!));
+      }
+
+      writeReport(
+        directory,
+        runOnTheLimitServer({ name: 'overload', title: 'Overload, tiny', scenario: 'overload', parameters, targets: null, limits: 'stock' }, result),
+      );
+      const markdown = await readFile(join(directory, 'README.md'), 'utf8');
+      assert.match(markdown, /\| Overload, tiny \| others' p99 ms during the flood .*targets: < 50 \/ 0 \/ < 2/);
+      assert.match(markdown, /Each server runs with its stock protection/);
+    } finally {
+      server.process.kill();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench: acknowledged writes against Conclave', () => {
+  for (const durability of ['flushed', 'committed'] as const) {
+    test(`every affiliation change is acknowledged and each room stored (storage.durability: ${durability})`, async () => {
+      const server = await startTestServer({ storage: { durability } });
+      try {
+        const result = await ackedWrites.run(
+          {
+            target: {
+              host: '127.0.0.1',
+              port: server.port,
+              domain: 'localhost',
+              mucDomain: server.settings.muc.domain,
+              auth: 'plain',
+              password: 'bench',
+              serverPid: null,
+            },
+            generators: 1,
+            log: () => {},
+          },
+          parametersOf(ackedWrites, true, { writers: 2, durationSeconds: 0.3 }),
+        );
+        assert.equal(result.failed, 0, result.errors.join('; '));
+        assert.ok(result.acknowledged >= 2, 'each writer had at least one change acknowledged');
+        assert.equal(result.latency.count, result.acknowledged);
+        assert.equal(result.acknowledgedPerServerCpuSecond, null, 'no server process given, no CPU figure');
+        const database = openDatabase(server.dataDir, durability);
+        try {
+          assert.equal([...new RoomStore(database).jids()].length, 2, "each writer's room is stored");
+        } finally {
+          await database.close();
+        }
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });
