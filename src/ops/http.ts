@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { ConfigError } from '../config/load.js';
 import { isLoopback, localAccountJid } from '../frontend/auth.js';
 import { prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
@@ -73,7 +74,9 @@ export class HttpListener {
     return new Promise((resolve, reject) => {
       server.once('error', (err) => {
         stopSampling();
-        reject(err);
+        // A busy or foreign address is the configuration's fault: say which keys, in which file.
+        const file = parts.settings.sources.at(-1);
+        reject(new ConfigError(`Cannot listen for HTTP on ${host}:${port} (http.host, http.port in ${file}): ${err.message}`));
       });
       server.listen({ host, port }, () => {
         server.removeAllListeners('error');

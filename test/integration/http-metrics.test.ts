@@ -100,6 +100,21 @@ describe('HTTP listener under load', () => {
   });
 });
 
+describe('HTTP listener configuration', () => {
+  it('refuses a busy port with a config error naming the keys', async () => {
+    const first = await startTestServer({ http: { enabled: true, port: 0 } });
+    try {
+      await assert.rejects(startTestServer({ http: { enabled: true, port: first.httpPort } }), (err: Error) => {
+        assert.equal(err.constructor.name, 'ConfigError');
+        assert.match(err.message, new RegExp(`^Cannot listen for HTTP on 127\\.0\\.0\\.1:${first.httpPort} \\(http\\.host, http\\.port in .*\\): .*EADDRINUSE`));
+        return true;
+      });
+    } finally {
+      await first.close();
+    }
+  });
+});
+
 describe('HTTP listener readiness', () => {
   it('is live but not ready while the component link is not authenticated', async () => {
     // Nothing listens on port 1: the link keeps retrying.
