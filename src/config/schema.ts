@@ -99,6 +99,7 @@ export const configSchema = z
         connections: z.number().int().min(1).max(64),
       })
       .strict(),
+    http: z.object({ enabled: z.boolean(), host: z.string().min(1), port }).strict(),
   })
   .strict()
   .superRefine((config, context) => {

@@ -85,7 +85,7 @@ export function assertAuthAllowed(settings: Settings): void {
   }
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIPv4(host)) return host.startsWith('127.');
   if (isIPv6(host)) return host === '::1' || /^::ffff:127\./i.test(host);

@@ -20,6 +20,7 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
+import { authFailure, counters } from '../ops/counters.js';
 import type { AccountChange } from '../store/accounts.js';
 import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
@@ -59,7 +60,7 @@ export interface C2sContext {
   pacing: LoginPacing;
 }
 
-type Phase =
+export type Phase =
   /** Waiting for the client's stream header. */
   | 'header'
   /** Features sent, before authentication: STARTTLS and SASL. */
@@ -132,9 +133,15 @@ export class ClientSession implements BoundSession {
     this.newStream();
   }
 
+  /** Where the connection is in its life, for /metrics. */
+  get state(): Phase {
+    return this.phase;
+  }
+
   /** Queues XML for the client; it leaves at the end of this event-loop turn. */
   send(xml: string): void {
     if (this.phase === 'closed') return;
+    counters.stanzasOut.addXml(xml);
     this.output.push(xml);
     this.queued += xml.length;
     if (this.queued > this.context.settings.client.max_queued_bytes) return this.dropSlowReader();
@@ -331,6 +338,7 @@ export class ClientSession implements BoundSession {
 
   /** A top-level element; handled in order, waiting behind any asynchronous step. */
   private receive(stanza: Element): void {
+    counters.stanzasIn.add(stanza.name);
     if (this.busy) {
       this.backlog.push(stanza);
       return;
@@ -427,6 +435,7 @@ export class ClientSession implements BoundSession {
   private saslFailure(condition: SaslFailureCondition | 'encryption-required', text?: string): void {
     const textXml = text === undefined ? '' : `<text>${escapeText(text)}</text>`;
     this.send(`<failure xmlns='${SASL_NS}'><${condition}/>${textXml}</failure>`);
+    authFailure(condition);
     if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_FAILURES) {
       this.streamError('policy-violation', 'Too many failed authentication attempts');
     }

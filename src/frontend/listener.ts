@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
-import { ClientSession, type C2sContext } from './c2s-session.js';
+import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
 import { ConnectionsPerAddress } from './connection-limits.js';
 import { LoginPacing } from './login-pacing.js';
 
@@ -52,6 +52,13 @@ export class ClientListener {
       this.connections.delete(socket);
       this.perAddress.release(address);
     });
+  }
+
+  /** Open connections by the state of their stream. */
+  states(): Map<Phase, number> {
+    const states = new Map<Phase, number>();
+    for (const session of this.connections.values()) states.set(session.state, (states.get(session.state) ?? 0) + 1);
+    return states;
   }
 
   /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */

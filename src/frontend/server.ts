@@ -6,6 +6,8 @@ import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
+import { HttpListener } from '../ops/http.js';
+import { LoadSampler } from '../ops/thread-load.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
@@ -27,6 +29,8 @@ export interface RunningServer {
   component: ComponentService | undefined;
   /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
   shards: ShardPool;
+  /** The bound HTTP port (/metrics, /health, /ready, /status); 0 when `http.enabled` is false. */
+  httpPort: number;
   close(): Promise<void>;
 }
 
@@ -53,6 +57,8 @@ export async function startServer(
   let pool: ShardPool | undefined;
   let listener: ClientListener | undefined;
   let component: ComponentService | undefined;
+  let http: HttpListener | undefined;
+  let closing: Promise<void> | undefined;
   const deliver = (deliveries: Delivery[]): void => {
     if (settings.client.enabled) router.deliver(deliveries);
     component?.deliver(deliveries);
@@ -67,7 +73,14 @@ export async function startServer(
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
     if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
+    if (settings.http.enabled) {
+      const parts = { settings, auth, shards: muc, clients: listener, component, mainLoad: new LoadSampler(), closing: () => closing !== undefined };
+      http = await HttpListener.listen(parts, log);
+      log.info({ host: settings.http.host, port: http.port }, 'listening for HTTP (/metrics, /health, /ready, /status)');
+    }
   } catch (err) {
+    await component?.close();
+    await listener?.close();
     await pool?.close();
     await database.close();
     throw err;
@@ -75,18 +88,20 @@ export async function startServer(
 
   const stopCompaction = startIdleCompaction();
   const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log, (user) => pool?.forgetUser(user)) : undefined;
-  let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,
     settings,
     component,
     shards: pool,
+    httpPort: http?.port ?? 0,
     close() {
       closing ??= (async () => {
         stopCompaction();
         stopAccountWatch?.();
         await component?.close();
         await listener?.close();
+        // Last of the front: /ready says 503 while the others close.
+        await http?.close();
         await pool?.close();
         await database.close();
         log.info('server stopped');

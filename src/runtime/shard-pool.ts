@@ -30,6 +30,8 @@ import type { Settings } from '../config/load.js';
 import type { StanzaErrorCondition } from '../frontend/errors.js';
 import { bareJid, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
+import { backpressure, counters } from '../ops/counters.js';
+import { absorbWorkerReport, type ThreadLoad } from '../ops/thread-load.js';
 import { Element, el } from '../xml/element.js';
 import type { Delivery, ShardEvent, ShardOutput } from './protocol.js';
 import { shardOf } from './shard-of.js';
@@ -75,6 +77,20 @@ export interface ShardPoolOptions {
    * `ShardApplicationFactory` the workers run instead of the MUC.
    */
   applicationModule?: string;
+}
+
+/** One shard as /metrics and /status see it. */
+export interface ShardView {
+  index: number;
+  threadId: number;
+  /** A worker is attached (false while one starts or restarts). */
+  running: boolean;
+  /** The worker's last load report; undefined until one came (they come while `http.enabled`). */
+  load: ThreadLoad | undefined;
+  /** Stanzas dispatched to the shard and not handled yet: its mailboxes' depth, seen from here. */
+  inFlight: number;
+  /** Occupants of each occupied room. */
+  roomSizes: number[];
 }
 
 export class ShardPool {
@@ -130,6 +146,10 @@ export class ShardPool {
     for (const shard of this.shards) shard.request({ kind: 'forget-user', user });
   }
 
+  views(): ShardView[] {
+    return this.shards.map((shard, index) => shard.view(index));
+  }
+
   /** Kills the shard's worker; resolves once its replacement is ready. */
   crashShard(index: number): Promise<void> {
     const shard = this.shards[index];
@@ -174,6 +194,7 @@ class Shard {
   private readyWaiters: (() => void)[] = [];
   private failedStarts = 0;
   private closing = false;
+  private load: ThreadLoad | undefined;
 
   constructor(
     private readonly index: number,
@@ -203,6 +224,7 @@ class Shard {
 
   dispatch(stanza: Element, sender: StanzaSender | undefined): void {
     if (this.port === undefined && this.queuedStanzas >= RESTART_QUEUE_LIMIT) {
+      backpressure('shard_restart_queue');
       this.bounce([stanza], 'resource-constraint');
       return;
     }
@@ -233,6 +255,10 @@ class Shard {
       this.inspections.set(id, { resolve, reject });
       this.request({ kind: 'inspect', id, room: roomJid });
     });
+  }
+
+  view(index: number): ShardView {
+    return { index, threadId: this.threadId, running: this.port !== undefined, load: this.load, inFlight: this.queuedStanzas + this.unhandled.pending(), roomSizes: this.occupants.sizes() };
   }
 
   nextReady(): Promise<void> {
@@ -314,11 +340,15 @@ class Shard {
     if (reply.kind === 'inspected') {
       this.inspections.get(reply.id)?.resolve(reply.room);
       this.inspections.delete(reply.id);
+    } else if (reply.kind === 'load') {
+      this.load = reply.report.load;
+      absorbWorkerReport(reply.report);
     } else this.output(reply.output);
   }
 
   private output({ deliveries, events, handled }: ShardOutput): void {
     for (const event of events) this.occupants.apply(event);
+    counters.deliveries += deliveries.length;
     if (deliveries.length > 0) this.deliver(deliveries);
     this.released(this.unhandled.forget(handled));
   }
@@ -426,6 +456,13 @@ export class UnhandledStanzas {
     for (let i = 0; i < receipts.length; i += 2) released += this.forgetRange(receipts[i], receipts[i + 1]);
     this.compact();
     return released;
+  }
+
+  /** How many stanzas are not handled yet (a walk over the batches: for scrapes, not the hot path). */
+  pending(): number {
+    let pending = 0;
+    for (let index = this.head; index < this.batches.length; index++) pending += this.batches[index].unhandled;
+    return pending;
   }
 
   /** Every stanza not handled, in the order posted; they are forgotten, and their senders told. */
@@ -537,6 +574,11 @@ class OccupantIndex {
     jids.delete(jid);
     if (jids.size === 0) nicks.delete(nick);
     if (nicks.size === 0) this.byRoom.delete(room);
+  }
+
+  /** The number of nicknames in each room. */
+  sizes(): number[] {
+    return Array.from(this.byRoom.values(), (nicks) => nicks.size);
   }
 
   rooms(): IterableIterator<[string, Map<string, Set<string>>]> {
