@@ -7,6 +7,8 @@ import { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
+import { HttpListener } from '../ops/http.js';
+import { LoadSampler } from '../ops/thread-load.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
@@ -31,6 +33,8 @@ export interface RunningServer {
   component: ComponentService | undefined;
   /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
   shards: ShardPool;
+  /** The bound HTTP port (/metrics, /health, /ready, /status); 0 when `http.enabled` is false. */
+  httpPort: number;
   close(): Promise<void>;
 }
 
@@ -60,6 +64,8 @@ export async function startServer(
   let listener: ClientListener | undefined;
   let websocket: WebSocketListener | undefined;
   let component: ComponentService | undefined;
+  let http: HttpListener | undefined;
+  let closing: Promise<void> | undefined;
   const deliver = (deliveries: Delivery[]): void => {
     if (settings.client.enabled) router.deliver(deliveries);
     component?.deliver(deliveries);
@@ -67,20 +73,27 @@ export async function startServer(
   try {
     pool = await ShardPool.start(settings, log, deliver);
     const muc = pool;
-    router.attachMuc((stanza) => muc.dispatch(stanza));
+    router.attachMuc((stanza, sender) => muc.dispatch(stanza, sender));
     if (settings.client.enabled) {
       const guests = settings.auth.guest_domain === null ? undefined : createGuestBackend(settings.auth.guest_domain);
       listener = await ClientListener.listen({ settings, auth, guests, sessions, router, tls, log });
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
       if (settings.websocket.enabled) {
-        websocket = await WebSocketListener.listen({ settings, auth, guests, sessions, router, tls, log });
+        const clients = listener;
+        websocket = await WebSocketListener.listen(settings, log, (transport) => clients.accept(transport));
         log.info({ host: settings.websocket.host, port: websocket.port, path: settings.websocket.path }, 'listening for WebSocket clients');
       }
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
     if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
+    if (settings.http.enabled) {
+      const parts = { settings, auth, shards: muc, clients: listener, component, mainLoad: new LoadSampler(), closing: () => closing !== undefined };
+      http = await HttpListener.listen(parts, log);
+      log.info({ host: settings.http.host, port: http.port }, 'listening for HTTP (/metrics, /health, /ready, /status)');
+    }
   } catch (err) {
-    await listener?.close();
+    await component?.close();
+    await Promise.all([websocket?.close(), listener?.close()]);
     await pool?.close();
     await database.close();
     throw err;
@@ -88,20 +101,22 @@ export async function startServer(
 
   const stopCompaction = startIdleCompaction();
   const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log, (user) => pool?.forgetUser(user)) : undefined;
-  let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,
     websocketPort: websocket?.port ?? 0,
     settings,
     component,
     shards: pool,
+    httpPort: http?.port ?? 0,
     close() {
       closing ??= (async () => {
         stopCompaction();
         stopAccountWatch?.();
         await component?.close();
-        await websocket?.close();
-        await listener?.close();
+        // The client listener closes the WebSockets' sessions too.
+        await Promise.all([websocket?.close(), listener?.close()]);
+        // Last of the front: /ready says 503 while the others close.
+        await http?.close();
         await pool?.close();
         await database.close();
         log.info('server stopped');

@@ -6,6 +6,8 @@
 export interface ClientTransport {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
+  /** TLS already protects it (a TLSSocket, a wss:// WebSocket): no STARTTLS. */
+  readonly encrypted?: boolean;
   /** Nothing more can be written. */
   readonly destroyed: boolean;
   /** Bytes written and not yet handed to the network. */

@@ -2,9 +2,10 @@
 // listener of their own: HTTPS (wss://) when client.tls_cert and
 // client.tls_key are set, where TLS is the WebSocket's and STARTTLS is not
 // offered. Each WebSocket carries a ClientSession, the same as a TCP
-// connection: the transport below turns RFC 7395's framing (<open/> and
-// <close/> for the stream's edges, one complete element per message) into the
-// stream the session reads, and the session's output back into messages.
+// connection, and the client listener gives it one under the same limits: the
+// transport below turns RFC 7395's framing (<open/> and <close/> for the
+// stream's edges, one complete element per message) into the stream the
+// session reads, and the session's output back into messages.
 
 import { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,9 +13,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Settings } from '../config/load.js';
+import type { Logger } from '../log.js';
 import { escapeAttribute } from '../xml/escape.js';
 import { parseElement, STREAMS_NS } from '../xml/stream-parser.js';
-import { ClientSession, type C2sContext } from './c2s-session.js';
+import type { ClientSession } from './c2s-session.js';
 import { loadTlsFiles } from './listener.js';
 import type { ClientTransport } from './transport.js';
 
@@ -25,18 +27,16 @@ const ALT_CONNECTIONS_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
 const HIGH_WATER_MARK = 16 * 1024;
 const CLOSE_FRAME = `<close xmlns='${FRAMING_NS}'/>`;
 
-export class WebSocketListener {
-  private readonly sessions = new Set<ClientSession>();
+/** Gives a WebSocket its session (the client listener's `accept`). */
+export type AcceptClient = (transport: ClientTransport) => ClientSession;
 
+export class WebSocketListener {
   private constructor(
     private readonly server: Server,
     readonly port: number,
   ) {}
 
-  static listen(shared: C2sContext): Promise<WebSocketListener> {
-    // TLS, when there is any, is the WebSocket's: the session offers no STARTTLS.
-    const context: C2sContext = { ...shared, tls: undefined };
-    const { settings } = context;
+  static listen(settings: Settings, log: Logger, accept: AcceptClient): Promise<WebSocketListener> {
     const { host, port, path } = settings.websocket;
     const tls = loadTlsFiles(settings);
     const server = tls ? createHttpsServer(tls) : createHttpServer();
@@ -55,27 +55,22 @@ export class WebSocketListener {
             socket.end(`HTTP/1.1 ${refusal}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${refusal}\n`);
             return;
           }
-          webSockets.handleUpgrade(request, socket, head, (webSocket) => listener.accept(webSocket, request, context));
+          webSockets.handleUpgrade(request, socket, head, (webSocket) => {
+            // TLS, when there is any, is the WebSocket's: the session offers no STARTTLS.
+            const transport = new WebSocketTransport(webSocket, request, tls !== undefined);
+            const session = accept(transport);
+            transport.on('framing-error', (condition: string, text: string) => session.streamError(condition, text));
+          });
         });
-        server.on('error', (err) => context.log.error({ err }, 'websocket listener error'));
+        server.on('error', (err) => log.error({ err }, 'websocket listener error'));
         resolve(listener);
       });
     });
   }
 
-  private accept(webSocket: WebSocket, request: IncomingMessage, context: C2sContext): void {
-    const transport = new WebSocketTransport(webSocket, request);
-    const session = new ClientSession(transport, context);
-    transport.on('framing-error', (condition: string, text: string) => session.streamError(condition, text));
-    this.sessions.add(session);
-    webSocket.on('close', () => this.sessions.delete(session));
-  }
-
-  /** Stops accepting, tells every connected client the server is going down, and waits for the connections to close. */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const session of this.sessions) session.streamError('system-shutdown');
-    await closed;
+  /** Stops accepting and waits for the connections to close (the client listener closes their sessions). */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
 
@@ -130,6 +125,7 @@ class WebSocketTransport extends EventEmitter implements ClientTransport {
   constructor(
     private readonly webSocket: WebSocket,
     private readonly request: IncomingMessage,
+    readonly encrypted: boolean,
   ) {
     super();
     this.remoteAddress = request.socket.remoteAddress;

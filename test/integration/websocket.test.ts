@@ -216,8 +216,20 @@ class RawWebSocket {
   static async open(url = endpoint()): Promise<RawWebSocket> {
     // The test certificate is self-signed.
     const socket = new WebSocket(url, ['xmpp'], { rejectUnauthorized: false });
+    // Listening before the handshake ends: the server may write at once.
+    const raw = new RawWebSocket(socket);
     await once(socket, 'open');
-    return new RawWebSocket(socket);
+    return raw;
+  }
+
+  /** Opens the stream, logs in with PLAIN and binds; resolves with the full JID. */
+  async login(username: string): Promise<string> {
+    await this.openStream();
+    this.socket.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${username}\0password`).toString('base64')}</auth>`);
+    await this.next((element) => element.name === 'success');
+    await this.openStream();
+    this.socket.send(`<iq type='set' id='bind' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    return (await this.next((element) => element.attrs.id === 'bind')).element.getChild('bind')!.getChildText('jid')!;
   }
 
   /** The first message received whose element matches, waiting for it. */
@@ -268,11 +280,7 @@ describe('RFC 7395 framing', () => {
 
   test('a stanza is a message of its own, in the jabber:client namespace', async () => {
     const ws = await RawWebSocket.open();
-    await ws.openStream();
-    ws.socket.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0juliet\0password').toString('base64')}</auth>`);
-    await ws.next((element) => element.name === 'success');
-    await ws.openStream();
-    ws.socket.send(`<iq type='set' id='b' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>raw</resource></bind></iq>`);
+    await ws.login('juliet');
     ws.socket.send(`<iq type='get' id='p' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>`);
     const { element: pong, raw } = await ws.next((element) => element.attrs.id === 'p');
     assert.equal(pong.attrs.type, 'result');
@@ -344,5 +352,45 @@ describe('with a certificate', () => {
         .end();
     });
     assert.equal(JSON.parse(hostMeta).links[0].href, url);
+  });
+});
+
+describe("the front end's limits over WebSocket", () => {
+  test('connections per address count TCP and WebSocket together', async () => {
+    const limited = await startTestServer({ client: { max_connections_per_ip: 1, connection_limit_exempt: [] }, websocket: { enabled: true, port: 0 } });
+    try {
+      const tcp = await RawClient.connect(limited.port);
+      const ws = await RawWebSocket.open(`ws://127.0.0.1:${limited.websocketPort}/xmpp-websocket`);
+      assert.equal((await ws.streamError()).condition, 'policy-violation');
+      await tcp.close();
+    } finally {
+      await limited.close();
+    }
+  });
+
+  test('a WebSocket client that stops reading is dropped, and leaves its rooms', async () => {
+    const limited = await startTestServer({
+      auth: { backend: 'insecure' },
+      client: { max_unread_bytes: 65536, unread_grace_seconds: 0.5, rate: { authenticated: { bytes_per_second: 0, stanzas_per_second: 0, burst_seconds: 1 } } },
+      websocket: { enabled: true, port: 0 },
+    });
+    try {
+      const watcher = await MucTestClient.login(limited.port, 'watcher');
+      await watcher.createRoom(ROOM, 'watcher');
+      const ws = await RawWebSocket.open(`ws://127.0.0.1:${limited.websocketPort}/xmpp-websocket`);
+      const jid = await ws.login('stopped');
+      ws.socket.send(`<presence to='${ROOM}/stopped' xmlns='jabber:client'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+      await watcher.presenceFrom(`${ROOM}/stopped`);
+      const gone = watcher.presenceFrom(`${ROOM}/stopped`);
+      // It stops reading and sends itself far more than the socket buffers hold.
+      ws.socket.pause();
+      const body = 'x'.repeat(200_000);
+      for (let i = 0; i < 150; i++) ws.socket.send(`<message to='${jid}' type='chat' xmlns='jabber:client'><body>${body}</body></message>`);
+      assert.equal((await gone).attrs.type, 'unavailable');
+      ws.socket.terminate();
+      await watcher.close();
+    } finally {
+      await limited.close();
+    }
   });
 });
