@@ -13,12 +13,13 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<TestBrowser> {
+export async function launchChromium(viewport?: { width: number; height: number }): Promise<TestBrowser> {
   const profile = await mkdtemp(join(tmpdir(), 'conclave-chromium-'));
   // playwright passes the profile as --user-data-dir.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
+    viewport,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   return {
