@@ -14,7 +14,7 @@ export interface FieldCodec<T> {
   read(submitted: unknown): T;
 }
 
-/** A boolean field; a submitted field always carries a value, so anything but true is off. */
+/** A boolean field; one submitted without a value is off. */
 export const FLAG: FieldCodec<boolean> = {
   show: (value) => value,
   read: (submitted) => submitted === true,

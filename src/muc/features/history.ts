@@ -139,10 +139,11 @@ export const history: RoomFeature = (hooks) => {
     65,
   );
   hooks.on('config-submitted/muc#roomconfig_historylength', ({ room, value, statusCodes }) => {
-    if (room.set(HISTORY_LENGTH, Math.max(0, Number(value)))) statusCodes.add('104');
+    // An empty field means the default, as in Prosody.
+    if (room.set(HISTORY_LENGTH, Math.max(0, Number(value || DEFAULT_LENGTH)))) statusCodes.add('104');
   });
   hooks.on('config-submitted/muc#roomconfig_defaulthistorymessages', ({ room, value, statusCodes }) => {
-    const messages = Math.min(Math.max(0, Number(value)), room.get(HISTORY_LENGTH));
+    const messages = Math.min(Math.max(0, Number(value || DEFAULT_LENGTH)), room.get(HISTORY_LENGTH));
     if (room.set(DEFAULT_MESSAGES, messages)) statusCodes.add('104');
   });
 };

@@ -59,6 +59,6 @@ export const privateMessages: RoomFeature = (hooks) => {
     { value: 'none', label: 'No one' },
   ];
   const field = { var: 'muc#roomconfig_allowpm', type: 'list-single', label: 'Allow private messages from', options } as const;
-  // The form only lets through values among the options.
-  configField(hooks, ALLOW_PM, field, 62, { show: (value) => value, read: (submitted) => submitted as AllowPm });
+  // The form only lets through values among the options, or none (the default).
+  configField(hooks, ALLOW_PM, field, 62, { show: (value) => value, read: (submitted) => (submitted || ALLOW_PM.defaultValue) as AllowPm });
 };
