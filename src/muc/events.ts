@@ -47,6 +47,10 @@ export type RoomEvents = {
   'occupant-groupchat': { event: StanzaEvent & { occupant: Occupant }; result: Handled };
   /** A message is going out to every occupant (`stanza` is what they get). */
   'broadcast-message': { event: StanzaEvent; result: never };
+  /** A mediated invitation (`stanza`, from the inviter) is asked for; a handler may refuse it. */
+  'pre-invite': { event: StanzaEvent; result: Handled };
+  /** A mediated invitation is going out: `stanza` is what the invitee gets, `incoming` what the inviter sent. */
+  invite: { event: StanzaEvent & { incoming: Element; invitee: string }; result: never };
   /** A message to the room that is not groupchat (invitations, voice requests, …). */
   'message-to-room': { event: StanzaEvent; result: Handled };
   /** A private message or iq to an occupant; `occupant` is the sender, when in the room. */

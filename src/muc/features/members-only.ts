@@ -1,8 +1,12 @@
 // Members-only rooms: only members, admins and owners may enter (others get
 // registration-required); turning it on removes the others (status 322), and
 // an occupant who loses membership is removed (status 321, from the core).
+// Only admins (or members, when the room allows it) may invite, and the
+// invitee is made a member.
 
+import { bareJid } from '../../jid/jid.js';
 import type { RoomFeature } from '../events.js';
+import { inviteOf } from './invitations.js';
 import type { Room } from '../room.js';
 import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
@@ -45,6 +49,20 @@ export const membersOnly: RoomFeature = (hooks) => {
     },
     -5,
   );
+
+  hooks.on('pre-invite', ({ room, stanza }) => {
+    if (!room.get(MEMBERS_ONLY)) return undefined;
+    const inviter = stanza.attrs.from as string;
+    const required = room.get(ALLOW_MEMBER_INVITES) ? 'member' : 'admin';
+    if (AFFILIATION_RANK[room.affiliationOf(inviter)] >= AFFILIATION_RANK[required]) return undefined;
+    room.send(errorReply(stanza, { type: 'auth', condition: 'forbidden' }, room.jid), inviter);
+    return true;
+  });
+
+  hooks.on('invite', ({ room, stanza, invitee }) => {
+    if (!room.get(MEMBERS_ONLY) || AFFILIATION_RANK[room.affiliationOf(invitee)] > AFFILIATION_RANK.none) return;
+    room.setAffiliation(true, bareJid(invitee), 'member', { reason: 'Invited by ' + inviteOf(stanza).attrs.from });
+  });
 
   hooks.on('disco-info', ({ room, reply, form }) => {
     reply.c('feature', { var: room.get(MEMBERS_ONLY) ? 'muc_membersonly' : 'muc_open' });
