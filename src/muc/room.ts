@@ -76,6 +76,8 @@ export class Room {
   private readonly reservedNicks = new Map<string, string>();
   /** The presence each occupant is listed with to a newcomer, by its stored presence and what else shapes it. */
   private readonly listed = new WeakMap<Element, { key: string; view: Element }>();
+  /** Bumped by features when what they add to occupant presences changes, so listed presences are rebuilt. */
+  private presenceVersion = 0;
   readonly config: RoomConfig;
   destroyed = false;
 
@@ -155,7 +157,7 @@ export class Room {
     const veto = this.fire('pre-set-affiliation', { room: this, jid, affiliation, previous });
     if (veto !== undefined) return veto;
 
-    this.storeAffiliation(jid, affiliation, change.nick);
+    this.storeAffiliation(jid, affiliation, change);
 
     const role = this.defaultRole(affiliation);
     const isHostBan = !jid.includes('@') && affiliation === 'outcast';
@@ -224,17 +226,46 @@ export class Room {
     return undefined;
   }
 
-  private storeAffiliation(jid: string, affiliation: Affiliation, nick: string | null | undefined): void {
+  /**
+   * Keeps the new affiliation with what else the entry holds (the nickname
+   * unless the change names one, the features' data); the reason is the
+   * change's, or the old one when the affiliation stays the same.
+   */
+  private storeAffiliation(jid: string, affiliation: Affiliation, change: AffiliationChange): void {
     const old = this.affiliations.get(jid);
     if (old?.nick !== undefined && this.reservedNicks.get(old.nick) === jid) this.reservedNicks.delete(old.nick);
     if (affiliation === 'none') {
       this.affiliations.delete(jid);
     } else {
-      const kept = nick === undefined ? old?.nick : (nick ?? undefined);
-      this.affiliations.set(jid, kept === undefined ? { affiliation } : { affiliation, nick: kept });
-      if (kept !== undefined) this.reservedNicks.set(kept, jid);
+      const entry: AffiliationEntry = { ...old, affiliation };
+      if (change.nick !== undefined) entry.nick = change.nick ?? undefined;
+      if (change.reason !== undefined || old?.affiliation !== affiliation) entry.reason = change.reason;
+      this.affiliations.set(jid, withoutUndefined(entry));
+      if (entry.nick !== undefined) this.reservedNicks.set(entry.nick, jid);
     }
     this.changedAffiliations.add(jid);
+  }
+
+  /** What a feature keeps with a JID's affiliation under `key`. */
+  affiliationData<T>(jid: string, key: string): T | undefined {
+    return this.affiliations.get(jid)?.data?.[key] as T | undefined;
+  }
+
+  /** Keeps (or, with undefined, drops) a feature's data with an affiliated JID; false when it has no affiliation. */
+  setAffiliationData(jid: string, key: string, value: unknown): boolean {
+    const entry = this.affiliations.get(jid);
+    if (entry === undefined) return false;
+    const data = { ...entry.data, [key]: value };
+    if (value === undefined) delete data[key];
+    this.affiliations.set(jid, withoutUndefined({ ...entry, data: Object.keys(data).length > 0 ? data : undefined }));
+    this.changedAffiliations.add(jid);
+    this.presenceChanged();
+    return true;
+  }
+
+  /** Tells the room that what features add to occupant presences changed: presences listed to newcomers are rebuilt. */
+  presenceChanged(): void {
+    this.presenceVersion++;
   }
 
   // Roles
@@ -446,7 +477,7 @@ export class Room {
     const presence = occupant.presence();
     if (presence === undefined) return undefined;
     const sessions = anonymous ? '' : [...occupant.sessions.keys()].join(' ');
-    const key = `${this.affiliationOf(occupant.bareJid)} ${occupant.role} ${anonymous} ${sessions}`;
+    const key = `${this.presenceVersion} ${this.affiliationOf(occupant.bareJid)} ${occupant.role} ${anonymous} ${sessions}`;
     const cached = this.listed.get(presence);
     if (cached?.key === key) return cached.view;
     const x = this.appendItems(el('x', { xmlns: NS_MUC_USER }), occupant, anonymous, {});
@@ -512,4 +543,9 @@ export class Room {
     this.destroyed = true;
     this.fire('room-destroyed', { room: this, reason: options.reason });
   }
+}
+
+/** The entry without its unset fields, so that what storage keeps has no empty keys. */
+function withoutUndefined(entry: AffiliationEntry): AffiliationEntry {
+  return Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as unknown as AffiliationEntry;
 }
