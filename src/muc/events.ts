@@ -61,7 +61,7 @@ export type RoomEvents = {
   /** disco#info of the room: features go into `reply`, room info fields into `form`. */
   'disco-info': { event: StanzaEvent & { reply: Element; form: FormField[] }; result: never };
   [node: `disco-info/${string}`]: { event: StanzaEvent & { reply: Element }; result: never };
-  /** Builds the muc#roomconfig form; priorities order the fields as Prosody does. */
+  /** Builds the muc#roomconfig form; a field's priority places it in a section (config-sections.ts inSection). */
   'config-form': { event: RoomEvent & { actor: string; fields: FormField[] }; result: never };
   'config-submitted': { event: ConfigSubmission; result: never };
   /** One per submitted field that the form layout knows, with the value read. */

@@ -7,6 +7,7 @@ import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { defineSetting } from '../settings.js';
 import { NS_DELAY, NS_MUC } from '../stanzas.js';
+import { inSection } from './config-sections.js';
 
 const DEFAULT_LENGTH = 20;
 const HISTORY_LENGTH = defineSetting<number>('history_length', DEFAULT_LENGTH);
@@ -136,7 +137,7 @@ export const history: RoomFeature = (hooks) => {
         value: String(room.get(DEFAULT_MESSAGES)),
       });
     },
-    65,
+    inSection('other', 5),
   );
   hooks.on('config-submitted/muc#roomconfig_historylength', ({ room, value, statusCodes }) => {
     // An empty field means the default, as in Prosody.

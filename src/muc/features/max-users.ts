@@ -8,6 +8,7 @@ import type { RoomFeature } from '../events.js';
 import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
 import { errorReply } from '../stanzas.js';
+import { inSection } from './config-sections.js';
 
 /** No limit: the option 'none'. */
 const MAX_USERS = defineSetting<number | undefined>('max_users', undefined);
@@ -45,7 +46,7 @@ export const maxUsers: RoomFeature = (hooks) => {
         open: true,
         value: String(room.get(MAX_USERS) ?? 'none'),
       }),
-    89,
+    inSection('access', 1),
   );
   hooks.on('config-submitted/muc#roomconfig_maxusers', ({ room, value, statusCodes }) => {
     // Any positive number may be given; anything else but 'none' is ignored, as Prosody ignores bad values.

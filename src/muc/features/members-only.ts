@@ -12,6 +12,7 @@ import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
 import { errorReply, mucUserX } from '../stanzas.js';
 import { configField, FLAG } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 export const MEMBERS_ONLY = defineSetting<boolean>('members_only', false);
 
@@ -84,11 +85,11 @@ export const membersOnly: RoomFeature = (hooks) => {
         desc: 'Enable this to only allow access for room owners, admins and members',
         value: room.get(MEMBERS_ONLY),
       }),
-    87,
+    inSection('access', 3),
   );
   hooks.on('config-submitted/muc#roomconfig_membersonly', ({ room, value, statusCodes }) => {
     if (setMembersOnly(room, value === true)) statusCodes.add('104');
   });
   // Right after the members-only field (same priority, added later).
-  configField(hooks, ALLOW_MEMBER_INVITES, { var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL }, 87, FLAG);
+  configField(hooks, ALLOW_MEMBER_INVITES, { var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL }, inSection('access', 3), FLAG);
 };

@@ -6,6 +6,7 @@ import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
 import { errorReply, NS_MUC, NS_MUC_USER } from '../stanzas.js';
 import { configField, TEXT } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 export const PASSWORD = defineSetting<string | undefined>('password', undefined);
 
@@ -15,7 +16,7 @@ export const password: RoomFeature = (hooks) => {
   hooks.on('disco-info', ({ room, reply }) => {
     reply.c('feature', { var: room.get(PASSWORD) === undefined ? 'muc_unsecured' : 'muc_passwordprotected' });
   });
-  configField(hooks, PASSWORD, { var: 'muc#roomconfig_roomsecret', type: 'text-private', label: 'Password' }, 88, TEXT);
+  configField(hooks, PASSWORD, { var: 'muc#roomconfig_roomsecret', type: 'text-private', label: 'Password' }, inSection('access', 2), TEXT);
   hooks.on('invite', ({ room, stanza }) => {
     const secret = room.get(PASSWORD);
     if (secret !== undefined) stanza.getChild('x', NS_MUC_USER)?.c('password').append(secret);

@@ -8,6 +8,7 @@
 import type { RoomFeature } from '../events.js';
 import { WHOIS } from '../settings.js';
 import { inviteOf } from './invitations.js';
+import { inSection } from './config-sections.js';
 
 export const whois: RoomFeature = (hooks) => {
   hooks.on('disco-info', ({ room, reply }) => {
@@ -34,7 +35,7 @@ export const whois: RoomFeature = (hooks) => {
         ],
         value: room.get(WHOIS),
       }),
-    76,
+    inSection('permissions', 4),
   );
   hooks.on('config-submitted/muc#roomconfig_whois', ({ room, value, statusCodes }) => {
     const next = value === 'anyone' ? 'anyone' : 'moderators';
