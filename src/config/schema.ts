@@ -41,6 +41,7 @@ export const configSchema = z
         shards: z.union([z.literal('auto'), z.number().int().min(1).max(256)]),
         mailbox_limit: z.number().int().min(1),
         admins: z.array(z.string().min(1)),
+        tombstone_expiry: z.number().int().min(0),
       })
       .strict(),
     component: z

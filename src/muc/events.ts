@@ -30,7 +30,10 @@ export type RoomEvents = {
   /** A presence is creating the room; vetoes creation. */
   'room-pre-create': { event: StanzaEvent; result: Handled };
   'room-created': { event: StanzaEvent & { creator: Occupant }; result: never };
-  'room-destroyed': { event: RoomEvent & { reason?: string }; result: never };
+  /** The room was destroyed (its occupants are gone); a handler that turns it into something else keeps it. */
+  'room-destroyed': { event: RoomEvent & { reason?: string; alternate?: string }; result: Handled };
+  /** Any stanza to the room or its occupants, before the room handles it; a handler may answer it instead. */
+  'room-stanza': { event: StanzaEvent; result: Handled };
   /** The role an affiliation gets on entering; the first handler with an answer decides. */
   'default-role': { event: RoomEvent & { affiliation: Affiliation }; result: Role };
   'occupant-pre-join': { event: StanzaEvent & { occupant: Occupant; isNewRoom: boolean }; result: Handled };

@@ -18,6 +18,9 @@ export const NOT_IN_ROOM = 'You are not currently connected to this chat';
 
 /** Handles a stanza addressed to an existing room or one of its occupants. */
 export function handleRoomStanza(room: Room, stanza: Element): boolean {
+  if (room.fire('room-stanza', { room, stanza })) return true;
+  // A handler may end the room instead (an expired tombstone): the stanza is not the room's any more.
+  if (room.destroyed) return false;
   const toOccupant = jidResource(stanza.attrs.to ?? '') !== '';
   switch (stanza.name) {
     case 'presence':

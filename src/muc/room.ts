@@ -8,6 +8,7 @@
 // and only then delivers what was sent, so an acknowledgement never precedes
 // its write.
 
+import type { Config } from '../config/schema.js';
 import { bareJid, jidDomain, jidResource } from '../jid/jid.js';
 import type { RoomArchive } from '../store/archive.js';
 import type { StoredRoom } from '../store/rooms.js';
@@ -24,6 +25,8 @@ import {
 import { PRESENCE_BROADCAST, WHOIS, readSetting, writeSetting, type RoomConfig, type RoomSetting } from './settings.js';
 import { item, mucUserX, NS_MUC_USER, type StanzaError } from './stanzas.js';
 
+export type MucSettings = Config['muc'];
+
 /** What a room needs from its surroundings. */
 export interface RoomHost {
   /** The MUC service's domain. */
@@ -32,6 +35,8 @@ export interface RoomHost {
   readonly admins: ReadonlySet<string>;
   /** The service's message archive (XEP-0313). */
   readonly archive: RoomArchive;
+  /** The service's configuration. */
+  readonly settings: MucSettings;
   send(stanza: Element, to: string | readonly string[]): void;
   /** A session entered (`present`) or left the room under a nickname. */
   occupancy(nick: string, jid: string, present: boolean): void;
@@ -102,6 +107,10 @@ export class Room {
 
   get archive(): RoomArchive {
     return this.host.archive;
+  }
+
+  get settings(): MucSettings {
+    return this.host.settings;
   }
 
   fire<K extends keyof RoomEvents & string>(name: K, event: RoomEvents[K]['event']): RoomEvents[K]['result'] | undefined {
@@ -540,8 +549,16 @@ export class Room {
     if (options.reason !== undefined) destroyEl.c('reason').append(options.reason);
     if (options.password !== undefined) destroyEl.c('password').append(options.password);
     this.clear(el('x', { xmlns: NS_MUC_USER }, destroyEl));
-    this.destroyed = true;
-    this.fire('room-destroyed', { room: this, reason: options.reason });
+    this.destroyed = this.fire('room-destroyed', { room: this, reason: options.reason, alternate: options.alternate }) === undefined;
+  }
+
+  /** Forgets the room's configuration and affiliations (a feature turning it into something else, a tombstone). */
+  reset(): void {
+    for (const key of Object.keys(this.config)) delete this.config[key];
+    this.configChanged = true;
+    for (const jid of this.affiliations.keys()) this.changedAffiliations.add(jid);
+    this.affiliations.clear();
+    this.reservedNicks.clear();
   }
 }
 

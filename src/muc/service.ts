@@ -58,6 +58,7 @@ class MucService implements ShardApplication, CommandHost {
       archive: new RoomArchive(this.database),
       log: createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' }),
       mailboxLimit: settings.muc.mailbox_limit,
+      settings: settings.muc,
       retire: (actor) => {
         if (this.actors.get(actor.jid) === actor) this.actors.delete(actor.jid);
       },

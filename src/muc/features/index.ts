@@ -28,6 +28,7 @@ import { privateMessages } from './private-messages.js';
 import { publicRooms } from './public.js';
 import { registration } from './register.js';
 import { subject } from './subject.js';
+import { tombstones } from './tombstones.js';
 import { voiceRequests } from './voice-requests.js';
 import { whois } from './whois.js';
 
@@ -59,6 +60,7 @@ export const FEATURES: readonly RoomFeature[] = [
   invitations,
   occupantIq,
   occupantIds,
+  tombstones,
 ];
 
 /** The room events with every feature hooked in. */
