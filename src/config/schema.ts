@@ -42,6 +42,7 @@ export const configSchema = z
         mailbox_limit: z.number().int().min(1),
         admins: z.array(z.string().min(1)),
         tombstone_expiry: z.number().int().min(0),
+        enforce_registered_nickname: z.boolean(),
       })
       .strict(),
     component: z

@@ -36,6 +36,8 @@ export type RoomEvents = {
   'room-stanza': { event: StanzaEvent; result: Handled };
   /** The role an affiliation gets on entering; the first handler with an answer decides. */
   'default-role': { event: RoomEvent & { affiliation: Affiliation }; result: Role };
+  /** A session joins asking for the in-room JID `stanza.attrs.to`; a handler may give it another (status 210). */
+  'join-nick': { event: StanzaEvent; result: string };
   'occupant-pre-join': { event: StanzaEvent & { occupant: Occupant; isNewRoom: boolean }; result: Handled };
   'occupant-pre-change': { event: StanzaEvent & { from: Occupant; to: Occupant }; result: Handled };
   'occupant-pre-leave': { event: StanzaEvent & { occupant: Occupant }; result: Handled };

@@ -26,6 +26,7 @@ import { persistent } from './persistent.js';
 import { presenceBroadcast } from './presence-broadcast.js';
 import { privateMessages } from './private-messages.js';
 import { publicRooms } from './public.js';
+import { registeredNicknames } from './registered-nick.js';
 import { registration } from './register.js';
 import { subject } from './subject.js';
 import { tombstones } from './tombstones.js';
@@ -56,6 +57,7 @@ export const FEATURES: readonly RoomFeature[] = [
   messageArchive,
   presenceBroadcast,
   registration,
+  registeredNicknames,
   privateMessages,
   invitations,
   occupantIq,
