@@ -36,6 +36,12 @@ function destroyForm(rooms?: string[]): { title: string; instructions: string; f
   };
 }
 
+/** The answer to a command request: an iq result holding the `<command/>` (returned too, to fill in). */
+export function commandReply(stanza: Element, node: string, sessionid: string, status: 'executing' | 'completed' | 'canceled'): [Element, Element] {
+  const result = reply(stanza);
+  return [result, result.c('command', { xmlns: NS_COMMANDS, node, status, sessionid })];
+}
+
 /** The items of the service's commands node: the commands this user may run. */
 export function commandItems(host: CommandHost, from: string, items: Element): void {
   if (host.isAdmin(from)) items.c('item', { jid: host.domain, node: DESTROY_NODE, name: DESTROY_NAME });
@@ -85,24 +91,17 @@ export async function runCommand(host: CommandHost, stanza: Element, command: El
     return;
   }
   const sessionid = command.attrs.sessionid ?? randomUUID();
-  const answer = (status: string): Element => {
-    const result = reply(stanza);
-    result.c('command', { xmlns: NS_COMMANDS, node: DESTROY_NODE, status, sessionid });
-    return result;
-  };
   const submitted = command.getChild('x', NS_DATA);
   if (command.attrs.action === 'cancel') {
-    host.send(answer('canceled'), from);
+    host.send(commandReply(stanza, DESTROY_NODE, sessionid, 'canceled')[0], from);
   } else if (submitted === undefined) {
-    const result = answer('executing');
-    const body = result.getChild('command', NS_COMMANDS) as Element;
+    const [result, body] = commandReply(stanza, DESTROY_NODE, sessionid, 'executing');
     body.c('actions', { execute: 'complete' }).append(el('next'), el('complete'));
     body.append(renderForm(destroyForm((await host.allRooms()).sort())));
     host.send(result, from);
   } else {
     const form = readForm([roomsField()], submitted);
-    const result = answer('completed');
-    const body = result.getChild('command', NS_COMMANDS) as Element;
+    const [result, body] = commandReply(stanza, DESTROY_NODE, sessionid, 'completed');
     const [invalid] = form.errors;
     if (invalid !== undefined) {
       body.c('note', { type: 'error' }).append(`${invalid[0]}: ${invalid[1]}`);

@@ -9,6 +9,7 @@ import { bans } from './bans.js';
 import { configSections } from './config-sections.js';
 import { description } from './description.js';
 import { disco } from './disco.js';
+import { hats } from './hats.js';
 import { history } from './history.js';
 import { invitations } from './invitations.js';
 import { language } from './language.js';
@@ -62,6 +63,7 @@ export const FEATURES: readonly RoomFeature[] = [
   invitations,
   occupantIq,
   occupantIds,
+  hats,
   tombstones,
 ];
 
