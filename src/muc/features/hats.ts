@@ -5,14 +5,13 @@
 // room JID); the hats are kept with the affiliation (and go with it). A hat
 // an occupant claims in its own presence is stripped.
 
-import { randomUUID } from 'node:crypto';
 import { bareJid } from '../../jid/jid.js';
 import { el, type Element } from '../../xml/element.js';
 import { readForm, renderForm, type FormField } from '../dataform.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
-import { commandReply, NS_COMMANDS } from '../service-commands.js';
-import { errorReply, filterNamespace, mucUserX, NS_DATA } from '../stanzas.js';
+import { commandStep, NS_COMMANDS } from '../service-commands.js';
+import { errorReply, filterNamespace, mucUserX } from '../stanzas.js';
 
 const NS_HATS = 'urn:xmpp:hats:0';
 /** The namespace of Prosody 0.12's hats, stripped from occupants too. */
@@ -58,23 +57,17 @@ function runCommand(room: Room, stanza: Element, command: Element): true | undef
     room.send(errorReply(stanza, { type: 'auth', condition: 'forbidden', text: 'Only owners can assign hats' }), from);
     return true;
   }
-  const sessionid = command.attrs.sessionid ?? randomUUID();
-  const submitted = command.getChild('x', NS_DATA);
-  if (command.attrs.action === 'cancel') {
-    room.send(commandReply(stanza, node, sessionid, 'canceled')[0], from);
-  } else if (submitted === undefined) {
-    const [result, body] = commandReply(stanza, node, sessionid, 'executing');
-    body.c('actions', { execute: 'complete' }).append(el('complete'));
-    body.append(renderForm({ title: node === DON ? 'Put on a hat' : 'Take off a hat', fields: commandForm(node) }));
-    room.send(result, from);
-  } else {
-    const form = readForm(commandForm(node), submitted);
+  const step = commandStep(stanza, command, node);
+  if (step.action === 'execute') {
+    step.body.c('actions', { execute: 'complete' }).append(el('complete'));
+    step.body.append(renderForm({ title: node === DON ? 'Put on a hat' : 'Take off a hat', fields: commandForm(node) }));
+  } else if (step.action === 'submit') {
+    const form = readForm(commandForm(node), step.submitted);
     const [invalid] = form.errors;
     const error = invalid === undefined ? changeHat(room, node, form.values) : `${invalid[0]}: ${invalid[1]}`;
-    const [result, body] = commandReply(stanza, node, sessionid, 'completed');
-    body.c('note', { type: error === undefined ? 'info' : 'error' }).append(error ?? 'Done');
-    room.send(result, from);
+    step.body.c('note', { type: error === undefined ? 'info' : 'error' }).append(error ?? 'Done');
   }
+  room.send(step.result, from);
   return true;
 }
 
