@@ -72,6 +72,11 @@ export function item(fields: ItemFields): Element {
   return out;
 }
 
+/** The `<invite/>` of an invitation the room is sending (what 'invite' handlers change). */
+export function inviteOf(stanza: Element): Element {
+  return stanza.getChild('x', NS_MUC_USER)?.getChild('invite') as Element;
+}
+
 /**
  * Namespaces of payloads a client may not forge: stripped from what occupants
  * send before the room relays it (Prosody's filtered namespaces). A feature

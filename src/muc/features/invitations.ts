@@ -11,16 +11,11 @@ import type { Element } from '../../xml/element.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { ROLE_RANK } from '../roles.js';
-import { errorReply, NS_MUC_USER, withoutMucPayload, type StanzaError } from '../stanzas.js';
+import { errorReply, inviteOf, NS_MUC_USER, withoutMucPayload, type StanzaError } from '../stanzas.js';
 
 function refuse(room: Room, stanza: Element, error: StanzaError): true {
   room.send(errorReply(stanza, error), stanza.attrs.from as string);
   return true;
-}
-
-/** The `<invite/>` of an outgoing invitation. */
-export function inviteOf(stanza: Element): Element {
-  return stanza.getChild('x', NS_MUC_USER)?.getChild('invite') as Element;
 }
 
 function invite(room: Room, stanza: Element, payload: Element): true {

@@ -6,11 +6,10 @@
 
 import { bareJid } from '../../jid/jid.js';
 import type { RoomFeature } from '../events.js';
-import { inviteOf } from './invitations.js';
 import type { Room } from '../room.js';
 import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
-import { errorReply, mucUserX } from '../stanzas.js';
+import { errorReply, inviteOf, mucUserX } from '../stanzas.js';
 import { configField, FLAG } from './config-field.js';
 import { inSection } from './config-sections.js';
 

@@ -7,7 +7,7 @@
 
 import type { RoomFeature } from '../events.js';
 import { WHOIS } from '../settings.js';
-import { inviteOf } from './invitations.js';
+import { inviteOf } from '../stanzas.js';
 import { inSection } from './config-sections.js';
 
 export const whois: RoomFeature = (hooks) => {
