@@ -60,8 +60,16 @@ export async function startConclave(options: { shards: number; admins?: string[]
   const findings: ServerFinding[] = [];
   const warnings = new Map<string, number>();
   let stopping = false;
+  // The server must not outlive the fuzzer or soak, even when that is interrupted.
+  const killChild = (): void => void child.kill('SIGKILL');
+  const interrupted = (signal: NodeJS.Signals): void => {
+    killChild();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('exit', killChild).once('SIGINT', interrupted).once('SIGTERM', interrupted);
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
+      process.off('exit', killChild).off('SIGINT', interrupted).off('SIGTERM', interrupted);
       if (!stopping) findings.push({ kind: 'exit', detail: `exited with ${code ?? signal}` });
       resolve();
     }),
