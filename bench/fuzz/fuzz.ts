@@ -41,7 +41,7 @@ export interface FuzzReport {
     /** Errors it logged and its exit, if it died. */
     crashes: ServerFinding[];
     warnings: Record<string, number>;
-    /** Resident memory (KiB) once a tenth of the inputs had gone in, at the end, and the most seen. */
+    /** Resident memory (KiB) once a tenth of the inputs (or of the time budget) had gone, at the end, and the most seen. */
     rssWarmKiB: number | null;
     rssEndKiB: number | null;
     rssPeakKiB: number | null;
@@ -80,7 +80,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
           if (sent % 1000 !== 0) return;
           const now = server.rssKiB();
           if (now !== null) rss.peak = Math.max(rss.peak ?? 0, now);
-          if (sent >= warmAt && rss.warm === null) rss.warm = now;
+          if (rss.warm === null && (sent >= warmAt || performance.now() - started > options.budgetMs / 10)) rss.warm = now;
           if (sent - lastShown >= options.serverInputs / 20) {
             lastShown = sent;
             options.log(`fuzz: server ${sent}/${options.serverInputs}, rss ${now} KiB, ${server.findings.length} crash(es)`);
