@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
-import { AccountStore } from '../store/accounts.js';
+import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RoomStore } from '../store/rooms.js';
 
@@ -57,12 +57,19 @@ export async function main(args: string[], command: string): Promise<number> {
   const database = openDatabase(settings.data_dir);
   try {
     const accounts = new AccountStore(database);
-    const done =
-      command === 'adduser'
-        ? await accounts.create(jid, password)
-        : command === 'passwd'
-          ? await accounts.setPassword(jid, password)
-          : await deleteAccount(database, accounts, jid);
+    let done;
+    try {
+      done =
+        command === 'adduser'
+          ? await accounts.create(jid, password)
+          : command === 'passwd'
+            ? await accounts.setPassword(jid, password)
+            : await deleteAccount(database, accounts, jid);
+    } catch (err) {
+      if (!(err instanceof PasswordRefused)) throw err;
+      console.error(`conclave ${command}: ${err.message}`);
+      return 2;
+    }
     if (!done) {
       console.error(command === 'adduser' ? `${jid} already exists` : `${jid} does not exist`);
       return 1;
