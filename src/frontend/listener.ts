@@ -9,6 +9,8 @@ import { ClientSession, type C2sContext } from './c2s-session.js';
 
 export class ClientListener {
   private readonly connections = new Map<Socket, ClientSession>();
+  /** Settles once the listener is closed and every connection has ended. */
+  private closed: Promise<void> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -36,11 +38,16 @@ export class ClientListener {
     socket.on('close', () => this.connections.delete(socket));
   }
 
+  /** Refuses new connections; those open carry on until `close`. */
+  stopAccepting(): void {
+    this.closed ??= new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
   /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.stopAccepting();
     for (const session of this.connections.values()) session.streamError('system-shutdown');
-    await closed;
+    await this.closed;
   }
 }
 

@@ -81,9 +81,12 @@ export async function startServer(
       closing ??= (async () => {
         stopCompaction();
         stopAccountWatch?.();
+        // The rooms finish or bounce what is in flight and tell their occupants (332)
+        // while the streams are still open to carry it; then the streams end.
+        listener?.stopAccepting();
+        await pool?.close();
         await component?.close();
         await listener?.close();
-        await pool?.close();
         await database.close();
         log.info('server stopped');
       })();
