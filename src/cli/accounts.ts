@@ -4,7 +4,7 @@
 
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Settings } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
@@ -19,26 +19,25 @@ const USAGE: Record<string, string> = {
 export async function main(args: string[], command: string): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, profile: { type: 'string' } } });
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { config: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
   } catch (err) {
     console.error(`conclave ${command}: ${(err as Error).message}\nusage: ${USAGE[command]}`);
     return 2;
+  }
+  if (parsed.values.help) {
+    console.log(`usage: ${USAGE[command]}\n\nA missing PASSWORD is prompted for without echo, or read as one line from standard input.`);
+    return 0;
   }
   const [jidArg, passwordArg, ...extra] = parsed.positionals;
   if (jidArg === undefined || extra.length > 0 || (command === 'deluser' && passwordArg !== undefined)) {
     console.error(`usage: ${USAGE[command]}`);
     return 2;
   }
-  let settings: Settings;
-  try {
-    settings = loadConfig({ file: parsed.values.config, profile: parsed.values.profile });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
+  const settings = loadConfig({ file: parsed.values.config, profile: parsed.values.profile });
   const jid = prepJid(jidArg);
   if (jid === null || bareJid(jid) !== jid || !jid.includes('@')) {
     console.error(`conclave ${command}: "${jidArg}" is not a valid bare JID (user@domain)`);

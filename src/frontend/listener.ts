@@ -7,6 +7,13 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext } from './c2s-session.js';
 
+/** Why a listen fails, in the words an operator needs. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the port is already in use (another server, or another Conclave?)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+};
+
 export class ClientListener {
   private readonly connections = new Map<Socket, ClientSession>();
   /** Settles once the listener is closed and every connection has ended. */
@@ -21,9 +28,11 @@ export class ClientListener {
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const refused = (err: NodeJS.ErrnoException) =>
+        reject(new ConfigError(`Cannot listen on ${host}:${port} (client.host, client.port): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`));
+      server.once('error', refused);
       server.listen({ host, port, backlog }, () => {
-        server.off('error', reject);
+        server.off('error', refused);
         const address = server.address();
         const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port);
         server.on('connection', (socket) => listener.accept(socket, context));

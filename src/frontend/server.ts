@@ -2,15 +2,17 @@
 // the client listener and the component links, started in that order and
 // closed in reverse. Either front end may be off; the shards deliver to both.
 
+import { changedKeys } from '../config/changes.js';
 import type { Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
+import { AccountStore } from '../store/accounts.js';
 import { openDatabase } from '../store/database.js';
 import { watchAccountChanges } from './account-watch.js';
 import { assertAuthAllowed, createAuthBackend } from './auth.js';
-import type { ClientSession } from './c2s-session.js';
+import type { C2sContext, ClientSession } from './c2s-session.js';
 import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
 import { ClientListener, loadTlsContext } from './listener.js';
@@ -25,8 +27,20 @@ export interface RunningServer {
   component: ComponentService | undefined;
   /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
   shards: ShardPool;
+  /** True when the internal back end has no account yet: nobody can log in. */
+  noAccounts: boolean;
+  /**
+   * Applies what can change live from newly loaded settings: the log level,
+   * the client limits (for streams opened from now on) and the TLS
+   * certificate (for STARTTLS from now on). Returns the changed keys it could
+   * not apply, which need a restart.
+   */
+  reload(next: Settings): string[];
   close(): Promise<void>;
 }
+
+/** The keys `reload` applies; `limits.` covers every key under it. */
+const LIVE_KEYS = ['log_level', 'limits.', 'client.tls_cert', 'client.tls_key'];
 
 export interface ServerOptions {
   /** How the component links watch the server (tests shorten it). */
@@ -46,6 +60,7 @@ export async function startServer(
   const auth = createAuthBackend(settings, database);
   const sessions = new SessionTable<ClientSession>();
   const router = new StanzaRouter(settings, sessions, log);
+  const c2s: C2sContext = { settings, auth, sessions, router, tls, log };
   let pool: ShardPool | undefined;
   let listener: ClientListener | undefined;
   let component: ComponentService | undefined;
@@ -58,7 +73,7 @@ export async function startServer(
     const muc = pool;
     router.attachMuc((stanza) => muc.dispatch(stanza));
     if (settings.client.enabled) {
-      listener = await ClientListener.listen({ settings, auth, sessions, router, tls, log });
+      listener = await ClientListener.listen(c2s);
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
@@ -77,6 +92,19 @@ export async function startServer(
     settings,
     component,
     shards: pool,
+    noAccounts: settings.auth.backend === 'internal' && new AccountStore(database).isEmpty(),
+    reload(next) {
+      const changed = changedKeys(settings, next).filter((key) => key !== 'sources');
+      // Loaded first: a certificate that does not load throws before anything changes.
+      const nextTls = loadTlsContext(next);
+      c2s.tls = nextTls;
+      Object.assign(settings.limits, next.limits);
+      settings.client.tls_cert = next.client.tls_cert;
+      settings.client.tls_key = next.client.tls_key;
+      log.level = next.log_level;
+      settings.log_level = next.log_level;
+      return changed.filter((key) => !LIVE_KEYS.some((live) => key === live || (live.endsWith('.') && key.startsWith(live))));
+    },
     close() {
       closing ??= (async () => {
         stopCompaction();

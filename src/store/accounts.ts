@@ -54,6 +54,11 @@ export class AccountStore {
     this.changes = database.openDB<StoredChange | number, number | typeof SEQUENCE_KEY>({ name: 'account_changes' });
   }
 
+  /** No account at all: a fresh server nobody can log in to yet. */
+  isEmpty(): boolean {
+    return this.db.getKeysCount({ limit: 1 }) === 0;
+  }
+
   credential(bareJid: string, hash: ScramHash): ScramCredential | undefined {
     const stored = this.db.get(bareJid)?.scram[hash];
     if (!stored) return undefined;
