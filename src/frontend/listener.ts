@@ -8,12 +8,25 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
 import { ConnectionsPerAddress } from './connection-limits.js';
-import { LoginPacing } from './login-pacing.js';
 import type { ClientTransport } from './transport.js';
+
+/** Why a listen fails, in the words an operator needs. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the port is already in use (another server, or another Conclave?)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+};
+
+/** The config error for a listen that failed, naming the keys that chose the address. */
+export function listenRefusal(err: NodeJS.ErrnoException, host: string, port: number, keys: string): ConfigError {
+  return new ConfigError(`Cannot listen on ${host}:${port} (${keys}): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`);
+}
 
 export class ClientListener {
   private readonly connections = new Map<ClientTransport, ClientSession>();
   private readonly perAddress: ConnectionsPerAddress;
+  /** Settles once the listener is closed and every connection has ended. */
+  private closed: Promise<void> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -24,14 +37,14 @@ export class ClientListener {
   }
 
   /** Listens for clients; failed logins are paced across this listener's connections. */
-  static listen(shared: Omit<C2sContext, 'pacing'>): Promise<ClientListener> {
-    const context: C2sContext = { ...shared, pacing: new LoginPacing(shared.settings) };
+  static listen(context: C2sContext): Promise<ClientListener> {
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const refused = (err: NodeJS.ErrnoException) => reject(listenRefusal(err, host, port, 'client.host, client.port'));
+      server.once('error', refused);
       server.listen({ host, port, backlog }, () => {
-        server.off('error', reject);
+        server.off('error', refused);
         const address = server.address();
         const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context);
         server.on('connection', (socket: Socket) => listener.accept(socket));
@@ -65,11 +78,16 @@ export class ClientListener {
     return states;
   }
 
+  /** Refuses new connections; those open carry on until `close`. */
+  stopAccepting(): void {
+    this.closed ??= new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
   /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.stopAccepting();
     for (const session of this.connections.values()) session.streamError('system-shutdown');
-    await closed;
+    await this.closed;
   }
 }
 

@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import { escapeAttribute } from '../xml/escape.js';
 import { parseElement, STREAMS_NS } from '../xml/stream-parser.js';
 import type { ClientSession } from './c2s-session.js';
-import { loadTlsFiles } from './listener.js';
+import { listenRefusal, loadTlsFiles } from './listener.js';
 import type { ClientTransport } from './transport.js';
 
 const FRAMING_NS = 'urn:ietf:params:xml:ns:xmpp-framing';
@@ -31,6 +31,9 @@ const CLOSE_FRAME = `<close xmlns='${FRAMING_NS}'/>`;
 export type AcceptClient = (transport: ClientTransport) => ClientSession;
 
 export class WebSocketListener {
+  /** Settles once the listener is closed and every connection has ended. */
+  private closed: Promise<void> | undefined;
+
   private constructor(
     private readonly server: Server,
     readonly port: number,
@@ -43,9 +46,10 @@ export class WebSocketListener {
     // Room for a stanza at the limit written by a generous serializer; the session's parser enforces the limit itself.
     const webSockets = new WebSocketServer({ noServer: true, maxPayload: 2 * settings.limits.max_stanza_size });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const refused = (err: NodeJS.ErrnoException) => reject(listenRefusal(err, host, port, 'websocket.host, websocket.port'));
+      server.once('error', refused);
       server.listen({ host, port }, () => {
-        server.off('error', reject);
+        server.off('error', refused);
         const address = server.address();
         const listener = new WebSocketListener(server, typeof address === 'object' && address ? address.port : port);
         server.on('request', (request: IncomingMessage, response: ServerResponse) => discovery(settings, tls !== undefined, request, response));
@@ -68,9 +72,15 @@ export class WebSocketListener {
     });
   }
 
+  /** Refuses new connections; those open carry on until their sessions end. */
+  stopAccepting(): void {
+    this.closed ??= new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
   /** Stops accepting and waits for the connections to close (the client listener closes their sessions). */
-  close(): Promise<void> {
-    return new Promise<void>((resolve) => this.server.close(() => resolve()));
+  async close(): Promise<void> {
+    this.stopAccepting();
+    await this.closed;
   }
 }
 
