@@ -2,6 +2,7 @@
 
 import blocking from './blocking.js';
 import carbons from './carbons.js';
+import guests from './guests.js';
 import offlineMessages from './offline.js';
 import pep from './pep.js';
 import privateStorage from './private-storage.js';
@@ -11,7 +12,7 @@ import entityTime from './time.js';
 import vcards from './vcard.js';
 import softwareVersion from './version.js';
 
-const MODULES: ((context: AccountContext) => void)[] = [roster, pep, blocking, carbons, offlineMessages, privateStorage, vcards, softwareVersion, entityTime];
+const MODULES: ((context: AccountContext) => void)[] = [guests, roster, pep, blocking, carbons, offlineMessages, privateStorage, vcards, softwareVersion, entityTime];
 
 export function loadAccountModules(context: AccountContext): void {
   for (const load of MODULES) load(context);

@@ -56,6 +56,8 @@ export type AccountEvents = {
   'presence-subscribers': { event: { owner: string }; result: string[] };
   /** The local accounts whose presence `account` receives. */
   'presence-subscriptions': { event: { account: string }; result: string[] };
+  /** An iq a module's handler would answer; an error refuses it instead (a guest's request, say). */
+  'service-iq': { event: IqRequest; result: { error: IqError; text?: string } };
   /** A session sent its first available presence. */
   'session-available': { event: { session: BoundSession }; result: never };
   /** A bound session ended. */

@@ -55,6 +55,16 @@ export const configSchema = z
         backend: z.enum(['internal', 'insecure']),
         failure_delay_ms: z.number().int().min(0),
         failure_delay_max_ms: z.number().int().min(0),
+        guest_domain: domain.nullable(),
+      })
+      .strict(),
+    websocket: z
+      .object({
+        enabled: z.boolean(),
+        host: z.string().min(1),
+        port,
+        path: z.string().regex(/^\/[^?#\s]*$/, 'must be a URL path starting with "/"'),
+        url: z.string().regex(/^wss?:\/\/\S+$/, 'must be a ws:// or wss:// URL').nullable(),
       })
       .strict(),
     accounts: z
@@ -113,6 +123,21 @@ export const configSchema = z
         code: 'custom',
         path: ['component', 'secret'],
         message: 'must be set when component.enabled is true (the shared secret of the XEP-0114 handshake)',
+      });
+    }
+    if (config.websocket.enabled && !config.client.enabled) {
+      context.addIssue({
+        code: 'custom',
+        path: ['websocket', 'enabled'],
+        message: 'needs client.enabled: WebSocket clients are client sessions',
+      });
+    }
+    const guests = config.auth.guest_domain;
+    if (guests !== null && (guests === config.domain || guests === config.muc.domain)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['auth', 'guest_domain'],
+        message: `must differ from domain and muc.domain (guests get JIDs of their own domain, ${guests} is taken)`,
       });
     }
     if (config.muc.history_length > config.muc.max_history_length) {

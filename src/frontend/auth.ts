@@ -13,6 +13,8 @@ import { deriveCredential, passwordMatches, SCRAM_ITERATIONS, type ScramCredenti
 export interface AuthBackend {
   /** SASL mechanisms to offer, strongest first. */
   readonly mechanisms: readonly string[];
+  /** Set on the guests' back end: ANONYMOUS logs in as a fresh name at this domain. */
+  readonly guestDomain?: string;
   /** The account a SASL username names, or undefined when it is not a valid localpart. */
   accountJid(username: string): string | undefined;
   verifyPassword(accountJid: string, password: string): Promise<boolean>;
@@ -72,6 +74,20 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
     },
     accountChangeSequence: () => accounts.changeSequence(),
     accountChangesAfter: (sequence) => accounts.changesAfter(sequence),
+  };
+}
+
+/** Guests (`auth.guest_domain`): ANONYMOUS only, and no accounts, so nothing an account has (a password, changes) applies. */
+export function createGuestBackend(guestDomain: string): AuthBackend {
+  return {
+    mechanisms: ['ANONYMOUS'],
+    guestDomain,
+    accountJid: () => undefined,
+    verifyPassword: async () => false,
+    accountExists: () => false,
+    scramCredential: () => Promise.reject(new Error('Guests have no SCRAM credentials')),
+    accountChangeSequence: () => 0,
+    accountChangesAfter: () => [],
   };
 }
 

@@ -15,7 +15,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
@@ -31,6 +31,7 @@ import type { LoginPacing } from './login-pacing.js';
 import type { StanzaRouter } from './router.js';
 import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
 import type { BoundSession, SessionTable } from './sessions.js';
+import type { ClientTransport } from './transport.js';
 import { TokenBucket } from './token-bucket.js';
 
 const CLIENT_NS = 'jabber:client';
@@ -52,6 +53,8 @@ const MAX_SASL_FAILURES = 3;
 export interface C2sContext {
   settings: Settings;
   auth: AuthBackend;
+  /** Guests' logins, for streams to `auth.guest_domain` when it is set. */
+  guests: AuthBackend | undefined;
   sessions: SessionTable<ClientSession>;
   router: StanzaRouter;
   /** Set when STARTTLS is configured. */
@@ -78,10 +81,15 @@ export class ClientSession implements BoundSession {
   presence: Element | undefined;
   readonly directedPresence = new Set<string>();
 
-  private socket: Socket;
+  /** A TCP socket, or a WebSocket (websocket.ts). */
+  private socket: ClientTransport;
   private parser!: XmppStreamParser;
   private phase: Phase = 'header';
-  private secure = false;
+  private secure: boolean;
+  /** The domain the client's stream is to: the server's, or the guests'. */
+  private host: string;
+  /** How clients of that domain log in. */
+  private auth: AuthBackend;
   /** The account's bare JID once SASL succeeded. */
   private account: string | undefined;
   /** The account change log's counter when authentication began: changes up to it happened before this login. */
@@ -118,10 +126,13 @@ export class ClientSession implements BoundSession {
   private readonly peer: string;
 
   constructor(
-    socket: Socket,
+    socket: ClientTransport,
     private readonly context: C2sContext,
   ) {
     this.socket = socket;
+    this.secure = socket.encrypted === true;
+    this.host = context.settings.domain;
+    this.auth = context.auth;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.bucket = new TokenBucket(context.settings.client.rate.unauthenticated);
     socket.setNoDelay(true);
@@ -290,22 +301,27 @@ export class ClientSession implements BoundSession {
   }
 
   private streamHeader(): string {
-    const { domain } = this.context.settings;
     this.headerSent = true;
     return (
       `<?xml version='1.0'?><stream:stream xmlns='${CLIENT_NS}' xmlns:stream='${STREAMS_NS}'` +
-      ` id='${randomUUID()}' from='${escapeAttribute(domain)}' version='1.0' xml:lang='en'>`
+      ` id='${randomUUID()}' from='${escapeAttribute(this.host)}' version='1.0' xml:lang='en'>`
     );
   }
 
   private streamStart(header: Element): void {
-    this.send(this.streamHeader());
     const { to, version, xmlns } = header.attrs;
+    const host = to === undefined ? null : prepJid(to);
+    // Each stream is to the server's domain or the guests'; after authentication, to the same one.
+    const auth = host === this.context.settings.domain ? this.context.auth : host === this.context.guests?.guestDomain ? this.context.guests : undefined;
+    if (auth && (this.account === undefined || host === this.host)) {
+      this.host = host!;
+      this.auth = auth;
+    }
+    this.send(this.streamHeader());
     if (xmlns !== CLIENT_NS) return this.streamError('invalid-namespace', `The stream namespace must be ${CLIENT_NS}`);
     if (to === undefined) return this.streamError('improper-addressing', "A 'to' attribute is required on stream headers");
-    const host = prepJid(to);
     if (host === null) return this.streamError('improper-addressing', "A valid 'to' attribute is required on stream headers");
-    if (host !== this.context.settings.domain) return this.streamError('host-unknown', `This server does not serve ${to}`);
+    if (host !== this.host) return this.streamError('host-unknown', `This server does not serve ${to}`);
     if (version === undefined || !/^1\.\d+$/.test(version)) {
       return this.streamError('unsupported-version', 'Only XMPP 1.0 streams are supported');
     }
@@ -322,7 +338,7 @@ export class ClientSession implements BoundSession {
       this.send(`<stream:features><starttls xmlns='${TLS_NS}'><required/></starttls></stream:features>`);
       return;
     }
-    const mechanisms = this.context.auth.mechanisms.map((name) => `<mechanism>${name}</mechanism>`).join('');
+    const mechanisms = this.auth.mechanisms.map((name) => `<mechanism>${name}</mechanism>`).join('');
     this.send(`<stream:features><mechanisms xmlns='${SASL_NS}'>${mechanisms}</mechanisms></stream:features>`);
   }
 
@@ -386,9 +402,9 @@ export class ClientSession implements BoundSession {
     switch (element.name) {
       case 'auth': {
         // Read before the exchange reads the credentials, so that no change between the two goes unnoticed.
-        this.accountChangesSeen = this.context.auth.accountChangeSequence();
+        this.accountChangesSeen = this.auth.accountChangeSequence();
         const mechanism = element.attrs.mechanism ?? '';
-        this.sasl = startSasl(mechanism, this.context.auth);
+        this.sasl = startSasl(mechanism, this.auth);
         if (!this.sasl) return this.saslFailure('invalid-mechanism');
         return this.saslStep(element);
       }
@@ -443,7 +459,7 @@ export class ClientSession implements BoundSession {
 
   private startTls(): void {
     const { tls } = this.context;
-    if (!tls || this.secure) {
+    if (!tls || this.secure || !(this.socket instanceof Socket)) {
       this.finish(`<failure xmlns='${TLS_NS}'/></stream:stream>`, 'STARTTLS refused');
       return;
     }
@@ -467,7 +483,7 @@ export class ClientSession implements BoundSession {
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
     if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
     // The server's watch only reaches bound sessions: a change since authentication is checked here.
-    for (const change of this.context.auth.accountChangesAfter(this.accountChangesSeen)) this.accountChanged(change);
+    for (const change of this.auth.accountChangesAfter(this.accountChangesSeen)) this.accountChanged(change);
     if (this.phase === 'closed') return;
     const requested = bind.getChildText('resource');
     const resource = requested === undefined || requested.trim() === '' ? randomUUID() : requested;

@@ -1,5 +1,6 @@
 // The client-to-server TCP listener: accepts connections and gives each its
 // ClientSession. STARTTLS is offered when a certificate and key are configured.
+// WebSockets (websocket.ts) are accepted here too, under the same limits.
 
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -7,6 +8,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
 import { ConnectionsPerAddress } from './connection-limits.js';
+import type { ClientTransport } from './transport.js';
 
 /** Why a listen fails, in the words an operator needs. */
 const LISTEN_ERRORS: Record<string, string> = {
@@ -15,8 +17,13 @@ const LISTEN_ERRORS: Record<string, string> = {
   EADDRNOTAVAIL: 'no such address on this machine',
 };
 
+/** The config error for a listen that failed, naming the keys that chose the address. */
+export function listenRefusal(err: NodeJS.ErrnoException, host: string, port: number, keys: string): ConfigError {
+  return new ConfigError(`Cannot listen on ${host}:${port} (${keys}): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`);
+}
+
 export class ClientListener {
-  private readonly connections = new Map<Socket, ClientSession>();
+  private readonly connections = new Map<ClientTransport, ClientSession>();
   private readonly perAddress: ConnectionsPerAddress;
   /** Settles once the listener is closed and every connection has ended. */
   private closed: Promise<void> | undefined;
@@ -24,9 +31,9 @@ export class ClientListener {
   private constructor(
     private readonly server: Server,
     readonly port: number,
-    settings: Settings,
+    private readonly context: C2sContext,
   ) {
-    this.perAddress = new ConnectionsPerAddress(settings);
+    this.perAddress = new ConnectionsPerAddress(context.settings);
   }
 
   /** Listens for clients; failed logins are paced across this listener's connections. */
@@ -34,33 +41,34 @@ export class ClientListener {
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
-      const refused = (err: NodeJS.ErrnoException) =>
-        reject(new ConfigError(`Cannot listen on ${host}:${port} (client.host, client.port): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`));
+      const refused = (err: NodeJS.ErrnoException) => reject(listenRefusal(err, host, port, 'client.host, client.port'));
       server.once('error', refused);
       server.listen({ host, port, backlog }, () => {
         server.off('error', refused);
         const address = server.address();
-        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context.settings);
-        server.on('connection', (socket) => listener.accept(socket, context));
+        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context);
+        server.on('connection', (socket: Socket) => listener.accept(socket));
         server.on('error', (err) => context.log.error({ err }, 'client listener error'));
         resolve(listener);
       });
     });
   }
 
-  private accept(socket: Socket, context: C2sContext): void {
-    const address = socket.remoteAddress ?? '';
+  /** Gives a connection its session, which refuses it when its address has too many. */
+  accept(transport: ClientTransport): ClientSession {
+    const address = transport.remoteAddress ?? '';
     const admitted = this.perAddress.admit(address);
-    const session = new ClientSession(socket, context);
+    const session = new ClientSession(transport, this.context);
     if (!admitted) {
       session.streamError('policy-violation', 'Too many connections from your address');
-      return;
+      return session;
     }
-    this.connections.set(socket, session);
-    socket.on('close', () => {
-      this.connections.delete(socket);
+    this.connections.set(transport, session);
+    transport.on('close', () => {
+      this.connections.delete(transport);
       this.perAddress.release(address);
     });
+    return session;
   }
 
   /** Open connections by the state of their stream. */
@@ -85,13 +93,22 @@ export class ClientListener {
 
 /** The STARTTLS context, when `client.tls_cert` and `client.tls_key` are both set. */
 export function loadTlsContext(settings: Settings): SecureContext | undefined {
+  const files = loadTlsFiles(settings);
+  return files && createSecureContext(files);
+}
+
+/** The certificate and key (PEM) that `client.tls_cert` and `client.tls_key` name, when both are set. */
+export function loadTlsFiles(settings: Settings): { cert: Buffer; key: Buffer } | undefined {
   const { tls_cert: certFile, tls_key: keyFile } = settings.client;
   if (certFile === null && keyFile === null) return undefined;
   if (certFile === null || keyFile === null) {
     throw new ConfigError('client.tls_cert and client.tls_key must be set together (STARTTLS needs both)');
   }
   try {
-    return createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+    const files = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+    // Loaded once here so that a bad pair is refused at start-up, naming the files.
+    createSecureContext(files);
+    return files;
   } catch (err) {
     throw new ConfigError(`Cannot load the TLS certificate ${certFile} and key ${keyFile}: ${(err as Error).message}`);
   }

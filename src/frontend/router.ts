@@ -62,7 +62,7 @@ export class StanzaRouter {
     }
     const domain = jidDomain(to);
     if (domain === this.settings.muc.domain) return this.toMuc(session, stanza);
-    if (domain !== this.settings.domain) return this.bounce(session, stanza, 'remote-server-not-found');
+    if (!this.isLocal(domain)) return this.bounce(session, stanza, 'remote-server-not-found');
     const bare = bareJid(to);
     if (bare === domain) {
       if (stanza.name === 'iq') {
@@ -109,6 +109,11 @@ export class StanzaRouter {
     this.services.hooks.fire('session-ended', { session });
   }
 
+  /** The server's domain, or its guests' (whose sessions are in the same table). */
+  private isLocal(domain: string): boolean {
+    return domain === this.settings.domain || domain === this.settings.auth.guest_domain;
+  }
+
   /** Who gets a room's stanza addressed to a bare JID (RFC 6121 §8.5.2). */
   private bareRecipients(jid: string, head: string): Iterable<BoundSession> {
     if (head.startsWith('<message')) return this.sessions.messageTargets(jid);
@@ -139,7 +144,7 @@ export class StanzaRouter {
 
     const domain = jidDomain(to);
     if (domain === this.settings.muc.domain) return this.toMuc(session, stanza);
-    if (domain !== this.settings.domain) {
+    if (!this.isLocal(domain)) {
       if (type !== 'unavailable') this.bounce(session, stanza, 'remote-server-not-found');
       return;
     }
@@ -231,6 +236,7 @@ export class StanzaRouter {
   private accountService(session: BoundSession, stanza: Element, query: Element, target: IqTarget): boolean {
     const handler = this.services.iqHandler(query, target);
     if (handler === undefined) return false;
+    const request = { session, stanza, query, target };
     const answer = (result: IqAnswer): void => {
       if (result === undefined) return this.bounce(session, stanza, 'service-unavailable');
       if (result !== null && !(result instanceof Element)) {
@@ -246,7 +252,7 @@ export class StanzaRouter {
       this.bounce(session, stanza, 'internal-server-error');
     };
     try {
-      const result = handler({ session, stanza, query, target });
+      const result = this.services.hooks.fire('service-iq', request) ?? handler(request);
       if (result instanceof Promise) result.then(answer, failed);
       else answer(result);
     } catch (err) {

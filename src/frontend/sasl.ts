@@ -1,9 +1,10 @@
-// SASL exchanges (RFC 6120 §6): PLAIN (RFC 4616) and SCRAM-SHA-1/-256
-// (RFC 5802, RFC 7677) without channel binding. An exchange sees decoded
+// SASL exchanges (RFC 6120 §6): PLAIN (RFC 4616), SCRAM-SHA-1/-256
+// (RFC 5802, RFC 7677) without channel binding, and ANONYMOUS (RFC 4505) for
+// guests. An exchange sees decoded
 // bytes and answers with a challenge, success (naming the account) or a
 // failure condition; the stream session does the XML and base64.
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuthBackend } from './auth.js';
 import { proofMatches, serverSignature, type ScramCredential, type ScramHash } from './scram.js';
 
@@ -47,6 +48,8 @@ export function startSasl(mechanism: string, backend: AuthBackend): SaslExchange
       return new ScramExchange(backend, 'sha1');
     case 'SCRAM-SHA-256':
       return new ScramExchange(backend, 'sha256');
+    case 'ANONYMOUS':
+      return backend.guestDomain === undefined ? undefined : new AnonymousExchange(backend.guestDomain);
     default:
       return undefined;
   }
@@ -75,6 +78,15 @@ class PlainExchange implements SaslExchange {
     if (!(await this.backend.verifyPassword(accountJid, password))) return wrongPassword(accountJid);
     if (authzid !== '' && authzid !== accountJid) return fail('invalid-authzid');
     return { kind: 'success', accountJid };
+  }
+}
+
+/** RFC 4505: whatever trace the client sends, it is a guest with a fresh random name. */
+class AnonymousExchange implements SaslExchange {
+  constructor(private readonly guestDomain: string) {}
+
+  async step(): Promise<SaslStep> {
+    return { kind: 'success', accountJid: `${randomUUID()}@${this.guestDomain}` };
   }
 }
 

@@ -6,6 +6,7 @@ import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
 import { changedKeys } from '../config/changes.js';
 import type { Settings } from '../config/load.js';
+import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
 import { LoadSampler } from '../ops/thread-load.js';
@@ -15,7 +16,7 @@ import { ShardPool } from '../runtime/shard-pool.js';
 import { AccountStore } from '../store/accounts.js';
 import { openDatabase } from '../store/database.js';
 import { watchAccountChanges } from './account-watch.js';
-import { assertAuthAllowed, createAuthBackend } from './auth.js';
+import { assertAuthAllowed, createAuthBackend, createGuestBackend } from './auth.js';
 import type { C2sContext, ClientSession } from './c2s-session.js';
 import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
@@ -23,10 +24,13 @@ import { ClientListener, loadTlsContext } from './listener.js';
 import { LoginPacing } from './login-pacing.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
+import { WebSocketListener } from './websocket.js';
 
 export interface RunningServer {
   /** The bound client port (the real one when `client.port` is 0); 0 when clients are disabled. */
   port: number;
+  /** The bound WebSocket port; 0 when `websocket.enabled` is false. */
+  websocketPort: number;
   settings: Settings;
   /** The links to the XMPP server when `component.enabled` (their `ready()` resolves once authenticated). */
   component: ComponentService | undefined;
@@ -67,12 +71,16 @@ export async function startServer(
   const auth = createAuthBackend(settings, database);
   const sessions = new SessionTable<ClientSession>();
   const services = new AccountServices();
-  loadAccountModules({ settings, database, sessions, log, services, accountExists: (jid) => auth.accountExists(jid) });
+  // Only the server's own domain has accounts (not the guests', whatever the back end).
+  const accountExists = (jid: string) => jidDomain(jid) === settings.domain && auth.accountExists(jid);
+  loadAccountModules({ settings, database, sessions, log, services, accountExists });
   const router = new StanzaRouter(settings, sessions, log, services);
   // One context for every connection, so that a reload's new certificate reaches the next STARTTLS.
-  const c2s: C2sContext = { settings, auth, sessions, router, tls, log, pacing: new LoginPacing(settings) };
+  const guests = settings.auth.guest_domain === null ? undefined : createGuestBackend(settings.auth.guest_domain);
+  const c2s: C2sContext = { settings, auth, guests, sessions, router, tls, log, pacing: new LoginPacing(settings) };
   let pool: ShardPool | undefined;
   let listener: ClientListener | undefined;
+  let websocket: WebSocketListener | undefined;
   let component: ComponentService | undefined;
   let http: HttpListener | undefined;
   let closing: Promise<void> | undefined;
@@ -87,6 +95,11 @@ export async function startServer(
     if (settings.client.enabled) {
       listener = await ClientListener.listen(c2s);
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
+      if (settings.websocket.enabled) {
+        const clients = listener;
+        websocket = await WebSocketListener.listen(settings, log, (transport) => clients.accept(transport));
+        log.info({ host: settings.websocket.host, port: websocket.port, path: settings.websocket.path }, 'listening for WebSocket clients');
+      }
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
     if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
@@ -97,7 +110,7 @@ export async function startServer(
     }
   } catch (err) {
     await component?.close();
-    await listener?.close();
+    await Promise.all([websocket?.close(), listener?.close()]);
     await pool?.close();
     await database.close();
     throw err;
@@ -107,6 +120,7 @@ export async function startServer(
   const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log, (user) => pool?.forgetUser(user)) : undefined;
   return {
     port: listener?.port ?? 0,
+    websocketPort: websocket?.port ?? 0,
     settings,
     component,
     shards: pool,
@@ -131,9 +145,11 @@ export async function startServer(
         // The rooms finish or bounce what is in flight and tell their occupants (332)
         // while the streams are still open to carry it; then the streams end.
         listener?.stopAccepting();
+        websocket?.stopAccepting();
         await pool?.close();
         await component?.close();
-        await listener?.close();
+        // The client listener closes the WebSockets' sessions too.
+        await Promise.all([websocket?.close(), listener?.close()]);
         // Last of the front: /ready says 503 while the others close.
         await http?.close();
         await database.close();

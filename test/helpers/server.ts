@@ -2,7 +2,7 @@
 // raw XMPP client for tests that speak the protocol by hand, the server as a
 // separate process for crash tests, and the command line as a separate process.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -44,6 +44,15 @@ export async function startTestServer(overrides: Tree = {}, options: ServerOptio
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A throwaway self-signed certificate for `localhost` written to `dir`, as the `client.tls_*` keys name it. */
+export function selfSignedCertificate(dir: string): { tls_cert: string; tls_key: string } {
+  const files = { tls_cert: join(dir, 'cert.pem'), tls_key: join(dir, 'key.pem') };
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', files.tls_key, '-out', files.tls_cert], {
+    stdio: 'ignore',
+  });
+  return files;
 }
 
 function layer(base: Tree, over: Tree): Tree {
@@ -143,6 +152,12 @@ export class RawClient {
   async authenticatePlain(username: string, password: string): Promise<Element> {
     const response = Buffer.from(`\0${username}\0${password}`).toString('base64');
     this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${response}</auth>`);
+    return this.saslOutcome();
+  }
+
+  /** SASL ANONYMOUS, as a guest; resolves with the `<success/>` or `<failure/>` element. */
+  async authenticateAnonymous(): Promise<Element> {
+    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>`);
     return this.saslOutcome();
   }
 

@@ -3,7 +3,6 @@
 // handlers and errors.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { AccountStore } from '../../src/store/accounts.js';
 import { openDatabase } from '../../src/store/database.js';
 import type { Element } from '../../src/xml/element.js';
-import { RawClient, rawClient, startTestServer, type TestServer } from '../helpers/server.js';
+import { RawClient, rawClient, selfSignedCertificate, startTestServer, type TestServer } from '../helpers/server.js';
 
 const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const STANZAS_NS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -193,12 +192,7 @@ describe('STARTTLS', () => {
   let dir: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'conclave-tls-'));
-    // A throwaway self-signed certificate for the test's server.
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    server = await startTestServer({ client: { tls_cert: join(dir, 'cert.pem'), tls_key: join(dir, 'key.pem') } });
+    server = await startTestServer({ client: selfSignedCertificate(dir) });
   });
   after(async () => {
     await server.close();

@@ -3,21 +3,18 @@
 // charts draw what the server reports. A screenshot is kept in the test output.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { after, before, it } from 'node:test';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { limitHit } from '../../src/ops/counters.js';
+import { launchChromium, type TestBrowser } from '../helpers/browser.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT_DIR = new URL('../../test-output/', import.meta.url).pathname;
 
 let server: TestServer;
-let browser: BrowserContext;
-let profile: string;
+let browser: TestBrowser;
 const clients: MucTestClient[] = [];
 
 before(async () => {
@@ -36,33 +33,17 @@ before(async () => {
   for (let index = 0; index < 10; index++) clients[index % 4].client.send(`<message to='big@conference.localhost' type='groupchat'><body>${index}</body></message>`);
   // The main thread's counters are this process's: a limit hit shows as one from the server.
   limitHit('muc.max_history_messages');
-  profile = await mkdtemp(join(tmpdir(), 'conclave-chromium-'));
-  // A fresh profile (playwright passes it as --user-data-dir).
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium({ width: 1280, height: 900 });
 });
 
 after(async () => {
   await browser?.close();
   for (const client of clients) await client.client.close();
   await server?.close();
-  if (profile !== undefined) await rm(profile, { recursive: true, force: true });
 });
 
 it('draws load per thread, sessions, rooms by size and recent limit hits', async () => {
-  const page = await browser.newPage();
+  const page = await browser.context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
   await page.goto(`http://127.0.0.1:${server.httpPort}/status`);
