@@ -41,7 +41,8 @@ export interface C2sContext {
   settings: Settings;
   auth: AuthBackend;
   sessions: SessionTable<ClientSession>;
-  router: StanzaRouter;
+  /** The router, or on an I/O thread what passes the session's stanzas to it (io-thread.ts). */
+  router: Pick<StanzaRouter, 'fromClient' | 'sessionEnded'>;
   /** Set when STARTTLS is configured. */
   tls: SecureContext | undefined;
   log: Logger;

@@ -2,7 +2,7 @@
 // ClientSession. STARTTLS is offered when a certificate and key are configured.
 
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext } from './c2s-session.js';
@@ -15,12 +15,14 @@ export class ClientListener {
     readonly port: number,
   ) {}
 
-  static listen(context: C2sContext): Promise<ClientListener> {
+  /** Listens on `client.port`, or as `share` says when I/O threads listen side by side (io-thread.ts). */
+  static listen(context: C2sContext, share?: { port: number; reusePort: true }): Promise<ClientListener> {
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, backlog }, () => {
+      // `reusePort` is Node >= 22.12 (load.ts checks); @types/node 20 does not know it.
+      server.listen({ host, port, backlog, ...share } as ListenOptions, () => {
         server.off('error', reject);
         const address = server.address();
         const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port);

@@ -4,7 +4,7 @@
 
 import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
-import type { Settings } from '../config/load.js';
+import { REUSE_PORT_SUPPORTED, type Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
@@ -15,6 +15,7 @@ import { assertAuthAllowed, createAuthBackend } from './auth.js';
 import type { ClientSession } from './c2s-session.js';
 import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
+import { IoThreads, RemoteSession } from './io-threads.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
@@ -27,6 +28,8 @@ export interface RunningServer {
   component: ComponentService | undefined;
   /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
   shards: ShardPool;
+  /** The I/O thread serving a bound session (0 when the main thread serves clients); for tests and diagnostics. */
+  ioThreadOf(fullJid: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -46,12 +49,12 @@ export async function startServer(
 
   const database = openDatabase(settings.data_dir, settings.storage.durability);
   const auth = createAuthBackend(settings, database);
-  const sessions = new SessionTable<ClientSession>();
+  const sessions = new SessionTable<ClientSession | RemoteSession>();
   const services = new AccountServices();
   loadAccountModules({ settings, database, sessions, log, services, accountExists: (jid) => auth.accountExists(jid) });
   const router = new StanzaRouter(settings, sessions, log, services);
   let pool: ShardPool | undefined;
-  let listener: ClientListener | undefined;
+  let listener: ClientListener | IoThreads | undefined;
   let component: ComponentService | undefined;
   const deliver = (deliveries: Delivery[]): void => {
     if (settings.client.enabled) router.deliver(deliveries);
@@ -62,7 +65,13 @@ export async function startServer(
     const muc = pool;
     router.attachMuc((stanza) => muc.dispatch(stanza));
     if (settings.client.enabled) {
-      listener = await ClientListener.listen({ settings, auth, sessions, router, tls, log });
+      if (settings.client.io_threads !== 'auto' && settings.client.io_threads > 1 && !REUSE_PORT_SUPPORTED) {
+        log.warn({ node: process.versions.node }, 'client.io_threads needs Node >= 22.12; serving clients on the main thread');
+      }
+      listener =
+        settings.ioThreadCount > 1
+          ? await IoThreads.start(settings, sessions as SessionTable<RemoteSession>, router, log)
+          : await ClientListener.listen({ settings, auth, sessions: sessions as SessionTable<ClientSession>, router, tls, log });
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
@@ -81,6 +90,10 @@ export async function startServer(
     settings,
     component,
     shards: pool,
+    ioThreadOf(fullJid) {
+      const session = sessions.get(fullJid);
+      return session instanceof RemoteSession ? session.thread.index : session && 0;
+    },
     close() {
       closing ??= (async () => {
         stopCompaction();

@@ -1,0 +1,90 @@
+// An I/O thread (see io-threads.ts): it listens on the client port beside the
+// other I/O threads (SO_REUSEPORT: the kernel spreads the connections) and
+// runs each connection's ClientSession as the main thread would: reading,
+// parsing, SASL, binding, writing. Routing is the main thread's: a bound
+// session's stanzas go there, and what the router or a shard sends the
+// session comes back as commands.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../log.js';
+import { addressedTo } from '../runtime/shard-channel.js';
+import { openDatabase } from '../store/database.js';
+import type { Element } from '../xml/element.js';
+import { createAuthBackend } from './auth.js';
+import type { ClientSession } from './c2s-session.js';
+import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
+import { ClientListener, loadTlsContext } from './listener.js';
+import { SessionTable } from './sessions.js';
+
+const { index, settings, port } = workerData as IoThreadData;
+const main = parentPort!;
+const post = (message: FromIoThread): void => main.postMessage(message);
+const events = new TurnBatch<SessionEvent>((batch) => post({ kind: 'events', events: batch }));
+
+/** The local session table, which numbers each session it binds and tells the main thread. */
+class NumberedSessions extends SessionTable<ClientSession> {
+  private nextId = 0;
+  readonly byId = new Map<number, ClientSession>();
+  readonly ids = new Map<ClientSession, number>();
+
+  override add(session: ClientSession): void {
+    super.add(session);
+    const id = this.nextId++;
+    this.byId.set(id, session);
+    this.ids.set(session, id);
+    events.push({ kind: 'bound', id, fullJid: session.fullJid });
+  }
+
+  /** The session is over (after `remove`): its number is forgotten. */
+  ended(session: ClientSession, reason: string | undefined): void {
+    const id = this.ids.get(session);
+    if (id === undefined) return;
+    this.ids.delete(session);
+    this.byId.delete(id);
+    events.push({ kind: 'ended', id, reason });
+  }
+}
+
+const log = createLogger(settings.log_level, { ioThread: index });
+const database = openDatabase(settings.data_dir, settings.storage.durability);
+const sessions = new NumberedSessions();
+const router = {
+  fromClient(session: ClientSession, stanza: Element): void {
+    const id = sessions.ids.get(session);
+    if (id !== undefined) events.push({ kind: 'stanza', id, stanza });
+  },
+  sessionEnded: (session: ClientSession, reason?: string) => sessions.ended(session, reason),
+};
+const listener = await ClientListener.listen(
+  { settings, auth: createAuthBackend(settings, database), sessions, router, tls: loadTlsContext(settings), log },
+  { port, reusePort: true },
+);
+
+function run(command: SessionCommand): void {
+  switch (command.kind) {
+    case 'send':
+      return sessions.byId.get(command.id)?.send(command.xml);
+    case 'deliver':
+      for (let i = 0; i < command.to.length; i++) sessions.byId.get(command.ids[i]!)?.send(addressedTo(command, command.to[i]!));
+      return;
+    case 'stream-error':
+      return sessions.byId.get(command.id)?.streamError(command.condition, command.text);
+    case 'account-changed':
+      return sessions.byId.get(command.id)?.accountChanged(command.change);
+  }
+}
+
+main.on('message', (message: ToIoThread) => {
+  if (message.kind === 'commands') {
+    for (const command of message.commands) run(command);
+    return;
+  }
+  void (async () => {
+    await listener.close();
+    events.flush();
+    await database.close();
+    post({ kind: 'closed' });
+    main.close();
+  })();
+});
+post({ kind: 'listening', port: listener.port });
