@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { compare, COMPARE_SERVERS, COMPARE_WORKLOADS } from '../../bench/compare.js';
 import { startLimitServer } from '../../bench/limit-server.js';
 import { readRun, writeReport } from '../../bench/report/markdown.js';
+import { describeThreads, type ResourceUsage } from '../../bench/scenarios/common.js';
 import { SCENARIOS, scenarioNamed } from '../../bench/scenarios/index.js';
 import { parametersOf, type Scenario } from '../../bench/scenarios/scenario.js';
 import { findListeningPid } from '../../bench/server-probe.js';
@@ -107,6 +108,9 @@ async function runScenario(scenario: Scenario<string>, args: string[]): Promise<
   } as const;
   const result = await scenario.run(context, parametersOf(scenario, values.quick, given));
   console.log(scenario.describe(result));
+  // Scenarios with one measured phase; fan-out logs its threads at each step.
+  const usage = (result as { usage?: ResourceUsage }).usage;
+  if (usage?.serverThreads) console.log(describeThreads(usage));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
   return 0;
 }
