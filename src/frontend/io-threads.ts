@@ -119,7 +119,8 @@ class IoThread {
   /** Starts the worker; resolves with the port it listens on, rejects if it fails first. */
   start(port: number): Promise<number> {
     const workerData: IoThreadData = { index: this.index, settings: this.settings, port };
-    const worker = new Worker(WORKER_FILE, { workerData });
+    // Named for per-thread CPU figures (Node >= 22 shows the name in /proc).
+    const worker = new Worker(WORKER_FILE, { workerData, name: `io-${this.index}` });
     this.worker = worker;
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromIoThread) => {
