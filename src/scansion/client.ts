@@ -6,6 +6,7 @@
 // the runner's "next stanza" semantics depend on which stanzas arrived together.
 
 import net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import { el, type Element } from '../xml/element.js';
 import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
 
@@ -24,6 +25,8 @@ export interface ClientOptions {
   port: number;
   /** How long each negotiation step, and the closing handshake, may take (ms). */
   timeout: number;
+  /** Called with every piece of XML written and every network read, negotiation included. */
+  trace?: (direction: 'sent' | 'received', xml: string) => void;
 }
 
 /** The connection cannot be (or can no longer be) used; the message says why. */
@@ -46,6 +49,8 @@ export class ScansionClient {
   /** Collects the stanzas of the network read being parsed. */
   private currentRead: Element[] = [];
   private readonly waiters = new Set<() => void>();
+  /** Keeps a character split across two reads whole in the trace. */
+  private readonly traceDecoder = new StringDecoder('utf8');
 
   constructor(private readonly options: ClientOptions) {
     this.parser = new XmppStreamParser({
@@ -72,7 +77,8 @@ export class ScansionClient {
     }
     const [localpart] = this.options.jid.split('@');
     const credentials = Buffer.from(`\0${localpart}\0${this.options.password}`).toString('base64');
-    this.send(el('auth', { xmlns: SASL_NS, mechanism: 'PLAIN' }, credentials).toString());
+    const auth = (content: string) => el('auth', { xmlns: SASL_NS, mechanism: 'PLAIN' }, content).toString();
+    this.write(auth(credentials), undefined, auth('(credentials)'));
     const outcome = await this.nextNegotiationElement('the SASL outcome');
     if (outcome.name === 'failure') {
       throw new ConnectionError(`authentication as ${this.options.jid} failed: ${describeError(outcome)}`);
@@ -99,9 +105,17 @@ export class ScansionClient {
     if (this.negotiation.length > 0) this.reads.push(this.negotiation.splice(0));
   }
 
-  send(xml: string): void {
-    if (this.failure !== undefined) throw new ConnectionError(this.failure);
-    this.socket?.write(xml);
+  /**
+   * Writes a stanza and resolves once the server has had its turn to read it:
+   * the bytes are with the kernel and the event loop has polled at least once
+   * (two immediates always straddle a poll phase). A server in this process
+   * thus reads one client's stanza before the next client's is written.
+   */
+  async send(xml: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.write(xml, (err) => (err ? reject(new ConnectionError(this.failure ?? err.message)) : resolve()));
+    });
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
   }
 
   /**
@@ -125,6 +139,13 @@ export class ScansionClient {
     socket.end('</stream:stream>');
     await this.waitUntil(() => this.socketClosed, this.options.timeout).catch(() => false);
     socket.destroy();
+  }
+
+  /** `traced` stands for `xml` in the trace, to keep secrets out of it. */
+  private write(xml: string, written?: (err?: Error | null) => void, traced = xml): void {
+    if (this.failure !== undefined) throw new ConnectionError(this.failure);
+    this.options.trace?.('sent', traced);
+    this.socket!.write(xml, written);
   }
 
   private openSocket(): Promise<void> {
@@ -159,7 +180,7 @@ export class ScansionClient {
   /** Sends a stream header and returns the stream features. */
   private async openStream(): Promise<Element> {
     const domain = this.options.jid.split('@')[1];
-    this.send(
+    this.write(
       `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAMS_NS}' ` +
         `to='${domain}' version='1.0'>`,
     );
@@ -171,7 +192,7 @@ export class ScansionClient {
   /** Sends an iq of type set with the payload and returns its result. */
   private async request(payload: Element, purpose: string): Promise<Element> {
     const id = purpose.replace(/\W/g, '_');
-    this.send(el('iq', { type: 'set', id }, payload).toString());
+    this.write(el('iq', { type: 'set', id }, payload).toString());
     const reply = await this.nextNegotiationElement(`the ${purpose} result`);
     if (reply.name !== 'iq' || reply.attrs.id !== id) throw unexpected(reply, `the ${purpose} result`);
     if (reply.attrs.type !== 'result') throw new ConnectionError(`${purpose} failed: ${describeError(reply)}`);
@@ -186,6 +207,7 @@ export class ScansionClient {
   }
 
   private onData(chunk: Buffer): void {
+    this.options.trace?.('received', this.traceDecoder.write(chunk));
     this.currentRead = [];
     this.parser.write(chunk);
     if (this.currentRead.length > 0) this.reads.push(this.currentRead);

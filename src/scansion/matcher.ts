@@ -9,10 +9,17 @@
 // attributes: a server may declare a namespace once on a parent, a script may
 // repeat it on every child. Both sides start in jabber:client, the namespace
 // of stanzas on a client stream.
+//
+// An expected attribute value `{scansion:capture:NAME}` matches any value and,
+// when the whole stanza matches, records it as NAME.
 
 import type { Element } from '../xml/element.js';
+import { CAPTURE } from './script.js';
 
-export type MatchResult = { ok: true } | { ok: false; reason: string };
+/** Values recorded by captures, by name. */
+export type Captures = Map<string, string>;
+
+export type MatchResult = { ok: true; captures: Captures } | { ok: false; reason: string };
 
 const CLIENT_NS = 'jabber:client';
 const STRICT_DIRECTIVE = 'scansion:strict';
@@ -24,11 +31,12 @@ type Namespaces = ReadonlyMap<string, string>;
 const STANZA_SCOPE: Namespaces = new Map([['', CLIENT_NS]]);
 
 export function matchStanza(expected: Element, received: Element): MatchResult {
-  const failure = compare(expected, STANZA_SCOPE, received, STANZA_SCOPE, false, '');
-  return failure === undefined ? { ok: true } : { ok: false, reason: failure };
+  const captures: Captures = new Map();
+  const failure = compare(expected, STANZA_SCOPE, received, STANZA_SCOPE, false, '', captures);
+  return failure === undefined ? { ok: true, captures } : { ok: false, reason: failure };
 }
 
-/** Returns why the elements differ, or undefined when they match. */
+/** Returns why the elements differ, or undefined when they match (having added their captures). */
 function compare(
   expected: Element,
   expectedParentScope: Namespaces,
@@ -36,6 +44,7 @@ function compare(
   receivedParentScope: Namespaces,
   insideStrict: boolean,
   parentPath: string,
+  captures: Captures,
 ): string | undefined {
   const path = `${parentPath}/${expected.name}`;
   const expectedScope = enterScope(expectedParentScope, expected);
@@ -51,21 +60,29 @@ function compare(
   const strict = directive === undefined ? insideStrict || 'xmlns' in expected.attrs : directive === 'true';
 
   return (
-    compareAttributes(expected, received, strict, path) ??
+    compareAttributes(expected, received, strict, path, captures) ??
     compareText(expected, received, strict, path) ??
     (strict
-      ? compareChildrenStrictly(expected, expectedScope, received, receivedScope, path)
-      : compareChildrenLoosely(expected, expectedScope, received, receivedScope, path))
+      ? compareChildrenStrictly(expected, expectedScope, received, receivedScope, path, captures)
+      : compareChildrenLoosely(expected, expectedScope, received, receivedScope, path, captures))
   );
 }
 
-function compareAttributes(expected: Element, received: Element, strict: boolean, path: string): string | undefined {
+function compareAttributes(
+  expected: Element,
+  received: Element,
+  strict: boolean,
+  path: string,
+  captures: Captures,
+): string | undefined {
   const expectedAttrs = ordinaryAttributes(expected);
   const receivedAttrs = ordinaryAttributes(received);
   for (const [name, value] of expectedAttrs) {
     const actual = receivedAttrs.get(name);
     if (actual === undefined) return `${path}: missing attribute ${name}='${value}'`;
-    if (value !== ANY_VALUE && value !== actual) return `${path}: attribute ${name} is '${actual}', expected '${value}'`;
+    const capture = CAPTURE.exec(value);
+    if (capture) captures.set(capture[1], actual);
+    else if (value !== ANY_VALUE && value !== actual) return `${path}: attribute ${name} is '${actual}', expected '${value}'`;
   }
   if (strict) {
     for (const [name, value] of receivedAttrs) {
@@ -88,6 +105,7 @@ function compareChildrenStrictly(
   received: Element,
   receivedScope: Namespaces,
   path: string,
+  captures: Captures,
 ): string | undefined {
   const expectedChildren = expected.elements();
   const receivedChildren = received.elements();
@@ -99,7 +117,7 @@ function compareChildrenStrictly(
     );
   }
   for (let i = 0; i < expectedChildren.length; i++) {
-    const failure = compare(expectedChildren[i], expectedScope, receivedChildren[i], receivedScope, true, path);
+    const failure = compare(expectedChildren[i], expectedScope, receivedChildren[i], receivedScope, true, path, captures);
     if (failure !== undefined) return failure;
   }
   return undefined;
@@ -109,6 +127,7 @@ function compareChildrenStrictly(
  * Every expected child needs its own matching received child. This is a
  * bipartite matching (augmenting paths), so an early expected child never
  * keeps a received child that a later one needed and could not replace.
+ * Each pair records its captures apart; only the chosen pairs' count.
  */
 function compareChildrenLoosely(
   expected: Element,
@@ -116,11 +135,15 @@ function compareChildrenLoosely(
   received: Element,
   receivedScope: Namespaces,
   path: string,
+  captures: Captures,
 ): string | undefined {
   const expectedChildren = expected.elements();
   const receivedChildren = received.elements();
-  const failures = expectedChildren.map((child) =>
-    receivedChildren.map((candidate) => compare(child, expectedScope, candidate, receivedScope, false, path)),
+  const pairCaptures = expectedChildren.map(() => receivedChildren.map((): Captures => new Map()));
+  const failures = expectedChildren.map((child, i) =>
+    receivedChildren.map((candidate, j) =>
+      compare(child, expectedScope, candidate, receivedScope, false, path, pairCaptures[i][j]),
+    ),
   );
   const owner: (number | undefined)[] = receivedChildren.map(() => undefined);
   const assign = (i: number, visited: Set<number>): boolean => {
@@ -145,6 +168,9 @@ function compareChildrenLoosely(
     const sameName = receivedChildren.findIndex((candidate) => candidate.name === child.name);
     return sameName >= 0 ? failures[i][sameName] : `${path}/${child.name}: missing child element`;
   }
+  owner.forEach((i, j) => {
+    if (i !== undefined) for (const [name, value] of pairCaptures[i][j]) captures.set(name, value);
+  });
   return undefined;
 }
 

@@ -7,13 +7,17 @@
 // the script does anything else; stanzas arriving later stay queued. Prosody's
 // own scripts depend on the dropping. `keepUnread` keeps every unread stanza
 // instead, for scripts that want to account for all of them.
+//
+// A broken stream fails only the next step of its own client, and not that
+// client's disconnect: a script may well end by making the server close it.
 
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Element } from '../xml/element.js';
 import { ConnectionError, ScansionClient } from './client.js';
-import { matchStanza } from './matcher.js';
+import { matchStanza, type Captures } from './matcher.js';
 import { prettyPrint } from './pretty.js';
 import {
   describeAction,
@@ -23,40 +27,68 @@ import {
   substituteVariables,
   type Action,
   type ClientSpec,
-  type JidKind,
   type Script,
+  type Variable,
 } from './script.js';
+
+export interface Server {
+  host: string;
+  port: number;
+}
 
 export interface RunOptions {
   /** Server to connect to when a client has no connect_host (default: the JID's domain). */
   host?: string;
   /** Port when a client has no connect_port (default 5222). */
   port?: number;
+  /**
+   * Servers the script's clients go to in turn, by order of definition; a
+   * client's connect_host and connect_port still win.
+   */
+  spread?: Server[];
   /** How long a receive (and each connection step) waits, in ms. */
   timeout?: number;
   /** How long `receives: nothing` listens, in ms. */
-  quietPeriod?: number;
+  nothingWait?: number;
+  /** A pause after every send, in ms, for servers in another process. */
+  sendDelay?: number;
   /** Keep stanzas a receive step's read left over, instead of dropping them. */
   keepUnread?: boolean;
+  /** Run only scripts with at least one of these tags (when given). */
+  onlyTags?: string[];
+  /** Skip scripts with any of these tags. */
+  skipTags?: string[];
+  /** Receives the XML each client writes and reads. */
+  trace?: (client: string, direction: 'sent' | 'received', xml: string) => void;
 }
 
 export interface ScriptResult {
   file: string;
   passed: boolean;
+  /** Left out by the tag options. */
+  skipped: boolean;
   failure?: { line: number; action: string; message: string; expected?: string; received?: string };
+  /** Steps performed, the failing one included, of the script's `totalSteps`. */
+  steps: number;
+  totalSteps: number;
   durationMs: number;
 }
 
 const DEFAULT_TIMEOUT = 5000;
-const DEFAULT_QUIET_PERIOD = 500;
+const DEFAULT_NOTHING_WAIT = 500;
 const DEFAULT_PORT = 5222;
 
 export async function runScript(file: string, options: RunOptions = {}): Promise<ScriptResult> {
   const started = performance.now();
-  const result = (failure?: ScriptResult['failure']): ScriptResult => ({
+  let steps = 0;
+  let totalSteps = 0;
+  const result = (failure?: ScriptResult['failure'], skipped = false): ScriptResult => ({
     file,
-    passed: failure === undefined,
+    passed: failure === undefined && !skipped,
+    skipped,
     failure,
+    steps,
+    totalSteps,
     durationMs: performance.now() - started,
   });
   let script: Script;
@@ -66,9 +98,12 @@ export async function runScript(file: string, options: RunOptions = {}): Promise
     if (err instanceof ScriptParseError) return result({ line: err.line, action: 'parse', message: err.detail });
     return result({ line: 0, action: 'read', message: (err as Error).message });
   }
+  totalSteps = script.actions.length;
+  if (!selectedByTags(script.tags, options)) return result(undefined, true);
   const run = new ScriptRun(script, options);
   try {
     for (const action of script.actions) {
+      steps++;
       try {
         await run.perform(action);
       } catch (err) {
@@ -83,15 +118,28 @@ export async function runScript(file: string, options: RunOptions = {}): Promise
   }
 }
 
+function selectedByTags(tags: string[], { onlyTags, skipTags }: RunOptions): boolean {
+  if (skipTags?.some((tag) => tags.includes(tag))) return false;
+  return onlyTags === undefined || onlyTags.some((tag) => tags.includes(tag));
+}
+
 /** Runs the scripts one after another; a directory stands for its `*.scs` files, sorted. */
 export async function runScripts(
   paths: string[],
   options: RunOptions = {},
-): Promise<{ passed: number; failed: number; results: ScriptResult[] }> {
+): Promise<{ passed: number; failed: number; skipped: number; results: ScriptResult[] }> {
   const results: ScriptResult[] = [];
   for (const file of await findScripts(paths)) results.push(await runScript(file, options));
-  const passed = results.filter((result) => result.passed).length;
-  return { passed, failed: results.length - passed, results };
+  return { ...countResults(results), results };
+}
+
+export function countResults(results: ScriptResult[]): { passed: number; failed: number; skipped: number } {
+  const count = (test: (result: ScriptResult) => boolean) => results.filter(test).length;
+  return {
+    passed: count((result) => result.passed),
+    failed: count((result) => result.failure !== undefined),
+    skipped: count((result) => result.skipped),
+  };
 }
 
 /** The script files the paths name: files as given, directories as their `*.scs` files, sorted. */
@@ -126,25 +174,23 @@ class StepFailure extends Error {
 /** The state of one script run: its connected clients and their unread stanzas. */
 class ScriptRun {
   private readonly timeout: number;
-  private readonly quietPeriod: number;
+  private readonly nothingWait: number;
   private readonly connected = new Map<string, ScansionClient>();
   /** Full JIDs stay known after a disconnect: later stanzas may still mention them. */
   private readonly fullJids = new Map<string, string>();
   /** Per client: the rest of the batch its last receive step read. */
   private readonly unread = new Map<string, Element[]>();
+  private readonly captures: Captures = new Map();
 
   constructor(
     private readonly script: Script,
     private readonly options: RunOptions,
   ) {
     this.timeout = options.timeout ?? DEFAULT_TIMEOUT;
-    this.quietPeriod = options.quietPeriod ?? DEFAULT_QUIET_PERIOD;
+    this.nothingWait = options.nothingWait ?? DEFAULT_NOTHING_WAIT;
   }
 
   async perform(action: Action): Promise<void> {
-    for (const [name, client] of this.connected) {
-      if (client.failure !== undefined) throw new StepFailure(`${name}'s connection failed: ${client.failure}`);
-    }
     if (!this.options.keepUnread) this.dropUnread(action);
     switch (action.kind) {
       case 'connect':
@@ -152,7 +198,7 @@ class ScriptRun {
       case 'disconnect':
         return this.disconnect(action.client);
       case 'send':
-        return this.client(action.client).send(withoutDirectives(this.stanza(action.stanza)).toString());
+        return this.send(action.client, this.stanza(action.stanza));
       case 'receive':
         return this.receive(action.client, this.stanza(action.stanza));
       case 'receive-nothing':
@@ -174,13 +220,16 @@ class ScriptRun {
   private async connect(name: string): Promise<void> {
     if (this.connected.has(name)) throw new StepFailure(`${name} is already connected`);
     const spec = this.script.clients.get(name)!;
+    const { spread, trace } = this.options;
+    const spreadServer = spread?.[[...this.script.clients.keys()].indexOf(name) % spread.length];
     const client = new ScansionClient({
       jid: spec.jid,
       password: spec.password,
       resource: spec.resource,
-      host: spec.connectHost ?? this.options.host ?? spec.jid.split('@')[1],
-      port: spec.connectPort ?? this.options.port ?? DEFAULT_PORT,
+      host: spec.connectHost ?? spreadServer?.host ?? this.options.host ?? spec.jid.split('@')[1],
+      port: spec.connectPort ?? spreadServer?.port ?? this.options.port ?? DEFAULT_PORT,
       timeout: this.timeout,
+      trace: trace && ((direction, xml) => trace(name, direction, xml)),
     });
     this.connected.set(name, client);
     await client.connect();
@@ -196,6 +245,11 @@ class ScriptRun {
     await client.disconnect();
   }
 
+  private async send(name: string, stanza: Element): Promise<void> {
+    await this.client(name).send(withoutDirectives(stanza).toString());
+    if (this.options.sendDelay) await sleep(this.options.sendDelay);
+  }
+
   private async receive(name: string, expected: Element): Promise<void> {
     const client = this.client(name);
     let batch = this.unread.get(name) ?? [];
@@ -209,12 +263,13 @@ class ScriptRun {
     this.unread.set(name, rest);
     const match = matchStanza(expected, received);
     if (!match.ok) throw new StepFailure(match.reason, prettyPrint(expected), prettyPrint(received));
+    for (const [captured, value] of match.captures) this.captures.set(captured, value);
   }
 
   private async receiveNothing(name: string): Promise<void> {
     const client = this.client(name);
     const leftover = this.unread.get(name) ?? [];
-    if (leftover.length === 0 && !(await client.waitForRead(this.quietPeriod))) return;
+    if (leftover.length === 0 && !(await client.waitForRead(this.nothingWait))) return;
     const [received] = leftover.length > 0 ? leftover : client.takeReads();
     throw new StepFailure('expected nothing, received a stanza', undefined, prettyPrint(received));
   }
@@ -228,16 +283,22 @@ class ScriptRun {
   /** The action's stanza with variables filled in. */
   private stanza(text: string): Element {
     try {
-      return parseStanza(substituteVariables(text, (name, kind) => this.jid(name, kind)));
+      return parseStanza(substituteVariables(text, (variable) => this.variable(variable)));
     } catch (err) {
       throw new StepFailure((err as Error).message);
     }
   }
 
-  private jid(name: string, kind: JidKind): string {
+  private variable(variable: Variable): string {
+    if (variable.kind === 'capture') {
+      const value = this.captures.get(variable.name);
+      if (value === undefined) throw new Error(`'${variable.name}' has not been captured`);
+      return value;
+    }
+    const { client: name } = variable;
     const spec: ClientSpec | undefined = this.script.clients.get(name);
     if (!spec) throw new Error(`unknown client '${name}'`);
-    if (kind === 'bare') return spec.jid;
+    if (variable.kind === 'bare') return spec.jid;
     const full = this.fullJids.get(name);
     if (full === undefined) throw new Error(`${name}'s full JID is not known before ${name} connects`);
     return full;

@@ -1,8 +1,10 @@
-// The scansion script format (`.scs`): a header of `[Client] Name` blocks, a
-// line of dashes, then one action per paragraph. Stanza text stays text here:
-// it can only become an Element at run time, once `${Name's full JID}` is known.
-// The parser still checks each stanza with placeholder JIDs, so that a typo
-// fails with its line number before any connection is made.
+// The scansion script format (`.scs`): a header of comment lines (the first is
+// the title; `# tags: a, b` lists tags) and `[Client] Name` blocks, a line of
+// dashes, then one action per paragraph. Stanza text stays text here: it can
+// only become an Element at run time, once `${Name's full JID}` and captured
+// values (`${NAME}`, from `{scansion:capture:NAME}` in an earlier receive) are
+// known. The parser still checks each stanza with placeholder values, so that a
+// typo fails with its line number before any connection is made.
 
 import { readFile } from 'node:fs/promises';
 import { escapeAttribute } from '../xml/escape.js';
@@ -11,6 +13,7 @@ import type { Element } from '../xml/element.js';
 
 export interface ClientSpec {
   name: string;
+  /** The bare JID; a full JID in the script sets `resource` too. */
   jid: string;
   password: string;
   resource?: string;
@@ -28,6 +31,7 @@ export type Action =
 
 export interface Script {
   file: string;
+  tags: string[];
   clients: Map<string, ClientSpec>;
   actions: Action[];
 }
@@ -42,13 +46,18 @@ export class ScriptParseError extends Error {
   }
 }
 
-/** Which JID a `${...}` variable names. */
-export type JidKind = 'full' | 'bare';
+/** What a `${...}` variable names: a client's JID or a captured value. */
+export type Variable = { kind: 'full' | 'bare'; client: string } | { kind: 'capture'; name: string };
 
-export type JidLookup = (client: string, kind: JidKind) => string;
+export type VariableLookup = (variable: Variable) => string;
 
-const VARIABLE = /\$\{([^}]*?)'s (full JID|JID)\}/g;
-const ANY_VARIABLE = /\$\{[^}]*\}/;
+const VARIABLE = /\$\{([^}]*)\}/g;
+const JID_VARIABLE = /^(.*?)'s (full JID|JID)$/;
+const CAPTURE_NAME = /^[\w.-]+$/;
+/** `{scansion:capture:NAME}` as an expected attribute value: matches any value and records it. */
+export const CAPTURE = /^\{scansion:capture:([\w.-]+)\}$/;
+const CAPTURES_IN_TEXT = /\{scansion:capture:([\w.-]+)\}/g;
+const TAGS = /^#+\s*tags\s*:\s*(.*?)\s*$/i;
 const SEPARATOR = /^-{3,}\s*$/;
 const COMMENT = /^\s*(#|\/\/|--)/;
 const CLIENT_HEADER = /^\[Client\]\s+(\S.*?)\s*$/;
@@ -66,11 +75,14 @@ export function parseScript(text: string, file: string): Script {
   }
 
   const clients = new Map<string, ClientSpec>();
+  const tags: string[] = [];
   let index = 0;
   let current: ClientSpec | undefined;
   for (; index < lines.length; index++) {
     const line = lines[index];
     if (SEPARATOR.test(line)) break;
+    const tagList = TAGS.exec(line);
+    if (tagList) tags.push(...tagList[1].split(/[\s,]+/).filter((tag) => tag !== ''));
     if (line.trim() === '' || COMMENT.test(line)) continue;
     const header = CLIENT_HEADER.exec(line);
     if (header) {
@@ -88,6 +100,7 @@ export function parseScript(text: string, file: string): Script {
   if (index === lines.length) fail(index - 1, 'missing the line of dashes that ends the header');
 
   const actions: Action[] = [];
+  const captures = new Set<string>();
   for (index++; index < lines.length; index++) {
     const line = lines[index];
     if (line.trim() === '' || COMMENT.test(line)) continue;
@@ -113,23 +126,30 @@ export function parseScript(text: string, file: string): Script {
     }
     const stanza = block.join('\n').trim();
     if (stanza === '') fail(lineNumber - 1, `'${client} ${verb}' has no stanza`);
-    checkStanza(stanza, clients, (detail) => fail(lineNumber - 1, detail));
+    const captured = [...stanza.matchAll(CAPTURES_IN_TEXT)].map((match) => match[1]);
+    if (verb === 'sends' && captured.length > 0) fail(lineNumber - 1, 'captures belong in received stanzas');
+    checkStanza(stanza, clients, captures, (detail) => fail(lineNumber - 1, detail));
+    for (const name of captured) captures.add(name);
     actions.push({ kind: verb === 'sends' ? 'send' : 'receive', client, stanza, line: lineNumber });
   }
-  return { file, clients, actions };
+  return { file, tags, clients, actions };
 }
 
 function setProperty(client: ClientSpec, key: string, value: string, fail: (detail: string) => never): void {
   switch (key) {
-    case 'jid':
-      if (!/^[^@/\s]+@[^@/\s]+$/.test(value)) fail(`'${value}' is not a bare JID`);
-      client.jid = value;
+    case 'jid': {
+      // scansion takes a full JID as the JID to connect as: its resource is the one bound.
+      const jid = /^([^@/\s]+@[^@/\s]+)(?:\/(.+))?$/.exec(value);
+      if (!jid) fail(`'${value}' is not a JID (user@domain or user@domain/resource)`);
+      client.jid = jid[1];
+      if (jid[2] !== undefined) setResource(client, jid[2], fail);
       return;
+    }
     case 'password':
       client.password = value;
       return;
     case 'resource':
-      client.resource = value;
+      setResource(client, value, fail);
       return;
     case 'connect_host':
       client.connectHost = value;
@@ -145,18 +165,33 @@ function setProperty(client: ClientSpec, key: string, value: string, fail: (deta
   }
 }
 
+function setResource(client: ClientSpec, resource: string, fail: (detail: string) => never): void {
+  if (client.resource !== undefined && client.resource !== resource) {
+    fail(`client '${client.name}' is given two resources, '${client.resource}' and '${resource}'`);
+  }
+  client.resource = resource;
+}
+
 function finishClient(client: ClientSpec, fail: (index: number, detail: string) => never): void {
   if (client.jid === '') fail(client.line - 1, `client '${client.name}' has no jid`);
 }
 
-/** Parse-time check: known variables only, and well-formed XML. */
-function checkStanza(stanza: string, clients: Map<string, ClientSpec>, fail: (detail: string) => never): void {
-  let text: string;
+/** Parse-time check: known clients and earlier captures only, and well-formed XML. */
+function checkStanza(
+  stanza: string,
+  clients: Map<string, ClientSpec>,
+  captures: Set<string>,
+  fail: (detail: string) => never,
+): void {
   try {
-    text = substituteVariables(stanza, (client, kind) => {
-      const spec = clients.get(client);
-      if (!spec) throw new Error(`unknown client '${client}' in a variable`);
-      return kind === 'bare' ? spec.jid : `${spec.jid}/resource`;
+    const text = substituteVariables(stanza, (variable) => {
+      if (variable.kind === 'capture') {
+        if (!captures.has(variable.name)) throw new Error(`'\${${variable.name}}' is not captured by an earlier step`);
+        return 'captured';
+      }
+      const spec = clients.get(variable.client);
+      if (!spec) throw new Error(`unknown client '${variable.client}' in a variable`);
+      return variable.kind === 'bare' ? spec.jid : `${spec.jid}/resource`;
     });
     parseStanza(text);
   } catch (err) {
@@ -164,14 +199,17 @@ function checkStanza(stanza: string, clients: Map<string, ClientSpec>, fail: (de
   }
 }
 
-/** Replaces `${Name's full JID}` and `${Name's JID}`; escaped, so valid in text and attributes. */
-export function substituteVariables(stanza: string, lookup: JidLookup): string {
-  const replaced = stanza.replace(VARIABLE, (_, client: string, which: string) =>
-    escapeAttribute(lookup(client, which === 'JID' ? 'bare' : 'full')),
-  );
-  const unknown = ANY_VARIABLE.exec(replaced);
-  if (unknown) throw new Error(`unknown variable '${unknown[0]}'`);
-  return replaced;
+/**
+ * Replaces `${Name's full JID}`, `${Name's JID}` and `${NAME}` (a captured
+ * value); escaped, so valid in text and attributes.
+ */
+export function substituteVariables(stanza: string, lookup: VariableLookup): string {
+  return stanza.replace(VARIABLE, (whole, inner: string) => {
+    const jid = JID_VARIABLE.exec(inner);
+    if (jid) return escapeAttribute(lookup({ kind: jid[2] === 'JID' ? 'bare' : 'full', client: jid[1] }));
+    if (CAPTURE_NAME.test(inner)) return escapeAttribute(lookup({ kind: 'capture', name: inner }));
+    throw new Error(`unknown variable '${whole}'`);
+  });
 }
 
 export function parseStanza(text: string): Element {

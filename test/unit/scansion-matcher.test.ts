@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { matchStanza } from '../../src/scansion/matcher.js';
+import { matchStanza, type Captures } from '../../src/scansion/matcher.js';
 import { substituteVariables } from '../../src/scansion/script.js';
 import { parseElement } from '../../src/xml/stream-parser.js';
 
-function matches(expected: string, received: string): void {
+/** Asserts a match and returns what it captured. */
+function matches(expected: string, received: string): Captures {
   const result = matchStanza(parseElement(expected), parseElement(received));
-  assert.deepEqual(result, { ok: true }, `expected\n  ${expected}\nto match\n  ${received}`);
+  assert.ok(result.ok, `expected\n  ${expected}\nto match\n  ${received}\n${result.ok ? '' : result.reason}`);
+  return result.captures;
 }
 
 /** Asserts a mismatch whose reason matches `reason` (which should name the path). */
@@ -146,9 +148,35 @@ describe('scansion matcher: text', () => {
   });
 });
 
+describe('scansion matcher: captures', () => {
+  it('matches any value of a captured attribute and records it', () => {
+    const captures = matches(
+      `<iq id='{scansion:capture:query}' type='result'/>`,
+      `<iq id='q&amp;1' type='result' from='a@b'/>`,
+    );
+    assert.deepEqual([...captures], [['query', 'q&1']]);
+    differs(`<iq id='{scansion:capture:query}'/>`, `<iq/>`, /missing attribute id/);
+  });
+
+  it('records captures only from the children the match chose, and none on a mismatch', () => {
+    // The first <item/> cannot match the role='moderator' child, so the capture comes from the second.
+    const captures = matches(
+      `<x><item role='moderator' nick='{scansion:capture:nick}'/></x>`,
+      `<x><item role='visitor' nick='Juliet'/><item role='moderator' nick='Romeo'/></x>`,
+    );
+    assert.deepEqual([...captures], [['nick', 'Romeo']]);
+    const mismatch = matchStanza(
+      parseElement(`<x id='{scansion:capture:id}'><item role='owner'/></x>`),
+      parseElement(`<x id='1'><item role='visitor'/></x>`),
+    );
+    assert.equal(mismatch.ok, false);
+  });
+});
+
 describe('scansion matcher: variables and seed cases', () => {
   const jids = { full: 'user2@localhost/res1', bare: 'user2@localhost' };
-  const substituted = (text: string) => substituteVariables(text, (_, kind) => jids[kind]);
+  const substituted = (text: string) =>
+    substituteVariables(text, (variable) => (variable.kind === 'capture' ? assert.fail() : jids[variable.kind]));
 
   it('matches after variable substitution', () => {
     const expected = substituted(`<presence><x xmlns='${MUC_USER}'><item jid="\${Juliet's full JID}"/></x></presence>`);

@@ -3,14 +3,20 @@
 // whatever the script tells it to. A client sends
 //   <iq><write xmlns='urn:test:peer' to='FULL JID'>stanzas</write></iq>
 // and the peer writes those stanzas to that session (default: the sender) in
-// one socket write, so the test decides exactly which stanzas share a read.
+// one socket write, so the test decides exactly which stanzas share a read;
+//   <iq><close xmlns='urn:test:peer'/></iq>
+// makes the peer close the sender's stream. Stanzas that reach the peer in the
+// same turn of the event loop are handled last first, as a server with several
+// sockets ready at once may: only a runner that lets the server read between
+// two sends keeps the script's order.
 
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ScansionClient } from '../../src/scansion/client.js';
 import { runScript, runScripts, type RunOptions, type ScriptResult } from '../../src/scansion/runner.js';
 import { junitReport } from '../../src/scansion/junit.js';
 import type { Element } from '../../src/xml/element.js';
@@ -25,9 +31,11 @@ class ScriptedPeer {
   /** Full JID → socket of each bound session. */
   private readonly sessions = new Map<string, net.Socket>();
   private readonly server = net.createServer((socket) => this.accept(socket));
-  /** What happened, for assertions: 'bind JID', 'session JID', 'closed JID'. */
+  /** What happened, for assertions: 'bind JID', 'session JID', 'closed JID', 'handled ID'. */
   readonly events: string[] = [];
   port = 0;
+  /** Stanzas that arrived in this turn of the event loop, with their sockets. */
+  private arrived: [Element, net.Socket][] = [];
 
   async start(): Promise<void> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -81,7 +89,7 @@ class ScriptedPeer {
           socket.write(`<iq type='result' id='${stanza.attrs.id}'/>`);
           return;
         }
-        for (const write of stanza.getChildren('write', PEER_NS)) this.write(write, socket);
+        if (this.arrived.push([stanza, socket]) === 1) setImmediate(() => this.handleArrived());
       },
       streamEnd: () => {
         this.events.push(`closed ${fullJid}`);
@@ -94,6 +102,14 @@ class ScriptedPeer {
     socket.on('close', () => {
       if (fullJid) this.sessions.delete(fullJid);
     });
+  }
+
+  private handleArrived(): void {
+    for (const [stanza, socket] of this.arrived.splice(0).reverse()) {
+      if (stanza.attrs.id !== undefined) this.events.push(`handled ${stanza.attrs.id}`);
+      for (const write of stanza.getChildren('write', PEER_NS)) this.write(write, socket);
+      if (stanza.getChild('close', PEER_NS)) socket.end('</stream:stream>');
+    }
   }
 
   /** Writes the children of a <write/> in one socket write, or in two when it says split='N'. */
@@ -139,7 +155,7 @@ describe('scansion runner', () => {
   before(async () => {
     await peer.start();
     dir = await mkdtemp(join(tmpdir(), 'conclave-scansion-'));
-    options = { host: '127.0.0.1', port: peer.port, timeout: 2000, quietPeriod: 300 };
+    options = { host: '127.0.0.1', port: peer.port, timeout: 2000, nothingWait: 300 };
   });
 
   after(async () => {
@@ -295,7 +311,7 @@ Juliet receives:
 \t<message id='pong'/>
 Romeo receives: nothing
 `;
-    const failure = assertFailed(await run(queued, { quietPeriod: 1000 }), 9, /expected nothing/);
+    const failure = assertFailed(await run(queued, { nothingWait: 1000 }), 9, /expected nothing/);
     assert.equal(failure.action, 'Romeo receives: nothing');
     assert.equal(failure.received, `<message id='x'/>`);
 
@@ -411,5 +427,165 @@ Romeo receives:
     assert.deepEqual(cases.map((testcase) => testcase.attrs.name), ['a.scs', 'b.scs', 'missing.scs']);
     assert.match(cases[0].getChild('failure')!.attrs.message, /^line 12: Romeo receives: nothing: Romeo is not connected/);
     assert.equal(cases[1].getChild('failure'), undefined);
+  });
+
+  it('binds the resource of a full JID given as the jid', async () => {
+    const header = HEADER.replace('jid: romeo@localhost\n\tpassword: password\n\tresource: balcony', 'jid: romeo@localhost/phone\n\tpassword: password');
+    const file = await saveScript(
+      `Romeo connects
+Romeo sends:
+${write(`<message to="\${Romeo's JID}" from="\${Romeo's full JID}" id='full'/>`)}
+Romeo receives:
+	<message to='romeo@localhost' from='romeo@localhost/phone' id='full'/>
+`,
+      header,
+    );
+    assertPassed(await runScript(file, options));
+    assert.ok(peer.events.includes('bind romeo@localhost/phone'));
+  });
+
+  it("lets the server read each stanza before the next client's is written", async () => {
+    // Without a yield between them, two clients' stanzas reach the peer in one turn and it swaps them.
+    const unyielded = await Promise.all(
+      ['romeo@localhost', 'juliet@localhost'].map(async (jid) => {
+        const client = new ScansionClient({ jid, password: 'password', host: '127.0.0.1', port: peer.port, timeout: 2000 });
+        await client.connect();
+        return client;
+      }),
+    );
+    await Promise.all(unyielded.map((client, i) => client.send(`<message id='unyielded-${i + 1}'/>`)));
+    await unyielded[0].send(write(`<message id='pong'/>`).trim());
+    assert.ok(await unyielded[0].waitForRead(2000));
+    await Promise.all(unyielded.map((client) => client.disconnect()));
+    assert.deepEqual(handled(/^unyielded-/), ['unyielded-2', 'unyielded-1']);
+
+    const sends = ['Romeo', 'Juliet', 'Romeo']
+      .map((client, i) => `${client} sends:\n\t<message id='ordered-${i + 1}'/>\n`)
+      .join('');
+    const script = `Romeo connects\nJuliet connects\n${sends}Juliet sends:\n${write(`<message id='done'/>`)}
+Juliet receives:\n\t<message id='done'/>\n`;
+    for (const sendDelay of [undefined, 1]) {
+      assertPassed(await run(script, { sendDelay }));
+      assert.deepEqual(handled(/^ordered-/).splice(-3), ['ordered-1', 'ordered-2', 'ordered-3']);
+    }
+  });
+
+  function handled(id: RegExp): string[] {
+    return peer.events.flatMap((event) => {
+      const stanzaId = event.startsWith('handled ') ? event.slice(8) : '';
+      return id.test(stanzaId) ? [stanzaId] : [];
+    });
+  }
+
+  it('passes a disconnect step whose stream has just broken', async () => {
+    const close = `\t<iq type='set' id='c'><close xmlns='${PEER_NS}'/></iq>`;
+    assertPassed(await run(`Romeo connects\nRomeo sends:\n${close}\nRomeo disconnects\n`));
+    const streamError = write(`<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`);
+    assertPassed(await run(`Romeo connects\nRomeo sends:\n${streamError}\nRomeo disconnects\n`));
+  });
+
+  it("fails a broken stream only at its own client's next step", async () => {
+    const actions = `Romeo connects
+Juliet connects
+Juliet sends:
+\t<iq type='set' id='c'><close xmlns='${PEER_NS}'/></iq>
+Romeo sends:
+${write(`<message id='still'/>`)}
+Romeo receives:
+\t<message id='still'/>
+Romeo receives: nothing
+`;
+    assertPassed(await run(actions));
+    assertFailed(await run(`${actions}Juliet receives:\n\t<message/>\n`), 10, /the server closed the (stream|connection)/);
+  });
+
+  it('captures an attribute value and uses it, escaped, in later stanzas', async () => {
+    const result = await run(`Romeo connects
+Romeo sends:
+${write(`<iq type='result' id="a&amp;b'c" from='room@muc'/>`)}
+Romeo receives:
+\t<iq type='result' id='{scansion:capture:query}' from='{scansion:capture:room}'/>
+Romeo sends:
+${write(`<message id="\${query}" to="\${room}"/>`)}
+Romeo receives:
+\t<message id="\${query}" to='room@muc'/>
+`);
+    assertPassed(result);
+    const failure = assertFailed(
+      await run(`Romeo connects
+Romeo sends:
+${write(`<iq id='one'/><iq id='two'/>`)}
+Romeo receives:
+\t<iq id='{scansion:capture:first}'/>
+Romeo receives:
+\t<iq id='\${first}'/>
+`),
+      6,
+      /attribute id is 'two', expected 'one'/,
+    );
+    assert.equal(failure.expected, `<iq id='one'/>`);
+  });
+
+  it('runs or skips scripts by the tags in their header', async () => {
+    const sub = join(dir, 'tagged');
+    await mkdir(sub);
+    await writeFile(join(sub, 'a.scs'), `# A\n# tags: muc, slow\n${HEADER}Romeo connects\n`);
+    await writeFile(join(sub, 'b.scs'), `# B\n# tags: muc\n${HEADER}Romeo connects\n`);
+    await writeFile(join(sub, 'c.scs'), `# C\n${HEADER}Romeo connects\n`);
+    const ran = async (tags: RunOptions) => {
+      const summary = await runScripts([sub], { ...options, ...tags });
+      return summary.results.filter((result) => !result.skipped).map((result) => basename(result.file));
+    };
+    assert.deepEqual(await ran({}), ['a.scs', 'b.scs', 'c.scs']);
+    assert.deepEqual(await ran({ onlyTags: ['slow', 'other'] }), ['a.scs']);
+    assert.deepEqual(await ran({ skipTags: ['slow'] }), ['b.scs', 'c.scs']);
+    assert.deepEqual(await ran({ onlyTags: ['muc'], skipTags: ['slow'] }), ['b.scs']);
+
+    const summary = await runScripts([sub], { ...options, skipTags: ['muc'] });
+    assert.deepEqual([summary.passed, summary.failed, summary.skipped], [1, 0, 2]);
+    const suite = parseElement(junitReport(summary.results).replace(/^<\?xml[^>]*\?>/, '')).getChild('testsuite')!;
+    assert.equal(suite.attrs.skipped, '2');
+    assert.ok(suite.getChildren('testcase')[0].getChild('skipped'));
+  });
+
+  it('counts steps, and traces the XML each client sends and receives', async () => {
+    const trace: string[] = [];
+    const steps = [
+      'Romeo connects',
+      `Romeo sends:\n${write(`<message id='traced'/>`)}`,
+      `Romeo receives:\n\t<message id='traced'/>`,
+      `Romeo receives:\n\t<message id='never'/>`,
+      'Romeo disconnects',
+    ];
+    const result = await run(
+      steps.join('\n') + '\n',
+      { timeout: 300, trace: (client, direction, xml) => trace.push(`${client} ${direction} ${xml}`) },
+    );
+    assert.deepEqual([result.steps, result.totalSteps], [4, 5]);
+    assert.ok(trace.some((line) => line.startsWith(`Romeo sent <iq type='set' id='w'>`)), trace.join('\n'));
+    assert.ok(trace.includes(`Romeo received <message id='traced'/>`), trace.join('\n'));
+    assert.ok(trace.some((line) => line.startsWith('Romeo received <?xml')), 'negotiation is traced too');
+    assert.ok(trace.some((line) => line.includes('>(credentials)</auth>')), 'the SASL credentials are not');
+    assert.ok(!trace.some((line) => line.includes(Buffer.from('\0romeo\0password').toString('base64'))));
+    assertPassed(await run('Romeo connects\nRomeo disconnects\n'));
+  });
+
+  it('spreads the clients over the given servers, a connect_port still winning', async () => {
+    const second = new ScriptedPeer();
+    await second.start();
+    try {
+      const spread = [
+        { host: '127.0.0.1', port: peer.port },
+        { host: '127.0.0.1', port: second.port },
+      ];
+      const header = `${HEADER.replace('-----\n', '')}[Client] Mercutio\n\tjid: mercutio@localhost\n\tpassword: password\n\tresource: spread\n\tconnect_port: ${second.port}\n\n-----\n`;
+      const file = await saveScript('Romeo connects\nJuliet connects\nMercutio connects\n', header);
+      assertPassed(await runScript(file, { timeout: 2000, spread }));
+      assert.ok(peer.events.includes('bind romeo@localhost/balcony'));
+      assert.ok(second.events.some((event) => /^bind juliet@localhost\//.test(event)));
+      assert.ok(second.events.includes('bind mercutio@localhost/spread'));
+    } finally {
+      await second.stop();
+    }
   });
 });

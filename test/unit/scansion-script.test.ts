@@ -114,6 +114,31 @@ Romeo disconnects
     assert.match(receive.stanza, /\$\{Juliet Capulet's full JID\}/);
   });
 
+  it('takes a full JID as the JID to connect as, with its resource', () => {
+    const script = parseScript('[Client] Romeo\n\tjid: romeo@localhost/phone\n\tpassword: pw\n-----\n', 'full.scs');
+    const romeo = script.clients.get('Romeo')!;
+    assert.equal(romeo.jid, 'romeo@localhost');
+    assert.equal(romeo.resource, 'phone');
+  });
+
+  it("reads tags from the header's comment lines", () => {
+    const script = parseScript(
+      `# MUC: a title\n# tags: muc, slow\n## Tags: admin\n${HEADER.replace('# A title\n', '')}`,
+      'tags.scs',
+    );
+    assert.deepEqual(script.tags, ['muc', 'slow', 'admin']);
+    assert.deepEqual(parse('# tags: not-in-the-header\n').tags, []);
+  });
+
+  it('accepts a captured value after the step that captures it', () => {
+    const script = parse(`Romeo receives:
+\t<iq id='{scansion:capture:query}'/>
+Romeo sends:
+\t<iq id='\${query}' to="\${Romeo's JID}"/>
+`);
+    assert.equal(script.actions.length, 2);
+  });
+
   it('reports errors with file and line', () => {
     const cases: [string, number, RegExp][] = [
       [HEADER + 'Romeo connects\nTybalt connects\n', 15, /unknown client 'Tybalt'/],
@@ -124,7 +149,10 @@ Romeo disconnects
       [HEADER + 'Romeo sends:\n\t<presence to="${Romeo\'s nickname}"/>\n', 14, /unknown variable/],
       [HEADER + '\t<presence/>\n', 14, /indented text outside/],
       ['[Client] Romeo\n\tjid: romeo@example.com\n\tcolour: red\n-----\n', 3, /unknown client property 'colour'/],
-      ['[Client] Romeo\n\tjid: romeo\n-----\n', 2, /not a bare JID/],
+      ['[Client] Romeo\n\tjid: romeo\n-----\n', 2, /'romeo' is not a JID/],
+      ['[Client] Romeo\n\tjid: r@example.com/a\n\tresource: b\n-----\n', 3, /two resources, 'a' and 'b'/],
+      [HEADER + 'Romeo sends:\n\t<iq id="{scansion:capture:id}"/>\n', 14, /captures belong in received stanzas/],
+      [HEADER + 'Romeo sends:\n\t<iq id="${id}"/>\n', 14, /'\$\{id\}' is not captured by an earlier step/],
       ['[Client] Romeo\n\tjid: r@example.com\n\tconnect_port: http\n-----\n', 3, /not a port number/],
       ['[Client] Romeo\n\tpassword: x\n-----\n', 1, /has no jid/],
       ['[Client] Romeo\n\tjid: r@example.com\nRomeo connects\n', 3, /expected '\[Client\] Name'/],
@@ -141,9 +169,9 @@ Romeo disconnects
 
   it('substitutes full and bare JIDs, escaped for XML', () => {
     const jids = { full: "o'brien@example.com/a&b", bare: "o'brien@example.com" };
-    const text = substituteVariables(`<x a="\${Romeo's full JID}">\${Romeo's JID}</x>`, (client, kind) => {
-      assert.equal(client, 'Romeo');
-      return jids[kind];
+    const text = substituteVariables(`<x a="\${Romeo's full JID}">\${Romeo's JID}</x>`, (variable) => {
+      assert.ok(variable.kind !== 'capture' && variable.client === 'Romeo');
+      return jids[variable.kind];
     });
     assert.equal(text, `<x a="o&apos;brien@example.com/a&amp;b">o&apos;brien@example.com</x>`);
   });
