@@ -47,7 +47,18 @@ export const configSchema = z
         domain,
         shards: z.union([z.literal('auto'), z.number().int().min(1).max(256)]),
         mailbox_limit: z.number().int().min(1),
+        turn_budget: z.number().int().min(1),
         admins: z.array(z.string().min(1)),
+        history_length: z.number().int().min(0),
+        max_history_length: z.number().int().min(0),
+        max_history_chars: z.number().int().min(0),
+        max_subject_length: z.number().int().min(0),
+        max_nick_length: z.number().int().min(1).max(1023),
+        max_occupants: z.number().int().min(1),
+        max_rooms: z.number().int().min(1),
+        max_rooms_per_user: z.number().int().min(1),
+        // Below the worker's own heap limit (SHARD_HEAP_LIMIT_MB in shard-pool.ts), or it sheds nothing before dying.
+        heap_budget_mb: z.number().int().min(1).max(2047),
       })
       .strict(),
     component: z
@@ -69,6 +80,9 @@ export const configSchema = z
         path: ['component', 'secret'],
         message: 'must be set when component.enabled is true (the shared secret of the XEP-0114 handshake)',
       });
+    }
+    if (config.muc.history_length > config.muc.max_history_length) {
+      context.addIssue({ code: 'custom', path: ['muc', 'history_length'], message: 'must not exceed muc.max_history_length' });
     }
     if (!config.client.enabled && !config.component.enabled) {
       context.addIssue({

@@ -14,6 +14,7 @@ import type { RoomArchive } from '../store/archive.js';
 import type { RoomStore, RoomWrite } from '../store/rooms.js';
 import type { Element } from '../xml/element.js';
 import type { RoomHooks } from './events.js';
+import type { RoomLimits } from './limits.js';
 import { handleFirstPresence, handleRoomStanza } from './lifecycle.js';
 import { Room, type RoomHost } from './room.js';
 import { PERSISTENT } from './settings.js';
@@ -40,6 +41,9 @@ export interface RoomEnvironment {
   archive: RoomArchive;
   log: Logger;
   mailboxLimit: number;
+  /** Stanzas a room handles in a row before the shard turns to other rooms and new input. */
+  turnBudget: number;
+  limits: RoomLimits;
   /** Called when the actor has no room and nothing queued: the service forgets it. */
   retire(actor: RoomActor): void;
 }
@@ -68,6 +72,7 @@ export class RoomActor implements RoomHost {
       (mail) => {
         if (mail.kind === 'stanza') env.outbox.handled(mail.receipt);
       },
+      env.turnBudget,
     );
   }
 
@@ -81,6 +86,10 @@ export class RoomActor implements RoomHost {
 
   get archive(): RoomArchive {
     return this.env.archive;
+  }
+
+  get limits(): RoomLimits {
+    return this.env.limits;
   }
 
   get queued(): number {

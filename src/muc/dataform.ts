@@ -36,6 +36,8 @@ export interface FormField {
   datatype?: string;
   /** XEP-0122 `<open/>`: a list-single that also takes values not among its options. */
   open?: boolean;
+  /** XEP-0122 `<range/>` of a numeric value; a number outside it is a form error. */
+  range?: { min: number; max: number };
   value?: FieldValue;
   options?: (string | FormOption)[];
 }
@@ -54,9 +56,10 @@ export function renderForm(form: Form, type: 'form' | 'result' = 'form'): Elemen
   for (const field of form.fields) {
     const fieldEl = x.c('field', { type: field.type, var: field.var, label: field.label });
     if (field.desc !== undefined) fieldEl.c('desc').append(field.desc);
-    if (type === 'form' && (field.datatype !== undefined || field.open)) {
+    if (type === 'form' && (field.datatype !== undefined || field.open || field.range)) {
       const validate = fieldEl.c('validate', { xmlns: 'http://jabber.org/protocol/xdata-validate', datatype: field.datatype });
       if (field.open) validate.c('open');
+      if (field.range) validate.c('range', { min: String(field.range.min), max: String(field.range.max) });
     }
     if (type === 'form') {
       for (const option of field.options ?? []) {
@@ -146,8 +149,12 @@ function readField(field: FormField, raw: string[]): FieldResult {
     }
     default: {
       if (first === undefined) return { value: undefined };
-      if (field.datatype === 'xs:integer' && !/^[+-]?\d+$/.test(first.trim())) {
+      const integer = /^[+-]?\d+$/.test(first.trim());
+      if (field.datatype === 'xs:integer' && !integer) {
         return { error: 'Invalid value for data of type xs:integer' };
+      }
+      if (field.range && integer && !(Number(first) >= field.range.min && Number(first) <= field.range.max)) {
+        return { error: `Value out of range: ${first.trim()} is not between ${field.range.min} and ${field.range.max}` };
       }
       if (field.type === 'list-single' && field.options !== undefined && !field.open && !optionValues(field).includes(first)) {
         return { error: 'Value not among the options: ' + first };

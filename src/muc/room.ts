@@ -13,6 +13,7 @@ import type { RoomArchive } from '../store/archive.js';
 import type { StoredRoom } from '../store/rooms.js';
 import { el, type Element } from '../xml/element.js';
 import type { RoomEvents, RoomHooks } from './events.js';
+import type { RoomLimits } from './limits.js';
 import { Occupant } from './occupant.js';
 import {
   AFFILIATION_RANK,
@@ -32,6 +33,7 @@ export interface RoomHost {
   readonly admins: ReadonlySet<string>;
   /** The service's message archive (XEP-0313). */
   readonly archive: RoomArchive;
+  readonly limits: RoomLimits;
   send(stanza: Element, to: string | readonly string[]): void;
   /** A session entered (`present`) or left the room under a nickname. */
   occupancy(nick: string, jid: string, present: boolean): void;
@@ -100,6 +102,10 @@ export class Room {
 
   get archive(): RoomArchive {
     return this.host.archive;
+  }
+
+  get limits(): RoomLimits {
+    return this.host.limits;
   }
 
   fire<K extends keyof RoomEvents & string>(name: K, event: RoomEvents[K]['event']): RoomEvents[K]['result'] | undefined {

@@ -22,6 +22,8 @@ import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } 
 import { ShardBus, type LiveRoom } from './shard-bus.js';
 import { PublicRoomIndex } from './public-room-index.js';
 import { shardOf } from '../runtime/shard-of.js';
+import { HeapBudget } from '../runtime/heap-budget.js';
+import { roomLimits } from './limits.js';
 import { NS_RSM, pageOf, readPageRequest, type PageRequest } from './rsm.js';
 import { errorReply, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
 
@@ -36,11 +38,13 @@ class MucService implements ShardApplication, CommandHost {
   private readonly bus: ShardBus;
   /** The public stored rooms this shard owns: disco#items reads no stored configuration. */
   private readonly storedPublicRooms = new PublicRoomIndex();
+  private readonly heap: HeapBudget;
 
   constructor(private readonly context: ShardContext) {
     const { settings } = context;
     this.serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
     this.database = openDatabase(settings.data_dir, settings.storage.durability);
+    this.heap = new HeapBudget(settings.muc.heap_budget_mb * 1024 * 1024);
     // Only the shard owning a room (by hash, as the pool routes) writes it, so
     // each shard's index stays exact with what it writes itself.
     this.store = new RoomStore(this.database, (room, config) => {
@@ -58,6 +62,14 @@ class MucService implements ShardApplication, CommandHost {
       archive: new RoomArchive(this.database),
       log: createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' }),
       mailboxLimit: settings.muc.mailbox_limit,
+      turnBudget: settings.muc.turn_budget,
+      limits: roomLimits(settings.muc, {
+        shardCount: context.shardCount,
+        memoryShort: () => this.heap.exceeded,
+        // Actors outlive their room only until they are idle: their count is the live rooms', near enough.
+        liveRooms: () => this.actors.size,
+        roomsOwnedBy: (user) => this.roomsOwnedBy(user),
+      }),
       retire: (actor) => {
         if (this.actors.get(actor.jid) === actor) this.actors.delete(actor.jid);
       },
@@ -127,6 +139,7 @@ class MucService implements ShardApplication, CommandHost {
 
   async close(): Promise<void> {
     this.bus.close();
+    this.heap.stop();
     await Promise.allSettled([...this.actors.values()].map((actor) => actor.pendingWrite));
     await this.database.close();
   }
@@ -261,6 +274,12 @@ class MucService implements ShardApplication, CommandHost {
       });
     });
     return (await Promise.all(outcomes)).filter((jid): jid is string => jid !== undefined);
+  }
+
+  private roomsOwnedBy(user: string): number {
+    let owned = 0;
+    for (const actor of this.actors.values()) if (actor.room?.affiliations.get(user)?.affiliation === 'owner') owned++;
+    return owned;
   }
 
   /** The rooms live on this shard. */

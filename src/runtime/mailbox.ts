@@ -1,7 +1,10 @@
 // A bounded FIFO mailbox: the heart of an actor. Items are handled one at a
 // time, each to completion (awaiting whatever the handler returns) before the
 // next starts. A handler that finishes synchronously lets the mailbox drain in
-// the same turn, so a busy room costs no promise per stanza.
+// the same turn, so a busy room costs no promise per stanza; but every
+// `turnBudget` items it yields to the event loop (setImmediate), so
+// a deep mailbox delays only itself: the other mailboxes of the thread, and
+// the messages that bring new items, get their turn in between.
 
 export type MailboxHandler<T> = (item: T) => void | Promise<void>;
 
@@ -9,6 +12,8 @@ export class Mailbox<T> {
   private readonly queue: T[] = [];
   private head = 0;
   private running = false;
+  /** Items handled since the mailbox last yielded. */
+  private spent = 0;
 
   constructor(
     private readonly handler: MailboxHandler<T>,
@@ -16,6 +21,7 @@ export class Mailbox<T> {
     private readonly onError: (err: unknown, item: T) => void,
     /** Called once per item when its handling is over, after `onError` if it failed. */
     private readonly onDone: (item: T) => void = () => {},
+    private readonly turnBudget = Infinity,
   ) {}
 
   get size(): number {
@@ -41,6 +47,14 @@ export class Mailbox<T> {
   private drain(): void {
     this.running = true;
     while (this.head < this.queue.length) {
+      if (++this.spent > this.turnBudget) {
+        this.compact();
+        setImmediate(() => {
+          this.spent = 0;
+          this.drain();
+        });
+        return;
+      }
       const item = this.queue[this.head++];
       let pending: void | Promise<void>;
       try {

@@ -96,3 +96,17 @@ test('reports a failing handler and goes on with the next item', async () => {
   ]);
   assert.ok(mailbox.idle);
 });
+
+test('yields to the event loop every turnBudget items, so another mailbox gets its turn in between', async () => {
+  const log: string[] = [];
+  const deep = new Mailbox<number>((item) => void log.push(`deep ${item}`), 100, ignoreErrors, () => {}, 3);
+  const other = new Mailbox<number>((item) => void log.push(`other ${item}`), 100, ignoreErrors, () => {}, 3);
+  for (let i = 0; i < 7; i++) deep.post(i);
+  assert.deepEqual(log, ['deep 0', 'deep 1', 'deep 2']);
+  assert.equal(deep.size, 4);
+  // Posted while the deep mailbox waits for its next turn: handled now, not after the backlog.
+  other.post(0);
+  assert.deepEqual(log.at(-1), 'other 0');
+  while (!deep.idle) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(log, ['deep 0', 'deep 1', 'deep 2', 'other 0', 'deep 3', 'deep 4', 'deep 5', 'deep 6']);
+});

@@ -1,6 +1,10 @@
 // Discussion history (XEP-0045 §7.2.15): the room keeps its last messages
 // with a body (or a storage hint) in memory, stamped with a delay, and sends
 // them to each session that enters, limited by the <history/> it asked for.
+// It is bounded (README "Limits"): an owner may set at most
+// muc.max_history_length messages, the history keeps at most
+// muc.max_history_chars characters of serialized stanzas, and it does not
+// grow while the shard is short of memory (a new message replaces the oldest).
 
 import type { Element } from '../../xml/element.js';
 import type { RoomFeature } from '../events.js';
@@ -8,9 +12,9 @@ import type { Room } from '../room.js';
 import { defineSetting } from '../settings.js';
 import { NS_DELAY, NS_MUC } from '../stanzas.js';
 
-const DEFAULT_LENGTH = 20;
-const HISTORY_LENGTH = defineSetting<number>('history_length', DEFAULT_LENGTH);
-const DEFAULT_MESSAGES = defineSetting<number>('default_history_messages', DEFAULT_LENGTH);
+/** Unset: the service's muc.history_length. */
+const HISTORY_LENGTH = defineSetting<number | undefined>('history_length', undefined);
+const DEFAULT_MESSAGES = defineSetting<number>('default_history_messages', 20);
 const NS_HINTS = 'urn:xmpp:hints';
 const NS_EME = 'urn:xmpp:eme:0';
 const NS_CHAT_MARKERS = 'urn:xmpp:chat-markers:0';
@@ -40,8 +44,10 @@ export function isHistoric(stanza: Element): boolean {
   return stanza.getChild('encryption', NS_EME) !== undefined || stanza.getChildByNs(NS_CHAT_MARKERS) !== undefined;
 }
 
+/** As Prosody's get_historylength: what the owner set, or the default, never above the maximum (which may have been lowered since). */
 export function historyLength(room: Room): number {
-  return room.get(HISTORY_LENGTH);
+  const { historyLength, maxHistoryLength } = room.limits;
+  return Math.min(room.get(HISTORY_LENGTH) ?? historyLength, maxHistoryLength);
 }
 
 /** Whether the room kept any history since it was loaded. */
@@ -49,27 +55,35 @@ export function hasHistory(room: Room): boolean {
   return histories.has(room);
 }
 
-/** Starts a room's history from earlier messages (already stamped with their delay), oldest first. */
+/** Starts a room's history from earlier messages (already stamped with their delay), oldest first, within its byte cap. */
 export function restoreHistory(room: Room, messages: { stanza: Element; at: number }[]): void {
-  histories.set(
-    room,
-    messages.map(({ stanza, at }) => ({ stanza, at, chars: stanza.toString().length })),
-  );
+  const entries = messages.map(({ stanza, at }) => ({ stanza, at, chars: stanza.toString().length }));
+  histories.set(room, entries);
+  trim(entries, historyLength(room), room.limits.maxHistoryChars);
+}
+
+/** Drops the oldest entries until at most `length` are left, within `maxChars`. */
+function trim(entries: Entry[], length: number, maxChars: number): void {
+  let chars = 0;
+  for (const entry of entries) chars += entry.chars;
+  let drop = Math.max(0, entries.length - length);
+  for (let i = 0; i < drop; i++) chars -= entries[i].chars;
+  while (chars > maxChars) chars -= entries[drop++].chars;
+  entries.splice(0, drop);
 }
 
 function remember(room: Room, stanza: Element): void {
-  const length = room.get(HISTORY_LENGTH);
-  if (length <= 0) {
-    histories.set(room, []);
-    return;
-  }
+  const entries = histories.get(room) ?? [];
+  histories.set(room, entries);
+  const { maxHistoryChars, memoryShort } = room.limits;
+  const length = memoryShort() ? Math.min(entries.length, historyLength(room)) : historyLength(room);
   const at = Date.now();
   const copy = stanza.clone().setAttr('to', undefined);
   copy.c('delay', { xmlns: NS_DELAY, from: room.jid, stamp: timestamp(at) });
-  const entries = histories.get(room) ?? [];
-  entries.push({ stanza: copy, at, chars: copy.toString().length });
-  if (entries.length > length) entries.splice(0, entries.length - length);
-  histories.set(room, entries);
+  const chars = copy.toString().length;
+  // A message bigger than the whole cap is not kept; it would only push the others out.
+  if (length > 0 && chars <= maxHistoryChars) entries.push({ stanza: copy, at, chars });
+  trim(entries, length, maxHistoryChars);
 }
 
 /**
@@ -123,14 +137,16 @@ export const history: RoomFeature = (hooks) => {
         var: 'muc#roomconfig_historylength',
         type: 'text-single',
         datatype: 'xs:integer',
+        range: { min: 0, max: room.limits.maxHistoryLength },
         label: 'Maximum number of history messages returned by room',
         desc: 'Specify the maximum number of previous messages that should be sent to users when they join the room',
-        value: String(room.get(HISTORY_LENGTH)),
+        value: String(historyLength(room)),
       });
       fields.push({
         var: 'muc#roomconfig_defaulthistorymessages',
         type: 'text-single',
         datatype: 'xs:integer',
+        range: { min: 0, max: room.limits.maxHistoryLength },
         label: 'Default number of history messages returned by room',
         desc: 'Specify the number of previous messages sent to new users when they join the room',
         value: String(room.get(DEFAULT_MESSAGES)),
@@ -139,10 +155,10 @@ export const history: RoomFeature = (hooks) => {
     65,
   );
   hooks.on('config-submitted/muc#roomconfig_historylength', ({ room, value, statusCodes }) => {
-    if (room.set(HISTORY_LENGTH, Math.max(0, Number(value)))) statusCodes.add('104');
+    if (room.set(HISTORY_LENGTH, Number(value))) statusCodes.add('104');
   });
   hooks.on('config-submitted/muc#roomconfig_defaulthistorymessages', ({ room, value, statusCodes }) => {
-    const messages = Math.min(Math.max(0, Number(value)), room.get(HISTORY_LENGTH));
+    const messages = Math.min(Number(value), historyLength(room));
     if (room.set(DEFAULT_MESSAGES, messages)) statusCodes.add('104');
   });
 };

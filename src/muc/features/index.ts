@@ -27,11 +27,13 @@ import { presenceBroadcast } from './presence-broadcast.js';
 import { privateMessages } from './private-messages.js';
 import { publicRooms } from './public.js';
 import { registration } from './register.js';
+import { roomCreation } from './room-creation.js';
 import { subject } from './subject.js';
 import { voiceRequests } from './voice-requests.js';
 import { whois } from './whois.js';
 
 export const FEATURES: readonly RoomFeature[] = [
+  roomCreation,
   nicknames,
   bans,
   lock,

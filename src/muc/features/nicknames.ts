@@ -1,5 +1,6 @@
 // Nickname rules on entry and nick change: a nickname must pass strict
-// resourceprep (jid-malformed) and must not be blank (not-allowed).
+// resourceprep (jid-malformed), must not be blank (not-allowed) and must not
+// be longer than muc.max_nick_length characters (not-acceptable).
 
 import { prepNickname } from '../../jid/jid.js';
 import type { Element } from '../../xml/element.js';
@@ -16,6 +17,11 @@ function refuseBadNickname(room: Room, stanza: Element, occupant: Occupant): tru
   }
   if (!/\S/u.test(occupant.name)) {
     const error = { type: 'modify', condition: 'not-allowed', text: 'Invisible Nicknames are forbidden' } as const;
+    room.send(errorReply(stanza, error, room.jid), stanza.attrs.from as string);
+    return true;
+  }
+  if (occupant.name.length > room.limits.maxNickLength) {
+    const error = { type: 'modify', condition: 'not-acceptable', text: `Nicknames are limited to ${room.limits.maxNickLength} characters` } as const;
     room.send(errorReply(stanza, error, room.jid), stanza.attrs.from as string);
     return true;
   }

@@ -1,14 +1,15 @@
 // The room subject (XEP-0045 §8.1): sent to every session that enters (an
 // empty <subject/> from the room when none was ever set), changed by moderators, or by anyone
 // with a voice when the room allows it. As in Prosody, a groupchat message
-// with a subject and no body or thread is only a subject change.
+// with a subject and no body or thread is only a subject change. A subject
+// longer than muc.max_subject_length characters is refused (not-acceptable).
 
 import { el, type Element } from '../../xml/element.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { ROLE_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
-import { errorReply, NS_DELAY } from '../stanzas.js';
+import { errorReply, NS_DELAY, type StanzaError } from '../stanzas.js';
 import { configField, FLAG } from './config-field.js';
 import { timestamp } from './history.js';
 
@@ -57,12 +58,15 @@ export const subject: RoomFeature = (hooks) => {
       const change = stanza.getChild('subject');
       if (change === undefined || stanza.getChild('body') !== undefined || stanza.getChild('thread') !== undefined) return undefined;
       const rank = ROLE_RANK[occupant.role];
-      if (rank >= ROLE_RANK.moderator || (rank >= ROLE_RANK.participant && room.get(CHANGE_SUBJECT))) {
-        setSubject(room, occupant.nick, change.text());
-      } else {
-        const error = { type: 'auth', condition: 'forbidden', text: 'You are not allowed to change the subject' } as const;
-        room.send(errorReply(stanza, error), stanza.attrs.from as string);
+      const { maxSubjectLength } = room.limits;
+      let error: StanzaError | undefined;
+      if (rank < ROLE_RANK.participant || (rank < ROLE_RANK.moderator && !room.get(CHANGE_SUBJECT))) {
+        error = { type: 'auth', condition: 'forbidden', text: 'You are not allowed to change the subject' };
+      } else if (change.text().length > maxSubjectLength) {
+        error = { type: 'modify', condition: 'not-acceptable', text: `Subjects are limited to ${maxSubjectLength} characters` };
       }
+      if (error === undefined) setSubject(room, occupant.nick, change.text());
+      else room.send(errorReply(stanza, error), stanza.attrs.from as string);
       return true;
     },
     20,
