@@ -28,7 +28,9 @@ export type SessionCommand =
   /** A shard's delivery: `head + " to='" + to[i] + "'" + tail` for session `ids[i]`. */
   | { kind: 'deliver'; head: string; tail: string; to: string[]; ids: number[] }
   | { kind: 'stream-error'; id: number; condition: string; text: string | undefined }
-  | { kind: 'account-changed'; id: number; change: AccountChange };
+  | { kind: 'account-changed'; id: number; change: AccountChange }
+  /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
+  | { kind: 'ended'; id: number };
 
 export type ToIoThread = { kind: 'commands'; commands: SessionCommand[] } | { kind: 'close' };
 

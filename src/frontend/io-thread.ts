@@ -35,13 +35,23 @@ class NumberedSessions extends SessionTable<ClientSession> {
     events.push({ kind: 'bound', id, fullJid: session.fullJid });
   }
 
-  /** The session is over (after `remove`): its number is forgotten. */
-  ended(session: ClientSession, reason: string | undefined): void {
+  /** Sessions whose end the main thread has not confirmed yet, by number. */
+  private readonly ending = new Map<number, () => void>();
+
+  /** The session is over (after `remove`): resolves once the main thread has ended it too. */
+  ended(session: ClientSession, reason: string | undefined): Promise<void> | void {
     const id = this.ids.get(session);
     if (id === undefined) return;
     this.ids.delete(session);
     this.byId.delete(id);
     events.push({ kind: 'ended', id, reason });
+    return new Promise((resolve) => this.ending.set(id, resolve));
+  }
+
+  /** The main thread ended session `id`. */
+  confirmEnd(id: number): void {
+    this.ending.get(id)?.();
+    this.ending.delete(id);
   }
 }
 
@@ -71,6 +81,8 @@ function run(command: SessionCommand): void {
       return sessions.byId.get(command.id)?.streamError(command.condition, command.text);
     case 'account-changed':
       return sessions.byId.get(command.id)?.accountChanged(command.change);
+    case 'ended':
+      return sessions.confirmEnd(command.id);
   }
 }
 

@@ -205,6 +205,8 @@ class IoThread {
         case 'ended': {
           const session = this.live.get(event.id);
           if (session !== undefined) this.end(session, event.reason);
+          // Its stream closes only now, so a peer that saw it close sees a server that knows it is gone.
+          this.command({ kind: 'ended', id: event.id });
           break;
         }
       }
