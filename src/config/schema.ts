@@ -1,9 +1,21 @@
 // The configuration schema. Every key a user can write is declared here, with
 // its type and range; unknown keys are refused so a typo cannot pass silently.
 
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
+/** A count where 0 means no limit. */
+const limit = z.number().int().min(0);
+const rate = z
+  .object({
+    // 0 is no limit.
+    bytes_per_second: limit,
+    stanzas_per_second: limit,
+    // Seconds of the rate a quiet session may spend at once.
+    burst_seconds: z.number().positive().max(3600),
+  })
+  .strict();
 const path = z.string().min(1);
 const domain = z
   .string()
@@ -26,9 +38,26 @@ export const configSchema = z
         io_threads: z.union([z.literal('auto'), z.number().int().min(1).max(256)]),
         tls_cert: path.nullable(),
         tls_key: path.nullable(),
+        max_connections_per_ip: limit,
+        connection_limit_exempt: z.array(z.string().refine((address) => isIP(address) !== 0, 'must be an IP address')),
+        max_sessions_per_account: limit,
+        rate: z.object({ unauthenticated: rate, authenticated: rate }).strict(),
+        max_stanzas_in_flight: z.number().int().min(1),
+        max_shard_stanzas_in_flight: z.number().int().min(1),
+        max_unread_bytes: z.number().int().min(65536),
+        unread_grace_seconds: z.number().positive(),
+        max_queued_bytes: z.number().int().min(65536),
+        ping_interval_seconds: z.number().positive(),
+        ping_timeout_seconds: z.number().positive(),
       })
       .strict(),
-    auth: z.object({ backend: z.enum(['internal', 'insecure']) }).strict(),
+    auth: z
+      .object({
+        backend: z.enum(['internal', 'insecure']),
+        failure_delay_ms: z.number().int().min(0),
+        failure_delay_max_ms: z.number().int().min(0),
+      })
+      .strict(),
     accounts: z
       .object({
         offline_messages: z.number().int().min(0).max(100000),
@@ -71,9 +100,13 @@ export const configSchema = z
         connections: z.number().int().min(1).max(64),
       })
       .strict(),
+    http: z.object({ enabled: z.boolean(), host: z.string().min(1), port }).strict(),
   })
   .strict()
   .superRefine((config, context) => {
+    if (config.client.max_queued_bytes < config.client.max_unread_bytes) {
+      context.addIssue({ code: 'custom', path: ['client', 'max_queued_bytes'], message: 'must be at least client.max_unread_bytes' });
+    }
     if (config.component.enabled && config.component.secret === '') {
       context.addIssue({
         code: 'custom',

@@ -8,7 +8,7 @@ import { ConfigError, type Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
 import { AccountStore, type AccountChange } from '../store/accounts.js';
 import type { Database } from '../store/database.js';
-import { passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from './scram.js';
+import { deriveCredential, passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from './scram.js';
 
 export interface AuthBackend {
   /** SASL mechanisms to offer, strongest first. */
@@ -49,12 +49,17 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
   }
   const accounts = new AccountStore(database);
   const decoySecret = randomBytes(32);
+  // An unknown account's password is checked against this, so that PLAIN takes as long for it as for a real one.
+  let decoyCredential: Promise<ScramCredential> | undefined;
   return {
     mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'],
     accountJid,
     async verifyPassword(jid, password) {
       const credential = accounts.credential(jid, 'sha256');
-      return credential !== undefined && passwordMatches('sha256', credential, password);
+      if (credential !== undefined) return passwordMatches('sha256', credential, password);
+      decoyCredential ??= deriveCredential('sha256', randomBytes(32).toString('base64'));
+      await passwordMatches('sha256', await decoyCredential, password);
+      return false;
     },
     accountExists: (jid) => accounts.credential(jid, 'sha256') !== undefined,
     async scramCredential(jid, hash) {
@@ -80,7 +85,7 @@ export function assertAuthAllowed(settings: Settings): void {
   }
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIPv4(host)) return host.startsWith('127.');
   if (isIPv6(host)) return host === '::1' || /^::ffff:127\./i.test(host);

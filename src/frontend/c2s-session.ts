@@ -5,27 +5,39 @@
 // Output is coalesced: everything sent to the client during one event-loop
 // turn leaves in one socket write, so a client reads all the stanzas one
 // request produced for it together (the scansion runner relies on this).
+//
+// Flow control (issue 11). Input: the socket is not read while the session is
+// over its rate (token-bucket.ts), has too many stanzas in flight to the
+// shards, writes to a congested shard, or waits on an asynchronous step; what
+// it sent is delayed, never dropped. Output: nothing more is written while the
+// socket has not drained what it holds; the rest waits in the session's queue,
+// and the client is closed only when it leaves too much unread for too long.
 
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
+import { authFailure, counters } from '../ops/counters.js';
 import type { AccountChange } from '../store/accounts.js';
 import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-parser.js';
 import type { AuthBackend } from './auth.js';
 import { errorReply, streamErrorXml } from './errors.js';
+import type { LoginPacing } from './login-pacing.js';
 import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
 import type { BoundSession, SessionTable } from './sessions.js';
+import { TokenBucket } from './token-bucket.js';
 
 const CLIENT_NS = 'jabber:client';
 const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
 const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
 const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
+const PING_NS = 'urn:xmpp:ping';
 const ROSTER_VERSIONING_NS = 'urn:xmpp:features:rosterver';
 
 /** A connection must be bound this soon after it opens (Prosody waits 300 s; idle sockets cost us more). */
@@ -45,6 +57,7 @@ export interface C2sContext {
   /** Set when STARTTLS is configured. */
   tls: SecureContext | undefined;
   log: Logger;
+  pacing: LoginPacing;
 }
 
 /** Where a bound session's stanzas go, and its end. */
@@ -58,7 +71,7 @@ export interface SessionRouter {
   sessionEnded(session: ClientSession, reason?: string): Promise<void> | void;
 }
 
-type Phase =
+export type Phase =
   /** Waiting for the client's stream header. */
   | 'header'
   /** Features sent, before authentication: STARTTLS and SASL. */
@@ -92,11 +105,28 @@ export class ClientSession implements BoundSession {
   private readonly backlog: Element[] = [];
   private busy = false;
   private readonly output: string[] = [];
+  /** The length of what `output` holds. */
+  private queued = 0;
   private flushScheduled = false;
+  /** Armed while more than `max_unread_bytes` wait: the client is closed if that is still so when it fires. */
+  private unreadTimer: NodeJS.Timeout | undefined;
+  /** The negotiation deadline, then the idle-ping check. */
   private timer: NodeJS.Timeout | undefined;
+  /** The peer sent something since the last idle check. */
+  private heard = false;
+  /** An idle ping is out and unanswered. */
+  private pinged = false;
+  private bucket: TokenBucket;
+  /** Stanzas parsed from the chunk being read, charged to the bucket with it. */
+  private stanzasRead = 0;
+  /** Armed while reading waits for the bucket to refill. */
+  private rateTimer: NodeJS.Timeout | undefined;
+  /** Reasons not to read the socket now; it is read again when none is left. */
+  private holds = 0;
+  private inFlight = 0;
+  private inFlightHeld = false;
   /** The remote address and port, for log lines. */
   private readonly peer: string;
-  private readonly maxUnread: number;
 
   constructor(
     socket: Socket,
@@ -104,21 +134,28 @@ export class ClientSession implements BoundSession {
   ) {
     this.socket = socket;
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    const { limits } = context.settings;
-    // A client that stops reading must not make us buffer without end.
-    this.maxUnread = Math.max(2 * 1024 * 1024, 4 * limits.max_stanza_size);
+    this.bucket = new TokenBucket(context.settings.client.rate.unauthenticated);
     socket.setNoDelay(true);
     socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
     socket.on('error', (err) => this.context.log.debug(this.logFields({ err: err.message }), 'socket error'));
     socket.on('close', () => this.ended('connection closed'));
     this.timer = setTimeout(() => this.streamError('connection-timeout', 'Stream negotiation took too long'), NEGOTIATION_TIMEOUT_MS);
     this.newStream();
   }
 
+  /** Where the connection is in its life, for /metrics. */
+  get state(): Phase {
+    return this.phase;
+  }
+
   /** Queues XML for the client; it leaves at the end of this event-loop turn. */
   send(xml: string): void {
     if (this.phase === 'closed') return;
+    counters.stanzasOut.addXml(xml);
     this.output.push(xml);
+    this.queued += xml.length;
+    if (this.queued > this.context.settings.client.max_queued_bytes) return this.dropSlowReader();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
@@ -145,20 +182,98 @@ export class ClientSession implements BoundSession {
     this.finish(streamErrorXml(condition, text), text ?? condition);
   }
 
+  /** One of its stanzas was posted to a shard. */
+  stanzaPosted(): void {
+    if (++this.inFlight >= this.context.settings.client.max_stanzas_in_flight && !this.inFlightHeld) {
+      this.inFlightHeld = true;
+      this.hold();
+    }
+  }
+
+  /** A shard handled one of its stanzas; reading resumes once half of the bound is left in flight. */
+  stanzaHandled(): void {
+    if (--this.inFlight <= this.context.settings.client.max_stanzas_in_flight >> 1 && this.inFlightHeld) {
+      this.inFlightHeld = false;
+      this.release();
+    }
+  }
+
+  shardCongested(): void {
+    this.hold();
+  }
+
+  shardCaughtUp(): void {
+    this.release();
+  }
+
   private readonly onData = (chunk: Buffer): void => {
+    this.heard = true;
     this.parser.write(chunk);
+    const wait = this.bucket.charge(chunk.length, this.stanzasRead);
+    this.stanzasRead = 0;
+    if (wait > 0 && this.rateTimer === undefined && this.phase !== 'closed') {
+      this.hold();
+      this.rateTimer = setTimeout(this.rateRefilled, wait);
+    }
   };
+
+  private readonly rateRefilled = (): void => {
+    this.rateTimer = undefined;
+    this.release();
+  };
+
+  private hold(): void {
+    if (this.holds++ === 0) this.socket.pause();
+  }
+
+  private release(): void {
+    if (--this.holds === 0) this.socket.resume();
+  }
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    // Written when the socket drains: meanwhile it waits here, counted.
+    if (this.socket.writableNeedDrain) return this.watchUnread();
+    this.writeOutput();
+    this.watchUnread();
+  };
+
+  private writeOutput(): void {
     if (this.output.length === 0 || this.socket.destroyed) return;
     this.socket.write(this.output.length === 1 ? this.output[0]! : this.output.join(''));
     this.output.length = 0;
-    if (this.socket.writableLength > this.maxUnread && this.phase !== 'closed') {
-      this.context.log.info(this.logFields({ unread: this.socket.writableLength }), 'client does not read; closing');
-      this.streamError('policy-violation', 'Too much unread data');
+    this.queued = 0;
+  }
+
+  private readonly onDrain = (): void => {
+    // The client read all it had been given: what waits is no reason to close it unless it is over the bound again.
+    if (this.queued <= this.context.settings.client.max_unread_bytes) {
+      clearTimeout(this.unreadTimer);
+      this.unreadTimer = undefined;
     }
+    this.flush();
   };
+
+  private watchUnread(): void {
+    const { max_unread_bytes: max, unread_grace_seconds: grace } = this.context.settings.client;
+    if (this.unreadTimer !== undefined || this.phase === 'closed' || this.unread() <= max) return;
+    this.unreadTimer = setTimeout(() => {
+      this.unreadTimer = undefined;
+      if (this.unread() > max) this.dropSlowReader();
+    }, grace * 1000);
+  }
+
+  /** What was sent to the client and not yet read: in the socket and in the queue. */
+  private unread(): number {
+    return this.socket.writableLength + this.queued;
+  }
+
+  private dropSlowReader(): void {
+    this.context.log.info(this.logFields({ unread: this.unread() }), 'client does not read; closing');
+    this.output.length = 0;
+    this.queued = 0;
+    this.streamError('policy-violation', 'Too much unread data');
+  }
 
   /** A fresh parser for a new stream (at start, after STARTTLS, after SASL). */
   private newStream(): void {
@@ -173,7 +288,7 @@ export class ClientSession implements BoundSession {
     const parser: XmppStreamParser = new XmppStreamParser(
       {
         streamStart: (header) => parser === this.parser && this.streamStart(header),
-        stanza: (stanza) => parser === this.parser && this.receive(stanza),
+        stanza: (stanza) => parser === this.parser && this.parsed(stanza),
         streamEnd: () => parser === this.parser && this.streamEnd(),
         error: (condition, text) => parser === this.parser && this.streamError(condition, text),
       },
@@ -226,8 +341,15 @@ export class ClientSession implements BoundSession {
     this.finish('</stream:stream>');
   }
 
+  /** A top-level element from the socket: counted against the rate, then received. */
+  private parsed(stanza: Element): void {
+    this.stanzasRead++;
+    this.receive(stanza);
+  }
+
   /** A top-level element; handled in order, waiting behind any asynchronous step. */
   private receive(stanza: Element): void {
+    counters.stanzasIn.add(stanza.name);
     if (this.busy) {
       this.backlog.push(stanza);
       return;
@@ -242,6 +364,8 @@ export class ClientSession implements BoundSession {
     }
     if (!pending) return;
     this.busy = true;
+    // Nothing more is read meanwhile: the backlog holds at most what one read brought.
+    this.hold();
     pending
       .catch((err: unknown) => {
         this.context.log.error(this.logFields({ err }), 'error while handling a stanza');
@@ -249,6 +373,7 @@ export class ClientSession implements BoundSession {
       })
       .finally(() => {
         this.busy = false;
+        this.release();
         while (!this.busy && this.backlog.length > 0 && this.phase !== 'closed') this.receive(this.backlog.shift()!);
       });
   }
@@ -303,9 +428,17 @@ export class ClientSession implements BoundSession {
       return;
     }
     this.sasl = undefined;
-    if (step.kind === 'failure') return this.saslFailure(step.condition, step.text);
+    if (step.kind === 'failure') {
+      if (step.condition === 'not-authorized') {
+        // A closed session's answer goes nowhere: send() drops it.
+        await sleep(this.context.pacing.failed(step.accountJid, this.socket.remoteAddress ?? ''));
+      }
+      return this.saslFailure(step.condition, step.text);
+    }
     this.send(`<success xmlns='${SASL_NS}'>${step.data === undefined ? '' : b64(step.data)}</success>`);
     this.account = step.accountJid;
+    this.context.pacing.succeeded(step.accountJid);
+    this.bucket = new TokenBucket(this.context.settings.client.rate.authenticated);
     this.context.log.debug(this.logFields(), 'authenticated');
     this.newStream();
   }
@@ -313,6 +446,7 @@ export class ClientSession implements BoundSession {
   private saslFailure(condition: SaslFailureCondition | 'encryption-required', text?: string): void {
     const textXml = text === undefined ? '' : `<text>${escapeText(text)}</text>`;
     this.send(`<failure xmlns='${SASL_NS}'><${condition}/>${textXml}</failure>`);
+    authFailure(condition);
     if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_FAILURES) {
       this.streamError('policy-violation', 'Too many failed authentication attempts');
     }
@@ -325,7 +459,7 @@ export class ClientSession implements BoundSession {
       return;
     }
     // <proceed/> must leave in the clear, before the handshake starts on the same socket.
-    this.flush();
+    this.writeOutput();
     const raw = this.socket;
     raw.write(`<proceed xmlns='${TLS_NS}'/>`);
     raw.off('data', this.onData);
@@ -349,10 +483,12 @@ export class ClientSession implements BoundSession {
     const requested = bind.getChildText('resource');
     const resource = requested === undefined || requested.trim() === '' ? randomUUID() : requested;
     const fullJid = prepJid(this.account + '/' + resource);
-    if (fullJid === null) {
-      const error = errorReply(stanza, 'bad-request', 'Invalid resource');
-      if (error) this.send(error.toString());
-      return;
+    if (fullJid === null) return this.bindError(stanza, 'bad-request', 'Invalid resource');
+    const { max_sessions_per_account: maxSessions } = this.context.settings.client;
+    const replaced = this.context.sessions.get(fullJid) === undefined ? 0 : 1;
+    if (maxSessions > 0 && this.context.sessions.resourceCount(this.account!) - replaced >= maxSessions) {
+      // Prosody's answer (max_resources): the bind is refused; the stream stays, and the client may close it.
+      return this.bindError(stanza, 'resource-constraint', `Resource limit reached; only ${maxSessions} resources allowed`);
     }
     // Prosody's default: the newcomer wins and the old session is told why it goes.
     this.context.sessions.get(fullJid)?.streamError('conflict', 'Replaced by new connection');
@@ -361,10 +497,36 @@ export class ClientSession implements BoundSession {
     this.context.sessions.add(this);
     this.phase = 'bound';
     clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer = setTimeout(this.idleCheck, this.context.settings.client.ping_interval_seconds * 1000);
     const result = el('iq', { type: 'result', id: stanza.attrs.id }, el('bind', { xmlns: BIND_NS }, el('jid', {}, fullJid)));
     this.send(result.toString());
   }
+
+  private bindError(stanza: Element, condition: 'bad-request' | 'resource-constraint', text: string): void {
+    const error = errorReply(stanza, condition, text);
+    if (error) this.send(error.toString());
+  }
+
+  /**
+   * A bound session that was silent for `ping_interval_seconds` is pinged
+   * (XEP-0199); one still silent `ping_timeout_seconds` later is closed. Any
+   * data counts as an answer.
+   */
+  private readonly idleCheck = (): void => {
+    const { ping_interval_seconds: interval, ping_timeout_seconds: timeout } = this.context.settings.client;
+    if (this.heard) {
+      this.heard = false;
+      this.pinged = false;
+      this.timer = setTimeout(this.idleCheck, interval * 1000);
+    } else if (!this.pinged) {
+      this.pinged = true;
+      const { domain } = this.context.settings;
+      this.send(`<iq type='get' id='idle-${randomUUID()}' from='${escapeAttribute(domain)}' to='${escapeAttribute(this.fullJid)}'><ping xmlns='${PING_NS}'/></iq>`);
+      this.timer = setTimeout(this.idleCheck, timeout * 1000);
+    } else {
+      this.streamError('connection-timeout', 'No answer to a ping');
+    }
+  };
 
   private routeStanza(stanza: Element): void {
     const ns = stanza.attrs.xmlns;
@@ -388,7 +550,7 @@ export class ClientSession implements BoundSession {
   }
 
   private readonly closeSocket = (): void => {
-    this.flush();
+    this.writeOutput();
     const socket = this.socket;
     socket.end();
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
@@ -400,6 +562,8 @@ export class ClientSession implements BoundSession {
     const wasBound = this.phase === 'bound';
     this.phase = 'closed';
     clearTimeout(this.timer);
+    clearTimeout(this.unreadTimer);
+    clearTimeout(this.rateTimer);
     // Whatever else the peer sends is no longer parsed.
     this.socket.off('data', this.onData);
     let routed: Promise<void> | void = undefined;

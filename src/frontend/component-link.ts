@@ -64,7 +64,7 @@ export const DEFAULT_LIVENESS: LivenessTiming = {
 };
 /** The ids of the iqs a link writes for itself (pings, barriers) start with this: what comes back is ours, never the rooms'. */
 const OWN_ID_PREFIX = 'conclave-';
-/** Characters of stanzas held while the link is down; beyond, stanzas are dropped. */
+/** Characters of stanzas held while the link is down or the server does not read it; beyond, stanzas are dropped. */
 const QUEUE_LIMIT_CHARS = 16 * 1024 * 1024;
 /** A barrier the server has not routed back by then is given up on: the held stanzas leave anyway. */
 const BARRIER_TIMEOUT_MS = 200;
@@ -188,9 +188,9 @@ export class ComponentLink {
    */
   send(xml: string, to: string, actor = false): void {
     if (this.state === 'closed') return;
-    if (this.state !== 'up' && this.pendingChars + xml.length > QUEUE_LIMIT_CHARS) {
+    if ((this.state !== 'up' || this.socket?.writableNeedDrain) && this.pendingChars + xml.length > QUEUE_LIMIT_CHARS) {
       if (this.droppedThisOutage++ === 0) {
-        this.log.warn({ queued: this.pending.length }, 'component link down and its queue full: dropping stanzas until it is back');
+        this.log.warn({ queued: this.pending.length }, 'component link down or not read and its queue full: dropping stanzas until it is back');
       }
       this.stats.dropped++;
       return;
@@ -242,6 +242,7 @@ export class ComponentLink {
     });
     socket.on('error', (err) => (this.endReason ??= err.message));
     socket.on('close', () => this.lost(socket));
+    socket.on('drain', () => this.socket === socket && this.flush());
   }
 
   private newParser(socket: Socket): XmppStreamParser {
@@ -351,6 +352,8 @@ export class ComponentLink {
     const socket = this.socket;
     if (this.state !== 'up' || socket === undefined || this.pending.length === 0) return;
     if (this.barrier !== undefined && !all) return;
+    // Written when the socket drains ('drain' flushes): meanwhile it waits in `pending`, bounded.
+    if (socket.writableNeedDrain && !all) return;
     let now = this.pending;
     if (!all) {
       const heldFor = new Set<string>();

@@ -13,6 +13,7 @@
 import type { Settings } from '../config/load.js';
 import type { AccountChange } from '../store/accounts.js';
 import type { Element } from '../xml/element.js';
+import type { Phase } from './c2s-session.js';
 
 /** I/O thread → main thread, in the order things happened on the thread. */
 export type SessionEvent =
@@ -29,6 +30,10 @@ export type SessionCommand =
   | { kind: 'deliver'; head: string; tail: string; to: string[]; ids: number[] }
   | { kind: 'stream-error'; id: number; condition: string; text: string | undefined }
   | { kind: 'account-changed'; id: number; change: AccountChange }
+  /** Flow control (shard-pool.ts `StanzaSender`): the session's stanzas posted to and handled by the shards since the last such command. */
+  | { kind: 'in-flight'; id: number; posted: number; handled: number }
+  | { kind: 'shard-congested'; id: number }
+  | { kind: 'shard-caught-up'; id: number }
   /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
   | { kind: 'ended'; id: number };
 
@@ -37,6 +42,8 @@ export type ToIoThread = { kind: 'commands'; commands: SessionCommand[] } | { ki
 export type FromIoThread =
   /** The thread listens on `port` (the one the first thread got when `client.port` is 0). */
   | { kind: 'listening'; port: number }
+  /** Its open connections by the state of their stream, now and then, for /metrics and /status. */
+  | { kind: 'states'; states: [Phase, number][] }
   | { kind: 'events'; events: SessionEvent[] }
   /** Every connection is closed after a `close`. */
   | { kind: 'closed' };

@@ -16,6 +16,9 @@ import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, t
 import { ClientListener, loadTlsContext } from './listener.js';
 import { SessionTable } from './sessions.js';
 
+/** How often the thread tells the main thread its connections' states. */
+const STATES_INTERVAL_MS = 1_000;
+
 const { index, settings, port } = workerData as IoThreadData;
 const main = parentPort!;
 const post = (message: FromIoThread): void => main.postMessage(message);
@@ -81,6 +84,16 @@ function run(command: SessionCommand): void {
       return sessions.byId.get(command.id)?.streamError(command.condition, command.text);
     case 'account-changed':
       return sessions.byId.get(command.id)?.accountChanged(command.change);
+    case 'in-flight': {
+      const session = sessions.byId.get(command.id);
+      for (let i = 0; session && i < command.posted; i++) session.stanzaPosted();
+      for (let i = 0; session && i < command.handled; i++) session.stanzaHandled();
+      return;
+    }
+    case 'shard-congested':
+      return sessions.byId.get(command.id)?.shardCongested();
+    case 'shard-caught-up':
+      return sessions.byId.get(command.id)?.shardCaughtUp();
     case 'ended':
       return sessions.confirmEnd(command.id);
   }
@@ -100,3 +113,4 @@ main.on('message', (message: ToIoThread) => {
   })();
 });
 post({ kind: 'listening', port: listener.port });
+setInterval(() => post({ kind: 'states', states: [...listener.states()] }), STATES_INTERVAL_MS).unref();

@@ -23,6 +23,7 @@ import type { Delivery } from '../runtime/protocol.js';
 import type { AccountChange } from '../store/accounts.js';
 import { Element } from '../xml/element.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
+import type { Phase } from './c2s-session.js';
 import type { StanzaRouter } from './router.js';
 import type { BoundSession, SessionTable } from './sessions.js';
 
@@ -63,6 +64,22 @@ export class RemoteSession implements BoundSession {
     this.thread.end(this, text ?? condition);
   }
 
+  stanzaPosted(): void {
+    if (!this.ended) this.thread.inFlight(this.id, 1, 0);
+  }
+
+  stanzaHandled(): void {
+    if (!this.ended) this.thread.inFlight(this.id, 0, 1);
+  }
+
+  shardCongested(): void {
+    if (!this.ended) this.thread.command({ kind: 'shard-congested', id: this.id });
+  }
+
+  shardCaughtUp(): void {
+    if (!this.ended) this.thread.command({ kind: 'shard-caught-up', id: this.id });
+  }
+
   /** The thread's session judges whether the change ends it (c2s-session.ts), and says so when it does. */
   accountChanged(change: AccountChange): void {
     if (!this.ended) this.thread.command({ kind: 'account-changed', id: this.id, change });
@@ -89,6 +106,15 @@ export class IoThreads {
       await Promise.all(threads.map((thread) => thread.close()));
       throw err;
     }
+  }
+
+  /** Open connections by the state of their stream, as the threads last reported them. */
+  states(): Map<Phase, number> {
+    const states = new Map<Phase, number>();
+    for (const thread of this.threads) {
+      for (const [state, count] of thread.states) states.set(state, (states.get(state) ?? 0) + count);
+    }
+    return states;
   }
 
   /** Tells every client the server is going down, and waits for the connections to close. */
@@ -128,6 +154,7 @@ class IoThread {
           this.port = message.port;
           resolve(message.port);
         } else if (message.kind === 'events') this.receive(message.events);
+        else if (message.kind === 'states') this.states = message.states;
         else this.closed?.();
       });
       worker.on('error', (err) => {
@@ -136,6 +163,18 @@ class IoThread {
       });
       worker.on('exit', () => this.exited(worker));
     });
+  }
+
+  /** The thread's last report of its connections' states. */
+  states: [Phase, number][] = [];
+
+  /** Counts stanzas posted and handled for session `id`, in this turn's last command when it counts for `id` already. */
+  inFlight(id: number, posted: number, handled: number): void {
+    const last = this.commands.last();
+    if (last?.kind === 'in-flight' && last.id === id) {
+      last.posted += posted;
+      last.handled += handled;
+    } else this.command({ kind: 'in-flight', id, posted, handled });
   }
 
   command(command: SessionCommand): void {

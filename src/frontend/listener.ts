@@ -5,18 +5,29 @@ import { readFileSync } from 'node:fs';
 import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
-import { ClientSession, type C2sContext } from './c2s-session.js';
+import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
+import { ConnectionsPerAddress } from './connection-limits.js';
+import { LoginPacing } from './login-pacing.js';
 
 export class ClientListener {
   private readonly connections = new Map<Socket, ClientSession>();
+  private readonly perAddress: ConnectionsPerAddress;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
-  ) {}
+    settings: Settings,
+  ) {
+    this.perAddress = new ConnectionsPerAddress(settings);
+  }
 
-  /** Listens on `client.port`, or as `share` says when I/O threads listen side by side (io-thread.ts). */
-  static listen(context: C2sContext, share?: { port: number; reusePort: true }): Promise<ClientListener> {
+  /**
+   * Listens for clients on `client.port`, or as `share` says when I/O threads
+   * listen side by side (io-thread.ts); failed logins are paced across this
+   * listener's connections.
+   */
+  static listen(shared: Omit<C2sContext, 'pacing'>, share?: { port: number; reusePort: true }): Promise<ClientListener> {
+    const context: C2sContext = { ...shared, pacing: new LoginPacing(shared.settings) };
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
@@ -25,7 +36,7 @@ export class ClientListener {
       server.listen({ host, port, backlog, ...share } as ListenOptions, () => {
         server.off('error', reject);
         const address = server.address();
-        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port);
+        const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context.settings);
         server.on('connection', (socket) => listener.accept(socket, context));
         server.on('error', (err) => context.log.error({ err }, 'client listener error'));
         resolve(listener);
@@ -34,8 +45,25 @@ export class ClientListener {
   }
 
   private accept(socket: Socket, context: C2sContext): void {
-    this.connections.set(socket, new ClientSession(socket, context));
-    socket.on('close', () => this.connections.delete(socket));
+    const address = socket.remoteAddress ?? '';
+    const admitted = this.perAddress.admit(address);
+    const session = new ClientSession(socket, context);
+    if (!admitted) {
+      session.streamError('policy-violation', 'Too many connections from your address');
+      return;
+    }
+    this.connections.set(socket, session);
+    socket.on('close', () => {
+      this.connections.delete(socket);
+      this.perAddress.release(address);
+    });
+  }
+
+  /** Open connections by the state of their stream. */
+  states(): Map<Phase, number> {
+    const states = new Map<Phase, number>();
+    for (const session of this.connections.values()) states.set(session.state, (states.get(session.state) ?? 0) + 1);
+    return states;
   }
 
   /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */

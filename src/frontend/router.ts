@@ -8,6 +8,7 @@ import type { Settings } from '../config/load.js';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import type { StanzaSender } from '../runtime/shard-pool.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { Element, el } from '../xml/element.js';
 import { errorReply, type StanzaErrorCondition } from './errors.js';
@@ -23,8 +24,8 @@ const DELAY_NS = 'urn:xmpp:delay';
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
 
-/** Where stanzas for the MUC service go (the shard pool). */
-export type MucDispatch = (stanza: Element) => void;
+/** Where stanzas for the MUC service go (the shard pool), with the client session that sent them, for flow control. */
+export type MucDispatch = (stanza: Element, sender?: StanzaSender) => void;
 
 export class StanzaRouter {
   private muc: MucDispatch | undefined;
@@ -116,7 +117,7 @@ export class StanzaRouter {
   }
 
   private toMuc(session: BoundSession, stanza: Element): void {
-    if (this.muc) this.muc(stanza);
+    if (this.muc) this.muc(stanza, session);
     else this.bounce(session, stanza, 'service-unavailable');
   }
 

@@ -29,7 +29,8 @@ export type SaslFailureCondition =
 export type SaslStep =
   | { kind: 'challenge'; data: string }
   | { kind: 'success'; accountJid: string; data?: string }
-  | { kind: 'failure'; condition: SaslFailureCondition; text?: string };
+  /** `accountJid`: the account a wrong password was given for, to pace the next attempts at it. */
+  | { kind: 'failure'; condition: SaslFailureCondition; text?: string; accountJid?: string };
 
 export interface SaslExchange {
   /** Handles the client's next message (the initial response first, possibly empty). */
@@ -52,6 +53,7 @@ export function startSasl(mechanism: string, backend: AuthBackend): SaslExchange
 }
 
 const fail = (condition: SaslFailureCondition, text?: string): SaslStep => ({ kind: 'failure', condition, text });
+const wrongPassword = (accountJid: string): SaslStep => ({ kind: 'failure', condition: 'not-authorized', text: 'Invalid username or password', accountJid });
 
 class PlainExchange implements SaslExchange {
   private asked = false;
@@ -69,9 +71,8 @@ class PlainExchange implements SaslExchange {
     const [authzid, username, password] = parts;
     if (username === '' || password === '') return fail('malformed-request', 'Empty username or password');
     const accountJid = this.backend.accountJid(username);
-    if (!accountJid || !(await this.backend.verifyPassword(accountJid, password))) {
-      return fail('not-authorized', 'Invalid username or password');
-    }
+    if (!accountJid) return fail('not-authorized', 'Invalid username or password');
+    if (!(await this.backend.verifyPassword(accountJid, password))) return wrongPassword(accountJid);
     if (authzid !== '' && authzid !== accountJid) return fail('invalid-authzid');
     return { kind: 'success', accountJid };
   }
@@ -140,9 +141,7 @@ class ScramExchange implements SaslExchange {
     if (nonce !== state.nonce) return fail('malformed-request', 'Nonce mismatch');
     const authMessage = `${state.clientFirstBare},${state.serverFirst},${withoutProof}`;
     const { credential } = state;
-    if (!proofMatches(this.hash, credential, authMessage, Buffer.from(proof, 'base64'))) {
-      return fail('not-authorized', 'Invalid username or password');
-    }
+    if (!proofMatches(this.hash, credential, authMessage, Buffer.from(proof, 'base64'))) return wrongPassword(state.accountJid);
     const verifier = serverSignature(this.hash, credential, authMessage).toString('base64');
     return { kind: 'success', accountJid: state.accountJid, data: 'v=' + verifier };
   }

@@ -6,6 +6,8 @@ import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
 import { REUSE_PORT_SUPPORTED, type Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
+import { HttpListener } from '../ops/http.js';
+import { LoadSampler } from '../ops/thread-load.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
@@ -30,6 +32,8 @@ export interface RunningServer {
   shards: ShardPool;
   /** The I/O thread serving a bound session (0 when the main thread serves clients); for tests and diagnostics. */
   ioThreadOf(fullJid: string): number | undefined;
+  /** The bound HTTP port (/metrics, /health, /ready, /status); 0 when `http.enabled` is false. */
+  httpPort: number;
   close(): Promise<void>;
 }
 
@@ -56,6 +60,8 @@ export async function startServer(
   let pool: ShardPool | undefined;
   let listener: ClientListener | IoThreads | undefined;
   let component: ComponentService | undefined;
+  let http: HttpListener | undefined;
+  let closing: Promise<void> | undefined;
   const deliver = (deliveries: Delivery[]): void => {
     if (settings.client.enabled) router.deliver(deliveries);
     component?.deliver(deliveries);
@@ -63,7 +69,7 @@ export async function startServer(
   try {
     pool = await ShardPool.start(settings, log, deliver);
     const muc = pool;
-    router.attachMuc((stanza) => muc.dispatch(stanza));
+    router.attachMuc((stanza, sender) => muc.dispatch(stanza, sender));
     if (settings.client.enabled) {
       if (settings.client.io_threads !== 'auto' && settings.client.io_threads > 1 && !REUSE_PORT_SUPPORTED) {
         log.warn({ node: process.versions.node }, 'client.io_threads needs Node >= 22.12; serving clients on the main thread');
@@ -76,7 +82,14 @@ export async function startServer(
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
     if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
+    if (settings.http.enabled) {
+      const parts = { settings, auth, shards: muc, clients: listener, component, mainLoad: new LoadSampler(), closing: () => closing !== undefined };
+      http = await HttpListener.listen(parts, log);
+      log.info({ host: settings.http.host, port: http.port }, 'listening for HTTP (/metrics, /health, /ready, /status)');
+    }
   } catch (err) {
+    await component?.close();
+    await listener?.close();
     await pool?.close();
     await database.close();
     throw err;
@@ -84,7 +97,6 @@ export async function startServer(
 
   const stopCompaction = startIdleCompaction();
   const stopAccountWatch = settings.client.enabled ? watchAccountChanges(auth, sessions, log, (user) => pool?.forgetUser(user)) : undefined;
-  let closing: Promise<void> | undefined;
   return {
     port: listener?.port ?? 0,
     settings,
@@ -94,12 +106,15 @@ export async function startServer(
       const session = sessions.get(fullJid);
       return session instanceof RemoteSession ? session.thread.index : session && 0;
     },
+    httpPort: http?.port ?? 0,
     close() {
       closing ??= (async () => {
         stopCompaction();
         stopAccountWatch?.();
         await component?.close();
         await listener?.close();
+        // Last of the front: /ready says 503 while the others close.
+        await http?.close();
         await pool?.close();
         await database.close();
         log.info('server stopped');

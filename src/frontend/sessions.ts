@@ -3,10 +3,11 @@
 // whether they are available and at what priority.
 
 import type { Delivery } from '../runtime/protocol.js';
+import type { StanzaSender } from '../runtime/shard-pool.js';
 import type { Element } from '../xml/element.js';
 
 /** A bound client session as routing sees it. */
-export interface BoundSession {
+export interface BoundSession extends StanzaSender {
   readonly fullJid: string;
   readonly bareJid: string;
   /** Sent available broadcast presence and has not gone unavailable since. */
@@ -38,6 +39,11 @@ export class SessionTable<S extends BoundSession = BoundSession> {
   /** All sessions of an account, in bind order. */
   resources(bareJid: string): Iterable<S> {
     return this.byBareJid.get(bareJid) ?? [];
+  }
+
+  /** How many sessions the account has bound. */
+  resourceCount(bareJid: string): number {
+    return this.byBareJid.get(bareJid)?.size ?? 0;
   }
 
   availableResources(bareJid: string): S[] {

@@ -21,6 +21,7 @@ import { NAME } from './features/name.js';
 import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } from './service-commands.js';
 import { ShardBus, type LiveRoom } from './shard-bus.js';
 import { PublicRoomIndex } from './public-room-index.js';
+import { backpressure } from '../ops/counters.js';
 import { shardOf } from '../runtime/shard-of.js';
 import { HeapBudget } from '../runtime/heap-budget.js';
 import { roomLimits } from './limits.js';
@@ -102,6 +103,7 @@ class MucService implements ShardApplication, CommandHost {
       const roomJid = to.local + '@' + to.domain;
       // The room hands the receipt back once it has handled the stanza.
       if (this.actorFor(roomJid).post({ kind: 'stanza', stanza, receipt })) return;
+      backpressure('room_mailbox');
       this.refuse(stanza, { type: 'wait', condition: 'resource-constraint' }, roomJid);
     }
     this.context.outbox.handled(receipt);

@@ -9,6 +9,7 @@ import { jidDomain } from '../jid/jid.js';
 import { serialize, type Element } from '../xml/element.js';
 import { escapeAttribute } from '../xml/escape.js';
 import type { Settings } from '../config/load.js';
+import type { WorkerReport } from '../ops/thread-load.js';
 import type { Delivery, ShardOutput } from './protocol.js';
 
 /** Main thread → worker. */
@@ -28,6 +29,8 @@ export type ShardReply =
   /** The application is built; requests posted before this were held by the port. */
   | { kind: 'ready'; threadId: number }
   | { kind: 'output'; output: ShardOutput }
+  /** Once a second while the HTTP listener is on: the worker's load and counts (src/ops). */
+  | { kind: 'load'; report: WorkerReport }
   | { kind: 'inspected'; id: number; room: Record<string, unknown> | undefined };
 
 /** The data of the long-lived piscina task that binds a worker to its shard. */

@@ -30,6 +30,8 @@ import type { Settings } from '../config/load.js';
 import type { StanzaErrorCondition } from '../frontend/errors.js';
 import { bareJid, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
+import { backpressure, counters } from '../ops/counters.js';
+import { absorbWorkerReport, type ThreadLoad } from '../ops/thread-load.js';
 import { Element, el } from '../xml/element.js';
 import type { Delivery, ShardEvent, ShardOutput } from './protocol.js';
 import { shardOf } from './shard-of.js';
@@ -56,12 +58,39 @@ const RESTART_BACKOFF_MS = { first: 100, max: 5_000 };
 
 const MUC_USER = 'http://jabber.org/protocol/muc#user';
 
+/**
+ * Who sent a stanza to the shards, for flow control (issue 11): told when one
+ * of its stanzas is posted and when it is handled (or answered as lost), and,
+ * when a shard it writes to has more than `client.max_shard_stanzas_in_flight`
+ * stanzas in flight, to stop until that shard has caught up by half.
+ */
+export interface StanzaSender {
+  stanzaPosted(): void;
+  stanzaHandled(): void;
+  shardCongested(): void;
+  shardCaughtUp(): void;
+}
+
 export interface ShardPoolOptions {
   /**
    * Test seam: the file URL of a module whose default export is the
    * `ShardApplicationFactory` the workers run instead of the MUC.
    */
   applicationModule?: string;
+}
+
+/** One shard as /metrics and /status see it. */
+export interface ShardView {
+  index: number;
+  threadId: number;
+  /** A worker is attached (false while one starts or restarts). */
+  running: boolean;
+  /** The worker's last load report; undefined until one came (they come while `http.enabled`). */
+  load: ThreadLoad | undefined;
+  /** Stanzas dispatched to the shard and not handled yet: its mailboxes' depth, seen from here. */
+  inFlight: number;
+  /** Occupants of each occupied room. */
+  roomSizes: number[];
 }
 
 export class ShardPool {
@@ -93,8 +122,8 @@ export class ShardPool {
   }
 
   /** Routes a stanza (from and to set) to the shard of its bare `to`. */
-  dispatch(stanza: Element): void {
-    this.shards[this.shardOf(stanza.attrs.to ?? '')].dispatch(stanza);
+  dispatch(stanza: Element, sender?: StanzaSender): void {
+    this.shards[this.shardOf(stanza.attrs.to ?? '')].dispatch(stanza, sender);
   }
 
   shardOf(roomJid: string): number {
@@ -115,6 +144,10 @@ export class ShardPool {
   /** A deleted account loses its affiliations in the rooms live on every shard. */
   forgetUser(user: string): void {
     for (const shard of this.shards) shard.request({ kind: 'forget-user', user });
+  }
+
+  views(): ShardView[] {
+    return this.shards.map((shard, index) => shard.view(index));
   }
 
   /** Kills the shard's worker; resolves once its replacement is ready. */
@@ -143,6 +176,13 @@ class Shard {
   /** Requests not yet posted: this turn's batch, or all of them while a worker starts. */
   private queue: ShardRequest[] = [];
   private queuedStanzas = 0;
+  /** The senders of the queued stanzas, in order (undefined: not flow-controlled); never posted. */
+  private queuedSenders: (StanzaSender | undefined)[] = [];
+  /** Stanzas queued or posted and not handled yet. */
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  /** Senders stopped because this shard has too many stanzas in flight. */
+  private readonly congested = new Set<StanzaSender>();
   private flushScheduled = false;
   /** Stanzas posted to the current worker and not handled yet: what its death would lose. */
   private readonly unhandled = new UnhandledStanzas();
@@ -154,6 +194,7 @@ class Shard {
   private readyWaiters: (() => void)[] = [];
   private failedStarts = 0;
   private closing = false;
+  private load: ThreadLoad | undefined;
 
   constructor(
     private readonly index: number,
@@ -163,6 +204,7 @@ class Shard {
   ) {
     this.log = log.child({ shard: index });
     this.serviceDomain = prepJid(workerData.settings.muc.domain) ?? workerData.settings.muc.domain;
+    this.maxInFlight = workerData.settings.client.max_shard_stanzas_in_flight;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,
@@ -180,8 +222,9 @@ class Shard {
     return this.attach();
   }
 
-  dispatch(stanza: Element): void {
+  dispatch(stanza: Element, sender: StanzaSender | undefined): void {
     if (this.port === undefined && this.queuedStanzas >= RESTART_QUEUE_LIMIT) {
+      backpressure('shard_restart_queue');
       this.bounce([stanza], 'resource-constraint');
       return;
     }
@@ -189,6 +232,14 @@ class Shard {
     if (last?.kind === 'stanzas') last.stanzas.push(stanza);
     else this.queue.push({ kind: 'stanzas', first: -1, stanzas: [stanza] }); // numbered when posted
     this.queuedStanzas++;
+    this.queuedSenders.push(sender);
+    if (sender !== undefined) {
+      sender.stanzaPosted();
+      if (++this.inFlight > this.maxInFlight && !this.congested.has(sender)) {
+        this.congested.add(sender);
+        sender.shardCongested();
+      }
+    }
     this.scheduleFlush();
   }
 
@@ -204,6 +255,10 @@ class Shard {
       this.inspections.set(id, { resolve, reject });
       this.request({ kind: 'inspect', id, room: roomJid });
     });
+  }
+
+  view(index: number): ShardView {
+    return { index, threadId: this.threadId, running: this.port !== undefined, load: this.load, inFlight: this.queuedStanzas + this.unhandled.pending(), roomSizes: this.occupants.sizes() };
   }
 
   nextReady(): Promise<void> {
@@ -261,6 +316,8 @@ class Shard {
     const delay =
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
     const lost = this.unhandled.takeAll();
+    // What is still in flight is what waits in the queue for the next worker.
+    this.released(this.inFlight - this.queuedSenders.filter((sender) => sender !== undefined).length);
     this.log.error({ err, threadId: this.threadId, delay, lost: lost.length, queued: this.queuedStanzas }, 'shard worker died; restarting it');
     // Not replayed to the next worker: one of them may be what killed this one. The senders
     // hear of them first: after its 332 presence, nothing from the room reaches an occupant.
@@ -283,13 +340,25 @@ class Shard {
     if (reply.kind === 'inspected') {
       this.inspections.get(reply.id)?.resolve(reply.room);
       this.inspections.delete(reply.id);
+    } else if (reply.kind === 'load') {
+      this.load = reply.report.load;
+      absorbWorkerReport(reply.report);
     } else this.output(reply.output);
   }
 
   private output({ deliveries, events, handled }: ShardOutput): void {
     for (const event of events) this.occupants.apply(event);
+    counters.deliveries += deliveries.length;
     if (deliveries.length > 0) this.deliver(deliveries);
-    this.unhandled.forget(handled);
+    this.released(this.unhandled.forget(handled));
+  }
+
+  /** `count` flow-controlled stanzas left flight: congested senders go on once the shard has caught up by half. */
+  private released(count: number): void {
+    this.inFlight -= count;
+    if (this.congested.size === 0 || this.inFlight > this.maxInFlight / 2) return;
+    for (const sender of this.congested) sender.shardCaughtUp();
+    this.congested.clear();
   }
 
   private scheduleFlush(): void {
@@ -301,12 +370,18 @@ class Shard {
   private flush(): void {
     this.flushScheduled = false;
     if (this.port === undefined) return;
+    let senders = 0;
     for (const request of this.queue) {
-      if (request.kind === 'stanzas') request.first = this.unhandled.add(request.stanzas);
+      if (request.kind === 'stanzas') {
+        const end = senders + request.stanzas.length;
+        request.first = this.unhandled.add(request.stanzas, this.queuedSenders.slice(senders, end));
+        senders = end;
+      }
       this.port.postMessage(request);
     }
     this.queue = [];
     this.queuedStanzas = 0;
+    this.queuedSenders = [];
   }
 
   /**
@@ -342,6 +417,8 @@ interface PostedBatch {
   end: number;
   /** The batch as posted; a handled stanza's slot is cleared, and the whole list once none is left. */
   stanzas: (Element | undefined)[];
+  /** Who sent each stanza, told when it is handled; cleared with `stanzas`. */
+  senders: (StanzaSender | undefined)[];
   /** Stanzas not handled yet. */
   unhandled: number;
 }
@@ -362,47 +439,76 @@ export class UnhandledStanzas {
   private nextReceipt = 0;
 
   /** Numbers a batch about to be posted and keeps it; returns its first receipt. */
-  add(stanzas: Element[]): number {
+  add(stanzas: Element[], senders: (StanzaSender | undefined)[] = []): number {
     const first = this.nextReceipt;
     this.nextReceipt += stanzas.length;
-    this.batches.push({ first, end: this.nextReceipt, stanzas, unhandled: stanzas.length });
+    this.batches.push({ first, end: this.nextReceipt, stanzas, senders, unhandled: stanzas.length });
     return first;
   }
 
-  /** Drops the stanzas of these receipts, flat `[start, end)` pairs as a shard's output carries them. */
-  forget(receipts: readonly number[]): void {
-    for (let i = 0; i < receipts.length; i += 2) this.forgetRange(receipts[i], receipts[i + 1]);
+  /**
+   * Drops the stanzas of these receipts, flat `[start, end)` pairs as a
+   * shard's output carries them, and tells their senders; returns how many of
+   * them had a sender.
+   */
+  forget(receipts: readonly number[]): number {
+    let released = 0;
+    for (let i = 0; i < receipts.length; i += 2) released += this.forgetRange(receipts[i], receipts[i + 1]);
     this.compact();
+    return released;
   }
 
-  /** Every stanza not handled, in the order posted; they are forgotten. */
+  /** How many stanzas are not handled yet (a walk over the batches: for scrapes, not the hot path). */
+  pending(): number {
+    let pending = 0;
+    for (let index = this.head; index < this.batches.length; index++) pending += this.batches[index].unhandled;
+    return pending;
+  }
+
+  /** Every stanza not handled, in the order posted; they are forgotten, and their senders told. */
   takeAll(): Element[] {
-    const stanzas = this.batches.slice(this.head).flatMap((batch) => batch.stanzas.filter((stanza) => stanza !== undefined));
+    const pending = this.batches.slice(this.head);
+    for (const batch of pending) batch.stanzas.forEach((stanza, slot) => stanza !== undefined && batch.senders[slot]?.stanzaHandled());
+    const stanzas = pending.flatMap((batch) => batch.stanzas.filter((stanza) => stanza !== undefined));
     this.batches = [];
     this.head = 0;
     this.handledPastHead = 0;
     return stanzas;
   }
 
-  private forgetRange(start: number, end: number): void {
+  /** Returns how many of the stanzas it dropped had a sender. */
+  private forgetRange(start: number, end: number): number {
+    let released = 0;
     for (let index = this.firstEndingAfter(start); index < this.batches.length && this.batches[index].first < end; index++) {
       const batch = this.batches[index];
       if (batch.unhandled === 0) continue;
+      const { senders } = batch;
       if (start <= batch.first && batch.end <= end) {
         batch.unhandled = 0;
+        for (const sender of senders) {
+          if (sender === undefined) continue;
+          sender.stanzaHandled();
+          released++;
+        }
       } else {
         const last = Math.min(end, batch.end) - batch.first;
         for (let slot = Math.max(start - batch.first, 0); slot < last; slot++) {
           if (batch.stanzas[slot] === undefined) continue;
           batch.stanzas[slot] = undefined;
           batch.unhandled--;
+          const sender = senders[slot];
+          if (sender === undefined) continue;
+          sender.stanzaHandled();
+          released++;
         }
       }
       if (batch.unhandled === 0) {
         batch.stanzas = [];
+        batch.senders = [];
         this.handledPastHead++;
       }
     }
+    return released;
   }
 
   /** Moves `head` past the handled batches in front; drops the handled ones once they are most of the list. */
@@ -468,6 +574,11 @@ class OccupantIndex {
     jids.delete(jid);
     if (jids.size === 0) nicks.delete(nick);
     if (nicks.size === 0) this.byRoom.delete(room);
+  }
+
+  /** The number of nicknames in each room. */
+  sizes(): number[] {
+    return Array.from(this.byRoom.values(), (nicks) => nicks.size);
   }
 
   rooms(): IterableIterator<[string, Map<string, Set<string>>]> {

@@ -9,6 +9,7 @@ import { prepJid } from '../jid/jid.js';
 import { createMucShard } from '../muc/service.js';
 import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
+import { LOAD_SAMPLE_MS, LoadSampler, takeWorkerReport } from '../ops/thread-load.js';
 import { startIdleCompaction } from './idle-compaction.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
 import {
@@ -30,6 +31,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
   const factory = applicationModule === undefined ? createMucShard : await loadTestApplication(applicationModule);
   const application = await factory({ shardIndex, shardCount, settings, outbox });
   const stopCompaction = startIdleCompaction();
+  const stopLoadReports = settings.http.enabled ? reportLoad(port) : () => {};
   return new Promise<void>((resolve) => {
     // Requests the pool posted while the application was being built waited in
     // the port; attaching the listener delivers them, in order.
@@ -65,6 +67,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
           throw new Error(`shard ${shardIndex} crashed on request (debug)`);
         case 'close':
           stopCompaction();
+          stopLoadReports();
           void application.close().then(() => {
             outbox.flush();
             port.close();
@@ -81,6 +84,17 @@ export default async function attach({ port }: AttachTask): Promise<void> {
 async function loadTestApplication(moduleUrl: string): Promise<ShardApplicationFactory> {
   const module = (await import(moduleUrl)) as { default: ShardApplicationFactory };
   return module.default;
+}
+
+/** Posts the thread's load and counts once a second, for /metrics and /status. */
+function reportLoad(port: MessagePort): () => void {
+  const sampler = new LoadSampler();
+  const timer = setInterval(() => reply(port, { kind: 'load', report: takeWorkerReport(sampler) }), LOAD_SAMPLE_MS);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    sampler.stop();
+  };
 }
 
 function reply(port: MessagePort, message: ShardReply): void {

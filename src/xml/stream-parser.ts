@@ -36,7 +36,8 @@ export type StreamErrorCondition =
   | 'restricted-xml'
   | 'policy-violation'
   | 'invalid-namespace'
-  | 'bad-format';
+  | 'bad-format'
+  | 'invalid-xml';
 
 export const STREAMS_NS = 'http://etherx.jabber.org/streams';
 
@@ -150,7 +151,7 @@ export class XmppStreamParser {
     }
     if (!this.streamOpen) {
       const header = new Element(tag.name, attrs);
-      if (!tag.name.endsWith(':stream') && tag.name !== 'stream') {
+      if (!isStreamTag(tag.name)) {
         this.fail('bad-format', 'Expected a stream header');
         return;
       }
@@ -163,6 +164,11 @@ export class XmppStreamParser {
       this.streamOpen = true;
       this.boundary = this.parser.position;
       this.handlers.streamStart(header);
+      return;
+    }
+    if (this.stack.length === 0 && isStreamTag(tag.name)) {
+      // Otherwise it would be taken for a stanza that never closes.
+      this.fail('invalid-xml', 'A stream header inside the stream');
       return;
     }
     if (this.stack.length >= this.limits.maxDepth) {
@@ -214,6 +220,10 @@ export class XmppStreamParser {
     this.failed = true;
     this.handlers.error(condition, text);
   }
+}
+
+function isStreamTag(name: string): boolean {
+  return name === 'stream' || name.endsWith(':stream');
 }
 
 /** The length of the longest prefix of `bytes` that does not end inside a multi-byte UTF-8 sequence. */

@@ -1,0 +1,51 @@
+// What the HTTP listener looks at: the running server's parts, and whether
+// together they are ready to serve.
+
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Settings } from '../config/load.js';
+import type { ComponentService } from '../frontend/component.js';
+import type { ClientListener } from '../frontend/listener.js';
+import type { AuthBackend } from '../frontend/auth.js';
+import type { ShardPool } from '../runtime/shard-pool.js';
+import type { LoadSampler } from './thread-load.js';
+
+export interface ServerParts {
+  settings: Settings;
+  auth: AuthBackend;
+  shards: ShardPool;
+  /** Undefined when `client.enabled` is false. */
+  clients: Pick<ClientListener, 'states'> | undefined;
+  /** Undefined when `component.enabled` is false. */
+  component: ComponentService | undefined;
+  /** The main thread's load, sampled once a second by the HTTP listener. */
+  mainLoad: LoadSampler;
+  /** The server has begun to shut down. */
+  closing(): boolean;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: { shards: boolean; clients: boolean; component: boolean; not_closing: boolean };
+}
+
+/** Ready to serve: shards started, the client listener listening, every component link authenticated (each when enabled). */
+export function readiness(parts: ServerParts): Readiness {
+  const { settings } = parts;
+  const checks = {
+    shards: parts.shards.views().every((shard) => shard.running),
+    clients: !settings.client.enabled || parts.clients !== undefined,
+    component: !settings.component.enabled || (parts.component?.stats().every((link) => link.up) ?? false),
+    not_closing: !parts.closing(),
+  };
+  return { ready: Object.values(checks).every(Boolean), checks };
+}
+
+/** The LMDB file's size on disk, in bytes. */
+export function storeSize(settings: Settings): number {
+  try {
+    return statSync(resolve(settings.data_dir, 'conclave.mdb')).size;
+  } catch {
+    return 0;
+  }
+}
