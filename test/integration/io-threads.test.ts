@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { REUSE_PORT_SUPPORTED } from '../../src/config/load.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { accountCommand, IO_THREADS_SKIP, rawClient, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -102,4 +103,17 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await accountCommand(config, 'deluser', 'juliet@localhost');
     for (const session of sessions) assert.equal(await session.client.streamError(), 'not-authorized');
   });
+});
+
+test('without SO_REUSEPORT (Node < 22.12) the main thread serves clients, whatever io_threads says', { skip: REUSE_PORT_SUPPORTED ? 'this Node runs the I/O threads' : undefined }, async () => {
+  const server = await startTestServer({ client: { io_threads: 3 } });
+  try {
+    assert.equal(server.settings.ioThreadCount, 1);
+    const client = await rawClient(server.port, 'romeo');
+    await client.ping();
+    assert.equal(server.ioThreadOf(client.fullJid), 0);
+    await client.close();
+  } finally {
+    await server.close();
+  }
 });
