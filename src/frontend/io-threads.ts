@@ -125,6 +125,8 @@ export class IoThreads {
 
 /** One I/O thread: its worker, its live sessions, and this turn's commands for it. */
 class IoThread {
+  /** The thread's last report of its connections' states. */
+  states: [Phase, number][] = [];
   private worker: Worker | undefined;
   private readonly live = new Map<number, RemoteSession>();
   private readonly commands = new TurnBatch<SessionCommand>((batch) => this.post({ kind: 'commands', commands: batch }));
@@ -164,9 +166,6 @@ class IoThread {
       worker.on('exit', () => this.exited(worker));
     });
   }
-
-  /** The thread's last report of its connections' states. */
-  states: [Phase, number][] = [];
 
   /** Counts stanzas posted and handled for session `id`, in this turn's last command when it counts for `id` already. */
   inFlight(id: number, posted: number, handled: number): void {
