@@ -5,9 +5,9 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { forgetAccountData } from '../account/stored-data.js';
-import { ConfigError, loadConfig, type Settings } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
-import { AccountStore } from '../store/accounts.js';
+import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RoomStore } from '../store/rooms.js';
 
@@ -20,26 +20,25 @@ const USAGE: Record<string, string> = {
 export async function main(args: string[], command: string): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string' }, profile: { type: 'string' } } });
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { config: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
   } catch (err) {
     console.error(`conclave ${command}: ${(err as Error).message}\nusage: ${USAGE[command]}`);
     return 2;
+  }
+  if (parsed.values.help) {
+    console.log(`usage: ${USAGE[command]}\n\nA missing PASSWORD is prompted for without echo, or read as one line from standard input.`);
+    return 0;
   }
   const [jidArg, passwordArg, ...extra] = parsed.positionals;
   if (jidArg === undefined || extra.length > 0 || (command === 'deluser' && passwordArg !== undefined)) {
     console.error(`usage: ${USAGE[command]}`);
     return 2;
   }
-  let settings: Settings;
-  try {
-    settings = loadConfig({ file: parsed.values.config, profile: parsed.values.profile });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
+  const settings = loadConfig({ file: parsed.values.config, profile: parsed.values.profile });
   const jid = prepJid(jidArg);
   if (jid === null || bareJid(jid) !== jid || !jid.includes('@')) {
     console.error(`conclave ${command}: "${jidArg}" is not a valid bare JID (user@domain)`);
@@ -58,12 +57,19 @@ export async function main(args: string[], command: string): Promise<number> {
   const database = openDatabase(settings.data_dir, settings.storage.durability);
   try {
     const accounts = new AccountStore(database);
-    const done =
-      command === 'adduser'
-        ? await accounts.create(jid, password)
-        : command === 'passwd'
-          ? await accounts.setPassword(jid, password)
-          : await deleteAccount(database, accounts, jid);
+    let done;
+    try {
+      done =
+        command === 'adduser'
+          ? await accounts.create(jid, password)
+          : command === 'passwd'
+            ? await accounts.setPassword(jid, password)
+            : await deleteAccount(database, accounts, jid);
+    } catch (err) {
+      if (!(err instanceof PasswordRefused)) throw err;
+      console.error(`conclave ${command}: ${err.message}`);
+      return 2;
+    }
     if (!done) {
       console.error(command === 'adduser' ? `${jid} already exists` : `${jid} does not exist`);
       return 1;

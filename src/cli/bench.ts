@@ -7,8 +7,10 @@ import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { compare, COMPARE_SERVERS, COMPARE_WORKLOADS } from '../../bench/compare.js';
 import { startLimitServer } from '../../bench/limit-server.js';
+import { describeFuzz, findings, fuzz, showInput } from '../../bench/fuzz/fuzz.js';
 import { readRun, writeReport } from '../../bench/report/markdown.js';
 import { describeThreads, type ResourceUsage } from '../../bench/scenarios/common.js';
+import { describeSoak, soak } from '../../bench/soak.js';
 import { SCENARIOS, scenarioNamed } from '../../bench/scenarios/index.js';
 import { parametersOf, type Scenario } from '../../bench/scenarios/scenario.js';
 import { findListeningPid } from '../../bench/server-probe.js';
@@ -38,6 +40,12 @@ function usage(): string {
     '       conclave bench compare [--quick] [--servers LIST] [--scenarios LIST] [--set PARAMETER=VALUE]... [--out DIR] [--pin]',
     '       conclave bench limit-server [--host H] [--port P]',
     '       conclave bench report DIR                 rewrite DIR/README.md and charts from DIR/results.json',
+    '       conclave bench fuzz [--seed N] [--server-inputs N] [--parser-inputs N] [--clients N] [--shards N]',
+    '                           [--hang-timeout SECONDS] [--minutes N] [--config FILE]... [--json FILE] [--show server:N|parser:N]',
+    '                           fuzz a Conclave it starts, and its parsers in process; exit 1 on any crash or hang',
+    '       conclave bench soak [--minutes N] [--clients N] [--rooms N] [--pause-ms N] [--samples N] [--shards N]',
+    '                           [--hang-timeout SECONDS] [--config FILE]... [--json FILE]',
+    '                           mixed traffic against a Conclave it starts; RSS and latency drift; exit 1 on any crash or hang',
     '',
     'Server options: --host 127.0.0.1 --port 5222 --domain localhost --muc-domain conference.DOMAIN',
     '  --auth plain|anonymous --password bench --server-pid PID (default: whoever listens on the port)',
@@ -70,6 +78,8 @@ async function dispatch(args: string[]): Promise<number> {
   if (name === 'compare') return runCompare(rest);
   if (name === 'limit-server') return runLimitServer(rest);
   if (name === 'report') return rewriteReport(rest);
+  if (name === 'fuzz') return runFuzz(rest);
+  if (name === 'soak') return runSoak(rest);
   const scenario = scenarioNamed(name);
   if (!scenario) {
     console.error(`unknown scenario "${name}"\n\n${usage()}`);
@@ -148,6 +158,76 @@ async function runCompare(args: string[]): Promise<number> {
   });
   console.log(`report: ${directory}/README.md`);
   return 0;
+}
+
+async function runFuzz(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seed: { type: 'string', default: String(Date.now() % 1_000_000) },
+      'server-inputs': { type: 'string', default: '200000' },
+      'parser-inputs': { type: 'string', default: '800000' },
+      clients: { type: 'string', default: '16' },
+      shards: { type: 'string', default: '2' },
+      'hang-timeout': { type: 'string', default: '60' },
+      minutes: { type: 'string', default: '600' },
+      config: { type: 'string', multiple: true, default: [] },
+      json: { type: 'string' },
+      show: { type: 'string' },
+    },
+    strict: true,
+  });
+  const seed = number(values.seed, 'seed');
+  if (values.show !== undefined) {
+    console.log(showInput(seed, values.show));
+    return 0;
+  }
+  const report = await fuzz({
+    seed,
+    serverInputs: number(values['server-inputs'], 'server-inputs'),
+    parserInputs: number(values['parser-inputs'], 'parser-inputs'),
+    clients: number(values.clients, 'clients'),
+    shards: number(values.shards, 'shards'),
+    hangTimeoutMs: number(values['hang-timeout'], 'hang-timeout') * 1000,
+    budgetMs: number(values.minutes, 'minutes') * 60_000,
+    configFiles: values.config,
+    log: (line) => console.error(line),
+  });
+  console.log(describeFuzz(report));
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  return findings(report) === 0 ? 0 : 1;
+}
+
+async function runSoak(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      minutes: { type: 'string', default: '30' },
+      clients: { type: 'string', default: '40' },
+      rooms: { type: 'string', default: '8' },
+      'pause-ms': { type: 'string', default: '100' },
+      samples: { type: 'string', default: '30' },
+      shards: { type: 'string', default: '2' },
+      'hang-timeout': { type: 'string', default: '60' },
+      config: { type: 'string', multiple: true, default: [] },
+      json: { type: 'string' },
+    },
+    strict: true,
+  });
+  const report = await soak({
+    seconds: number(values.minutes, 'minutes') * 60,
+    clients: number(values.clients, 'clients'),
+    rooms: number(values.rooms, 'rooms'),
+    pauseMs: number(values['pause-ms'], 'pause-ms'),
+    samples: number(values.samples, 'samples'),
+    shards: number(values.shards, 'shards'),
+    hangTimeoutMs: number(values['hang-timeout'], 'hang-timeout') * 1000,
+    configFiles: values.config,
+    log: (line) => console.error(line),
+  });
+  console.log(describeSoak(report));
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  return report.crashes.length + report.hangs.length === 0 ? 0 : 1;
 }
 
 function rewriteReport(args: string[]): number {

@@ -2,6 +2,8 @@
 // The `conclave` command: dispatches to one module per subcommand. Each module
 // exports `main(args)`, resolving to the process exit code.
 
+import { ConfigError } from '../config/load.js';
+
 const COMMANDS: Record<string, { module: string; summary: string }> = {
   start: { module: './start.js', summary: 'start the server (--config FILE, --profile NAME)' },
   scansion: { module: './scansion.js', summary: 'run scansion scripts against an XMPP server' },
@@ -16,12 +18,22 @@ function usage(): string {
   return ['usage: conclave COMMAND [options]', '', ...lines].join('\n');
 }
 
+const HELP = new Set(['--help', '-h', 'help']);
+
 const [name, ...args] = process.argv.slice(2);
 const command = name === undefined ? undefined : COMMANDS[name];
 if (!command) {
-  console.error(usage());
-  process.exitCode = name === undefined || name === '--help' ? 0 : 2;
+  const help = name === undefined || HELP.has(name);
+  (help ? console.log : console.error)(help ? usage() : `conclave: unknown command "${name}"\n\n${usage()}`);
+  process.exitCode = help ? 0 : 2;
 } else {
   const module = (await import(command.module)) as { main(args: string[], command: string): Promise<number> };
-  process.exitCode = await module.main(args, name);
+  try {
+    process.exitCode = await module.main(args, name);
+  } catch (err) {
+    // What the operator can fix (a key, a file, a busy port, a data folder) is one line, not a stack trace.
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`conclave ${name}: ${err.message}`);
+    process.exitCode = 2;
+  }
 }

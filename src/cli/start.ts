@@ -1,38 +1,84 @@
 // `conclave start [--config FILE] [--profile NAME]`: runs the server until
-// SIGINT or SIGTERM, then shuts it down cleanly.
+// SIGINT or SIGTERM, then shuts it down cleanly within a bounded time. SIGHUP
+// reloads the configuration and applies what can change live.
 
+import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { startServer } from '../frontend/server.js';
+import { loadConfig, type LoadOptions, type Settings } from '../config/load.js';
+import { startServer, type RunningServer } from '../frontend/server.js';
+
+const USAGE = `usage: conclave start [--config FILE] [--profile NAME]
+
+Starts the XMPP server (and its MUC service) on config/default.yaml, with
+config/NAME.yaml and then FILE layered over it. SIGINT or SIGTERM shut it down
+cleanly; SIGHUP reloads the log level, the limits and the TLS certificate.`;
+
+/** A shutdown that takes longer (a stuck shard, a peer that never closes) ends the process anyway. */
+const SHUTDOWN_LIMIT_MS = 10_000;
 
 export async function main(args: string[]): Promise<number> {
   let options;
   try {
-    options = parseArgs({ args, options: { config: { type: 'string' }, profile: { type: 'string' } } }).values;
+    options = parseArgs({ args, options: { config: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
   } catch (err) {
-    console.error(`conclave start: ${(err as Error).message}\nusage: conclave start [--config FILE] [--profile NAME]`);
+    console.error(`conclave start: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  let server;
-  try {
-    const settings = loadConfig({ file: options.config, profile: options.profile });
-    server = await startServer(settings);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
   }
-  const { settings } = server;
-  if (settings.client.enabled) {
-    console.log(`Conclave for ${settings.domain} listening on ${settings.client.host}:${server.port}`);
-  }
+  const load: LoadOptions = { file: options.config, profile: options.profile };
+  const server = await startServer(loadConfig(load));
+  console.log(banner(server, options.config));
+
+  process.on('SIGHUP', () => reload(server, load));
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   console.log(`${signal}: shutting down`);
+  const deadline = setTimeout(() => {
+    console.error(`conclave start: shutdown took over ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without finishing it`);
+    process.exit(1);
+  }, SHUTDOWN_LIMIT_MS);
+  deadline.unref();
   await server.close();
+  clearTimeout(deadline);
   return 0;
+}
+
+/** What an operator needs to know at start: where it listens, with or without TLS, and who can log in. */
+function banner(server: RunningServer, configFile: string | undefined): string {
+  const { settings } = server;
+  const lines = [`Conclave for ${settings.domain}`];
+  if (settings.client.enabled) {
+    const tls = settings.client.tls_cert === null ? 'no TLS (set client.tls_cert and client.tls_key)' : `STARTTLS required (${settings.client.tls_cert})`;
+    lines.push(`  clients    listening on ${settings.client.host}:${server.port}, ${tls}`);
+  }
+  if (settings.component.enabled) {
+    lines.push(`  component  ${settings.component.connections} link(s) to ${settings.component.host}:${settings.component.port} (XEP-0114)`);
+  }
+  lines.push(`  MUC        ${settings.muc.domain} on ${settings.shardCount} shard(s)`);
+  lines.push(`  data       ${resolvePath(settings.data_dir)}`);
+  lines.push(`  auth       ${settings.auth.backend}${settings.auth.backend === 'insecure' ? ' (any password logs in)' : ''}`);
+  if (server.noAccounts) {
+    const config = configFile === undefined ? '' : ` --config ${configFile}`;
+    lines.push(`No accounts yet: add the first with  npx conclave adduser USER@${settings.domain}${config}`);
+  }
+  return lines.join('\n');
+}
+
+function reload(server: RunningServer, load: LoadOptions): void {
+  let next: Settings;
+  let needRestart: string[];
+  try {
+    next = loadConfig(load);
+    needRestart = server.reload(next);
+  } catch (err) {
+    console.error(`SIGHUP: configuration not reloaded: ${(err as Error).message}`);
+    return;
+  }
+  console.log(`SIGHUP: reloaded the log level, limits and TLS certificate from ${next.sources.join(', ')}`);
+  if (needRestart.length > 0) console.log(`SIGHUP: changed but only applied by a restart: ${needRestart.join(', ')}`);
 }

@@ -88,6 +88,8 @@ export const configSchema = z
         max_rooms_per_user: z.number().int().min(1),
         // Below the worker's own heap limit (SHARD_HEAP_LIMIT_MB in shard-pool.ts), or it sheds nothing before dying.
         heap_budget_mb: z.number().int().min(1).max(2047),
+        tombstone_expiry: z.number().int().min(0),
+        enforce_registered_nickname: z.boolean(),
       })
       .strict(),
     component: z

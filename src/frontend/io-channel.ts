@@ -37,7 +37,12 @@ export type SessionCommand =
   /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
   | { kind: 'ended'; id: number };
 
-export type ToIoThread = { kind: 'commands'; commands: SessionCommand[] } | { kind: 'close' };
+export type ToIoThread =
+  | { kind: 'commands'; commands: SessionCommand[] }
+  /** A reload's settings (live-settings.ts), already checked on the main thread. */
+  | { kind: 'reload'; settings: Settings }
+  | { kind: 'stop-accepting' }
+  | { kind: 'close' };
 
 export type FromIoThread =
   /** The thread listens on `port` (the one the first thread got when `client.port` is 0). */

@@ -11,9 +11,11 @@ import { addressedTo } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
 import type { Element } from '../xml/element.js';
 import { createAuthBackend } from './auth.js';
-import type { ClientSession } from './c2s-session.js';
+import type { C2sContext, ClientSession } from './c2s-session.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
 import { ClientListener, loadTlsContext } from './listener.js';
+import { applyLiveSettings } from './live-settings.js';
+import { LoginPacing } from './login-pacing.js';
 import { SessionTable } from './sessions.js';
 
 /** How often the thread tells the main thread its connections' states. */
@@ -68,10 +70,16 @@ const router = {
   },
   sessionEnded: (session: ClientSession, reason?: string) => sessions.ended(session, reason),
 };
-const listener = await ClientListener.listen(
-  { settings, auth: createAuthBackend(settings, database), sessions, router, tls: loadTlsContext(settings), log },
-  { port, reusePort: true },
-);
+const c2s: C2sContext = {
+  settings,
+  auth: createAuthBackend(settings, database),
+  sessions,
+  router,
+  tls: loadTlsContext(settings),
+  log,
+  pacing: new LoginPacing(settings),
+};
+const listener = await ClientListener.listen(c2s, { port, reusePort: true });
 
 function run(command: SessionCommand): void {
   switch (command.kind) {
@@ -100,9 +108,14 @@ function run(command: SessionCommand): void {
 }
 
 main.on('message', (message: ToIoThread) => {
-  if (message.kind === 'commands') {
-    for (const command of message.commands) run(command);
-    return;
+  switch (message.kind) {
+    case 'commands':
+      for (const command of message.commands) run(command);
+      return;
+    case 'reload':
+      return applyLiveSettings(settings, message.settings, c2s, log);
+    case 'stop-accepting':
+      return listener.stopAccepting();
   }
   void (async () => {
     await listener.close();

@@ -117,6 +117,16 @@ export class IoThreads {
     return states;
   }
 
+  /** Each thread applies a reload's live keys to its own settings (live-settings.ts). */
+  reload(settings: Settings): void {
+    for (const thread of this.threads) thread.post({ kind: 'reload', settings });
+  }
+
+  /** Every thread stops accepting connections; those open stay. */
+  stopAccepting(): void {
+    for (const thread of this.threads) thread.post({ kind: 'stop-accepting' });
+  }
+
   /** Tells every client the server is going down, and waits for the connections to close. */
   async close(): Promise<void> {
     await Promise.all(this.threads.map((thread) => thread.close()));
@@ -206,13 +216,14 @@ class IoThread {
     const worker = this.worker;
     if (worker === undefined) return;
     const closed = new Promise<void>((resolve) => (this.closed = resolve));
-    this.commands.flush();
     this.post({ kind: 'close' });
     await Promise.race([closed, new Promise((resolve) => worker.once('exit', resolve))]);
     await worker.terminate();
   }
 
-  private post(message: ToIoThread): void {
+  /** Posts now, after this turn's commands so far. */
+  post(message: ToIoThread): void {
+    if (message.kind !== 'commands') this.commands.flush();
     this.lastDelivery = undefined;
     this.worker?.postMessage(message);
   }

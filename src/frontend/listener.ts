@@ -7,11 +7,19 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
 import { ConnectionsPerAddress } from './connection-limits.js';
-import { LoginPacing } from './login-pacing.js';
+
+/** Why a listen fails, in the words an operator needs. */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the port is already in use (another server, or another Conclave?)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+};
 
 export class ClientListener {
   private readonly connections = new Map<Socket, ClientSession>();
   private readonly perAddress: ConnectionsPerAddress;
+  /** Settles once the listener is closed and every connection has ended. */
+  private closed: Promise<void> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -21,20 +29,17 @@ export class ClientListener {
     this.perAddress = new ConnectionsPerAddress(settings);
   }
 
-  /**
-   * Listens for clients on `client.port`, or as `share` says when I/O threads
-   * listen side by side (io-thread.ts); failed logins are paced across this
-   * listener's connections.
-   */
-  static listen(shared: Omit<C2sContext, 'pacing'>, share?: { port: number; reusePort: true }): Promise<ClientListener> {
-    const context: C2sContext = { ...shared, pacing: new LoginPacing(shared.settings) };
+  /** Listens on `client.port`, or as `share` says when I/O threads listen side by side (io-thread.ts). */
+  static listen(context: C2sContext, share?: { port: number; reusePort: true }): Promise<ClientListener> {
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const refused = (err: NodeJS.ErrnoException) =>
+        reject(new ConfigError(`Cannot listen on ${host}:${port} (client.host, client.port): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`));
+      server.once('error', refused);
       // `reusePort` is Node >= 22.12 (load.ts checks); @types/node 20 does not know it.
       server.listen({ host, port, backlog, ...share } as ListenOptions, () => {
-        server.off('error', reject);
+        server.off('error', refused);
         const address = server.address();
         const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context.settings);
         server.on('connection', (socket) => listener.accept(socket, context));
@@ -66,11 +71,16 @@ export class ClientListener {
     return states;
   }
 
+  /** Refuses new connections; those open carry on until `close`. */
+  stopAccepting(): void {
+    this.closed ??= new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
   /** Stops accepting, tells every connected client the server is going down, and waits for the sockets to close. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.stopAccepting();
     for (const session of this.connections.values()) session.streamError('system-shutdown');
-    await closed;
+    await this.closed;
   }
 }
 

@@ -5,6 +5,7 @@
 
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { saslprep } from '../jid/stringprep.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -32,13 +33,14 @@ export function digest(hash: ScramHash, data: Buffer): Buffer {
   return createHash(hash).update(data).digest();
 }
 
+/** `password` is already SASLprepped (see `saslprep`). */
 export async function deriveCredential(
   hash: ScramHash,
   password: string,
   salt: Buffer = randomBytes(16),
   iterations: number = SCRAM_ITERATIONS,
 ): Promise<ScramCredential> {
-  const salted = await pbkdf2Async(normalizePassword(password), salt, iterations, HASH_LENGTH[hash], hash);
+  const salted = await pbkdf2Async(password, salt, iterations, HASH_LENGTH[hash], hash);
   return {
     salt,
     iterations,
@@ -47,9 +49,11 @@ export async function deriveCredential(
   };
 }
 
-/** True when `password` derives to the credential's StoredKey. */
+/** True when `password` (as typed: PLAIN) derives to the credential's StoredKey; a password SASLprep refuses matches nothing. */
 export async function passwordMatches(hash: ScramHash, credential: ScramCredential, password: string): Promise<boolean> {
-  const derived = await deriveCredential(hash, password, credential.salt, credential.iterations);
+  const prepared = saslprep(password);
+  if (prepared === null) return false;
+  const derived = await deriveCredential(hash, prepared, credential.salt, credential.iterations);
   return timingSafeEqual(derived.storedKey, credential.storedKey);
 }
 
@@ -64,16 +68,4 @@ export function proofMatches(hash: ScramHash, credential: ScramCredential, authM
 
 export function serverSignature(hash: ScramHash, credential: ScramCredential, authMessage: string): Buffer {
   return hmac(hash, credential.serverKey, authMessage);
-}
-
-/**
- * SASLprep (RFC 4013) reduced to what matters for passwords typed by people:
- * non-ASCII spaces become a space, "commonly mapped to nothing" characters go,
- * and the result is NFKC-normalized.
- */
-export function normalizePassword(password: string): string {
-  return password
-    .replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g, ' ')
-    .replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g, '')
-    .normalize('NFKC');
 }

@@ -4,6 +4,7 @@
 
 import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
+import { changedKeys } from '../config/changes.js';
 import { REUSE_PORT_SUPPORTED, type Settings } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
@@ -11,14 +12,17 @@ import { LoadSampler } from '../ops/thread-load.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
+import { AccountStore } from '../store/accounts.js';
 import { openDatabase } from '../store/database.js';
 import { watchAccountChanges } from './account-watch.js';
 import { assertAuthAllowed, createAuthBackend } from './auth.js';
-import type { ClientSession } from './c2s-session.js';
+import type { C2sContext, ClientSession } from './c2s-session.js';
 import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
 import { IoThreads, RemoteSession } from './io-threads.js';
 import { ClientListener, loadTlsContext } from './listener.js';
+import { applyLiveSettings, LIVE_KEYS } from './live-settings.js';
+import { LoginPacing } from './login-pacing.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
 
@@ -34,8 +38,18 @@ export interface RunningServer {
   ioThreadOf(fullJid: string): number | undefined;
   /** The bound HTTP port (/metrics, /health, /ready, /status); 0 when `http.enabled` is false. */
   httpPort: number;
+  /** True when the internal back end has no account yet: nobody can log in. */
+  noAccounts: boolean;
+  /**
+   * Applies what can change live from newly loaded settings: the log level,
+   * the client limits (for streams opened from now on) and the TLS
+   * certificate (for STARTTLS from now on). Returns the changed keys it could
+   * not apply, which need a restart.
+   */
+  reload(next: Settings): string[];
   close(): Promise<void>;
 }
+
 
 export interface ServerOptions {
   /** How the component links watch the server (tests shorten it). */
@@ -57,6 +71,8 @@ export async function startServer(
   const services = new AccountServices();
   loadAccountModules({ settings, database, sessions, log, services, accountExists: (jid) => auth.accountExists(jid) });
   const router = new StanzaRouter(settings, sessions, log, services);
+  // One context for every connection, so that a reload's new certificate reaches the next STARTTLS.
+  const c2s: C2sContext = { settings, auth, sessions: sessions as SessionTable<ClientSession>, router, tls, log, pacing: new LoginPacing(settings) };
   let pool: ShardPool | undefined;
   let listener: ClientListener | IoThreads | undefined;
   let component: ComponentService | undefined;
@@ -77,7 +93,7 @@ export async function startServer(
       listener =
         settings.ioThreadCount > 1
           ? await IoThreads.start(settings, sessions as SessionTable<RemoteSession>, router, log)
-          : await ClientListener.listen({ settings, auth, sessions: sessions as SessionTable<ClientSession>, router, tls, log });
+          : await ClientListener.listen(c2s);
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
     }
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
@@ -107,15 +123,25 @@ export async function startServer(
       return session instanceof RemoteSession ? session.thread.index : session && 0;
     },
     httpPort: http?.port ?? 0,
+    noAccounts: settings.auth.backend === 'internal' && new AccountStore(database).isEmpty(),
+    reload(next) {
+      const changed = changedKeys(settings, next).filter((key) => key !== 'sources');
+      applyLiveSettings(settings, next, c2s, log);
+      if (listener instanceof IoThreads) listener.reload(next);
+      return changed.filter((key) => !LIVE_KEYS.some((live) => key === live || (live.endsWith('.') && key.startsWith(live))));
+    },
     close() {
       closing ??= (async () => {
         stopCompaction();
         stopAccountWatch?.();
+        // The rooms finish or bounce what is in flight and tell their occupants (332)
+        // while the streams are still open to carry it; then the streams end.
+        listener?.stopAccepting();
+        await pool?.close();
         await component?.close();
         await listener?.close();
         // Last of the front: /ready says 503 while the others close.
         await http?.close();
-        await pool?.close();
         await database.close();
         log.info('server stopped');
       })();

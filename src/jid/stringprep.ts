@@ -1,5 +1,6 @@
-// Stringprep (RFC 3454) with the three profiles XMPP addresses use: nodeprep
-// and resourceprep (RFC 6122, appendices A and B) and nameprep (RFC 3491).
+// Stringprep (RFC 3454) with the three profiles XMPP addresses use, nodeprep
+// and resourceprep (RFC 6122, appendices A and B) and nameprep (RFC 3491), and
+// SASLprep (RFC 4013) for passwords.
 // Two spellings that prepare to the same string are the same address, for us as
 // for Prosody and ejabberd.
 //
@@ -28,6 +29,8 @@ interface Profile {
   asciiAllowed: Uint8Array;
   /** Whether the mapping step applies table B.2 (case folding) besides B.1. */
   caseFold: boolean;
+  /** Whether the mapping step turns non-ASCII spaces (C.1.2) into U+0020, as SASLprep does. */
+  mapSpaces: boolean;
 }
 
 function asciiAllowed(allowed: (code: number) => boolean): Uint8Array {
@@ -43,19 +46,28 @@ const NODE_FORBIDDEN = new Set([...`"&'/:<>@`].map((char) => char.charCodeAt(0))
 const NODEPREP: Profile = {
   asciiAllowed: asciiAllowed((code) => code !== 0x20 && !ASCII_CONTROL(code) && !NODE_FORBIDDEN.has(code)),
   caseFold: true,
+  mapSpaces: false,
 };
 
 /** RFC 6122 appendix B: spaces are allowed, case is kept. */
 const RESOURCEPREP: Profile = {
   asciiAllowed: asciiAllowed((code) => !ASCII_CONTROL(code)),
   caseFold: false,
+  mapSpaces: false,
 };
 
 /** RFC 3491: no ASCII is prohibited here; the STD3 host name rules come on top (jid.ts). */
 const NAMEPREP: Profile = {
   asciiAllowed: asciiAllowed(() => true),
   caseFold: true,
+  mapSpaces: false,
 };
+
+/** RFC 4013: like resourceprep (C.1.1 space allowed, case kept), with non-ASCII spaces mapped to a space. */
+const SASLPREP: Profile = { ...RESOURCEPREP, mapSpaces: true };
+
+/** C.1.2, the non-ASCII spaces. */
+const NON_ASCII_SPACE = /^[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]$/u;
 
 export function nodeprep(text: string, strict = false): string | null {
   return prepare(text, NODEPREP, strict);
@@ -67,6 +79,11 @@ export function nameprep(text: string, strict = false): string | null {
 
 export function resourceprep(text: string, strict = false): string | null {
   return prepare(text, RESOURCEPREP, strict);
+}
+
+/** `strict` for a password about to be stored, not for one being checked (RFC 4013 §2.5, RFC 3454 §7). */
+export function saslprep(text: string, strict = false): string | null {
+  return prepare(text, SASLPREP, strict);
 }
 
 function prepare(text: string, profile: Profile, strict: boolean): string | null {
@@ -91,7 +108,8 @@ function prepareFully(text: string, profile: Profile, strict: boolean): string |
     // A lone surrogate (C.5) would not survive normalization intact.
     if (code >= 0xd800 && code <= 0xdfff) return null;
     if (inRanges(MAPPED_TO_NOTHING, code)) continue;
-    mapped += (profile.caseFold && CASE_FOLDING.get(code)) || char;
+    if (profile.mapSpaces && NON_ASCII_SPACE.test(char)) mapped += ' ';
+    else mapped += (profile.caseFold && CASE_FOLDING.get(code)) || char;
   }
   const normalized = mapped.normalize('NFKC');
 

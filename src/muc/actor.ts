@@ -12,6 +12,7 @@ import { Mailbox } from '../runtime/mailbox.js';
 import type { Outbox } from '../runtime/protocol.js';
 import type { RoomArchive } from '../store/archive.js';
 import type { RoomStore, RoomWrite } from '../store/rooms.js';
+import type { MucSettings } from './room.js';
 import type { Element } from '../xml/element.js';
 import type { RoomHooks } from './events.js';
 import type { RoomLimits } from './limits.js';
@@ -44,6 +45,8 @@ export interface RoomEnvironment {
   /** Stanzas a room handles in a row before the shard turns to other rooms and new input. */
   turnBudget: number;
   limits: RoomLimits;
+  /** The service's configuration (`muc` in the config file), for the features that read it. */
+  settings: MucSettings;
   /** Called when the actor has no room and nothing queued: the service forgets it. */
   retire(actor: RoomActor): void;
 }
@@ -90,6 +93,10 @@ export class RoomActor implements RoomHost {
 
   get limits(): RoomLimits {
     return this.env.limits;
+  }
+
+  get settings(): MucSettings {
+    return this.env.settings;
   }
 
   get queued(): number {
@@ -158,8 +165,13 @@ export class RoomActor implements RoomHost {
 
   private dispatch(stanza: Element): void {
     if (this.room !== undefined) {
-      if (!handleRoomStanza(this.room, stanza)) this.replyError(stanza, { type: 'cancel', condition: 'service-unavailable' });
-      return;
+      if (handleRoomStanza(this.room, stanza)) return;
+      if (!this.room.destroyed) {
+        this.replyError(stanza, { type: 'cancel', condition: 'service-unavailable' });
+        return;
+      }
+      // The room ended before it could handle the stanza (an expired tombstone): the stanza goes as to no room.
+      this.room = undefined;
     }
     // No such room. Like Prosody's mod_muc, refuse a name that strict nodeprep rejects (code points
     // unassigned in Unicode 3.2), so that no room is created under a name another server would refuse.
@@ -190,7 +202,12 @@ export class RoomActor implements RoomHost {
    */
   private pendingChanges(): Promise<void> | undefined {
     const room = this.room;
-    if (room === undefined) return undefined;
+    if (room === undefined) {
+      // Only a room that ended on the stanza just handled leaves its record behind.
+      if (!this.stored) return undefined;
+      this.stored = false;
+      return this.env.store.delete(this.jid);
+    }
     const keep = room.get(PERSISTENT) && !room.destroyed;
     let write: Promise<void> | undefined;
     if (keep && !this.stored) {

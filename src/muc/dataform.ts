@@ -89,7 +89,11 @@ export function formType(x: Element): string {
 }
 
 export interface SubmittedForm {
-  /** Values of the fields the form carried, read as their layout type says. */
+  /**
+   * Values of the fields the form carried, read as their layout type says. A
+   * field carried without a value has its type's empty value (as Prosody reads
+   * it: submitting an empty password field clears the password).
+   */
   values: Map<string, FieldValue>;
   /** Field var → what is wrong with its value. */
   errors: Map<string, string>;
@@ -109,12 +113,12 @@ export function readForm(layout: readonly FormField[], x: Element): SubmittedFor
     }
     const result = readField(field, tag.getChildren('value').map((v) => v.text()));
     if ('error' in result) errors.set(field.var, result.error);
-    else if (result.value !== undefined) values.set(field.var, result.value);
+    else values.set(field.var, result.value);
   }
   return { values, errors };
 }
 
-type FieldResult = { value: FieldValue | undefined } | { error: string };
+type FieldResult = { value: FieldValue } | { error: string };
 
 function readField(field: FormField, raw: string[]): FieldResult {
   const first = raw[0];
@@ -124,31 +128,29 @@ function readField(field: FormField, raw: string[]): FieldResult {
   }
   switch (field.type) {
     case 'boolean': {
-      if (first === undefined) return { value: undefined };
-      if (first === '1' || first === 'true') return { value: true };
+      if (first === undefined || first === '1' || first === 'true') return { value: first !== undefined };
       if (first === '0' || first === 'false') return { value: false };
       return { error: 'Invalid boolean representation: ' + first };
     }
     case 'list-multi': {
       const unknown = field.options === undefined ? [] : raw.filter((value) => !optionValues(field).includes(value));
       if (unknown.length > 0) return { error: 'Values not among the options: ' + unknown.join(', ') };
-      return { value: raw.length > 0 ? raw : undefined };
+      return { value: raw };
     }
     case 'text-multi':
-      return { value: raw.length > 0 ? raw.join('\n') : undefined };
+      return { value: raw.join('\n') };
     case 'jid-multi': {
       const jids = raw.map((value) => prepJid(value));
       const bad = raw.filter((_, i) => jids[i] === null);
       if (bad.length > 0) return { error: 'Invalid JID: ' + bad.join(', ') };
-      return { value: raw.length > 0 ? (jids as string[]) : undefined };
-    }
-    case 'jid-single': {
-      if (first === undefined) return { value: undefined };
-      const jid = prepJid(first);
-      return jid === null ? { error: 'Invalid JID: ' + first } : { value: jid };
+      return { value: jids as string[] };
     }
     default: {
-      if (first === undefined) return { value: undefined };
+      if (missing) return { value: '' };
+      if (field.type === 'jid-single') {
+        const jid = prepJid(first);
+        return jid === null ? { error: 'Invalid JID: ' + first } : { value: jid };
+      }
       const integer = /^[+-]?\d+$/.test(first.trim());
       if (field.datatype === 'xs:integer' && !integer) {
         return { error: 'Invalid value for data of type xs:integer' };

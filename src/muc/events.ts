@@ -30,9 +30,14 @@ export type RoomEvents = {
   /** A presence is creating the room; vetoes creation. */
   'room-pre-create': { event: StanzaEvent; result: Handled };
   'room-created': { event: StanzaEvent & { creator: Occupant }; result: never };
-  'room-destroyed': { event: RoomEvent & { reason?: string }; result: never };
+  /** The room was destroyed (its occupants are gone); a handler that turns it into something else keeps it. */
+  'room-destroyed': { event: RoomEvent & { reason?: string; alternate?: string }; result: Handled };
+  /** Any stanza to the room or its occupants, before the room handles it; a handler may answer it instead. */
+  'room-stanza': { event: StanzaEvent; result: Handled };
   /** The role an affiliation gets on entering; the first handler with an answer decides. */
   'default-role': { event: RoomEvent & { affiliation: Affiliation }; result: Role };
+  /** A session joins asking for the in-room JID `stanza.attrs.to`; a handler may give it another (status 210). */
+  'join-nick': { event: StanzaEvent; result: string };
   'occupant-pre-join': { event: StanzaEvent & { occupant: Occupant; isNewRoom: boolean }; result: Handled };
   'occupant-pre-change': { event: StanzaEvent & { from: Occupant; to: Occupant }; result: Handled };
   'occupant-pre-leave': { event: StanzaEvent & { occupant: Occupant }; result: Handled };
@@ -47,6 +52,10 @@ export type RoomEvents = {
   'occupant-groupchat': { event: StanzaEvent & { occupant: Occupant }; result: Handled };
   /** A message is going out to every occupant (`stanza` is what they get). */
   'broadcast-message': { event: StanzaEvent; result: never };
+  /** A mediated invitation (`stanza`, from the inviter) is asked for; a handler may refuse it. */
+  'pre-invite': { event: StanzaEvent; result: Handled };
+  /** A mediated invitation is going out: `stanza` is what the invitee gets, `incoming` what the inviter sent. */
+  invite: { event: StanzaEvent & { incoming: Element; invitee: string }; result: never };
   /** A message to the room that is not groupchat (invitations, voice requests, …). */
   'message-to-room': { event: StanzaEvent; result: Handled };
   /** A private message or iq to an occupant; `occupant` is the sender, when in the room. */
@@ -57,7 +66,7 @@ export type RoomEvents = {
   /** disco#info of the room: features go into `reply`, room info fields into `form`. */
   'disco-info': { event: StanzaEvent & { reply: Element; form: FormField[] }; result: never };
   [node: `disco-info/${string}`]: { event: StanzaEvent & { reply: Element }; result: never };
-  /** Builds the muc#roomconfig form; priorities order the fields as Prosody does. */
+  /** Builds the muc#roomconfig form; a field's priority places it in a section (config-sections.ts inSection). */
   'config-form': { event: RoomEvent & { actor: string; fields: FormField[] }; result: never };
   'config-submitted': { event: ConfigSubmission; result: never };
   /** One per submitted field that the form layout knows, with the value read. */

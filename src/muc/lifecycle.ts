@@ -18,6 +18,9 @@ export const NOT_IN_ROOM = 'You are not currently connected to this chat';
 
 /** Handles a stanza addressed to an existing room or one of its occupants. */
 export function handleRoomStanza(room: Room, stanza: Element): boolean {
+  if (room.fire('room-stanza', { room, stanza })) return true;
+  // A handler may end the room instead (an expired tombstone): the stanza is not the room's any more.
+  if (room.destroyed) return false;
   const toOccupant = jidResource(stanza.attrs.to ?? '') !== '';
   switch (stanza.name) {
     case 'presence':
@@ -75,10 +78,14 @@ function presenceToRoom(room: Room, stanza: Element): boolean {
 function normalPresence(room: Room, stanza: Element): void {
   const type = stanza.attrs.type;
   const realJid = stanza.attrs.from as string;
-  const to = stanza.attrs.to as string;
   const bare = bareJid(realJid);
   const current = room.occupantByRealJid(realJid);
   const mucX = stanza.getChild('x', NS_MUC);
+  // The room may give a joining session another nickname than the one it asked for (status 210).
+  const joins = current === undefined && mucX !== undefined && type === undefined;
+  const assigned = joins ? room.fire('join-nick', { room, stanza }) : undefined;
+  if (assigned !== undefined) stanza.setAttr('to', assigned);
+  const to = stanza.attrs.to as string;
 
   if (current === undefined && mucX === undefined && type === undefined) {
     room.send(errorReply(stanza, { type: 'cancel', condition: 'item-not-found', text: NOT_IN_ROOM }, room.jid), realJid);
@@ -123,7 +130,7 @@ function normalPresence(room: Room, stanza: Element): void {
     leaveOrMove(room, stanza, current, target, isFirstTargetSession, isLastSession);
   }
   if (target !== undefined) {
-    enter(room, stanza, current, target, isFirstTargetSession, isLastSession, mucX !== undefined);
+    enter(room, stanza, current, target, isFirstTargetSession, isLastSession, mucX !== undefined, assigned !== undefined);
   }
 }
 
@@ -186,6 +193,7 @@ function enter(
   isFirstTargetSession: boolean,
   isLastSession: boolean,
   hasMucX: boolean,
+  renamed: boolean,
 ): void {
   const realJid = stanza.attrs.from as string;
   target.setSession(realJid, stanza);
@@ -196,6 +204,7 @@ function enter(
   }
   const selfX = mucUserX();
   if (current === undefined && room.get(WHOIS) === 'anyone') selfX.c('status', { code: '100' });
+  if (renamed) selfX.c('status', { code: '210' });
   room.publicise(target, { base: mucUserX(), self: selfX }, { prevRole: current?.role });
 
   if (current !== undefined && current !== target && !isLastSession) {

@@ -29,4 +29,8 @@ export interface AffiliationEntry {
   affiliation: Exclude<Affiliation, 'none'>;
   /** The nickname reserved for this JID (room registration, or `nick` in an admin item). */
   nick?: string;
+  /** Why the JID was given this affiliation, as the admin said (listed in muc#admin items, as Prosody 13 does). */
+  reason?: string;
+  /** What feature modules keep with the affiliation, by key (hats, …); it goes with the affiliation. */
+  data?: Record<string, unknown>;
 }

@@ -8,6 +8,7 @@
 // and only then delivers what was sent, so an acknowledgement never precedes
 // its write.
 
+import type { Config } from '../config/schema.js';
 import { bareJid, jidDomain, jidResource } from '../jid/jid.js';
 import type { RoomArchive } from '../store/archive.js';
 import type { StoredRoom } from '../store/rooms.js';
@@ -25,6 +26,8 @@ import {
 import { PRESENCE_BROADCAST, WHOIS, readSetting, writeSetting, type RoomConfig, type RoomSetting } from './settings.js';
 import { item, mucUserX, NS_MUC_USER, type StanzaError } from './stanzas.js';
 
+export type MucSettings = Config['muc'];
+
 /** What a room needs from its surroundings. */
 export interface RoomHost {
   /** The MUC service's domain. */
@@ -34,6 +37,8 @@ export interface RoomHost {
   /** The service's message archive (XEP-0313). */
   readonly archive: RoomArchive;
   readonly limits: RoomLimits;
+  /** The service's configuration. */
+  readonly settings: MucSettings;
   send(stanza: Element, to: string | readonly string[]): void;
   /** A session entered (`present`) or left the room under a nickname. */
   occupancy(nick: string, jid: string, present: boolean): void;
@@ -78,6 +83,8 @@ export class Room {
   private readonly reservedNicks = new Map<string, string>();
   /** The presence each occupant is listed with to a newcomer, by its stored presence and what else shapes it. */
   private readonly listed = new WeakMap<Element, { key: string; view: Element }>();
+  /** Bumped by features when what they add to occupant presences changes, so listed presences are rebuilt. */
+  private presenceVersion = 0;
   readonly config: RoomConfig;
   destroyed = false;
 
@@ -106,6 +113,10 @@ export class Room {
 
   get limits(): RoomLimits {
     return this.host.limits;
+  }
+
+  get settings(): MucSettings {
+    return this.host.settings;
   }
 
   fire<K extends keyof RoomEvents & string>(name: K, event: RoomEvents[K]['event']): RoomEvents[K]['result'] | undefined {
@@ -161,7 +172,7 @@ export class Room {
     const veto = this.fire('pre-set-affiliation', { room: this, jid, affiliation, previous });
     if (veto !== undefined) return veto;
 
-    this.storeAffiliation(jid, affiliation, change.nick);
+    this.storeAffiliation(jid, affiliation, change);
 
     const role = this.defaultRole(affiliation);
     const isHostBan = !jid.includes('@') && affiliation === 'outcast';
@@ -230,17 +241,46 @@ export class Room {
     return undefined;
   }
 
-  private storeAffiliation(jid: string, affiliation: Affiliation, nick: string | null | undefined): void {
+  /**
+   * Keeps the new affiliation with what else the entry holds (the nickname
+   * unless the change names one, the features' data); the reason is the
+   * change's, or the old one when the affiliation stays the same.
+   */
+  private storeAffiliation(jid: string, affiliation: Affiliation, change: AffiliationChange): void {
     const old = this.affiliations.get(jid);
     if (old?.nick !== undefined && this.reservedNicks.get(old.nick) === jid) this.reservedNicks.delete(old.nick);
     if (affiliation === 'none') {
       this.affiliations.delete(jid);
     } else {
-      const kept = nick === undefined ? old?.nick : (nick ?? undefined);
-      this.affiliations.set(jid, kept === undefined ? { affiliation } : { affiliation, nick: kept });
-      if (kept !== undefined) this.reservedNicks.set(kept, jid);
+      const entry: AffiliationEntry = { ...old, affiliation };
+      if (change.nick !== undefined) entry.nick = change.nick ?? undefined;
+      if (change.reason !== undefined || old?.affiliation !== affiliation) entry.reason = change.reason;
+      this.affiliations.set(jid, withoutUndefined(entry));
+      if (entry.nick !== undefined) this.reservedNicks.set(entry.nick, jid);
     }
     this.changedAffiliations.add(jid);
+  }
+
+  /** What a feature keeps with a JID's affiliation under `key`. */
+  affiliationData<T>(jid: string, key: string): T | undefined {
+    return this.affiliations.get(jid)?.data?.[key] as T | undefined;
+  }
+
+  /** Keeps (or, with undefined, drops) a feature's data with an affiliated JID; false when it has no affiliation. */
+  setAffiliationData(jid: string, key: string, value: unknown): boolean {
+    const entry = this.affiliations.get(jid);
+    if (entry === undefined) return false;
+    const data = { ...entry.data, [key]: value };
+    if (value === undefined) delete data[key];
+    this.affiliations.set(jid, withoutUndefined({ ...entry, data: Object.keys(data).length > 0 ? data : undefined }));
+    this.changedAffiliations.add(jid);
+    this.presenceChanged();
+    return true;
+  }
+
+  /** Tells the room that what features add to occupant presences changed: presences listed to newcomers are rebuilt. */
+  presenceChanged(): void {
+    this.presenceVersion++;
   }
 
   // Roles
@@ -452,7 +492,7 @@ export class Room {
     const presence = occupant.presence();
     if (presence === undefined) return undefined;
     const sessions = anonymous ? '' : [...occupant.sessions.keys()].join(' ');
-    const key = `${this.affiliationOf(occupant.bareJid)} ${occupant.role} ${anonymous} ${sessions}`;
+    const key = `${this.presenceVersion} ${this.affiliationOf(occupant.bareJid)} ${occupant.role} ${anonymous} ${sessions}`;
     const cached = this.listed.get(presence);
     if (cached?.key === key) return cached.view;
     const x = this.appendItems(el('x', { xmlns: NS_MUC_USER }), occupant, anonymous, {});
@@ -515,7 +555,20 @@ export class Room {
     if (options.reason !== undefined) destroyEl.c('reason').append(options.reason);
     if (options.password !== undefined) destroyEl.c('password').append(options.password);
     this.clear(el('x', { xmlns: NS_MUC_USER }, destroyEl));
-    this.destroyed = true;
-    this.fire('room-destroyed', { room: this, reason: options.reason });
+    this.destroyed = this.fire('room-destroyed', { room: this, reason: options.reason, alternate: options.alternate }) === undefined;
   }
+
+  /** Forgets the room's configuration and affiliations (a feature turning it into something else, a tombstone). */
+  reset(): void {
+    for (const key of Object.keys(this.config)) delete this.config[key];
+    this.configChanged = true;
+    for (const jid of this.affiliations.keys()) this.changedAffiliations.add(jid);
+    this.affiliations.clear();
+    this.reservedNicks.clear();
+  }
+}
+
+/** The entry without its unset fields, so that what storage keeps has no empty keys. */
+function withoutUndefined(entry: AffiliationEntry): AffiliationEntry {
+  return Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as unknown as AffiliationEntry;
 }

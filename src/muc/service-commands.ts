@@ -36,6 +36,25 @@ function destroyForm(rooms?: string[]): { title: string; instructions: string; f
   };
 }
 
+/**
+ * A request to a one-form command, and its answer (`result`, with the
+ * `<command/>` to fill in as `body`): cancel; execute, to be answered with the
+ * form; or submit, to be answered with a note. No session state is kept.
+ */
+export type CommandStep = { result: Element; body: Element } & ({ action: 'cancel' | 'execute' } | { action: 'submit'; submitted: Element });
+
+export function commandStep(stanza: Element, command: Element, node: string): CommandStep {
+  const sessionid = command.attrs.sessionid ?? randomUUID();
+  const answer = (status: string): { result: Element; body: Element } => {
+    const result = reply(stanza);
+    return { result, body: result.c('command', { xmlns: NS_COMMANDS, node, status, sessionid }) };
+  };
+  const submitted = command.getChild('x', NS_DATA);
+  if (command.attrs.action === 'cancel') return { action: 'cancel', ...answer('canceled') };
+  if (submitted === undefined) return { action: 'execute', ...answer('executing') };
+  return { action: 'submit', submitted, ...answer('completed') };
+}
+
 /** The items of the service's commands node: the commands this user may run. */
 export function commandItems(host: CommandHost, from: string, items: Element): void {
   if (host.isAdmin(from)) items.c('item', { jid: host.domain, node: DESTROY_NODE, name: DESTROY_NAME });
@@ -84,32 +103,19 @@ export async function runCommand(host: CommandHost, stanza: Element, command: El
     host.send(refusal, from);
     return;
   }
-  const sessionid = command.attrs.sessionid ?? randomUUID();
-  const answer = (status: string): Element => {
-    const result = reply(stanza);
-    result.c('command', { xmlns: NS_COMMANDS, node: DESTROY_NODE, status, sessionid });
-    return result;
-  };
-  const submitted = command.getChild('x', NS_DATA);
-  if (command.attrs.action === 'cancel') {
-    host.send(answer('canceled'), from);
-  } else if (submitted === undefined) {
-    const result = answer('executing');
-    const body = result.getChild('command', NS_COMMANDS) as Element;
-    body.c('actions', { execute: 'complete' }).append(el('next'), el('complete'));
-    body.append(renderForm(destroyForm((await host.allRooms()).sort())));
-    host.send(result, from);
-  } else {
-    const form = readForm([roomsField()], submitted);
-    const result = answer('completed');
-    const body = result.getChild('command', NS_COMMANDS) as Element;
+  const step = commandStep(stanza, command, DESTROY_NODE);
+  if (step.action === 'execute') {
+    step.body.c('actions', { execute: 'complete' }).append(el('next'), el('complete'));
+    step.body.append(renderForm(destroyForm((await host.allRooms()).sort())));
+  } else if (step.action === 'submit') {
+    const form = readForm([roomsField()], step.submitted);
     const [invalid] = form.errors;
     if (invalid !== undefined) {
-      body.c('note', { type: 'error' }).append(`${invalid[0]}: ${invalid[1]}`);
+      step.body.c('note', { type: 'error' }).append(`${invalid[0]}: ${invalid[1]}`);
     } else {
       const destroyed = await host.destroyRooms(form.values.get('rooms') as string[]);
-      body.c('note', { type: 'info' }).append(['The following rooms were destroyed:', ...destroyed].join('\n'));
+      step.body.c('note', { type: 'info' }).append(['The following rooms were destroyed:', ...destroyed].join('\n'));
     }
-    host.send(result, from);
   }
+  host.send(step.result, from);
 }

@@ -71,6 +71,7 @@ class MucService implements ShardApplication, CommandHost {
         liveRooms: () => this.actors.size,
         roomsOwnedBy: (user) => this.roomsOwnedBy(user),
       }),
+      settings: settings.muc,
       retire: (actor) => {
         if (this.actors.get(actor.jid) === actor) this.actors.delete(actor.jid);
       },

@@ -72,11 +72,25 @@ export function item(fields: ItemFields): Element {
   return out;
 }
 
-/** The stanza without the MUC payloads a client may not forge (`<x/>` of muc and muc#user). */
+/** The `<invite/>` of an invitation the room is sending (what 'invite' handlers change). */
+export function inviteOf(stanza: Element): Element {
+  return stanza.getChild('x', NS_MUC_USER)?.getChild('invite') as Element;
+}
+
+/**
+ * Namespaces of payloads a client may not forge: stripped from what occupants
+ * send before the room relays it (Prosody's filtered namespaces). A feature
+ * whose payload the room adds (hats, …) registers its namespace here.
+ */
+const filteredNamespaces = new Set([NS_MUC, NS_MUC_USER]);
+
+export function filterNamespace(xmlns: string): void {
+  filteredNamespaces.add(xmlns);
+}
+
+/** The stanza without the payloads a client may not forge (`<x/>` of muc and muc#user, and the registered namespaces). */
 export function withoutMucPayload(stanza: Element): Element {
   const copy = stanza.clone();
-  copy.children = copy.children.filter(
-    (child) => typeof child === 'string' || (child.attrs.xmlns !== NS_MUC && child.attrs.xmlns !== NS_MUC_USER),
-  );
+  copy.children = copy.children.filter((child) => typeof child === 'string' || !filteredNamespaces.has(child.attrs.xmlns as string));
   return copy;
 }

@@ -31,7 +31,40 @@ const IDLE_UTILIZATION = 0.01;
 /** Growth since the last compaction that makes one worth its pause: this much, and at least an eighth of the heap. */
 const MIN_GROWTH_BYTES = 4 * 1024 * 1024;
 
-/** Starts watching the calling thread; the returned function stops. `idleMs` is for tests. */
+/**
+ * When to compact, apart from the clock and V8 so that it can be tested as
+ * arithmetic: fed one observation per check, it says whether to compact now.
+ */
+export class CompactionPolicy {
+  /** Zero: the first idle stretch after start gives back what loading the program left. */
+  private floor = 0;
+  private idleSince: number;
+
+  constructor(
+    private readonly idleMs: number,
+    now: number,
+  ) {
+    this.idleSince = now;
+  }
+
+  /** One check: the time, whether the loop was busy since the last one, and the heap's size. */
+  observe(now: number, busy: boolean, heapSize: number): boolean {
+    if (busy) this.idleSince = now;
+    if (now - this.idleSince >= this.idleMs && heapSize - this.floor > Math.max(MIN_GROWTH_BYTES, this.floor / 8)) {
+      this.floor = heapSize;
+      return true;
+    }
+    if (heapSize < this.floor) this.floor = heapSize;
+    return false;
+  }
+
+  /** The heap's size once a compaction is done: growth is counted from there. */
+  compacted(heapSize: number): void {
+    this.floor = heapSize;
+  }
+}
+
+/** Starts watching the calling thread; the returned function stops. `idleMs` is for tests and benches. */
 export function startIdleCompaction(idleMs = IDLE_MS): () => void {
   // An open session costs nothing while no domain is enabled. A Node built
   // without the inspector refuses it: that thread just never compacts.
@@ -41,22 +74,15 @@ export function startIdleCompaction(idleMs = IDLE_MS): () => void {
   } catch {
     return () => {};
   }
-  // Zero: the first idle stretch after start gives back what loading the program left.
-  let floor = 0;
-  let idleSince = performance.now();
+  const policy = new CompactionPolicy(idleMs, performance.now());
   let utilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(now, utilization).utilization >= IDLE_UTILIZATION;
     utilization = now;
-    if (busy) idleSince = performance.now();
-    const size = heapSize();
-    if (performance.now() - idleSince >= idleMs && size - floor > Math.max(MIN_GROWTH_BYTES, floor / 8)) {
+    if (policy.observe(performance.now(), busy, heapSize())) {
       // V8 runs the collection as a task of this thread's loop; the floor is read once it is done.
-      session.post('HeapProfiler.collectGarbage', () => (floor = heapSize()));
-      floor = size;
-    } else if (size < floor) {
-      floor = size;
+      session.post('HeapProfiler.collectGarbage', () => policy.compacted(heapSize()));
     }
   }, CHECK_INTERVAL_MS);
   timer.unref();

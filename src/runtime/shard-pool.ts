@@ -195,6 +195,8 @@ class Shard {
   private failedStarts = 0;
   private closing = false;
   private load: ThreadLoad | undefined;
+  /** Closed for good: stanzas bounce. */
+  private closed = false;
 
   constructor(
     private readonly index: number,
@@ -223,6 +225,10 @@ class Shard {
   }
 
   dispatch(stanza: Element, sender: StanzaSender | undefined): void {
+    if (this.closed) {
+      this.bounce([stanza], 'service-unavailable');
+      return;
+    }
     if (this.port === undefined && this.queuedStanzas >= RESTART_QUEUE_LIMIT) {
       backpressure('shard_restart_queue');
       this.bounce([stanza], 'resource-constraint');
@@ -265,13 +271,27 @@ class Shard {
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
+  /**
+   * Lets the worker handle what it was sent, then answers what it did not get
+   * to (and whatever arrives from now on) with service-unavailable, and tells
+   * the occupants they were removed (332), as Prosody does on shutdown.
+   */
   async close(): Promise<void> {
     this.closing = true;
-    if (this.port !== undefined) {
+    const port = this.port;
+    if (port !== undefined) {
+      // The worker closes its end after its last output, which is read here before 'close'.
+      const drained = new Promise((resolve) => port.once('close', resolve));
       this.request({ kind: 'close' });
       this.flush();
-      await this.lifetime.catch(() => undefined);
+      await Promise.race([drained, this.lifetime.catch(() => undefined)]);
+      port.close();
+      this.port = undefined;
     }
+    this.closed = true;
+    this.bounce([...this.unhandled.takeAll(), ...this.queue.flatMap((request) => (request.kind === 'stanzas' ? request.stanzas : []))], 'service-unavailable');
+    this.queue = [];
+    this.removeOccupants();
     await this.piscina.destroy();
   }
 
@@ -287,7 +307,8 @@ class Shard {
       const task: AttachTask = { port: port2 };
       this.lifetime = this.piscina.run(task, { transferList: [port2] });
       this.lifetime.then(
-        () => port.close(),
+        // `close` closes the port once it has read the worker's last output.
+        () => undefined,
         (err: unknown) => {
           // Closing drops whatever the dead worker posted last, so nothing
           // reaches an occupant after the presence that says they were removed;

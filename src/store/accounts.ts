@@ -9,8 +9,9 @@
 // the server reads the counter key on a timer and only reads the log when it
 // moved.
 
-import type { Database } from './database.js';
 import { deriveCredential, type ScramCredential, type ScramHash } from '../frontend/scram.js';
+import { saslprep } from '../jid/stringprep.js';
+import type { Database } from './database.js';
 
 /** How a credential is kept in LMDB (binary fields as base64). */
 interface StoredCredential {
@@ -51,6 +52,11 @@ export class AccountStore {
   constructor(private readonly database: Database) {
     this.db = database.openDB<StoredAccount, string>({ name: 'accounts' });
     this.changes = database.openDB<StoredChange | number, number | typeof SEQUENCE_KEY>({ name: 'account_changes' });
+  }
+
+  /** No account at all: a fresh server nobody can log in to yet. */
+  isEmpty(): boolean {
+    return this.db.getKeysCount({ limit: 1 }) === 0;
   }
 
   credential(bareJid: string, hash: ScramHash): ScramCredential | undefined {
@@ -138,8 +144,15 @@ export class AccountStore {
   }
 }
 
+/** A password SASLprep (RFC 4013) refuses to store: a control, private-use or unassigned character, or mixed directions. */
+export class PasswordRefused extends Error {}
+
 async function storedAccount(password: string): Promise<StoredAccount> {
-  const [sha1, sha256] = await Promise.all([deriveCredential('sha1', password), deriveCredential('sha256', password)]);
+  const prepared = saslprep(password, true);
+  if (prepared === null) {
+    throw new PasswordRefused('the password has a character SASLprep (RFC 4013) prohibits (a control, private-use or unassigned character, or mixed text directions)');
+  }
+  const [sha1, sha256] = await Promise.all([deriveCredential('sha1', prepared), deriveCredential('sha256', prepared)]);
   return { scram: { sha1: toStored(sha1), sha256: toStored(sha256) } };
 }
 

@@ -9,9 +9,10 @@
 // lose the last writes the server had acknowledged (never the database's
 // integrity). `flushed` acknowledges only once the write is on disk.
 
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
+import { ConfigError } from '../config/load.js';
 
 export type Durability = 'committed' | 'flushed';
 
@@ -26,8 +27,14 @@ export interface Database extends RootDatabase {
 
 export function openDatabase(dataDir: string, durability: Durability = 'flushed'): Database {
   const path = resolve(dataDir);
-  mkdirSync(path, { recursive: true });
-  const root = open({ path: resolve(path, 'conclave.mdb'), maxDbs: 16 });
+  let root: RootDatabase;
+  try {
+    mkdirSync(path, { recursive: true });
+    accessSync(path, constants.R_OK | constants.W_OK);
+    root = open({ path: resolve(path, 'conclave.mdb'), maxDbs: 16 });
+  } catch (err) {
+    throw new ConfigError(`Cannot use the data directory ${path} (data_dir): ${(err as Error).message}`);
+  }
   // `flushed` covers the last commit of this thread's writes, and so every earlier one.
   const acknowledged =
     durability === 'flushed'

@@ -121,3 +121,78 @@ describe('account commands', () => {
     assert.equal((await conclave(['adduser', 'empty@localhost', '--config', file], '\n')).code, 2);
   });
 });
+
+describe('a CLI that helps', () => {
+  test('--help works for every subcommand, with exit code 0', async () => {
+    for (const command of ['start', 'adduser', 'deluser', 'passwd', 'scansion', 'bench']) {
+      const { code, stdout } = await conclave([command, '--help']);
+      assert.equal(code, 0, command);
+      assert.match(stdout, new RegExp(`usage: conclave ${command}`), command);
+    }
+    assert.equal((await conclave(['--help'])).code, 0);
+    assert.equal((await conclave(['no-such-command'])).code, 2);
+  });
+
+  test('the banner lists the listener with its TLS state, the MUC domain, the data folder, the auth back end and how to add the first account', async () => {
+    const data = join(dir, 'banner-data');
+    const file = await configFile('banner.yaml', `data_dir: ${JSON.stringify(data)}\nlog_level: warn\nclient:\n  port: 0\n`);
+    const server = await spawnServer(['--config', file]);
+    try {
+      const output = server.output();
+      assert.match(output, /listening on 127\.0\.0\.1:\d+, no TLS/);
+      assert.match(output, /conference\.localhost/);
+      assert.ok(output.includes(data), output);
+      assert.match(output, /auth\s+internal/);
+      assert.match(output, /No accounts yet: add the first with +npx conclave adduser USER@localhost --config/);
+    } finally {
+      assert.equal(await server.stop('SIGTERM'), 0);
+    }
+  });
+
+  test('a busy port and an unusable data folder are one-line errors with exit code 2', async () => {
+    const first = await spawnServer(['--config', await configFile('first.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'first'))}\nclient:\n  port: 0\n`)]);
+    try {
+      const busy = await configFile('busy.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'busy'))}\nclient:\n  port: ${first.port}\n`);
+      const { code, stderr } = await conclave(['start', '--config', busy]);
+      assert.equal(code, 2);
+      assert.match(stderr, /client\.port/);
+      assert.match(stderr, /already in use/);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    } finally {
+      await first.stop('SIGTERM');
+    }
+    await writeFile(join(dir, 'a-file'), '');
+    const unusable = await configFile('unusable.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'a-file', 'data'))}\nclient:\n  port: 0\n`);
+    const { code, stderr } = await conclave(['start', '--config', unusable]);
+    assert.equal(code, 2);
+    assert.match(stderr, /data_dir/);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  });
+
+  test('an unreadable certificate is a one-line error with exit code 2', async () => {
+    const file = await configFile('tls.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'tls'))}\nclient:\n  port: 0\n  tls_cert: /nonexistent/cert.pem\n  tls_key: /nonexistent/key.pem\n`);
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /cert\.pem/);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  });
+
+  test('SIGHUP reloads the live keys and names those that need a restart', async () => {
+    const file = join(dir, 'hup.yaml');
+    const yaml = `data_dir: ${JSON.stringify(join(dir, 'hup'))}\nlog_level: warn\nclient:\n  port: 0\n`;
+    await writeFile(file, yaml);
+    const server = await spawnServer(['--config', file]);
+    try {
+      await writeFile(file, yaml + 'muc:\n  domain: rooms.localhost\nlimits:\n  max_depth: 50\n');
+      const reported = new Promise<void>((resolve) => {
+        const check = () => /changed but only applied by a restart: muc\.domain/.test(server.output()) && resolve();
+        server.process.stdout!.on('data', check);
+      });
+      server.process.kill('SIGHUP');
+      await reported;
+      assert.doesNotMatch(server.output(), /restart: .*limits/);
+    } finally {
+      assert.equal(await server.stop('SIGTERM'), 0);
+    }
+  });
+});

@@ -50,8 +50,17 @@ describe('rooms sharing one shard', () => {
   let server: TestServer;
 
   before(async () => {
-    // A mailbox deep enough to take the whole flood: fairness, not the mailbox limit, is under test.
-    server = await startTestServer({ muc: { shards: 1, mailbox_limit: FLOOD * 2 } });
+    // A mailbox deep enough to take the whole flood, and a front end that lets one session post
+    // all of it at once: the shard's fairness, not the limits before it, is under test here
+    // (flow-control.test.ts covers those).
+    server = await startTestServer({
+      muc: { shards: 1, mailbox_limit: FLOOD * 2 },
+      client: {
+        rate: { authenticated: { bytes_per_second: 0, stanzas_per_second: 0, burst_seconds: 1 } },
+        max_stanzas_in_flight: FLOOD * 2,
+        max_shard_stanzas_in_flight: FLOOD * 2,
+      },
+    });
   });
 
   after(() => server.close());

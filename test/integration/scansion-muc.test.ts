@@ -1,5 +1,6 @@
 // Conclave's own scansion scripts for the MUC features (test/scansion/muc/),
-// each against a fresh server, including their error paths.
+// each against a fresh server, including their error paths. A script for a
+// service option off by default runs against a server of its own with it on.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,18 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 
 // The scripts stay in the source tree: from dist/test/integration/ to test/scansion/muc/.
 const SCRIPTS = fileURLToPath(new URL('../../../test/scansion/muc/', import.meta.url));
+
+/** Scripts that need a service option, with the `muc` settings they run with. */
+const WITH_OPTIONS: Record<string, Record<string, unknown>> = {
+  'nick_enforced.scs': { enforce_registered_nickname: true },
+};
+
+function runsOn(server: () => TestServer, file: string): void {
+  it(file.slice(SCRIPTS.length), async () => {
+    const result = await runScript(file, { port: server().port });
+    assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
+  });
+}
 
 describe('MUC scansion scripts', async () => {
   let server: TestServer;
@@ -22,9 +35,22 @@ describe('MUC scansion scripts', async () => {
   });
 
   for (const file of await findScripts([SCRIPTS])) {
-    it(file.slice(SCRIPTS.length), async () => {
-      const result = await runScript(file, { port: server.port });
-      assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
-    });
+    if (!Object.hasOwn(WITH_OPTIONS, file.slice(SCRIPTS.length))) runsOn(() => server, file);
   }
 });
+
+for (const [name, muc] of Object.entries(WITH_OPTIONS)) {
+  describe(`MUC scansion script ${name} with ${JSON.stringify(muc)}`, () => {
+    let server: TestServer;
+
+    before(async () => {
+      server = await startTestServer({ muc });
+    });
+
+    after(async () => {
+      await server.close();
+    });
+
+    runsOn(() => server, SCRIPTS + name);
+  });
+}

@@ -41,6 +41,8 @@ const HOSTILE = [
   `<iq from='${EVE}' to='conference.localhost' type='set' id='11'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>`,
   `<iq from='${EVE}' to='conference.localhost' type='get' id='12'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`,
   `<message from='${EVE}' to='conference.localhost'><body>hi</body></message>`,
+  `<iq from='${EVE}' to='${ROOM}' type='set' id='13'><command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:hats:commands:don'/></iq>`,
+  `<iq from='${EVE}' to='${ROOM}' type='set' id='14'><command xmlns='http://jabber.org/protocol/commands'/></iq>`,
 ];
 
 const OWNER_HOSTILE = [
@@ -50,6 +52,9 @@ const OWNER_HOSTILE = [
   `<iq from='${ROMEO}' to='${ROOM}' type='set' id='o4'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' nick='&#x0221;'/></query></iq>`,
   `<iq from='${ROMEO}' to='${ROOM}' type='set' id='o5'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='localhost'/></query></iq>`,
   `<iq from='${ROMEO}' to='${ROOM}' type='set' id='o6'><query xmlns='http://jabber.org/protocol/muc#admin'><item role='none' nick='Nobody'/></query></iq>`,
+  `<iq from='${ROMEO}' to='${ROOM}' type='set' id='o7'><command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:hats:commands:don'><x xmlns='jabber:x:data' type='submit'><field var='hats#jid'><value>@@</value></field></x></command></iq>`,
+  `<iq from='${ROMEO}' to='${ROOM}' type='set' id='o8'><command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:hats:commands:doff'><x xmlns='jabber:x:data' type='submit'><field var='hats#jid'><value>nobody@localhost</value></field><field var='hats#hat'/></x></command></iq>`,
+  `<iq from='${ROMEO}' to='${ROOM}' type='set' id='o9'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_roomsecret'/><field var='muc#roomconfig_allowpm'/><field var='muc#roomconfig_maxusers'/><field var='muc#roomconfig_whois'/><field var='muc#roomconfig_defaulthistorymessages'/></x></query></iq>`,
 ];
 
 describe('hostile input', () => {

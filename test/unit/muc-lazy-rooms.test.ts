@@ -55,7 +55,7 @@ describe('stored rooms', () => {
     assert.deepEqual(items.map((item) => item.attrs), [{ jid: roomJid(7), name: 'Room 7' }]);
     assert.equal(app.inspect(roomJid(7)), undefined);
 
-    // An admin destroys a stored room that is not loaded: it is gone from storage.
+    // An admin destroys a stored room that is not loaded: only its tombstone is left in storage.
     muc.receive(
       `<iq from='${ADMIN}' to='conference.localhost' type='set' id='d'><command xmlns='${COMMANDS}' node='${DESTROY}'><x xmlns='jabber:x:data' type='submit'><field var='rooms'><value>${roomJid(3)}</value><value>nowhere@conference.localhost</value></field></x></command></iq>`,
     );
@@ -67,7 +67,8 @@ describe('stored rooms', () => {
 
     const reopened = await MucHarness.start({}, dataDir);
     reopened.receive(`<iq from='juliet@localhost/a' to='${roomJid(3)}' type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
-    assert.equal(reopened.take('juliet@localhost/a')[0].getChild('error')?.getChild('item-not-found') !== undefined, true);
+    // It is a tombstone now, as in Prosody.
+    assert.equal(reopened.take('juliet@localhost/a')[0].getChild('error')?.getChild('gone') !== undefined, true);
     await reopened.close();
   });
 });

@@ -151,9 +151,9 @@ describe('room life cycle', () => {
     const [invite] = muc.take('juliet@localhost');
     assert.equal(invite.attrs.from, ROOM);
     const invited = invite.getChild('x', 'http://jabber.org/protocol/muc#user')!.getChild('invite')!;
-    assert.equal(invited.attrs.from, ROMEO, 'the inviter by real JID, as Prosody');
+    assert.equal(invited.attrs.from, `${ROOM}/Romeo`, 'the inviter by occupant JID in a semi-anonymous room, as Prosody');
     assert.equal(invited.getChildText('reason'), 'Come');
-    assert.equal(invite.getChildText('body'), `${ROMEO} invited you to the room ${ROOM} (Come)`);
+    assert.equal(invite.getChildText('body'), `${ROOM}/Romeo invited you to the room ${ROOM} (Come)`);
     muc.receive(
       `<message from='${JULIET}' to='${ROOM}'><x xmlns='http://jabber.org/protocol/muc#user'><decline to='romeo@localhost'/></x></message>`,
     );

@@ -34,13 +34,18 @@ async function storeRooms(dataDir: string, count = 13, publicCount = 10): Promis
   await database.close();
 }
 
-function configure(muc: MucHarness, room: string, fields: Record<string, string>, from = OWNER): void {
+/** Submits a room configuration and waits for its iq result, which the room sends once the change is written. */
+async function configure(muc: MucHarness, room: string, fields: Record<string, string>, from = OWNER): Promise<void> {
   const body = Object.entries({ FORM_TYPE: CONFIG_FORM, ...fields })
     .map(([name, value]) => `<field var='${name}'><value>${value}</value></field>`)
     .join('');
   muc.receive(
     `<iq from='${from}' to='${room}' type='set' id='cfg'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>${body}</x></query></iq>`,
   );
+  for (;;) {
+    await muc.waitFor(from);
+    if (muc.take(from).some((stanza) => stanza.name === 'iq' && stanza.attrs.id === 'cfg' && stanza.attrs.from === room)) return;
+  }
 }
 
 async function discoItems(muc: MucHarness, set = ''): Promise<Element> {
@@ -64,16 +69,15 @@ describe('the service disco#items with result set management', () => {
     // Fifteen live public rooms, and two live hidden ones.
     for (let i = 0; i < 17; i++) {
       muc.createRoom(OWNER, 'Romeo', live(i));
-      configure(muc, live(i), { 'muc#roomconfig_publicroom': i < 15 ? '1' : '0' });
+      await configure(muc, live(i), { 'muc#roomconfig_publicroom': i < 15 ? '1' : '0' });
     }
     // A stored public room loaded and made hidden, and a stored hidden one made public: the live settings win.
     muc.join(OWNER, 'Romeo', stored(10));
-    configure(muc, stored(10), { 'muc#roomconfig_publicroom': '1', 'muc#roomconfig_roomname': 'Shown' });
+    await configure(muc, stored(10), { 'muc#roomconfig_publicroom': '1', 'muc#roomconfig_roomname': 'Shown' });
     muc.join(OWNER, 'Romeo', stored(0));
-    configure(muc, stored(0), { 'muc#roomconfig_publicroom': '0' });
+    await configure(muc, stored(0), { 'muc#roomconfig_publicroom': '0' });
     publicRooms.splice(publicRooms.indexOf(stored(0)), 1, stored(10));
     publicRooms.sort();
-    await new Promise((resolve) => setTimeout(resolve, 100));
     muc.take(OWNER);
   });
 
@@ -174,9 +178,7 @@ describe('the public rooms of two shards over one store', () => {
     for (const [room, isPublic] of [[stored(4), '0'], [stored(25), '1']] as const) {
       const shard = owner(room);
       shard.join(OWNER, 'Romeo', room);
-      configure(shard, room, { 'muc#roomconfig_publicroom': isPublic });
-      await shard.waitFor(OWNER);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await configure(shard, room, { 'muc#roomconfig_publicroom': isPublic });
       shard.take(OWNER);
     }
     expected.splice(expected.indexOf(stored(4)), 1);

@@ -58,6 +58,58 @@ describe('room store', () => {
     await rm(muc.dataDir, { recursive: true, force: true });
   });
 
+  it("keeps an affiliation's reason and features' data with it, and a destroyed room's tombstone", async () => {
+    const muc = await MucHarness.start();
+    muc.join(ROMEO, 'Romeo');
+    muc.take(ROMEO);
+    muc.receive(persistentConfig(ROMEO, true));
+    await muc.waitFor(ROMEO);
+    muc.take(ROMEO);
+    muc.receive(
+      `<iq from='${ROMEO}' to='${ROOM}' type='set' id='m'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='juliet@localhost'><reason>Kin</reason></item></query></iq>`,
+    );
+    await muc.waitFor(ROMEO);
+    muc.take(ROMEO);
+    muc.receive(
+      `<iq from='${ROMEO}' to='${ROOM}' type='set' id='h'><command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:hats:commands:don'><x xmlns='jabber:x:data' type='submit'>` +
+        `<field var='hats#jid'><value>juliet@localhost</value></field><field var='hats#hat'><value>x:host</value></field><field var='hats#title'><value>Host</value></field></x></command></iq>`,
+    );
+    await muc.waitFor(ROMEO);
+    await muc.close(true);
+
+    const reopened = await MucHarness.start({}, muc.dataDir);
+    reopened.receive(`<iq from='${ROMEO}' to='${ROOM}' type='get' id='l'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query></iq>`);
+    assert.equal(reopened.take(ROMEO)[0].getChild('query')!.getChild('item')!.getChildText('reason'), 'Kin');
+    const juliet = reopened.join('juliet@localhost/b', 'Juliet').find((s) => s.attrs.from === `${ROOM}/Juliet`)!;
+    assert.equal(juliet.getChild('hats', 'urn:xmpp:hats:0')?.getChild('hat')?.attrs.title, 'Host');
+
+    reopened.receive(`<iq from='${ROMEO}' to='${ROOM}' type='set' id='d'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query></iq>`);
+    await reopened.waitFor(ROMEO);
+    await reopened.close(true);
+    const database = openDatabase(muc.dataDir);
+    const tombstone = new RoomStore(database).load(ROOM);
+    assert.deepEqual(Object.keys(tombstone!.config).sort(), ['persistent', 'tombstone']);
+    assert.equal(tombstone!.affiliations.size, 0);
+    await database.close();
+
+    // A service admin's join frees the name; with tombstone_expiry 0, destroying the new room leaves nothing.
+    const ADMIN = 'admin@localhost/a';
+    const without = await MucHarness.start({ tombstone_expiry: 0, admins: ['admin@localhost'] }, muc.dataDir);
+    without.receive(`<presence from='${ADMIN}' to='${ROOM}/Admin'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await without.waitFor(ADMIN);
+    assert.ok(without.take(ADMIN).some((s) => s.toString().includes("code='201'")));
+    without.receive(persistentConfig(ADMIN, true));
+    await without.waitFor(ADMIN);
+    without.take(ADMIN);
+    without.receive(`<iq from='${ADMIN}' to='${ROOM}' type='set' id='d'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query></iq>`);
+    await without.waitFor(ADMIN);
+    await without.close(true);
+    const after = openDatabase(muc.dataDir);
+    assert.equal(new RoomStore(after).load(ROOM), undefined);
+    await after.close();
+    await rm(muc.dataDir, { recursive: true, force: true });
+  });
+
   it('keeps the affiliations of rooms with similar names apart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'conclave-store-'));
     const database = openDatabase(dir);

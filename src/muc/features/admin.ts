@@ -83,7 +83,7 @@ function list(room: Room, stanza: Element, query: Element): true {
       (room.get(MEMBERS_ONLY) && room.get(WHOIS) === 'anyone' && rank >= AFFILIATION_RANK.member);
     if (!allowed) return answer(room, stanza, { type: 'auth', condition: 'forbidden' });
     for (const [jid, entry] of room.affiliations) {
-      if (entry.affiliation === affiliation) items.append(item({ affiliation, jid, nick: entry.nick }));
+      if (entry.affiliation === affiliation) items.append(item({ affiliation, jid, nick: entry.nick, reason: entry.reason }));
     }
   } else if (isRole(role) && affiliation === undefined) {
     const ownRole = room.occupantByRealJid(actor)?.role ?? room.defaultRole(room.affiliationOf(actor));

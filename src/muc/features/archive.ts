@@ -95,21 +95,23 @@ function readQuery(query: Element): ArchiveQuery | StanzaError {
     if (invalid !== undefined) return badRequest(invalid[1]);
     values = read.values;
   }
-  const start = parseTime(values.get('start') as string | undefined);
-  const end = parseTime(values.get('end') as string | undefined);
+  // A field sent empty filters nothing, as one left out.
+  const given = (field: string): string | undefined => (values.get(field) as string | undefined) || undefined;
+  const start = parseTime(given('start'));
+  const end = parseTime(given('end'));
   if (start === null || end === null) return badRequest('Invalid date/time');
 
   const set = query.getChild('set', NS_RSM);
   const maxText = set?.getChildText('max');
   const requested = maxText !== undefined && /^\d+$/.test(maxText.trim()) ? Number(maxText) : DEFAULT_PAGE;
   const before = set?.getChildText('before');
-  const after = set?.getChildText('after') ?? (values.get('after-id') as string | undefined);
+  const after = set?.getChildText('after') ?? given('after-id');
   return {
     start,
     end,
-    with: values.get('with') as string | undefined,
+    with: given('with'),
     after: after || undefined,
-    before: before || (values.get('before-id') as string | undefined) || undefined,
+    before: before || given('before-id'),
     max: Math.min(requested, MAX_PAGE),
     fromEnd: before !== undefined,
   };

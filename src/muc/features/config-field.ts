@@ -1,5 +1,5 @@
 // A room setting that one field of the configuration form edits and nothing
-// more: the field, at its place in the form (priority), shows the setting's
+// more: the field, at its place in the form (config-sections.ts), shows the setting's
 // value, and a submitted value that changes the setting is announced with
 // status 104. Modules whose settings do more on a change (members-only,
 // whois, presence broadcast, …) hook the form events themselves.
@@ -14,7 +14,7 @@ export interface FieldCodec<T> {
   read(submitted: unknown): T;
 }
 
-/** A boolean field; a submitted field always carries a value, so anything but true is off. */
+/** A boolean field; one submitted without a value is off. */
 export const FLAG: FieldCodec<boolean> = {
   show: (value) => value,
   read: (submitted) => submitted === true,
@@ -30,10 +30,10 @@ export function configField<T>(
   hooks: RoomHooks,
   setting: RoomSetting<T>,
   field: Omit<FormField, 'value'> & { var: string },
-  priority: number,
+  place: number,
   codec: FieldCodec<T>,
 ): void {
-  hooks.on('config-form', ({ room, fields }) => void fields.push({ ...field, value: codec.show(room.get(setting)) }), priority);
+  hooks.on('config-form', ({ room, fields }) => void fields.push({ ...field, value: codec.show(room.get(setting)) }), place);
   hooks.on(`config-submitted/${field.var}`, ({ room, value, statusCodes }) => {
     if (room.set(setting, codec.read(value))) statusCodes.add('104');
   });

@@ -3,6 +3,7 @@
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
 import { configField, TEXT } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 const DESCRIPTION = defineSetting<string | undefined>('description', undefined);
 
@@ -11,5 +12,5 @@ export const description: RoomFeature = (hooks) => {
     form.push({ var: 'muc#roominfo_description', type: 'text-single', label: 'Description', value: room.get(DESCRIPTION) ?? '' });
   });
   const field = { var: 'muc#roomconfig_roomdesc', type: 'text-single', label: 'Description', desc: 'A brief description of the room' } as const;
-  configField(hooks, DESCRIPTION, field, 98, TEXT);
+  configField(hooks, DESCRIPTION, field, inSection('information', 2), TEXT);
 };

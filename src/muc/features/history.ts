@@ -11,6 +11,7 @@ import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { defineSetting } from '../settings.js';
 import { NS_DELAY, NS_MUC } from '../stanzas.js';
+import { inSection } from './config-sections.js';
 
 /** Unset: the service's muc.history_length. */
 const HISTORY_LENGTH = defineSetting<number | undefined>('history_length', undefined);
@@ -152,13 +153,14 @@ export const history: RoomFeature = (hooks) => {
         value: String(room.get(DEFAULT_MESSAGES)),
       });
     },
-    65,
+    inSection('other', 5),
   );
   hooks.on('config-submitted/muc#roomconfig_historylength', ({ room, value, statusCodes }) => {
-    if (room.set(HISTORY_LENGTH, Number(value))) statusCodes.add('104');
+    // An empty field means the default, as in Prosody.
+    if (room.set(HISTORY_LENGTH, value === '' ? undefined : Number(value))) statusCodes.add('104');
   });
   hooks.on('config-submitted/muc#roomconfig_defaulthistorymessages', ({ room, value, statusCodes }) => {
-    const messages = Math.min(Number(value), historyLength(room));
+    const messages = Math.min(value === '' ? DEFAULT_MESSAGES.defaultValue : Number(value), historyLength(room));
     if (room.set(DEFAULT_MESSAGES, messages)) statusCodes.add('104');
   });
 };

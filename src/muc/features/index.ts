@@ -9,6 +9,7 @@ import { bans } from './bans.js';
 import { configSections } from './config-sections.js';
 import { description } from './description.js';
 import { disco } from './disco.js';
+import { hats } from './hats.js';
 import { history } from './history.js';
 import { invitations } from './invitations.js';
 import { language } from './language.js';
@@ -26,9 +27,11 @@ import { persistent } from './persistent.js';
 import { presenceBroadcast } from './presence-broadcast.js';
 import { privateMessages } from './private-messages.js';
 import { publicRooms } from './public.js';
+import { registeredNicknames } from './registered-nick.js';
 import { registration } from './register.js';
 import { roomCreation } from './room-creation.js';
 import { subject } from './subject.js';
+import { tombstones } from './tombstones.js';
 import { voiceRequests } from './voice-requests.js';
 import { whois } from './whois.js';
 
@@ -57,10 +60,13 @@ export const FEATURES: readonly RoomFeature[] = [
   messageArchive,
   presenceBroadcast,
   registration,
+  registeredNicknames,
   privateMessages,
   invitations,
   occupantIq,
   occupantIds,
+  hats,
+  tombstones,
 ];
 
 /** The room events with every feature hooked in. */

@@ -3,6 +3,7 @@
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
 import { configField, TEXT } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 const LANGUAGE = defineSetting<string | undefined>('language', undefined);
 
@@ -17,5 +18,5 @@ export const language: RoomFeature = (hooks) => {
     desc: 'Indicate the primary language spoken in this room',
     datatype: 'xs:language',
   } as const;
-  configField(hooks, LANGUAGE, field, 97, TEXT);
+  configField(hooks, LANGUAGE, field, inSection('information', 3), TEXT);
 };

@@ -10,6 +10,7 @@ import type { Room } from '../room.js';
 import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
 import { errorReply } from '../stanzas.js';
+import { inSection } from './config-sections.js';
 
 /** No limit: the option 'none'. */
 const MAX_USERS = defineSetting<number | undefined>('max_users', undefined);
@@ -56,7 +57,7 @@ export const maxUsers: RoomFeature = (hooks) => {
         range: { min: 1, max: room.limits.maxOccupants },
         value: String(roomLimit(room) ?? 'none'),
       }),
-    89,
+    inSection('access', 1),
   );
   hooks.on('config-submitted/muc#roomconfig_maxusers', ({ room, value, statusCodes }) => {
     // Any positive number up to the ceiling may be given (the form refused more); anything else but 'none' is ignored, as Prosody ignores bad values.

@@ -1,13 +1,17 @@
 // Members-only rooms: only members, admins and owners may enter (others get
 // registration-required); turning it on removes the others (status 322), and
 // an occupant who loses membership is removed (status 321, from the core).
+// Only admins (or members, when the room allows it) may invite, and the
+// invitee is made a member.
 
+import { bareJid } from '../../jid/jid.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { AFFILIATION_RANK } from '../roles.js';
 import { defineSetting } from '../settings.js';
-import { errorReply, mucUserX } from '../stanzas.js';
+import { errorReply, inviteOf, mucUserX } from '../stanzas.js';
 import { configField, FLAG } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 export const MEMBERS_ONLY = defineSetting<boolean>('members_only', false);
 
@@ -46,6 +50,20 @@ export const membersOnly: RoomFeature = (hooks) => {
     -5,
   );
 
+  hooks.on('pre-invite', ({ room, stanza }) => {
+    if (!room.get(MEMBERS_ONLY)) return undefined;
+    const inviter = stanza.attrs.from as string;
+    const required = room.get(ALLOW_MEMBER_INVITES) ? 'member' : 'admin';
+    if (AFFILIATION_RANK[room.affiliationOf(inviter)] >= AFFILIATION_RANK[required]) return undefined;
+    room.send(errorReply(stanza, { type: 'auth', condition: 'forbidden' }, room.jid), inviter);
+    return true;
+  });
+
+  hooks.on('invite', ({ room, stanza, invitee }) => {
+    if (!room.get(MEMBERS_ONLY) || AFFILIATION_RANK[room.affiliationOf(invitee)] > AFFILIATION_RANK.none) return;
+    room.setAffiliation(true, bareJid(invitee), 'member', { reason: 'Invited by ' + inviteOf(stanza).attrs.from });
+  });
+
   hooks.on('disco-info', ({ room, reply, form }) => {
     reply.c('feature', { var: room.get(MEMBERS_ONLY) ? 'muc_membersonly' : 'muc_open' });
     // Who may invite: anyone, unless the room is members-only.
@@ -66,11 +84,11 @@ export const membersOnly: RoomFeature = (hooks) => {
         desc: 'Enable this to only allow access for room owners, admins and members',
         value: room.get(MEMBERS_ONLY),
       }),
-    87,
+    inSection('access', 3),
   );
   hooks.on('config-submitted/muc#roomconfig_membersonly', ({ room, value, statusCodes }) => {
     if (setMembersOnly(room, value === true)) statusCodes.add('104');
   });
   // Right after the members-only field (same priority, added later).
-  configField(hooks, ALLOW_MEMBER_INVITES, { var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL }, 87, FLAG);
+  configField(hooks, ALLOW_MEMBER_INVITES, { var: ALLOW_MEMBER_INVITES_FIELD, type: 'boolean', label: ALLOW_MEMBER_INVITES_LABEL }, inSection('access', 3), FLAG);
 };

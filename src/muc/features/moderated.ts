@@ -4,6 +4,7 @@
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
 import { configField, FLAG } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 const MODERATED = defineSetting<boolean>('moderated', false);
 
@@ -16,5 +17,5 @@ export const moderated: RoomFeature = (hooks) => {
     label: 'Moderated (require permission to speak)',
     desc: 'In moderated rooms occupants must be given permission to speak by a room moderator',
   } as const;
-  configField(hooks, MODERATED, field, 77, FLAG);
+  configField(hooks, MODERATED, field, inSection('permissions', 3), FLAG);
 };

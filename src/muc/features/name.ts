@@ -3,6 +3,7 @@
 import type { RoomFeature } from '../events.js';
 import { defineSetting } from '../settings.js';
 import { configField, TEXT } from './config-field.js';
+import { inSection } from './config-sections.js';
 
 export const NAME = defineSetting<string | undefined>('name', undefined);
 
@@ -16,5 +17,5 @@ export const name: RoomFeature = (hooks) => {
     10,
   );
   // Unlike the other texts, an unset title is shown without a value, as Prosody shows it.
-  configField(hooks, NAME, { var: 'muc#roomconfig_roomname', type: 'text-single', label: 'Title' }, 99, { ...TEXT, show: (value) => value });
+  configField(hooks, NAME, { var: 'muc#roomconfig_roomname', type: 'text-single', label: 'Title' }, inSection('information', 1), { ...TEXT, show: (value) => value });
 };

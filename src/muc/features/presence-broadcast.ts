@@ -6,6 +6,7 @@ import type { RoomFeature } from '../events.js';
 import { ROLES } from '../roles.js';
 import { PRESENCE_BROADCAST } from '../settings.js';
 import { mucUserX } from '../stanzas.js';
+import { inSection } from './config-sections.js';
 
 export const presenceBroadcast: RoomFeature = (hooks) => {
   hooks.on(
@@ -18,7 +19,7 @@ export const presenceBroadcast: RoomFeature = (hooks) => {
         value: room.get(PRESENCE_BROADCAST),
         options: ROLES,
       }),
-    63,
+    inSection('other', 7),
   );
   hooks.on('config-submitted/muc#roomconfig_presencebroadcast', ({ room, value, statusCodes }) => {
     const before = room.get(PRESENCE_BROADCAST);

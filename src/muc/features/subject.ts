@@ -12,6 +12,7 @@ import { defineSetting } from '../settings.js';
 import { errorReply, NS_DELAY, type StanzaError } from '../stanzas.js';
 import { configField, FLAG } from './config-field.js';
 import { timestamp } from './history.js';
+import { inSection } from './config-sections.js';
 
 interface Subject {
   text: string;
@@ -81,5 +82,5 @@ export const subject: RoomFeature = (hooks) => {
     label: "Allow anyone to set the room's subject",
     desc: "Choose whether anyone, or only moderators, may set the room's subject",
   } as const;
-  configField(hooks, CHANGE_SUBJECT, field, 79, FLAG);
+  configField(hooks, CHANGE_SUBJECT, field, inSection('permissions', 1), FLAG);
 };
