@@ -5,8 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findScripts, runScript } from '../../src/scansion/runner.js';
+import { MUC_SCRIPT_OPTIONS } from '../helpers/muc-scripts.js';
 import { assertRegister2018Divergence, PASSING_SEEDS, runSeed } from '../helpers/seeds.js';
 import { IO_THREADS_SKIP, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -36,9 +38,16 @@ describe('scansion scripts on three I/O threads', { skip: IO_THREADS_SKIP }, asy
   });
 
   for (const file of await findScripts([SCRIPTS + 'c2s/', SCRIPTS + 'muc/'])) {
+    const options = MUC_SCRIPT_OPTIONS[basename(file)];
     it(file.slice(SCRIPTS.length), async () => {
-      const result = await runScript(file, { port: server.port });
-      assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
+      // A script that needs a service option runs against a server of its own.
+      const own = options && (await startTestServer({ client: { io_threads: 3 }, muc: options }));
+      try {
+        const result = await runScript(file, { port: (own ?? server).port });
+        assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
+      } finally {
+        await own?.close();
+      }
     });
   }
 
