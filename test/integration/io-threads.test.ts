@@ -117,3 +117,16 @@ test('without SO_REUSEPORT (Node < 22.12) the main thread serves clients, whatev
     await server.close();
   }
 });
+
+test('on I/O threads a reload reaches new streams, and shutting down ends every stream with system-shutdown', { skip: IO_THREADS_SKIP }, async () => {
+  const server = await startTestServer({ client: { io_threads: 3 } });
+  const before = await rawClient(server.port, 'romeo');
+  assert.deepEqual(server.reload({ ...server.settings, limits: { ...server.settings.limits, max_stanza_size: 2048 } }), []);
+  // Every thread applies it; whichever serves this login, its stream has the new limit.
+  const after = await rawClient(server.port, 'juliet');
+  after.send(`<message to='${before.fullJid}'><body>${'x'.repeat(4096)}</body></message>`);
+  assert.equal(await after.streamError(), 'policy-violation');
+  const shutdown = before.streamError();
+  await server.close();
+  assert.equal(await shutdown, 'system-shutdown');
+});
