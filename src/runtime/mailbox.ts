@@ -8,12 +8,32 @@
 
 export type MailboxHandler<T> = (item: T) => void | Promise<void>;
 
+/**
+ * The event-loop turn, as a number that moves on once per turn in which it
+ * was read (one setImmediate for every mailbox of the thread): a mailbox's
+ * budget is per turn, however its items arrive (one post at a time, as a
+ * shard hands a batch over, or from its own backlog).
+ */
+let turn = 0;
+let turnEnding = false;
+function currentTurn(): number {
+  if (!turnEnding) {
+    turnEnding = true;
+    setImmediate(() => {
+      turn++;
+      turnEnding = false;
+    });
+  }
+  return turn;
+}
+
 export class Mailbox<T> {
   private readonly queue: T[] = [];
   private head = 0;
   private running = false;
-  /** Items handled since the mailbox last yielded. */
+  /** Items handled in the turn `spentIn`. */
   private spent = 0;
+  private spentIn = -1;
 
   constructor(
     private readonly handler: MailboxHandler<T>,
@@ -46,13 +66,15 @@ export class Mailbox<T> {
 
   private drain(): void {
     this.running = true;
+    const now = currentTurn();
+    if (now !== this.spentIn) {
+      this.spentIn = now;
+      this.spent = 0;
+    }
     while (this.head < this.queue.length) {
       if (++this.spent > this.turnBudget) {
         this.compact();
-        setImmediate(() => {
-          this.spent = 0;
-          this.drain();
-        });
+        setImmediate(() => this.drain());
         return;
       }
       const item = this.queue[this.head++];
