@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { CompareRun, Measurement, WorkloadEntry } from '../compare.js';
 import type { FanoutResult, FanoutStep } from '../scenarios/fanout.js';
 import type { ScenarioResult } from '../scenarios/index.js';
-import type { ResourceUsage } from '../scenarios/common.js';
+import { busiestThreadShare, type ResourceUsage } from '../scenarios/common.js';
 import { OVERLOAD_TARGETS, recoveryFigure } from '../scenarios/overload.js';
 import { renderBarChart, renderLineChart } from './charts.js';
 
@@ -433,10 +433,18 @@ function usageCells(usage: ResourceUsage, cores: number): string[] {
     percentOfCore(usage.generatorCpuSeconds, usage),
     percentOfCore(usage.otherCpuSeconds, usage),
     `${Math.round(machineBusy(usage, cores) * 100)}%`,
+    busiestThread(usage),
   ];
 }
 
-const USAGE_HEADER = ['server CPU', 'generator CPU', 'other CPU', 'machine busy'];
+/** The busiest server thread, its cores and its share of the server's CPU: "main 0.64 (56%)". */
+function busiestThread(usage: ResourceUsage): string {
+  const busiest = usage.serverThreads?.[0];
+  const share = busiestThreadShare(usage);
+  return busiest === undefined ? '—' : `${busiest.thread} ${busiest.cores}${share === null ? '' : ` (${Math.round(share * 100)}%)`}`;
+}
+
+const USAGE_HEADER = ['server CPU', 'generator CPU', 'other CPU', 'machine busy', 'busiest thread (cores, share)'];
 
 function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]): string[] {
   switch (workload.scenario as ScenarioResult['scenario']) {
@@ -448,7 +456,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
           `**${server}**`,
           '',
           table(
-            ['offered/s', 'delivered/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'lost', ...USAGE_HEADER, 'per server CPU-s'],
+            ['offered/s', 'delivered/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'lost', ...USAGE_HEADER, 'per server CPU-s', 'ceiling/s'],
             result.steps.map((step) => [
               figure(step.offeredDeliveriesPerSecond),
               figure(step.deliveredPerSecond),
@@ -459,6 +467,7 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
               figure(step.lost),
               ...usageCells(step.usage, run.machine.cores),
               figure(step.deliveriesPerServerCpuSecond),
+              figure(step.ceilingPerSecond),
             ]),
           ),
           '',

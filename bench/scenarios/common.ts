@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { GeneratorPool } from '../generator-pool.js';
 import { monotonicMicros } from '../latency.js';
 import type { ServerAddress } from '../load-client.js';
-import { machineBusySeconds, treeCpuSeconds, treeRssKiB } from '../server-probe.js';
+import { machineBusySeconds, threadCpuSeconds, treeCpuSeconds, treeRssKiB } from '../server-probe.js';
 
 export interface BenchTarget extends ServerAddress {
   /** The server's process, for its CPU and memory; null when unknown (then those figures are missing). */
@@ -28,6 +28,17 @@ export interface ResourceUsage {
   /** Machine CPU used by neither: other processes running meanwhile. */
   otherCpuSeconds: number | null;
   serverRssKiB: number | null;
+  /**
+   * The server's threads that used at least 1% of a core, busiest first, in
+   * cores (CPU seconds per second): the busiest one is the server's ceiling,
+   * however many cores the machine has. Null when the server's CPU is unknown.
+   */
+  serverThreads: ThreadUsage[] | null;
+}
+
+export interface ThreadUsage {
+  thread: string;
+  cores: number;
 }
 
 export class Meter {
@@ -38,16 +49,18 @@ export class Meter {
     private readonly serverCpu: number | null,
     private readonly generatorCpu: number,
     private readonly machineBusy: number,
+    private readonly serverThreads: Map<string, number> | null,
   ) {}
 
   static async start(context: ScenarioContext, pool: GeneratorPool): Promise<Meter> {
     const generatorCpu = await pool.cpuSeconds();
-    return new Meter(context, pool, monotonicMicros(), serverCpuSeconds(context), generatorCpu, machineBusySeconds());
+    return new Meter(context, pool, monotonicMicros(), serverCpuSeconds(context), generatorCpu, machineBusySeconds(), serverThreadCpu(context));
   }
 
   async stop(): Promise<ResourceUsage> {
     const machineBusy = machineBusySeconds() - this.machineBusy;
     const serverCpuNow = serverCpuSeconds(this.context);
+    const threadsNow = serverThreadCpu(this.context);
     const wallSeconds = (monotonicMicros() - this.startedAt) / 1e6;
     const generatorCpuSeconds = (await this.pool.cpuSeconds()) - this.generatorCpu;
     const serverCpu = serverCpuNow === null || this.serverCpu === null ? null : serverCpuNow - this.serverCpu;
@@ -57,8 +70,47 @@ export class Meter {
       generatorCpuSeconds: round(generatorCpuSeconds, 2),
       otherCpuSeconds: serverCpu === null ? null : round(Math.max(0, machineBusy - serverCpu - generatorCpuSeconds), 2),
       serverRssKiB: serverRssKiB(this.context),
+      serverThreads: threadsNow === null || this.serverThreads === null ? null : threadUsage(this.serverThreads, threadsNow, wallSeconds),
     };
   }
+}
+
+function serverThreadCpu(context: ScenarioContext): Map<string, number> | null {
+  return context.target.serverPid === null ? null : threadCpuSeconds(context.target.serverPid);
+}
+
+/** Each thread's CPU between two readings, in cores; threads born meanwhile count from zero. */
+function threadUsage(before: Map<string, number>, after: Map<string, number>, wallSeconds: number): ThreadUsage[] {
+  const threads: ThreadUsage[] = [];
+  for (const [thread, seconds] of after) {
+    const cores = (seconds - (before.get(thread) ?? 0)) / wallSeconds;
+    if (cores >= 0.01) threads.push({ thread, cores: round(cores, 2) });
+  }
+  return threads.sort((a, b) => b.cores - a.cores);
+}
+
+/** The busiest thread's share of the server's CPU (0..1), or null when unknown. */
+export function busiestThreadShare(usage: ResourceUsage): number | null {
+  const busiest = usage.serverThreads?.[0];
+  if (busiest === undefined || usage.serverCpuSeconds === null || usage.serverCpuSeconds < 0.05) return null;
+  return round((busiest.cores * usage.wallSeconds) / usage.serverCpuSeconds, 2);
+}
+
+/**
+ * Work per second divided by the busiest thread's cores: the rate at which
+ * that thread would be saturated, the server's ceiling whatever its cores.
+ */
+export function ceilingPerSecond(perSecond: number, usage: ResourceUsage): number | null {
+  const busiest = usage.serverThreads?.[0];
+  return busiest === undefined || busiest.cores < 0.05 ? null : round(perSecond / busiest.cores);
+}
+
+/** "server threads: main 0.64, io-1 0.30, … (busiest 56% of the server's CPU)", for log lines. */
+export function describeThreads(usage: ResourceUsage): string {
+  if (usage.serverThreads === null) return '';
+  const listed = usage.serverThreads.map(({ thread, cores }) => `${thread} ${cores}`).join(', ');
+  const share = busiestThreadShare(usage);
+  return `server threads (cores): ${listed}${share === null ? '' : ` (busiest ${Math.round(share * 100)}% of the server's CPU)`}`;
 }
 
 function serverCpuSeconds(context: ScenarioContext): number | null {

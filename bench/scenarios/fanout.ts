@@ -8,6 +8,8 @@
 import type { LatencySummary } from '../latency.js';
 import {
   awaitDeliveries,
+  ceilingPerSecond,
+  describeThreads,
   Meter,
   perServerCpuSecond,
   populateRooms,
@@ -44,6 +46,8 @@ export interface FanoutStep {
   latency: LatencySummary;
   usage: ResourceUsage;
   deliveriesPerServerCpuSecond: number | null;
+  /** Delivered/s ÷ the busiest server thread's cores (common.ts `ceilingPerSecond`). */
+  ceilingPerSecond: number | null;
   failure: 'latency' | 'loss' | null;
 }
 
@@ -108,6 +112,7 @@ async function run(context: ScenarioContext, parameters: Record<Parameter, numbe
         latency,
         usage,
         deliveriesPerServerCpuSecond: perServerCpuSecond(delivered, usage),
+        ceilingPerSecond: ceilingPerSecond(delivered / sending.seconds, usage),
         failure: lost > 0 ? 'loss' : latency.p99 >= parameters.p99LimitMs ? 'latency' : null,
       };
       steps.push(result);
@@ -127,7 +132,9 @@ function describeStep(step: FanoutStep): string {
     `offered ${step.offeredDeliveriesPerSecond}/s: delivered ${step.deliveredPerSecond}/s, ` +
     `p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, max ${step.latency.max} ms, lost ${step.lost}` +
     `${cpu}, generator CPU ${percent(step.usage.generatorCpuSeconds, step.usage.wallSeconds)}` +
-    (step.failure ? ` — fails on ${step.failure}` : '')
+    (step.ceilingPerSecond === null ? '' : `, ceiling ${step.ceilingPerSecond}/s`) +
+    (step.failure ? ` — fails on ${step.failure}` : '') +
+    (step.usage.serverThreads === null ? '' : `\n  ${describeThreads(step.usage)}`)
   );
 }
 

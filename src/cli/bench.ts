@@ -9,6 +9,7 @@ import { compare, COMPARE_SERVERS, COMPARE_WORKLOADS } from '../../bench/compare
 import { startLimitServer } from '../../bench/limit-server.js';
 import { describeFuzz, findings, fuzz, showInput } from '../../bench/fuzz/fuzz.js';
 import { readRun, writeReport } from '../../bench/report/markdown.js';
+import { describeThreads, type ResourceUsage } from '../../bench/scenarios/common.js';
 import { describeSoak, soak } from '../../bench/soak.js';
 import { SCENARIOS, scenarioNamed } from '../../bench/scenarios/index.js';
 import { parametersOf, type Scenario } from '../../bench/scenarios/scenario.js';
@@ -117,6 +118,9 @@ async function runScenario(scenario: Scenario<string>, args: string[]): Promise<
   } as const;
   const result = await scenario.run(context, parametersOf(scenario, values.quick, given));
   console.log(scenario.describe(result));
+  // Scenarios with one measured phase; fan-out logs its threads at each step.
+  const usage = (result as { usage?: ResourceUsage }).usage;
+  if (usage?.serverThreads) console.log(describeThreads(usage));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
   return 0;
 }

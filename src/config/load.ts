@@ -19,6 +19,8 @@ type Tree = { [key: string]: unknown };
 /** Resolved settings: the validated file plus what "auto" values became. */
 export interface Settings extends Config {
   shardCount: number;
+  /** Threads serving client connections (`client.io_threads` resolved); 1 is the main thread itself. */
+  ioThreadCount: number;
   /** The files the settings came from, most specific last. */
   sources: string[];
 }
@@ -60,7 +62,25 @@ export function loadConfig(options: LoadOptions = {}): Settings {
   }
   const config = result.data;
   const shardCount = config.muc.shards === 'auto' ? Math.max(1, availableParallelism() - 1) : config.muc.shards;
-  return { ...config, shardCount, sources };
+  // WebSocket connections are accepted on the main thread, which then serves every client.
+  const ioThreads = config.websocket.enabled ? 1 : ioThreadCount(config.client.io_threads);
+  return { ...config, shardCount, ioThreadCount: ioThreads, sources };
+}
+
+/**
+ * I/O threads share the port through SO_REUSEPORT, which `net` offers from
+ * Node 22.12 (and 23.1); a worker thread cannot be handed an accepted socket,
+ * so older Nodes serve clients on the main thread, whatever the setting.
+ */
+export const REUSE_PORT_SUPPORTED = ((major, minor) => major > 22 || (major === 22 && minor >= 12))(
+  ...(process.versions.node.split('.').map(Number) as [number, number]),
+);
+
+function ioThreadCount(setting: Config['client']['io_threads']): number {
+  if (!REUSE_PORT_SUPPORTED) return 1;
+  if (setting !== 'auto') return setting;
+  const cores = availableParallelism();
+  return cores <= 2 ? 1 : Math.floor(cores / 2);
 }
 
 function readYaml(file: string): Tree {

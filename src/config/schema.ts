@@ -35,6 +35,7 @@ export const configSchema = z
         host: z.string().min(1),
         port,
         backlog: z.number().int().min(1).max(65535),
+        io_threads: z.union([z.literal('auto'), z.number().int().min(1).max(256)]),
         tls_cert: path.nullable(),
         tls_key: path.nullable(),
         max_connections_per_ip: limit,

@@ -11,8 +11,8 @@
 
 import type { Logger } from '../log.js';
 import type { AuthBackend } from './auth.js';
-import type { ClientSession } from './c2s-session.js';
-import type { SessionTable } from './sessions.js';
+import type { AccountChange } from '../store/accounts.js';
+import type { BoundSession, SessionTable } from './sessions.js';
 
 /** How often the counter is read: a deleted account's sessions end within this much. */
 const CHECK_INTERVAL_MS = 500;
@@ -20,7 +20,8 @@ const CHECK_INTERVAL_MS = 500;
 /** Starts watching the account change log; the returned function stops. */
 export function watchAccountChanges(
   auth: AuthBackend,
-  sessions: SessionTable<ClientSession>,
+  /** Each session judges whether a change ends it (c2s-session.ts). */
+  sessions: SessionTable<BoundSession & { accountChanged(change: AccountChange): void }>,
   log: Logger,
   /** Told of each deleted account, after its sessions were told to end. */
   accountDeleted: (bareJid: string) => void,

@@ -77,8 +77,13 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
   };
 }
 
-/** Guests (`auth.guest_domain`): ANONYMOUS only, and no accounts, so nothing an account has (a password, changes) applies. */
-export function createGuestBackend(guestDomain: string): AuthBackend {
+/**
+ * Guests (`auth.guest_domain`; undefined when it is not set): ANONYMOUS only,
+ * and no accounts, so nothing an account has (a password, changes) applies.
+ */
+export function createGuestBackend(settings: Settings): AuthBackend | undefined {
+  const guestDomain = settings.auth.guest_domain;
+  if (guestDomain === null) return undefined;
   return {
     mechanisms: ['ANONYMOUS'],
     guestDomain,

@@ -28,7 +28,6 @@ import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-p
 import type { AuthBackend } from './auth.js';
 import { errorReply, streamErrorXml } from './errors.js';
 import type { LoginPacing } from './login-pacing.js';
-import type { StanzaRouter } from './router.js';
 import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
 import type { BoundSession, SessionTable } from './sessions.js';
 import type { ClientTransport } from './transport.js';
@@ -56,11 +55,23 @@ export interface C2sContext {
   /** Guests' logins, for streams to `auth.guest_domain` when it is set. */
   guests: AuthBackend | undefined;
   sessions: SessionTable<ClientSession>;
-  router: StanzaRouter;
+  /** The router, or on an I/O thread what passes the session's stanzas to it (io-thread.ts). */
+  router: SessionRouter;
   /** Set when STARTTLS is configured. */
   tls: SecureContext | undefined;
   log: Logger;
   pacing: LoginPacing;
+}
+
+/** Where a bound session's stanzas go, and its end. */
+export interface SessionRouter {
+  fromClient(session: ClientSession, stanza: Element): void;
+  /**
+   * The session ended. When this returns a promise, the stream's last words
+   * and the socket's close wait for it: the peer must not see its session
+   * closed before the router has ended it (on an I/O thread, the main thread).
+   */
+  sessionEnded(session: ClientSession, reason?: string): Promise<void> | void;
 }
 
 export type Phase =
@@ -549,15 +560,20 @@ export class ClientSession implements BoundSession {
    */
   private finish(lastXml: string, reason?: string): void {
     this.output.push(lastXml);
-    this.ended(reason);
+    const routed = this.ended(reason);
+    if (routed) void routed.then(this.closeSocket);
+    else this.closeSocket();
+  }
+
+  private readonly closeSocket = (): void => {
     this.writeOutput();
     const socket = this.socket;
     socket.end();
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-  }
+  };
 
   /** The session is over, whatever ended it: it leaves the table and its presence goes unavailable. */
-  private ended(reason?: string): void {
+  private ended(reason?: string): Promise<void> | void {
     if (this.phase === 'closed') return;
     const wasBound = this.phase === 'bound';
     this.phase = 'closed';
@@ -566,11 +582,13 @@ export class ClientSession implements BoundSession {
     clearTimeout(this.rateTimer);
     // Whatever else the peer sends is no longer parsed.
     this.socket.off('data', this.onData);
+    let routed: Promise<void> | void = undefined;
     if (wasBound) {
       this.context.sessions.remove(this);
-      this.context.router.sessionEnded(this, reason);
+      routed = this.context.router.sessionEnded(this, reason);
     }
     this.context.log.debug(this.logFields({ reason }), 'session ended');
+    return routed;
   }
 
   /**

@@ -3,7 +3,7 @@
 // WebSockets (websocket.ts) are accepted here too, under the same limits.
 
 import { readFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type ListenOptions, type Server, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
@@ -36,14 +36,15 @@ export class ClientListener {
     this.perAddress = new ConnectionsPerAddress(context.settings);
   }
 
-  /** Listens for clients; failed logins are paced across this listener's connections. */
-  static listen(context: C2sContext): Promise<ClientListener> {
+  /** Listens on `client.port`, or as `share` says when I/O threads listen side by side (io-thread.ts). */
+  static listen(context: C2sContext, share?: { port: number; reusePort: true }): Promise<ClientListener> {
     const { host, port, backlog } = context.settings.client;
     const server = createServer({ noDelay: true });
     return new Promise((resolve, reject) => {
       const refused = (err: NodeJS.ErrnoException) => reject(listenRefusal(err, host, port, 'client.host, client.port'));
       server.once('error', refused);
-      server.listen({ host, port, backlog }, () => {
+      // `reusePort` is Node >= 22.12 (load.ts checks); @types/node 20 does not know it.
+      server.listen({ host, port, backlog, ...share } as ListenOptions, () => {
         server.off('error', refused);
         const address = server.address();
         const listener = new ClientListener(server, typeof address === 'object' && address ? address.port : port, context);

@@ -88,11 +88,11 @@ export class StanzaRouter {
     for (const delivery of deliveries) {
       for (const jid of delivery.to) {
         if (jidResource(jid) !== '') {
-          this.sessions.get(jid)?.send(addressedTo(delivery, jid));
+          const session = this.sessions.get(jid);
+          if (session) deliverTo(session, delivery, jid);
           continue;
         }
-        const xml = addressedTo(delivery, jid);
-        for (const session of this.bareRecipients(jid, delivery.head)) session.send(xml);
+        for (const session of this.bareRecipients(jid, delivery.head)) deliverTo(session, delivery, jid);
       }
     }
   };
@@ -302,6 +302,11 @@ export class StanzaRouter {
     const error = errorReply(stanza, condition, text);
     if (error) session.send(error.toString());
   }
+}
+
+function deliverTo(session: BoundSession, delivery: Delivery, jid: string): void {
+  if (session.deliver) session.deliver(delivery, jid);
+  else session.send(addressedTo(delivery, jid));
 }
 
 /** RFC 6120 §8.2.3: an id, a known type, and exactly one payload for get and set. */

@@ -5,7 +5,7 @@
 import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
 import { changedKeys } from '../config/changes.js';
-import type { Settings } from '../config/load.js';
+import { REUSE_PORT_SUPPORTED, type Settings } from '../config/load.js';
 import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
@@ -20,7 +20,9 @@ import { assertAuthAllowed, createAuthBackend, createGuestBackend } from './auth
 import type { C2sContext, ClientSession } from './c2s-session.js';
 import type { LivenessTiming } from './component-link.js';
 import { ComponentService } from './component.js';
+import { IoThreads, RemoteSession } from './io-threads.js';
 import { ClientListener, loadTlsContext } from './listener.js';
+import { applyLiveSettings, LIVE_KEYS } from './live-settings.js';
 import { LoginPacing } from './login-pacing.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
@@ -36,6 +38,8 @@ export interface RunningServer {
   component: ComponentService | undefined;
   /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
   shards: ShardPool;
+  /** The I/O thread serving a bound session (0 when the main thread serves clients); for tests and diagnostics. */
+  ioThreadOf(fullJid: string): number | undefined;
   /** The bound HTTP port (/metrics, /health, /ready, /status); 0 when `http.enabled` is false. */
   httpPort: number;
   /** True when the internal back end has no account yet: nobody can log in. */
@@ -50,8 +54,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The keys `reload` applies; `limits.` covers every key under it. */
-const LIVE_KEYS = ['log_level', 'limits.', 'client.tls_cert', 'client.tls_key'];
 
 export interface ServerOptions {
   /** How the component links watch the server (tests shorten it). */
@@ -69,17 +71,16 @@ export async function startServer(
 
   const database = openDatabase(settings.data_dir, settings.storage.durability);
   const auth = createAuthBackend(settings, database);
-  const sessions = new SessionTable<ClientSession>();
+  const sessions = new SessionTable<ClientSession | RemoteSession>();
   const services = new AccountServices();
   // Only the server's own domain has accounts (not the guests', whatever the back end).
   const accountExists = (jid: string) => jidDomain(jid) === settings.domain && auth.accountExists(jid);
   loadAccountModules({ settings, database, sessions, log, services, accountExists });
   const router = new StanzaRouter(settings, sessions, log, services);
   // One context for every connection, so that a reload's new certificate reaches the next STARTTLS.
-  const guests = settings.auth.guest_domain === null ? undefined : createGuestBackend(settings.auth.guest_domain);
-  const c2s: C2sContext = { settings, auth, guests, sessions, router, tls, log, pacing: new LoginPacing(settings) };
+  const c2s: C2sContext = { settings, auth, guests: createGuestBackend(settings), sessions: sessions as SessionTable<ClientSession>, router, tls, log, pacing: new LoginPacing(settings) };
   let pool: ShardPool | undefined;
-  let listener: ClientListener | undefined;
+  let listener: ClientListener | IoThreads | undefined;
   let websocket: WebSocketListener | undefined;
   let component: ComponentService | undefined;
   let http: HttpListener | undefined;
@@ -93,9 +94,15 @@ export async function startServer(
     const muc = pool;
     router.attachMuc((stanza, sender) => muc.dispatch(stanza, sender));
     if (settings.client.enabled) {
-      listener = await ClientListener.listen(c2s);
+      if (settings.client.io_threads !== 'auto' && settings.client.io_threads > 1 && !REUSE_PORT_SUPPORTED) {
+        log.warn({ node: process.versions.node }, 'client.io_threads needs Node >= 22.12; serving clients on the main thread');
+      }
+      listener =
+        settings.ioThreadCount > 1
+          ? await IoThreads.start(settings, sessions as SessionTable<RemoteSession>, router, log)
+          : await ClientListener.listen(c2s);
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
-      if (settings.websocket.enabled) {
+      if (settings.websocket.enabled && listener instanceof ClientListener) {
         const clients = listener;
         websocket = await WebSocketListener.listen(settings, log, (transport) => clients.accept(transport));
         log.info({ host: settings.websocket.host, port: websocket.port, path: settings.websocket.path }, 'listening for WebSocket clients');
@@ -124,18 +131,16 @@ export async function startServer(
     settings,
     component,
     shards: pool,
+    ioThreadOf(fullJid) {
+      const session = sessions.get(fullJid);
+      return session instanceof RemoteSession ? session.thread.index : session && 0;
+    },
     httpPort: http?.port ?? 0,
     noAccounts: settings.auth.backend === 'internal' && new AccountStore(database).isEmpty(),
     reload(next) {
       const changed = changedKeys(settings, next).filter((key) => key !== 'sources');
-      // Loaded first: a certificate that does not load throws before anything changes.
-      const nextTls = loadTlsContext(next);
-      c2s.tls = nextTls;
-      Object.assign(settings.limits, next.limits);
-      settings.client.tls_cert = next.client.tls_cert;
-      settings.client.tls_key = next.client.tls_key;
-      log.level = next.log_level;
-      settings.log_level = next.log_level;
+      applyLiveSettings(settings, next, c2s, log);
+      if (listener instanceof IoThreads) listener.reload(next);
       return changed.filter((key) => !LIVE_KEYS.some((live) => key === live || (live.endsWith('.') && key.startsWith(live))));
     },
     close() {

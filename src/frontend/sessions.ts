@@ -2,6 +2,7 @@
 // resources of each bare JID, with what routing needs to know about them:
 // whether they are available and at what priority.
 
+import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import type { Element } from '../xml/element.js';
 
@@ -19,6 +20,12 @@ export interface BoundSession extends StanzaSender {
   readonly directedPresence: Set<string>;
   /** Queues serialized XML for the client. */
   send(xml: string): void;
+  /**
+   * Takes a shard's delivery addressed to `jid` as it is, where that beats
+   * `send` of its serialized form (a session on an I/O thread: the delivery
+   * crosses once per thread, not once per recipient).
+   */
+  deliver?(delivery: Delivery, jid: string): void;
 }
 
 export class SessionTable<S extends BoundSession = BoundSession> {

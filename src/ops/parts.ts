@@ -15,7 +15,7 @@ export interface ServerParts {
   auth: AuthBackend;
   shards: ShardPool;
   /** Undefined when `client.enabled` is false. */
-  clients: ClientListener | undefined;
+  clients: Pick<ClientListener, 'states'> | undefined;
   /** Undefined when `component.enabled` is false. */
   component: ComponentService | undefined;
   /** The main thread's load, sampled once a second by the HTTP listener. */

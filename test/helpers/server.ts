@@ -11,7 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, REUSE_PORT_SUPPORTED } from '../../src/config/load.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/frontend/server.js';
 import type { Element } from '../../src/xml/element.js';
 import { XmppStreamParser } from '../../src/xml/stream-parser.js';
@@ -27,7 +27,8 @@ export type TestServer = RunningServer & { dataDir: string };
  */
 export async function startTestServer(overrides: Tree = {}, options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'conclave-test-'));
-  const base: Tree = { client: { port: 0 }, data_dir: dataDir, log_level: process.env.CONCLAVE_TEST_LOG || 'silent' };
+  // One I/O thread unless a test asks for more: "auto" would differ from machine to machine.
+  const base: Tree = { client: { port: 0, io_threads: 1 }, data_dir: dataDir, log_level: process.env.CONCLAVE_TEST_LOG || 'silent' };
   const settings = loadConfig({ profile: 'scansion', overrides: layer(base, overrides) });
   let server: RunningServer;
   try {
@@ -54,6 +55,11 @@ export function selfSignedCertificate(dir: string): { tls_cert: string; tls_key:
   });
   return files;
 }
+
+/** Why a test of several I/O threads cannot run on this Node, or undefined when it can. */
+export const IO_THREADS_SKIP = REUSE_PORT_SUPPORTED
+  ? undefined
+  : `several I/O threads need Node >= 22.12 (SO_REUSEPORT); this is Node ${process.versions.node}`;
 
 function layer(base: Tree, over: Tree): Tree {
   const out: Tree = { ...base };

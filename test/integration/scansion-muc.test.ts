@@ -6,15 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { findScripts, runScript } from '../../src/scansion/runner.js';
+import { MUC_SCRIPT_OPTIONS } from '../helpers/muc-scripts.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 // The scripts stay in the source tree: from dist/test/integration/ to test/scansion/muc/.
 const SCRIPTS = fileURLToPath(new URL('../../../test/scansion/muc/', import.meta.url));
 
-/** Scripts that need a service option, with the `muc` settings they run with. */
-const WITH_OPTIONS: Record<string, Record<string, unknown>> = {
-  'nick_enforced.scs': { enforce_registered_nickname: true },
-};
 
 function runsOn(server: () => TestServer, file: string): void {
   it(file.slice(SCRIPTS.length), async () => {
@@ -35,11 +32,11 @@ describe('MUC scansion scripts', async () => {
   });
 
   for (const file of await findScripts([SCRIPTS])) {
-    if (!Object.hasOwn(WITH_OPTIONS, file.slice(SCRIPTS.length))) runsOn(() => server, file);
+    if (!Object.hasOwn(MUC_SCRIPT_OPTIONS, file.slice(SCRIPTS.length))) runsOn(() => server, file);
   }
 });
 
-for (const [name, muc] of Object.entries(WITH_OPTIONS)) {
+for (const [name, muc] of Object.entries(MUC_SCRIPT_OPTIONS)) {
   describe(`MUC scansion script ${name} with ${JSON.stringify(muc)}`, () => {
     let server: TestServer;
 

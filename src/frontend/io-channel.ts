@@ -1,0 +1,91 @@
+// What crosses between the main thread and an I/O thread (io-threads.ts,
+// io-thread.ts). An I/O thread owns its client connections end to end:
+// socket, stream parser, SASL, binding, output. The main thread keeps what
+// every session shares: the session table, the router, the account services
+// and the shards, and knows each session by the I/O thread that owns it and
+// the number that thread gave it.
+//
+// Both directions are batched per event-loop turn, one message per turn, in
+// order: a session's stanzas reach the router after its binding, and what the
+// router sends a session reaches it in the order it was sent. A shard's
+// delivery crosses once per I/O thread with all of that thread's recipients.
+
+import type { Settings } from '../config/load.js';
+import type { AccountChange } from '../store/accounts.js';
+import type { Element } from '../xml/element.js';
+import type { Phase } from './c2s-session.js';
+
+/** I/O thread → main thread, in the order things happened on the thread. */
+export type SessionEvent =
+  /** A connection bound `fullJid`; the thread numbers its sessions. */
+  | { kind: 'bound'; id: number; fullJid: string }
+  /** A stanza from a bound session (as parsed: the router stamps and checks it). */
+  | { kind: 'stanza'; id: number; stanza: Element }
+  | { kind: 'ended'; id: number; reason: string | undefined };
+
+/** Main thread → I/O thread. */
+export type SessionCommand =
+  | { kind: 'send'; id: number; xml: string }
+  /** A shard's delivery: `head + " to='" + to[i] + "'" + tail` for session `ids[i]`. */
+  | { kind: 'deliver'; head: string; tail: string; to: string[]; ids: number[] }
+  | { kind: 'stream-error'; id: number; condition: string; text: string | undefined }
+  | { kind: 'account-changed'; id: number; change: AccountChange }
+  /** Flow control (shard-pool.ts `StanzaSender`): the session's stanzas posted to and handled by the shards since the last such command. */
+  | { kind: 'in-flight'; id: number; posted: number; handled: number }
+  | { kind: 'shard-congested'; id: number }
+  | { kind: 'shard-caught-up'; id: number }
+  /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
+  | { kind: 'ended'; id: number };
+
+export type ToIoThread =
+  | { kind: 'commands'; commands: SessionCommand[] }
+  /** A reload's settings (live-settings.ts), already checked on the main thread. */
+  | { kind: 'reload'; settings: Settings }
+  | { kind: 'stop-accepting' }
+  | { kind: 'close' };
+
+export type FromIoThread =
+  /** The thread listens on `port` (the one the first thread got when `client.port` is 0). */
+  | { kind: 'listening'; port: number }
+  /** Its open connections by the state of their stream, now and then, for /metrics and /status. */
+  | { kind: 'states'; states: [Phase, number][] }
+  | { kind: 'events'; events: SessionEvent[] }
+  /** Every connection is closed after a `close`. */
+  | { kind: 'closed' };
+
+/** An I/O thread's `workerData`. */
+export interface IoThreadData {
+  index: number;
+  settings: Settings;
+  /** The port to listen on: `client.port` for the first thread, the port it got for the others. */
+  port: number;
+}
+
+/** Items posted together once per event-loop turn, in the order pushed. */
+export class TurnBatch<T> {
+  private items: T[] = [];
+  private scheduled = false;
+
+  constructor(private readonly post: (items: T[]) => void) {}
+
+  push(item: T): void {
+    this.items.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** The item pushed last, while it has not been posted yet. */
+  last(): T | undefined {
+    return this.items[this.items.length - 1];
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.items.length === 0) return;
+    const items = this.items;
+    this.items = [];
+    this.post(items);
+  };
+}

@@ -1,0 +1,130 @@
+// An I/O thread (see io-threads.ts): it listens on the client port beside the
+// other I/O threads (SO_REUSEPORT: the kernel spreads the connections) and
+// runs each connection's ClientSession as the main thread would: reading,
+// parsing, SASL, binding, writing. Routing is the main thread's: a bound
+// session's stanzas go there, and what the router or a shard sends the
+// session comes back as commands.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../log.js';
+import { addressedTo } from '../runtime/shard-channel.js';
+import { openDatabase } from '../store/database.js';
+import type { Element } from '../xml/element.js';
+import { createAuthBackend, createGuestBackend } from './auth.js';
+import type { C2sContext, ClientSession } from './c2s-session.js';
+import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
+import { ClientListener, loadTlsContext } from './listener.js';
+import { applyLiveSettings } from './live-settings.js';
+import { LoginPacing } from './login-pacing.js';
+import { SessionTable } from './sessions.js';
+
+/** How often the thread tells the main thread its connections' states. */
+const STATES_INTERVAL_MS = 1_000;
+
+const { index, settings, port } = workerData as IoThreadData;
+const main = parentPort!;
+const post = (message: FromIoThread): void => main.postMessage(message);
+const events = new TurnBatch<SessionEvent>((batch) => post({ kind: 'events', events: batch }));
+
+/** The local session table, which numbers each session it binds and tells the main thread. */
+class NumberedSessions extends SessionTable<ClientSession> {
+  private nextId = 0;
+  readonly byId = new Map<number, ClientSession>();
+  readonly ids = new Map<ClientSession, number>();
+
+  override add(session: ClientSession): void {
+    super.add(session);
+    const id = this.nextId++;
+    this.byId.set(id, session);
+    this.ids.set(session, id);
+    events.push({ kind: 'bound', id, fullJid: session.fullJid });
+  }
+
+  /** Sessions whose end the main thread has not confirmed yet, by number. */
+  private readonly ending = new Map<number, () => void>();
+
+  /** The session is over (after `remove`): resolves once the main thread has ended it too. */
+  ended(session: ClientSession, reason: string | undefined): Promise<void> | void {
+    const id = this.ids.get(session);
+    if (id === undefined) return;
+    this.ids.delete(session);
+    this.byId.delete(id);
+    events.push({ kind: 'ended', id, reason });
+    return new Promise((resolve) => this.ending.set(id, resolve));
+  }
+
+  /** The main thread ended session `id`. */
+  confirmEnd(id: number): void {
+    this.ending.get(id)?.();
+    this.ending.delete(id);
+  }
+}
+
+const log = createLogger(settings.log_level, { ioThread: index });
+const database = openDatabase(settings.data_dir, settings.storage.durability);
+const sessions = new NumberedSessions();
+const router = {
+  fromClient(session: ClientSession, stanza: Element): void {
+    const id = sessions.ids.get(session);
+    if (id !== undefined) events.push({ kind: 'stanza', id, stanza });
+  },
+  sessionEnded: (session: ClientSession, reason?: string) => sessions.ended(session, reason),
+};
+const c2s: C2sContext = {
+  settings,
+  auth: createAuthBackend(settings, database),
+  guests: createGuestBackend(settings),
+  sessions,
+  router,
+  tls: loadTlsContext(settings),
+  log,
+  pacing: new LoginPacing(settings),
+};
+const listener = await ClientListener.listen(c2s, { port, reusePort: true });
+
+function run(command: SessionCommand): void {
+  switch (command.kind) {
+    case 'send':
+      return sessions.byId.get(command.id)?.send(command.xml);
+    case 'deliver':
+      for (let i = 0; i < command.to.length; i++) sessions.byId.get(command.ids[i]!)?.send(addressedTo(command, command.to[i]!));
+      return;
+    case 'stream-error':
+      return sessions.byId.get(command.id)?.streamError(command.condition, command.text);
+    case 'account-changed':
+      return sessions.byId.get(command.id)?.accountChanged(command.change);
+    case 'in-flight': {
+      const session = sessions.byId.get(command.id);
+      for (let i = 0; session && i < command.posted; i++) session.stanzaPosted();
+      for (let i = 0; session && i < command.handled; i++) session.stanzaHandled();
+      return;
+    }
+    case 'shard-congested':
+      return sessions.byId.get(command.id)?.shardCongested();
+    case 'shard-caught-up':
+      return sessions.byId.get(command.id)?.shardCaughtUp();
+    case 'ended':
+      return sessions.confirmEnd(command.id);
+  }
+}
+
+main.on('message', (message: ToIoThread) => {
+  switch (message.kind) {
+    case 'commands':
+      for (const command of message.commands) run(command);
+      return;
+    case 'reload':
+      return applyLiveSettings(settings, message.settings, c2s, log);
+    case 'stop-accepting':
+      return listener.stopAccepting();
+  }
+  void (async () => {
+    await listener.close();
+    events.flush();
+    await database.close();
+    post({ kind: 'closed' });
+    main.close();
+  })();
+});
+post({ kind: 'listening', port: listener.port });
+setInterval(() => post({ kind: 'states', states: [...listener.states()] }), STATES_INTERVAL_MS).unref();

@@ -1,0 +1,276 @@
+// Client connections served by I/O threads (`client.io_threads` > 1): each
+// thread owns its connections end to end (io-thread.ts) and the main thread
+// keeps one table of every bound session, as RemoteSessions, for the router,
+// the account services and the account watcher, which run unchanged.
+//
+// The sockets reach the threads through the kernel: every thread listens on
+// the port with SO_REUSEPORT (Node >= 22.12), the first on `client.port` and
+// the others on the port it got. On Node 20 a worker thread can neither
+// listen beside others nor be handed an accepted socket, and pumping every
+// byte through the main thread would keep on it the very work the threads
+// are for, so Node 20 serves clients on the main thread (load.ts).
+//
+// A session is known by its thread and the number its thread gave it. Its
+// stanzas and its end arrive in order with its binding; what the router sends
+// it crosses back in order, one message per thread per turn. A shard's
+// delivery crosses once per thread with that thread's recipients, serialized
+// for each only on the thread.
+
+import { Worker } from 'node:worker_threads';
+import type { Settings } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
+import type { AccountChange } from '../store/accounts.js';
+import { Element } from '../xml/element.js';
+import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
+import type { Phase } from './c2s-session.js';
+import type { StanzaRouter } from './router.js';
+import type { BoundSession, SessionTable } from './sessions.js';
+
+const WORKER_FILE = new URL('./io-thread.js', import.meta.url);
+
+/** A crashed I/O thread is replaced after this long (its port stays served by the others meanwhile). */
+const RESTART_DELAY_MS = 1_000;
+
+/** A session bound on an I/O thread, as the main thread's router sees it. */
+export class RemoteSession implements BoundSession {
+  readonly bareJid: string;
+  available = false;
+  priority = 0;
+  presence: Element | undefined;
+  readonly directedPresence = new Set<string>();
+  ended = false;
+
+  constructor(
+    readonly thread: IoThread,
+    readonly id: number,
+    readonly fullJid: string,
+  ) {
+    this.bareJid = fullJid.slice(0, fullJid.indexOf('/'));
+  }
+
+  send(xml: string): void {
+    if (!this.ended) this.thread.command({ kind: 'send', id: this.id, xml });
+  }
+
+  deliver(delivery: Delivery, jid: string): void {
+    if (!this.ended) this.thread.deliver(delivery, jid, this.id);
+  }
+
+  /** Closes the session's stream; for the router it ends now (a newcomer may take its JID at once). */
+  streamError(condition: string, text?: string): void {
+    if (this.ended) return;
+    this.thread.command({ kind: 'stream-error', id: this.id, condition, text });
+    this.thread.end(this, text ?? condition);
+  }
+
+  stanzaPosted(): void {
+    if (!this.ended) this.thread.inFlight(this.id, 1, 0);
+  }
+
+  stanzaHandled(): void {
+    if (!this.ended) this.thread.inFlight(this.id, 0, 1);
+  }
+
+  shardCongested(): void {
+    if (!this.ended) this.thread.command({ kind: 'shard-congested', id: this.id });
+  }
+
+  shardCaughtUp(): void {
+    if (!this.ended) this.thread.command({ kind: 'shard-caught-up', id: this.id });
+  }
+
+  /** The thread's session judges whether the change ends it (c2s-session.ts), and says so when it does. */
+  accountChanged(change: AccountChange): void {
+    if (!this.ended) this.thread.command({ kind: 'account-changed', id: this.id, change });
+  }
+}
+
+export class IoThreads {
+  private constructor(
+    private readonly threads: IoThread[],
+    /** The port every thread listens on. */
+    readonly port: number,
+  ) {}
+
+  static async start(settings: Settings, sessions: SessionTable<RemoteSession>, router: StanzaRouter, log: Logger): Promise<IoThreads> {
+    const first = new IoThread(0, settings, sessions, router, log);
+    const threads = [first];
+    try {
+      const port = await first.start(settings.client.port);
+      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, log));
+      await Promise.all(threads.slice(1).map((thread) => thread.start(port)));
+      log.info({ ioThreads: threads.length }, 'I/O threads started');
+      return new IoThreads(threads, port);
+    } catch (err) {
+      await Promise.all(threads.map((thread) => thread.close()));
+      throw err;
+    }
+  }
+
+  /** Open connections by the state of their stream, as the threads last reported them. */
+  states(): Map<Phase, number> {
+    const states = new Map<Phase, number>();
+    for (const thread of this.threads) {
+      for (const [state, count] of thread.states) states.set(state, (states.get(state) ?? 0) + count);
+    }
+    return states;
+  }
+
+  /** Each thread applies a reload's live keys to its own settings (live-settings.ts). */
+  reload(settings: Settings): void {
+    for (const thread of this.threads) thread.post({ kind: 'reload', settings });
+  }
+
+  /** Every thread stops accepting connections; those open stay. */
+  stopAccepting(): void {
+    for (const thread of this.threads) thread.post({ kind: 'stop-accepting' });
+  }
+
+  /** Tells every client the server is going down, and waits for the connections to close. */
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((thread) => thread.close()));
+  }
+}
+
+/** One I/O thread: its worker, its live sessions, and this turn's commands for it. */
+class IoThread {
+  /** The thread's last report of its connections' states. */
+  states: [Phase, number][] = [];
+  private worker: Worker | undefined;
+  private readonly live = new Map<number, RemoteSession>();
+  private readonly commands = new TurnBatch<SessionCommand>((batch) => this.post({ kind: 'commands', commands: batch }));
+  /** The delivery the last `deliver` command was made from, while that command is still the last one. */
+  private lastDelivery: Delivery | undefined;
+  private port = 0;
+  private closing = false;
+  private closed: (() => void) | undefined;
+
+  constructor(
+    readonly index: number,
+    private readonly settings: Settings,
+    private readonly sessions: SessionTable<RemoteSession>,
+    private readonly router: StanzaRouter,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts the worker; resolves with the port it listens on, rejects if it fails first. */
+  start(port: number): Promise<number> {
+    const workerData: IoThreadData = { index: this.index, settings: this.settings, port };
+    // Named for per-thread CPU figures (Node >= 22 shows the name in /proc).
+    const worker = new Worker(WORKER_FILE, { workerData, name: `io-${this.index}` });
+    this.worker = worker;
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message: FromIoThread) => {
+        if (message.kind === 'listening') {
+          this.port = message.port;
+          resolve(message.port);
+        } else if (message.kind === 'events') this.receive(message.events);
+        else if (message.kind === 'states') this.states = message.states;
+        else this.closed?.();
+      });
+      worker.on('error', (err) => {
+        this.log.error({ err, ioThread: this.index }, 'I/O thread failed');
+        reject(err);
+      });
+      worker.on('exit', () => this.exited(worker));
+    });
+  }
+
+  /** Counts stanzas posted and handled for session `id`, in this turn's last command when it counts for `id` already. */
+  inFlight(id: number, posted: number, handled: number): void {
+    const last = this.commands.last();
+    if (last?.kind === 'in-flight' && last.id === id) {
+      last.posted += posted;
+      last.handled += handled;
+    } else this.command({ kind: 'in-flight', id, posted, handled });
+  }
+
+  command(command: SessionCommand): void {
+    this.lastDelivery = undefined;
+    this.commands.push(command);
+  }
+
+  /** Adds a recipient to this turn's crossing of `delivery`, or starts one. */
+  deliver(delivery: Delivery, jid: string, id: number): void {
+    const last = this.commands.last();
+    if (this.lastDelivery === delivery && last?.kind === 'deliver') {
+      last.to.push(jid);
+      last.ids.push(id);
+      return;
+    }
+    this.commands.push({ kind: 'deliver', head: delivery.head, tail: delivery.tail, to: [jid], ids: [id] });
+    this.lastDelivery = delivery;
+  }
+
+  /** The session is over for the router: it leaves the table and its presence goes unavailable. */
+  end(session: RemoteSession, reason: string | undefined): void {
+    session.ended = true;
+    this.live.delete(session.id);
+    this.sessions.remove(session);
+    this.router.sessionEnded(session, reason);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const worker = this.worker;
+    if (worker === undefined) return;
+    const closed = new Promise<void>((resolve) => (this.closed = resolve));
+    this.post({ kind: 'close' });
+    await Promise.race([closed, new Promise((resolve) => worker.once('exit', resolve))]);
+    await worker.terminate();
+  }
+
+  /** Posts now, after this turn's commands so far. */
+  post(message: ToIoThread): void {
+    if (message.kind !== 'commands') this.commands.flush();
+    this.lastDelivery = undefined;
+    this.worker?.postMessage(message);
+  }
+
+  private receive(events: SessionEvent[]): void {
+    for (const event of events) {
+      switch (event.kind) {
+        case 'bound': {
+          // Prosody's default, across threads too: the newcomer wins and the old session is told why it goes.
+          this.sessions.get(event.fullJid)?.streamError('conflict', 'Replaced by new connection');
+          const session = new RemoteSession(this, event.id, event.fullJid);
+          this.live.set(event.id, session);
+          this.sessions.add(session);
+          break;
+        }
+        case 'stanza': {
+          const session = this.live.get(event.id);
+          if (session === undefined) break; // Replaced meanwhile: its stanzas are no longer routed.
+          try {
+            this.router.fromClient(session, Element.revive(event.stanza));
+          } catch (err) {
+            // A bug must cost this session, not the server.
+            this.log.error({ err, jid: session.fullJid }, 'error while routing a stanza');
+            session.streamError('internal-server-error');
+          }
+          break;
+        }
+        case 'ended': {
+          const session = this.live.get(event.id);
+          if (session !== undefined) this.end(session, event.reason);
+          // Its stream closes only now, so a peer that saw it close sees a server that knows it is gone.
+          this.command({ kind: 'ended', id: event.id });
+          break;
+        }
+      }
+    }
+  }
+
+  /** A worker that exits without being asked took its connections with it: their sessions end, and a new thread takes its place. */
+  private exited(worker: Worker): void {
+    if (worker !== this.worker) return;
+    this.worker = undefined;
+    for (const session of [...this.live.values()]) this.end(session, 'internal server error');
+    if (this.closing) return this.closed?.();
+    this.log.error({ ioThread: this.index }, 'I/O thread exited; restarting it');
+    setTimeout(() => {
+      if (!this.closing) this.start(this.port).catch((err: unknown) => this.log.error({ err, ioThread: this.index }, 'I/O thread restart failed'));
+    }, RESTART_DELAY_MS).unref();
+  }
+}
