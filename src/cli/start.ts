@@ -29,14 +29,16 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const load: LoadOptions = { file: options.config, profile: options.profile };
-  const server = await startServer(loadConfig(load));
-  console.log(banner(server, options.config));
-
-  process.on('SIGHUP', () => reload(server, load));
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listened for before the banner is printed: whoever reads it may signal at once.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  let running: RunningServer | undefined;
+  process.on('SIGHUP', () => running && reload(running, load));
+  const server = (running = await startServer(loadConfig(load)));
+  console.log(banner(server, options.config));
+  const signal = await stopped;
   console.log(`${signal}: shutting down`);
   const deadline = setTimeout(() => {
     console.error(`conclave start: shutdown took over ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without finishing it`);
