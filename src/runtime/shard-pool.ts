@@ -23,6 +23,15 @@
 // from the shard's `occupant` events) that it was removed (status 332),
 // attaches a fresh worker, and holds the shard's stanzas until it is ready.
 // Other shards carry on.
+//
+// Direct links (I/O threads, issue 12): each I/O thread that `connect`s gets a
+// MessageChannel to every shard worker, and again to each worker that replaces
+// a dead one. The pool keeps the session directory (full JID → I/O thread)
+// and replays it in order with the stanzas, so a shard knows a session's
+// thread before it sees the session's first stanza; the shard then sends that
+// session's deliveries down the link. When a worker goes, the threads are told
+// before the pool sends anything on its behalf (errors, 332 presences), so
+// nothing from the old worker reaches an occupant after them.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -79,6 +88,18 @@ export interface ShardPoolOptions {
   applicationModule?: string;
 }
 
+/** An I/O thread as the pool sees it: it takes its end of each shard's direct link. */
+export interface ShardLinks {
+  /** The thread's end of a new link to `shard`, replacing any before it. */
+  linked(shard: number, port: MessagePort): void;
+  /**
+   * The worker of `shard` is gone: once it closed in order, the thread reads
+   * what it sent (`drain`); after a death it drops it, as the pool drops the
+   * dead worker's last output.
+   */
+  unlinked(shard: number, drain: boolean): void;
+}
+
 /** One shard as /metrics and /status see it. */
 export interface ShardView {
   index: number;
@@ -94,7 +115,11 @@ export interface ShardView {
 }
 
 export class ShardPool {
-  private constructor(private readonly shards: Shard[]) {}
+  private constructor(
+    private readonly shards: Shard[],
+    private readonly links: Map<number, ShardLinks>,
+    private readonly directory: Map<string, number>,
+  ) {}
 
   static async start(
     settings: Settings,
@@ -102,6 +127,8 @@ export class ShardPool {
     deliver: (deliveries: Delivery[]) => void,
     options: ShardPoolOptions = {},
   ): Promise<ShardPool> {
+    const links = new Map<number, ShardLinks>();
+    const directory = new Map<string, number>();
     const shards = Array.from({ length: settings.shardCount }, (_, shardIndex) => {
       const workerData: ShardWorkerData = {
         shardIndex,
@@ -109,7 +136,7 @@ export class ShardPool {
         settings,
         applicationModule: options.applicationModule,
       };
-      return new Shard(shardIndex, workerData, log, deliver);
+      return new Shard(shardIndex, workerData, log, deliver, links, directory);
     });
     try {
       await Promise.all(shards.map((shard) => shard.start()));
@@ -118,7 +145,25 @@ export class ShardPool {
       throw err;
     }
     log.info({ shards: shards.length }, 'shard pool started');
-    return new ShardPool(shards);
+    return new ShardPool(shards, links, directory);
+  }
+
+  /** Links I/O thread `thread` to every shard (again, after the thread restarted). */
+  connect(thread: number, links: ShardLinks): void {
+    this.links.set(thread, links);
+    for (const shard of this.shards) shard.link(thread, links);
+  }
+
+  /** The thread is gone; its links closed with it. */
+  disconnect(thread: number): void {
+    this.links.delete(thread);
+  }
+
+  /** The session directory: the full JID is now bound on I/O thread `thread`, or on none (undefined). */
+  placeSession(fullJid: string, thread: number | undefined): void {
+    if (thread === undefined) this.directory.delete(fullJid);
+    else this.directory.set(fullJid, thread);
+    for (const shard of this.shards) shard.placeSession(fullJid, thread ?? -1);
   }
 
   /** Routes a stanza (from and to set) to the shard of its bare `to`. */
@@ -203,6 +248,10 @@ class Shard {
     workerData: ShardWorkerData,
     log: Logger,
     private readonly deliver: (deliveries: Delivery[]) => void,
+    /** The I/O threads to link each new worker to, by index. */
+    private readonly threads: ReadonlyMap<number, ShardLinks>,
+    /** The session directory a new worker starts from. */
+    private readonly directory: ReadonlyMap<string, number>,
   ) {
     this.log = log.child({ shard: index });
     this.serviceDomain = prepJid(workerData.settings.muc.domain) ?? workerData.settings.muc.domain;
@@ -255,6 +304,19 @@ class Shard {
     this.scheduleFlush();
   }
 
+  /** A new direct channel between this shard's worker and I/O thread `thread`. */
+  link(thread: number, links: ShardLinks): void {
+    const { port1, port2 } = new MessageChannel();
+    this.request({ kind: 'link', thread, port: port1 });
+    links.linked(this.index, port2);
+  }
+
+  placeSession(fullJid: string, thread: number): void {
+    const last = this.queue[this.queue.length - 1];
+    if (last?.kind === 'directory') last.changes.push([fullJid, thread]);
+    else this.request({ kind: 'directory', changes: [[fullJid, thread]] });
+  }
+
   inspect(roomJid: string): Promise<Record<string, unknown> | undefined> {
     const id = this.nextInspection++;
     return new Promise((resolve, reject) => {
@@ -289,6 +351,7 @@ class Shard {
       this.port = undefined;
     }
     this.closed = true;
+    for (const [, links] of this.threads) links.unlinked(this.index, true);
     this.bounce([...this.unhandled.takeAll(), ...this.queue.flatMap((request) => (request.kind === 'stanzas' ? request.stanzas : []))], 'service-unavailable');
     this.queue = [];
     this.removeOccupants();
@@ -325,6 +388,11 @@ class Shard {
 
   private ready(port: MessagePort, threadId: number): void {
     if (this.threadId !== -1) this.log.info({ threadId }, 'shard worker replaced');
+    // Linked before the held requests go over, so that all the new worker's deliveries take the same way.
+    const held = this.queue;
+    this.queue = [];
+    for (const [thread, links] of this.threads) this.link(thread, links);
+    this.queue.push(...held);
     this.port = port;
     this.threadId = threadId;
     this.failedStarts = 0;
@@ -336,6 +404,8 @@ class Shard {
     if (!wasReady) this.failedStarts++;
     const delay =
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
+    // The threads drop what the dead worker sent them before anything the pool sends for it.
+    for (const [, links] of this.threads) links.unlinked(this.index, false);
     const lost = this.unhandled.takeAll();
     // What is still in flight is what waits in the queue for the next worker.
     this.released(this.inFlight - this.queuedSenders.filter((sender) => sender !== undefined).length);
@@ -344,6 +414,10 @@ class Shard {
     // hear of them first: after its 332 presence, nothing from the room reaches an occupant.
     this.bounce(lost, FAILED_STANZA);
     this.removeOccupants();
+    // The next worker starts from the whole directory and is linked anew when ready, not by links made for the dead one.
+    for (const request of this.queue) if (request.kind === 'link') request.port.close();
+    this.queue = this.queue.filter((request) => request.kind !== 'link' && request.kind !== 'directory');
+    this.queue.unshift({ kind: 'directory', changes: [...this.directory] });
     // Inspections still queued go to the next worker; the dead one took the others with it.
     const queued = new Set(this.queue.flatMap((request) => (request.kind === 'inspect' ? [request.id] : [])));
     for (const [id, inspection] of this.inspections) {
@@ -367,9 +441,10 @@ class Shard {
     } else this.output(reply.output);
   }
 
-  private output({ deliveries, events, handled }: ShardOutput): void {
+  private output({ deliveries, direct, events, handled }: ShardOutput): void {
     for (const event of events) this.occupants.apply(event);
-    counters.deliveries += deliveries.length;
+    counters.deliveries += deliveries.length + direct;
+    counters.directDeliveries += direct;
     if (deliveries.length > 0) this.deliver(deliveries);
     this.released(this.unhandled.forget(handled));
   }
@@ -398,7 +473,7 @@ class Shard {
         request.first = this.unhandled.add(request.stanzas, this.queuedSenders.slice(senders, end));
         senders = end;
       }
-      this.port.postMessage(request);
+      this.port.postMessage(request, request.kind === 'link' ? [request.port] : undefined);
     }
     this.queue = [];
     this.queuedStanzas = 0;

@@ -1,6 +1,7 @@
 // Sessions on different I/O threads (`client.io_threads: 3`): they share
 // rooms and reach each other as if one thread served them all: user to user,
-// directed presence, private messages through a room; a resource bound again
+// directed presence, private messages through a room, the room's deliveries
+// going straight from the shard to each thread; a resource bound again
 // on another thread replaces the old session; deleting an account ends its
 // sessions on every thread. Needs Node >= 22.12 (SO_REUSEPORT): the kernel
 // picks each connection's thread, so a client is logged in again until it
@@ -11,6 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REUSE_PORT_SUPPORTED } from '../../src/config/load.js';
+import { counters } from '../../src/ops/counters.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { accountCommand, IO_THREADS_SKIP, rawClient, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -68,8 +70,15 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await romeo.createRoom(ROOM, 'Romeo');
     await juliet.join(ROOM, 'Juliet');
     await romeo.presenceFrom(`${ROOM}/Juliet`);
+    const before = { ...counters };
     juliet.say(ROOM, 'In the room');
     assert.equal((await romeo.messageFrom(`${ROOM}/Juliet`)).getChildText('body'), 'In the room');
+    await juliet.messageFrom(`${ROOM}/Juliet`);
+    // The shard answers this after the output it sent with the message: the counts are in.
+    await server.shards.inspect(ROOM);
+    // The message crossed from the shard once to each thread, straight, not through the main thread.
+    assert.equal(counters.directDeliveries - before.directDeliveries, 2);
+    assert.equal(counters.deliveries - before.deliveries, 2);
     romeo.client.send(`<message to='${ROOM}/Juliet' type='chat' id='pm1'><body>Privately</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`);
     assert.equal((await juliet.messageFrom(`${ROOM}/Romeo`)).getChildText('body'), 'Privately');
 
