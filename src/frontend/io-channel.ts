@@ -50,8 +50,8 @@ export type ToIoThread =
   | { kind: 'stop-accepting' }
   /** The thread's end of a direct link from shard `shard` (transferred); it carries `Delivery[]` per shard turn. */
   | { kind: 'link'; shard: number; port: MessagePort }
-  /** Shard `shard`'s worker is gone: read what it sent first (`drain`, an orderly close) or drop it (a death). */
-  | { kind: 'unlink'; shard: number; drain: boolean }
+  /** Shard `shard`'s worker is gone: write what it sent, then drop the link (what the main thread sends next comes after). */
+  | { kind: 'unlink'; shard: number }
   | { kind: 'close' };
 
 export type FromIoThread =

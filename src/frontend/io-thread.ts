@@ -135,11 +135,11 @@ function link(shard: number, port: MessagePort): void {
   port.unref();
 }
 
-function unlink(shard: number, drain: boolean): void {
+function unlink(shard: number): void {
   const port = links.get(shard);
   if (port === undefined) return;
   links.delete(shard);
-  for (let left = drain && receiveMessageOnPort(port); left; left = receiveMessageOnPort(port)) deliver(left.message as Delivery[]);
+  for (let left = receiveMessageOnPort(port); left !== undefined; left = receiveMessageOnPort(port)) deliver(left.message as Delivery[]);
   port.close();
 }
 
@@ -155,7 +155,7 @@ main.on('message', (message: ToIoThread) => {
     case 'link':
       return link(message.shard, message.port);
     case 'unlink':
-      return unlink(message.shard, message.drain);
+      return unlink(message.shard);
   }
   void (async () => {
     await listener.close();

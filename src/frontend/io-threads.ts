@@ -213,8 +213,8 @@ class IoThread implements ShardLinks {
     this.post({ kind: 'link', shard, port }, [port]);
   }
 
-  unlinked(shard: number, drain: boolean): void {
-    this.post({ kind: 'unlink', shard, drain });
+  unlinked(shard: number): void {
+    this.post({ kind: 'unlink', shard });
   }
 
   /** The session is over for the router: it leaves the table and the directory, and its presence goes unavailable. */

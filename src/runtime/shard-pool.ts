@@ -29,11 +29,12 @@
 // a dead one. The pool keeps the session directory (full JID → I/O thread)
 // and replays it in order with the stanzas, so a shard knows a session's
 // thread before it sees the session's first stanza; the shard then sends that
-// session's deliveries down the link. When a worker goes, the threads are told
-// before the pool sends anything on its behalf (errors, 332 presences), so
-// nothing from the old worker reaches an occupant after them.
+// session's deliveries down the link. When a worker goes, the pool and then
+// the threads read what it sent before the pool sends anything on its behalf
+// (errors, 332 presences), so nothing from the old worker reaches an occupant
+// after them.
 
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Settings } from '../config/load.js';
 import type { StanzaErrorCondition } from '../frontend/errors.js';
@@ -92,12 +93,8 @@ export interface ShardPoolOptions {
 export interface ShardLinks {
   /** The thread's end of a new link to `shard`, replacing any before it. */
   linked(shard: number, port: MessagePort): void;
-  /**
-   * The worker of `shard` is gone: once it closed in order, the thread reads
-   * what it sent (`drain`); after a death it drops it, as the pool drops the
-   * dead worker's last output.
-   */
-  unlinked(shard: number, drain: boolean): void;
+  /** The worker of `shard` is gone: the thread writes what it sent, then drops the link. */
+  unlinked(shard: number): void;
 }
 
 /** One shard as /metrics and /status see it. */
@@ -351,7 +348,7 @@ class Shard {
       this.port = undefined;
     }
     this.closed = true;
-    for (const [, links] of this.threads) links.unlinked(this.index, true);
+    for (const [, links] of this.threads) links.unlinked(this.index);
     this.bounce([...this.unhandled.takeAll(), ...this.queue.flatMap((request) => (request.kind === 'stanzas' ? request.stanzas : []))], 'service-unavailable');
     this.queue = [];
     this.removeOccupants();
@@ -373,9 +370,15 @@ class Shard {
         // `close` closes the port once it has read the worker's last output.
         () => undefined,
         (err: unknown) => {
-          // Closing drops whatever the dead worker posted last, so nothing
-          // reaches an occupant after the presence that says they were removed;
-          // the receipts dropped with it leave their stanzas to be answered as lost.
+          // What the dead worker posted before it died is read now, before
+          // anything is sent on its behalf: its I/O threads may already have
+          // written what it sent them directly, so its events (who joined)
+          // and receipts stand too, and nothing reaches an occupant after the
+          // presence that says they were removed.
+          for (let left = receiveMessageOnPort(port); left !== undefined; left = receiveMessageOnPort(port)) {
+            const reply = left.message as ShardReply;
+            if (reply.kind !== 'ready') this.receive(reply);
+          }
           port.close();
           const wasReady = this.port === port;
           this.port = undefined;
@@ -404,8 +407,8 @@ class Shard {
     if (!wasReady) this.failedStarts++;
     const delay =
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
-    // The threads drop what the dead worker sent them before anything the pool sends for it.
-    for (const [, links] of this.threads) links.unlinked(this.index, false);
+    // The threads write what the dead worker sent them before anything the pool sends for it.
+    for (const [, links] of this.threads) links.unlinked(this.index);
     const lost = this.unhandled.takeAll();
     // What is still in flight is what waits in the queue for the next worker.
     this.released(this.inFlight - this.queuedSenders.filter((sender) => sender !== undefined).length);

@@ -117,9 +117,10 @@ function reply(port: MessagePort, message: ShardReply): void {
  *
  * A delivery's recipients that the session directory places on a linked I/O
  * thread go to that thread directly, one delivery per thread; the rest go to
- * the pool as before. What goes direct is posted before the pool's output, so
- * a worker that dies between the two has its stanza answered as lost (and
- * delivered), never delivered to nobody and counted as handled.
+ * the pool as before. The pool's output is posted first: the occupants a
+ * turn's events announce are known to the pool before any thread can write
+ * what they were sent, so a worker that dies between the two posts costs them
+ * the turn's direct deliveries, never the presence that says they were removed.
  */
 class PortOutbox implements Outbox {
   private deliveries: Delivery[] = [];
@@ -175,16 +176,12 @@ class PortOutbox implements Outbox {
 
   flush(): void {
     this.flushScheduled = false;
-    let direct = 0;
-    this.direct.forEach((deliveries, thread) => {
-      if (deliveries === undefined) return;
-      direct += deliveries.length;
-      this.links[thread]?.postMessage(deliveries);
-    });
-    this.direct = [];
+    const direct = this.direct.reduce((count, deliveries) => count + (deliveries?.length ?? 0), 0);
     if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0 && direct === 0) return;
     reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, direct, events: this.events, handled: this.receipts } });
+    this.direct.forEach((deliveries, thread) => deliveries !== undefined && this.links[thread]?.postMessage(deliveries));
     this.deliveries = [];
+    this.direct = [];
     this.events = [];
     this.receipts = [];
   }

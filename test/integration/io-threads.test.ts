@@ -70,11 +70,12 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await romeo.createRoom(ROOM, 'Romeo');
     await juliet.join(ROOM, 'Juliet');
     await romeo.presenceFrom(`${ROOM}/Juliet`);
+    // The shard answers this after the output it sent with the join: the counts are in.
+    await server.shards.inspect(ROOM);
     const before = { ...counters };
     juliet.say(ROOM, 'In the room');
     assert.equal((await romeo.messageFrom(`${ROOM}/Juliet`)).getChildText('body'), 'In the room');
     await juliet.messageFrom(`${ROOM}/Juliet`);
-    // The shard answers this after the output it sent with the message: the counts are in.
     await server.shards.inspect(ROOM);
     // The message crossed from the shard once to each thread, straight, not through the main thread.
     assert.equal(counters.directDeliveries - before.directDeliveries, 2);
@@ -87,6 +88,33 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await romeo.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === juliet.fullJid && stanza.attrs.type === 'unavailable');
     await romeo.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${ROOM}/Juliet` && stanza.attrs.type === 'unavailable');
     await romeo.close();
+  });
+
+  test("a shard that dies is linked to every thread again: its occupants hear they were removed, and the room's deliveries go straight to the threads once more", async () => {
+    const room = 'phoenix@conference.localhost';
+    const romeo = await loginApart('romeo');
+    const juliet = await loginApart('juliet', romeo);
+    await romeo.createRoom(room, 'Romeo');
+    await juliet.join(room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+
+    const removed = (client: MucTestClient, nick: string) =>
+      client.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/${nick}` && stanza.toString().includes("code='332'"));
+    const told = Promise.all([removed(romeo, 'Romeo'), removed(juliet, 'Juliet')]);
+    await server.shards.crashShard(server.shards.shardOf(room));
+    await told;
+
+    await romeo.createRoom(room, 'Romeo');
+    await juliet.join(room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    await server.shards.inspect(room);
+    const before = { ...counters };
+    juliet.say(room, 'Again');
+    assert.equal((await romeo.messageFrom(`${room}/Juliet`)).getChildText('body'), 'Again');
+    await juliet.messageFrom(`${room}/Juliet`);
+    await server.shards.inspect(room);
+    assert.equal(counters.directDeliveries - before.directDeliveries, 2);
+    await Promise.all([romeo.close(), juliet.close()]);
   });
 
   test('binding a resource taken on another thread replaces the old session with conflict', async () => {
