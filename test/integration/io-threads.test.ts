@@ -54,6 +54,26 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     return thread!;
   }
 
+  /** Romeo creates the room, Juliet joins, and Romeo sees her in. */
+  async function meet(room: string, romeo: MucTestClient, juliet: MucTestClient): Promise<void> {
+    await romeo.createRoom(room, 'Romeo');
+    await juliet.join(room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+  }
+
+  /** Juliet says `body` in the room; it crosses from the shard once to each of the two threads, not through the main thread. */
+  async function sayStraightToThreads(room: string, romeo: MucTestClient, juliet: MucTestClient, body: string): Promise<void> {
+    // The shard answers an inspection after the output it sent before it: the counts are in.
+    await server.shards.inspect(room);
+    const before = { ...counters };
+    juliet.say(room, body);
+    assert.equal((await romeo.messageFrom(`${room}/Juliet`)).getChildText('body'), body);
+    await juliet.messageFrom(`${room}/Juliet`);
+    await server.shards.inspect(room);
+    assert.equal(counters.directDeliveries - before.directDeliveries, 2);
+    assert.equal(counters.deliveries - before.deliveries, 2);
+  }
+
   test('user to user, directed presence, and a room with private messages', async () => {
     const romeo = await loginApart('romeo');
     const juliet = await loginApart('juliet', romeo);
@@ -67,19 +87,8 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     const directed = await romeo.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === juliet.fullJid);
     assert.equal(directed.getChildText('show'), 'away');
 
-    await romeo.createRoom(ROOM, 'Romeo');
-    await juliet.join(ROOM, 'Juliet');
-    await romeo.presenceFrom(`${ROOM}/Juliet`);
-    // The shard answers this after the output it sent with the join: the counts are in.
-    await server.shards.inspect(ROOM);
-    const before = { ...counters };
-    juliet.say(ROOM, 'In the room');
-    assert.equal((await romeo.messageFrom(`${ROOM}/Juliet`)).getChildText('body'), 'In the room');
-    await juliet.messageFrom(`${ROOM}/Juliet`);
-    await server.shards.inspect(ROOM);
-    // The message crossed from the shard once to each thread, straight, not through the main thread.
-    assert.equal(counters.directDeliveries - before.directDeliveries, 2);
-    assert.equal(counters.deliveries - before.deliveries, 2);
+    await meet(ROOM, romeo, juliet);
+    await sayStraightToThreads(ROOM, romeo, juliet, 'In the room');
     romeo.client.send(`<message to='${ROOM}/Juliet' type='chat' id='pm1'><body>Privately</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`);
     assert.equal((await juliet.messageFrom(`${ROOM}/Romeo`)).getChildText('body'), 'Privately');
 
@@ -94,9 +103,7 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     const room = 'phoenix@conference.localhost';
     const romeo = await loginApart('romeo');
     const juliet = await loginApart('juliet', romeo);
-    await romeo.createRoom(room, 'Romeo');
-    await juliet.join(room, 'Juliet');
-    await romeo.presenceFrom(`${room}/Juliet`);
+    await meet(room, romeo, juliet);
 
     const removed = (client: MucTestClient, nick: string) =>
       client.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/${nick}` && stanza.toString().includes("code='332'"));
@@ -104,16 +111,8 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await server.shards.crashShard(server.shards.shardOf(room));
     await told;
 
-    await romeo.createRoom(room, 'Romeo');
-    await juliet.join(room, 'Juliet');
-    await romeo.presenceFrom(`${room}/Juliet`);
-    await server.shards.inspect(room);
-    const before = { ...counters };
-    juliet.say(room, 'Again');
-    assert.equal((await romeo.messageFrom(`${room}/Juliet`)).getChildText('body'), 'Again');
-    await juliet.messageFrom(`${room}/Juliet`);
-    await server.shards.inspect(room);
-    assert.equal(counters.directDeliveries - before.directDeliveries, 2);
+    await meet(room, romeo, juliet);
+    await sayStraightToThreads(room, romeo, juliet, 'Again');
     await Promise.all([romeo.close(), juliet.close()]);
   });
 
