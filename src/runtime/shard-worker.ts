@@ -195,18 +195,14 @@ class PortOutbox implements Outbox {
   private split(delivery: Delivery): void {
     const { head, tail } = delivery;
     let viaPool: string[] | undefined;
-    const byThread = new Map<number, string[]>();
+    const byThread: (string[] | undefined)[] = [];
     for (const jid of delivery.to) {
       const thread = this.directory.get(jid);
       if (thread === undefined || this.links[thread] === undefined) (viaPool ??= []).push(jid);
-      else {
-        const recipients = byThread.get(thread);
-        if (recipients === undefined) byThread.set(thread, [jid]);
-        else recipients.push(jid);
-      }
+      else (byThread[thread] ??= []).push(jid);
     }
     if (viaPool !== undefined) appendDelivery(this.deliveries, { head, tail, to: viaPool });
-    for (const [thread, to] of byThread) appendDelivery((this.direct[thread] ??= []), { head, tail, to });
+    byThread.forEach((to, thread) => to !== undefined && appendDelivery((this.direct[thread] ??= []), { head, tail, to }));
   }
 
   private scheduleFlush(): void {
