@@ -7,11 +7,9 @@ import { jidDomain } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
 import { el, type Element } from '../xml/element.js';
 import type { AccountContext } from './services.js';
+import { NS_FORWARD, NS_HINTS, NS_MUC_USER } from '../xmpp/namespaces.js';
 
 const NS = 'urn:xmpp:carbons:2';
-const FORWARD_NS = 'urn:xmpp:forward:0';
-const HINTS_NS = 'urn:xmpp:hints';
-const MUC_USER_NS = 'http://jabber.org/protocol/muc#user';
 
 export default function carbons({ services, sessions, settings }: AccountContext): void {
   const enabled = new WeakSet<BoundSession>();
@@ -20,16 +18,16 @@ export default function carbons({ services, sessions, settings }: AccountContext
   const eligible = (stanza: Element): boolean => {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'chat' && !(type === 'normal' && stanza.getChild('body') !== undefined)) return false;
-    if (stanza.getChild('private', NS) || stanza.getChild('no-copy', HINTS_NS)) return false;
+    if (stanza.getChild('private', NS) || stanza.getChild('no-copy', NS_HINTS)) return false;
     // A private message through a room is copied only when the room marks it as one (§6.1).
-    if (jidDomain(stanza.attrs.to ?? '') === settings.muc.domain) return stanza.getChild('x', MUC_USER_NS) !== undefined;
+    if (jidDomain(stanza.attrs.to ?? '') === settings.muc.domain) return stanza.getChild('x', NS_MUC_USER) !== undefined;
     return true;
   };
 
   const copy = (direction: 'sent' | 'received', account: string, stanza: Element, skip: (session: BoundSession) => boolean): void => {
     for (const other of sessions.resources(account)) {
       if (!enabled.has(other) || skip(other)) continue;
-      const forwarded = el('forwarded', { xmlns: FORWARD_NS }, stanza);
+      const forwarded = el('forwarded', { xmlns: NS_FORWARD }, stanza);
       other.send(el('message', { from: account, to: other.fullJid, type: stanza.attrs.type ?? 'normal' }, el(direction, { xmlns: NS }, forwarded)).toString());
     }
   };

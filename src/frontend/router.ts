@@ -11,15 +11,11 @@ import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { Element, el } from '../xml/element.js';
-import { errorReply, type StanzaErrorCondition } from './errors.js';
+import { errorAnswer, type StanzaErrorCondition } from '../xmpp/errors.js';
 import type { BoundSession, SessionTable } from './sessions.js';
+import { NS_DELAY, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_SESSION } from '../xmpp/namespaces.js';
 
-const PING_NS = 'urn:xmpp:ping';
-const DISCO_INFO_NS = 'http://jabber.org/protocol/disco#info';
-const DISCO_ITEMS_NS = 'http://jabber.org/protocol/disco#items';
 const VCARD_UPDATE_NS = 'vcard-temp:x:update';
-const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
-const DELAY_NS = 'urn:xmpp:delay';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
@@ -175,7 +171,7 @@ export class StanzaRouter {
     }
     session.presence = stanza
       .clone()
-      .append(el('delay', { xmlns: DELAY_NS, from: this.settings.domain, stamp: new Date().toISOString() }));
+      .append(el('delay', { xmlns: NS_DELAY, from: this.settings.domain, stamp: new Date().toISOString() }));
     this.services.hooks.fire('presence-broadcast', { session, stanza, initial });
     if (initial) this.services.hooks.fire('session-available', { session });
   }
@@ -240,7 +236,7 @@ export class StanzaRouter {
     const answer = (result: IqAnswer): void => {
       if (result === undefined) return this.bounce(session, stanza, 'service-unavailable');
       if (result !== null && !(result instanceof Element)) {
-        const error = errorReply(stanza, result.error, result.text);
+        const error = errorAnswer(stanza, result.error, result.text);
         if (result.specific !== undefined) error?.getChild('error')!.append(result.specific);
         if (error) session.send(error.toString());
         return;
@@ -270,16 +266,16 @@ export class StanzaRouter {
     }
     const query = stanza.elements()[0];
     const ns = query.xmlns;
-    if (type === 'get' && query.is('ping', PING_NS)) return this.reply(session, stanza);
+    if (type === 'get' && query.is('ping', NS_PING)) return this.reply(session, stanza);
     if (this.accountService(session, stanza, query, { kind: 'server' })) return;
-    if (type === 'get' && query.is('query', DISCO_INFO_NS) && query.attrs.node === undefined) {
+    if (type === 'get' && query.is('query', NS_DISCO_INFO) && query.attrs.node === undefined) {
       return this.reply(session, stanza, this.discoInfo());
     }
-    if (type === 'get' && query.is('query', DISCO_ITEMS_NS) && query.attrs.node === undefined) {
-      return this.reply(session, stanza, el('query', { xmlns: DISCO_ITEMS_NS }, el('item', { jid: this.settings.muc.domain })));
+    if (type === 'get' && query.is('query', NS_DISCO_ITEMS) && query.attrs.node === undefined) {
+      return this.reply(session, stanza, el('query', { xmlns: NS_DISCO_ITEMS }, el('item', { jid: this.settings.muc.domain })));
     }
     // Legacy session establishment (RFC 3921 §3), offered as optional: nothing to do.
-    if (type === 'set' && query.is('session', SESSION_NS)) return this.reply(session, stanza);
+    if (type === 'set' && query.is('session', NS_SESSION)) return this.reply(session, stanza);
     this.log.debug({ ns, name: query.name }, 'no handler for iq');
     this.bounce(session, stanza, 'service-unavailable');
   }
@@ -287,9 +283,9 @@ export class StanzaRouter {
   private discoInfo(): Element {
     return el(
       'query',
-      { xmlns: DISCO_INFO_NS },
+      { xmlns: NS_DISCO_INFO },
       el('identity', { category: 'server', type: 'im', name: 'Conclave' }),
-      ...[DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ...this.services.features].map((v) => el('feature', { var: v })),
+      ...[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, ...this.services.features].map((v) => el('feature', { var: v })),
     );
   }
 
@@ -299,7 +295,7 @@ export class StanzaRouter {
   }
 
   private bounce(session: BoundSession, stanza: Element, condition: StanzaErrorCondition, text?: string): void {
-    const error = errorReply(stanza, condition, text);
+    const error = errorAnswer(stanza, condition, text);
     if (error) session.send(error.toString());
   }
 }
