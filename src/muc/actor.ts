@@ -21,6 +21,7 @@ import { Room, type RoomHost } from './room.js';
 import { PERSISTENT } from './settings.js';
 import { errorReply, isAnswerable, NS_MUC, type StanzaError } from './stanzas.js';
 import type { OccupantEvent } from './shard-keeper.js';
+import type { AffiliationEntry } from './roles.js';
 
 export type RoomMail =
   /** `receipt`: the shard runtime's number for the stanza, handed back once it is handled. */
@@ -39,7 +40,7 @@ export interface RoomEnvironment {
   admins: ReadonlySet<string>;
   hooks: RoomHooks;
   outbox: Outbox;
-  store: RoomStore;
+  store: RoomStore<AffiliationEntry>;
   archive: RoomArchive;
   log: Logger;
   mailboxLimit: number;
@@ -212,7 +213,7 @@ export class RoomActor implements RoomHost {
     if (keep && !this.stored) {
       write = this.env.store.write(this.jid, { config: room.config, affiliations: room.affiliations, replace: true });
     } else if (keep && (room.configChanged || room.changedAffiliations.size > 0)) {
-      const change: RoomWrite = {
+      const change: RoomWrite<AffiliationEntry> = {
         config: room.configChanged ? room.config : undefined,
         affiliations: [...room.changedAffiliations].map((jid) => [jid, room.affiliations.get(jid)]),
       };

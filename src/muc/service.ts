@@ -30,6 +30,7 @@ import { pageOf, readPageRequest, type PageRequest } from './rsm.js';
 import { serviceDomainOf, unhandledStanzaAnswer } from './shard-keeper.js';
 import { NS_RSM } from '../xmpp/namespaces.js';
 import { errorReply, isAnswerable, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
+import type { AffiliationEntry } from './roles.js';
 
 /** The shard worker's entry (`MUC_SHARDS.workerModule`): the MUC service for the shard's rooms. */
 const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
@@ -39,7 +40,7 @@ class MucService implements ShardApplication, CommandHost {
   private readonly actors = new Map<string, RoomActor>();
   private readonly serviceDomain: string;
   private readonly database: Database;
-  private readonly store: RoomStore;
+  private readonly store: RoomStore<AffiliationEntry>;
   private readonly env: RoomEnvironment;
   private readonly bus: ShardBus;
   /** The public stored rooms this shard owns: disco#items reads no stored configuration. */
@@ -53,7 +54,7 @@ class MucService implements ShardApplication, CommandHost {
     this.heap = new HeapBudget(settings.muc.heap_budget_mb * 1024 * 1024);
     // Only the shard owning a room (by hash, as the pool routes) writes it, so
     // each shard's index stays exact with what it writes itself.
-    this.store = new RoomStore(this.database, (room, config) => {
+    this.store = new RoomStore<AffiliationEntry>(this.database, (room, config) => {
       if (this.owns(room)) this.storedPublicRooms.record(room, config);
     });
     for (const [room, config] of this.store.list((room) => this.owns(room))) this.storedPublicRooms.record(room, config);
