@@ -36,7 +36,7 @@ import type { Element } from '../xml/element.js';
 import { escapeAttribute } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
 import { streamErrorXml } from '../xmpp/errors.js';
-import { NS_STREAM_ERRORS } from '../xmpp/namespaces.js';
+import { NS_PING, NS_STREAM_ERRORS } from '../xmpp/namespaces.js';
 
 export const COMPONENT_NS = 'jabber:component:accept';
 
@@ -431,7 +431,7 @@ export class ComponentLink {
       if (this.receivedSinceCheck) return this.watchLiveness();
       const from = escapeAttribute(this.settings.muc.domain);
       const to = escapeAttribute(this.pingTarget);
-      socket.write(`<iq type='get' id='${this.pingIdPrefix}${++this.pings}' from='${from}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      socket.write(`<iq type='get' id='${this.pingIdPrefix}${++this.pings}' from='${from}' to='${to}'><ping xmlns='${NS_PING}'/></iq>`);
       this.setTimer(this.liveness.pingTimeoutMs, () => {
         if (this.socket !== socket || this.state !== 'up') return;
         if (this.receivedSinceCheck) return this.watchLiveness();

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { el, type Element } from '../xml/element.js';
 import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
-import { NS_BIND, NS_SASL, NS_SESSION, NS_TLS } from '../xmpp/namespaces.js';
+import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from '../xmpp/namespaces.js';
 
 
 export interface ClientOptions {
@@ -178,7 +178,7 @@ export class ScansionClient {
   private async openStream(): Promise<Element> {
     const domain = this.options.jid.split('@')[1];
     this.write(
-      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAMS_NS}' ` +
+      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${STREAMS_NS}' ` +
         `to='${domain}' version='1.0'>`,
     );
     const features = await this.nextNegotiationElement('stream features');
