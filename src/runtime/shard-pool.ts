@@ -20,9 +20,9 @@
 // Supervision: when a worker dies, the pool answers with an error every stanza
 // it had posted to it that the worker had not handled (their receipts did not
 // come back: see protocol.ts), lets the application's keeper of the shard tell
-// the users of its rooms (the MUC: each occupant that it was removed, status
-// 332; see muc/shard-keeper.ts), attaches a fresh worker, and holds the shard's stanzas until it is ready.
-// Other shards carry on.
+// the users of its rooms (the MUC tells each occupant it was removed, status
+// 332: see muc/shard-keeper.ts), attaches a fresh worker, and holds the
+// shard's stanzas until it is ready. Other shards carry on.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
