@@ -7,7 +7,7 @@ import { jidDomain } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
 import { el, type Element } from '../xml/element.js';
 import type { AccountContext } from './services.js';
-import { NS_FORWARD, NS_HINTS, NS_MUC_USER } from '../xmpp/namespaces.js';
+import { NS_FORWARD as FORWARD_NS, NS_HINTS as HINTS_NS, NS_MUC_USER as MUC_USER_NS } from '../xmpp/namespaces.js';
 
 const NS = 'urn:xmpp:carbons:2';
 
@@ -18,16 +18,16 @@ export default function carbons({ services, sessions, settings }: AccountContext
   const eligible = (stanza: Element): boolean => {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'chat' && !(type === 'normal' && stanza.getChild('body') !== undefined)) return false;
-    if (stanza.getChild('private', NS) || stanza.getChild('no-copy', NS_HINTS)) return false;
+    if (stanza.getChild('private', NS) || stanza.getChild('no-copy', HINTS_NS)) return false;
     // A private message through a room is copied only when the room marks it as one (§6.1).
-    if (jidDomain(stanza.attrs.to ?? '') === settings.muc.domain) return stanza.getChild('x', NS_MUC_USER) !== undefined;
+    if (jidDomain(stanza.attrs.to ?? '') === settings.muc.domain) return stanza.getChild('x', MUC_USER_NS) !== undefined;
     return true;
   };
 
   const copy = (direction: 'sent' | 'received', account: string, stanza: Element, skip: (session: BoundSession) => boolean): void => {
     for (const other of sessions.resources(account)) {
       if (!enabled.has(other) || skip(other)) continue;
-      const forwarded = el('forwarded', { xmlns: NS_FORWARD }, stanza);
+      const forwarded = el('forwarded', { xmlns: FORWARD_NS }, stanza);
       other.send(el('message', { from: account, to: other.fullJid, type: stanza.attrs.type ?? 'normal' }, el(direction, { xmlns: NS }, forwarded)).toString());
     }
   };

@@ -14,7 +14,7 @@ import type { BoundSession } from '../frontend/sessions.js';
 import { Element, el } from '../xml/element.js';
 import type { AccountContext, IqAnswer, IqRequest } from './services.js';
 import { BY_ACCOUNT_RANGE } from './stored-data.js';
-import { NS_DATA, NS_DISCO_INFO, NS_PUBSUB } from '../xmpp/namespaces.js';
+import { NS_PUBSUB as NS, NS_DISCO_INFO as DISCO_INFO_NS, NS_DATA as DATA_NS } from '../xmpp/namespaces.js';
 
 const EVENT_NS = 'http://jabber.org/protocol/pubsub#event';
 const ERRORS_NS = 'http://jabber.org/protocol/pubsub#errors';
@@ -82,7 +82,7 @@ export default function pep({ services, database, sessions, settings }: AccountC
     const items = request.getChildren('item');
     const payloads = items[0]?.elements() ?? [];
     if (items.length !== 1 || payloads.length !== 1) return pubsubError('bad-request', 'invalid-payload');
-    const options = readOptions(pubsub.getChild('publish-options')?.getChild('x', NS_DATA));
+    const options = readOptions(pubsub.getChild('publish-options')?.getChild('x', DATA_NS));
     if ('error' in options) return pubsubError('not-acceptable', undefined, options.error);
     let node = nodeOf(owner, name);
     if (node === undefined) {
@@ -96,7 +96,7 @@ export default function pep({ services, database, sessions, settings }: AccountC
     node.items = [...node.items.filter((kept) => kept.id !== item.id), item].slice(-node.maxItems);
     await database.acknowledged(nodes.put([owner, name], node));
     notify(owner, name, el('items', { node: name }, itemElement(item)), audience(owner, name, node));
-    return el('pubsub', { xmlns: NS_PUBSUB }, el('publish', { node: name }, el('item', { id: item.id })));
+    return el('pubsub', { xmlns: NS }, el('publish', { node: name }, el('item', { id: item.id })));
   };
 
   const retract = async ({ session }: IqRequest, request: Element): Promise<IqAnswer> => {
@@ -126,10 +126,10 @@ export default function pep({ services, database, sessions, settings }: AccountC
     const max = Number(request.attrs.max_items);
     let chosen = wanted.size > 0 ? node.items.filter((item) => wanted.has(item.id)) : node.items;
     if (Number.isInteger(max) && max > 0) chosen = chosen.slice(-max);
-    return el('pubsub', { xmlns: NS_PUBSUB }, el('items', { node: name }, ...chosen.map(itemElement)));
+    return el('pubsub', { xmlns: NS }, el('items', { node: name }, ...chosen.map(itemElement)));
   };
 
-  services.iq('pubsub', NS_PUBSUB, 'both', async (request) => {
+  services.iq('pubsub', NS, 'both', async (request) => {
     const { stanza, query, target, session } = request;
     const action = query.elements().find((child) => child.name !== 'publish-options');
     if (action === undefined) return { error: 'bad-request' };
@@ -142,16 +142,16 @@ export default function pep({ services, database, sessions, settings }: AccountC
   });
 
   // The account's own disco#info names it a PEP service (XEP-0163 §6.1).
-  services.iq('query', NS_DISCO_INFO, 'account', ({ stanza, query, session, target }) => {
+  services.iq('query', DISCO_INFO_NS, 'account', ({ stanza, query, session, target }) => {
     if (stanza.attrs.type !== 'get' || query.attrs.node !== undefined || target.kind !== 'account') return undefined;
     const owner = target.bareJid;
     if (owner !== session.bareJid && services.hooks.fire('presence-subscriber', { owner, contact: session.bareJid }) !== true) return undefined;
     return el(
       'query',
-      { xmlns: NS_DISCO_INFO },
+      { xmlns: DISCO_INFO_NS },
       el('identity', { category: 'account', type: 'registered' }),
       el('identity', { category: 'pubsub', type: 'pep' }),
-      ...PEP_FEATURES.map((feature) => el('feature', { var: NS_PUBSUB + '#' + feature })),
+      ...PEP_FEATURES.map((feature) => el('feature', { var: NS + '#' + feature })),
     );
   });
 
@@ -164,14 +164,14 @@ export default function pep({ services, database, sessions, settings }: AccountC
     advertised.set(session, capsNode);
     const id = randomUUID();
     capsQueries.set(id, session);
-    const query = el('query', { xmlns: NS_DISCO_INFO, node: capsNode });
+    const query = el('query', { xmlns: DISCO_INFO_NS, node: capsNode });
     session.send(el('iq', { type: 'get', id, from: settings.domain, to: session.fullJid }, query).toString());
   });
   services.hooks.on('iq-response', ({ session, stanza }) => {
     const asked = capsQueries.get(stanza.attrs.id ?? '');
     if (asked !== session) return undefined;
     capsQueries.delete(stanza.attrs.id!);
-    const features = stanza.getChild('query', NS_DISCO_INFO)?.getChildren('feature') ?? [];
+    const features = stanza.getChild('query', DISCO_INFO_NS)?.getChildren('feature') ?? [];
     const wanted = new Set(features.map((feature) => feature.attrs.var ?? '').filter((v) => v.endsWith('+notify')).map((v) => v.slice(0, -7)));
     interests.set(session, wanted);
     // XEP-0163 §4.3.2: the last item of each such node it may read, from its own account and its contacts.

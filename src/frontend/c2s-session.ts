@@ -32,7 +32,7 @@ import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep 
 import type { BoundSession, SessionTable } from './sessions.js';
 import type { ClientTransport } from './transport.js';
 import { TokenBucket } from './token-bucket.js';
-import { NS_BIND, NS_CLIENT, NS_PING, NS_SASL, NS_SESSION, NS_TLS } from '../xmpp/namespaces.js';
+import { NS_CLIENT as CLIENT_NS, NS_TLS as TLS_NS, NS_SASL as SASL_NS, NS_BIND as BIND_NS, NS_SESSION as SESSION_NS, NS_PING as PING_NS } from '../xmpp/namespaces.js';
 
 const ROSTER_VERSIONING_NS = 'urn:xmpp:features:rosterver';
 
@@ -309,7 +309,7 @@ export class ClientSession implements BoundSession {
   private streamHeader(): string {
     this.headerSent = true;
     return (
-      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${STREAMS_NS}'` +
+      `<?xml version='1.0'?><stream:stream xmlns='${CLIENT_NS}' xmlns:stream='${STREAMS_NS}'` +
       ` id='${randomUUID()}' from='${escapeAttribute(this.host)}' version='1.0' xml:lang='en'>`
     );
   }
@@ -324,7 +324,7 @@ export class ClientSession implements BoundSession {
       this.auth = auth;
     }
     this.send(this.streamHeader());
-    if (xmlns !== NS_CLIENT) return this.streamError('invalid-namespace', `The stream namespace must be ${NS_CLIENT}`);
+    if (xmlns !== CLIENT_NS) return this.streamError('invalid-namespace', `The stream namespace must be ${CLIENT_NS}`);
     if (to === undefined) return this.streamError('improper-addressing', "A 'to' attribute is required on stream headers");
     if (host === null) return this.streamError('improper-addressing', "A valid 'to' attribute is required on stream headers");
     if (host !== this.host) return this.streamError('host-unknown', `This server does not serve ${to}`);
@@ -333,7 +333,7 @@ export class ClientSession implements BoundSession {
     }
     if (this.phase === 'authenticated') {
       this.send(
-        `<stream:features><bind xmlns='${NS_BIND}'/><session xmlns='${NS_SESSION}'><optional/></session>` +
+        `<stream:features><bind xmlns='${BIND_NS}'/><session xmlns='${SESSION_NS}'><optional/></session>` +
           `<ver xmlns='${ROSTER_VERSIONING_NS}'/></stream:features>`,
       );
       return;
@@ -341,11 +341,11 @@ export class ClientSession implements BoundSession {
     this.phase = 'unauthenticated';
     if (this.context.tls && !this.secure) {
       // With TLS configured, authentication happens only inside it.
-      this.send(`<stream:features><starttls xmlns='${NS_TLS}'><required/></starttls></stream:features>`);
+      this.send(`<stream:features><starttls xmlns='${TLS_NS}'><required/></starttls></stream:features>`);
       return;
     }
     const mechanisms = this.auth.mechanisms.map((name) => `<mechanism>${name}</mechanism>`).join('');
-    this.send(`<stream:features><mechanisms xmlns='${NS_SASL}'>${mechanisms}</mechanisms></stream:features>`);
+    this.send(`<stream:features><mechanisms xmlns='${SASL_NS}'>${mechanisms}</mechanisms></stream:features>`);
   }
 
   private streamEnd(): void {
@@ -402,8 +402,8 @@ export class ClientSession implements BoundSession {
 
   private negotiate(element: Element): Promise<void> | void {
     const ns = element.attrs.xmlns;
-    if (ns === NS_TLS && element.name === 'starttls') return this.startTls();
-    if (ns !== NS_SASL) return this.streamError('not-authorized', 'Authenticate first');
+    if (ns === TLS_NS && element.name === 'starttls') return this.startTls();
+    if (ns !== SASL_NS) return this.streamError('not-authorized', 'Authenticate first');
     if (this.context.tls && !this.secure) return this.saslFailure('encryption-required');
     switch (element.name) {
       case 'auth': {
@@ -435,7 +435,7 @@ export class ClientSession implements BoundSession {
     const step: SaslStep = await this.sasl!.step(Buffer.from(text === '=' ? '' : text, 'base64'));
     if (this.phase === 'closed') return;
     if (step.kind === 'challenge') {
-      this.send(`<challenge xmlns='${NS_SASL}'>${step.data === '' ? '=' : b64(step.data)}</challenge>`);
+      this.send(`<challenge xmlns='${SASL_NS}'>${step.data === '' ? '=' : b64(step.data)}</challenge>`);
       return;
     }
     this.sasl = undefined;
@@ -446,7 +446,7 @@ export class ClientSession implements BoundSession {
       }
       return this.saslFailure(step.condition, step.text);
     }
-    this.send(`<success xmlns='${NS_SASL}'>${step.data === undefined ? '' : b64(step.data)}</success>`);
+    this.send(`<success xmlns='${SASL_NS}'>${step.data === undefined ? '' : b64(step.data)}</success>`);
     this.account = step.accountJid;
     this.context.pacing.succeeded(step.accountJid);
     this.bucket = new TokenBucket(this.context.settings.client.rate.authenticated);
@@ -456,7 +456,7 @@ export class ClientSession implements BoundSession {
 
   private saslFailure(condition: SaslFailureCondition | 'encryption-required', text?: string): void {
     const textXml = text === undefined ? '' : `<text>${escapeText(text)}</text>`;
-    this.send(`<failure xmlns='${NS_SASL}'><${condition}/>${textXml}</failure>`);
+    this.send(`<failure xmlns='${SASL_NS}'><${condition}/>${textXml}</failure>`);
     authFailure(condition);
     if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_FAILURES) {
       this.streamError('policy-violation', 'Too many failed authentication attempts');
@@ -466,13 +466,13 @@ export class ClientSession implements BoundSession {
   private startTls(): void {
     const { tls } = this.context;
     if (!tls || this.secure || !(this.socket instanceof Socket)) {
-      this.finish(`<failure xmlns='${NS_TLS}'/></stream:stream>`, 'STARTTLS refused');
+      this.finish(`<failure xmlns='${TLS_NS}'/></stream:stream>`, 'STARTTLS refused');
       return;
     }
     // <proceed/> must leave in the clear, before the handshake starts on the same socket.
     this.writeOutput();
     const raw = this.socket;
-    raw.write(`<proceed xmlns='${NS_TLS}'/>`);
+    raw.write(`<proceed xmlns='${TLS_NS}'/>`);
     raw.off('data', this.onData);
     const secure = new TLSSocket(raw, { isServer: true, secureContext: tls });
     secure.on('data', this.onData);
@@ -486,7 +486,7 @@ export class ClientSession implements BoundSession {
   }
 
   private bindPhase(stanza: Element): void {
-    const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', NS_BIND) : undefined;
+    const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
     if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
     // The server's watch only reaches bound sessions: a change since authentication is checked here.
     for (const change of this.auth.accountChangesAfter(this.accountChangesSeen)) this.accountChanged(change);
@@ -509,7 +509,7 @@ export class ClientSession implements BoundSession {
     this.phase = 'bound';
     clearTimeout(this.timer);
     this.timer = setTimeout(this.idleCheck, this.context.settings.client.ping_interval_seconds * 1000);
-    const result = el('iq', { type: 'result', id: stanza.attrs.id }, el('bind', { xmlns: NS_BIND }, el('jid', {}, fullJid)));
+    const result = el('iq', { type: 'result', id: stanza.attrs.id }, el('bind', { xmlns: BIND_NS }, el('jid', {}, fullJid)));
     this.send(result.toString());
   }
 
@@ -532,7 +532,7 @@ export class ClientSession implements BoundSession {
     } else if (!this.pinged) {
       this.pinged = true;
       const { domain } = this.context.settings;
-      this.send(`<iq type='get' id='idle-${randomUUID()}' from='${escapeAttribute(domain)}' to='${escapeAttribute(this.fullJid)}'><ping xmlns='${NS_PING}'/></iq>`);
+      this.send(`<iq type='get' id='idle-${randomUUID()}' from='${escapeAttribute(domain)}' to='${escapeAttribute(this.fullJid)}'><ping xmlns='${PING_NS}'/></iq>`);
       this.timer = setTimeout(this.idleCheck, timeout * 1000);
     } else {
       this.streamError('connection-timeout', 'No answer to a ping');
@@ -541,7 +541,7 @@ export class ClientSession implements BoundSession {
 
   private routeStanza(stanza: Element): void {
     const ns = stanza.attrs.xmlns;
-    if (ns !== undefined && ns !== NS_CLIENT) return this.streamError('invalid-namespace', `Unexpected namespace ${ns}`);
+    if (ns !== undefined && ns !== CLIENT_NS) return this.streamError('invalid-namespace', `Unexpected namespace ${ns}`);
     if (stanza.name !== 'message' && stanza.name !== 'presence' && stanza.name !== 'iq') {
       return this.streamError('unsupported-stanza-type', `<${stanza.name}/> is not a stanza`);
     }

@@ -13,7 +13,7 @@ import { addressedTo } from '../runtime/shard-channel.js';
 import { Element, el } from '../xml/element.js';
 import { errorAnswer, type StanzaErrorCondition } from '../xmpp/errors.js';
 import type { BoundSession, SessionTable } from './sessions.js';
-import { NS_DELAY, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_SESSION } from '../xmpp/namespaces.js';
+import { NS_PING as PING_NS, NS_DISCO_INFO as DISCO_INFO_NS, NS_DISCO_ITEMS as DISCO_ITEMS_NS, NS_SESSION as SESSION_NS, NS_DELAY as DELAY_NS } from '../xmpp/namespaces.js';
 
 const VCARD_UPDATE_NS = 'vcard-temp:x:update';
 
@@ -171,7 +171,7 @@ export class StanzaRouter {
     }
     session.presence = stanza
       .clone()
-      .append(el('delay', { xmlns: NS_DELAY, from: this.settings.domain, stamp: new Date().toISOString() }));
+      .append(el('delay', { xmlns: DELAY_NS, from: this.settings.domain, stamp: new Date().toISOString() }));
     this.services.hooks.fire('presence-broadcast', { session, stanza, initial });
     if (initial) this.services.hooks.fire('session-available', { session });
   }
@@ -266,16 +266,16 @@ export class StanzaRouter {
     }
     const query = stanza.elements()[0];
     const ns = query.xmlns;
-    if (type === 'get' && query.is('ping', NS_PING)) return this.reply(session, stanza);
+    if (type === 'get' && query.is('ping', PING_NS)) return this.reply(session, stanza);
     if (this.accountService(session, stanza, query, { kind: 'server' })) return;
-    if (type === 'get' && query.is('query', NS_DISCO_INFO) && query.attrs.node === undefined) {
+    if (type === 'get' && query.is('query', DISCO_INFO_NS) && query.attrs.node === undefined) {
       return this.reply(session, stanza, this.discoInfo());
     }
-    if (type === 'get' && query.is('query', NS_DISCO_ITEMS) && query.attrs.node === undefined) {
-      return this.reply(session, stanza, el('query', { xmlns: NS_DISCO_ITEMS }, el('item', { jid: this.settings.muc.domain })));
+    if (type === 'get' && query.is('query', DISCO_ITEMS_NS) && query.attrs.node === undefined) {
+      return this.reply(session, stanza, el('query', { xmlns: DISCO_ITEMS_NS }, el('item', { jid: this.settings.muc.domain })));
     }
     // Legacy session establishment (RFC 3921 §3), offered as optional: nothing to do.
-    if (type === 'set' && query.is('session', NS_SESSION)) return this.reply(session, stanza);
+    if (type === 'set' && query.is('session', SESSION_NS)) return this.reply(session, stanza);
     this.log.debug({ ns, name: query.name }, 'no handler for iq');
     this.bounce(session, stanza, 'service-unavailable');
   }
@@ -283,9 +283,9 @@ export class StanzaRouter {
   private discoInfo(): Element {
     return el(
       'query',
-      { xmlns: NS_DISCO_INFO },
+      { xmlns: DISCO_INFO_NS },
       el('identity', { category: 'server', type: 'im', name: 'Conclave' }),
-      ...[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, ...this.services.features].map((v) => el('feature', { var: v })),
+      ...[DISCO_INFO_NS, DISCO_ITEMS_NS, PING_NS, ...this.services.features].map((v) => el('feature', { var: v })),
     );
   }
 
