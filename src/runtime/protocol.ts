@@ -50,7 +50,7 @@ export interface ShardEvent {
 export interface ShardOutput {
   /** Those for recipients the session directory does not place on an I/O thread linked to the shard. */
   deliveries: Delivery[];
-  /** How many deliveries went straight to I/O threads in the same turn, posted before this output. */
+  /** How many deliveries went straight to I/O threads in the same turn, posted right after this output. */
   direct: number;
   events: ShardEvent[];
   /**
