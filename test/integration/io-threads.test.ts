@@ -1,8 +1,9 @@
 // Sessions on different I/O threads (`client.io_threads: 3`): they share
 // rooms and reach each other as if one thread served them all: user to user,
 // directed presence, private messages through a room, the room's deliveries
-// going straight from the shard to each thread; a resource bound again
-// on another thread replaces the old session; deleting an account ends its
+// going straight from the shard to each thread, also after the shard
+// restarts; a resource bound again on another thread replaces the old session
+// and its rooms reach it on the new thread; deleting an account ends its
 // sessions on every thread. Needs Node >= 22.12 (SO_REUSEPORT): the kernel
 // picks each connection's thread, so a client is logged in again until it
 // lands on a thread the test wants.
@@ -14,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { REUSE_PORT_SUPPORTED } from '../../src/config/load.js';
 import { counters } from '../../src/ops/counters.js';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { accountCommand, IO_THREADS_SKIP, rawClient, startTestServer, type TestServer } from '../helpers/server.js';
+import { accountCommand, IO_THREADS_SKIP, rawClient, startTestServer, type RawClient, type TestServer } from '../helpers/server.js';
 
 const ROOM = 'crossing@conference.localhost';
 /** With three threads, the odds that this many logins all land on unwanted threads are nil. */
@@ -116,7 +117,20 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await Promise.all([romeo.close(), juliet.close()]);
   });
 
-  test('binding a resource taken on another thread replaces the old session with conflict', async () => {
+  test('binding a resource taken on another thread replaces the old session with conflict, and the room reaches it on its new thread', async () => {
+    /** The session that took the JID joins a room: the shard sends to its thread, not the old one. */
+    const inRoomOnItsThread = async (newcomer: RawClient): Promise<void> => {
+      const room = 'balcony@conference.localhost';
+      const romeo = await MucTestClient.login(server.port, 'romeo');
+      await romeo.createRoom(room, 'Romeo');
+      newcomer.send(`<presence to='${room}/Nurse'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+      await newcomer.next((stanza) => stanza.name === 'message' && stanza.getChild('subject') !== undefined);
+      romeo.say(room, 'Anon, good nurse');
+      const said = await newcomer.next((stanza) => stanza.name === 'message' && stanza.attrs.from === `${room}/Romeo`);
+      assert.equal(said.getChildText('body'), 'Anon, good nurse');
+      await Promise.all([romeo.close(), newcomer.close()]);
+    };
+
     let old = await rawClient(server.port, 'nurse', 'phone');
     await old.ping();
     let oldThread = server.ioThreadOf(old.fullJid);
@@ -126,7 +140,7 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
       assert.equal(await old.streamError(), 'conflict');
       await newcomer.ping();
       const thread = server.ioThreadOf(newcomer.fullJid);
-      if (thread !== oldThread) return await newcomer.close();
+      if (thread !== oldThread) return await inRoomOnItsThread(newcomer);
       [old, oldThread] = [newcomer, thread];
     }
     throw new Error('no login landed on another thread');
