@@ -2,11 +2,22 @@
 // from. Messages from a blocked entity are dropped before they reach any of
 // the account's sessions; a message to one is refused with <blocked/>.
 // Changes are pushed to every session that has asked for the list.
+//
+// The rooms' traffic is matched the same way, by the JID it comes from
+// (XEP-0191 §3.4, as Prosody's mod_blocklist): blocking an occupant JID
+// (room@service/nick) drops that nick's private messages, groupchat
+// messages and presence; blocking a room's JID drops everything from the
+// room. Only iq requests get an error (service-unavailable, §3.5): an error
+// message sent back through the room would reach the occupant as if from the
+// user, and a room kicks an occupant whose client bounces.
 
 import { randomUUID } from 'node:crypto';
+import { errorReply } from '../frontend/errors.js';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
+import { addressedTo } from '../runtime/shard-channel.js';
 import { el } from '../xml/element.js';
+import { parseElement } from '../xml/stream-parser.js';
 import type { AccountContext, IqRequest } from './services.js';
 import { BY_ACCOUNT } from './stored-data.js';
 
@@ -15,11 +26,13 @@ const ERRORS_NS = 'urn:xmpp:blocking:errors';
 /** Per account: a list longer than this is refused (ejabberd's privacy lists have no bound; a user could grow one without end). */
 const MAX_ITEMS = 1000;
 
-export default function blocking({ services, database, sessions }: AccountContext): void {
+export default function blocking({ services, database, sessions, settings }: AccountContext): void {
   const store = database.openDB<string[], string>({ name: BY_ACCOUNT.blocklists });
   /** The lists of accounts with sessions, read on first use. */
   const cache = new Map<string, Set<string>>();
   const interested = new WeakSet<BoundSession>();
+  /** Per account in `cache`: whether its list names the MUC service, a room or an occupant (room traffic is looked at only then). */
+  const blocksRooms = new Map<string, boolean>();
 
   const listOf = (account: string): Set<string> => {
     let list = cache.get(account);
@@ -52,6 +65,7 @@ export default function blocking({ services, database, sessions }: AccountContex
     } else {
       for (const jid of unblocked) list.delete(jid);
     }
+    blocksRooms.delete(session.bareJid);
     await database.acknowledged(store.put(session.bareJid, [...list]));
     const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
     for (const other of sessions.resources(session.bareJid)) {
@@ -72,10 +86,31 @@ export default function blocking({ services, database, sessions }: AccountContex
   services.feature(NS);
   // Lists are read once per account with sessions, and forgotten with its last session.
   services.hooks.on('session-ended', ({ session }) => {
-    if ([...sessions.resources(session.bareJid)].length === 0) cache.delete(session.bareJid);
+    if ([...sessions.resources(session.bareJid)].length !== 0) return;
+    cache.delete(session.bareJid);
+    blocksRooms.delete(session.bareJid);
   });
   for (const name of ['blocklist', 'block', 'unblock']) services.iq(name, NS, 'both', handle);
   services.hooks.on('message-in', ({ target, stanza }) => (blocks(target.bareJid, stanza.attrs.from ?? '') ? true : undefined));
+  const mucDomain = settings.muc.domain;
+  const anyRoomBlocked = (account: string): boolean => {
+    let known = blocksRooms.get(account);
+    if (known === undefined) blocksRooms.set(account, (known = [...listOf(account)].some((jid) => jidDomain(jid) === mucDomain)));
+    return known;
+  };
+  services.hooks.on('room-delivery', ({ target, delivery, jid, toMuc }) => {
+    if (!anyRoomBlocked(target.bareJid)) return undefined;
+    // A delivery to one session may carry several stanzas (a join's presences, history): each is judged by its sender.
+    const stanzas = parseElement('<batch>' + addressedTo(delivery, jid) + '</batch>').elements();
+    for (const stanza of stanzas) {
+      if (!blocks(target.bareJid, stanza.attrs.from ?? '')) target.send(stanza.toString());
+      else if (stanza.name === 'iq') {
+        const error = errorReply(stanza, 'service-unavailable');
+        if (error) toMuc(error);
+      }
+    }
+    return true;
+  });
   services.hooks.on('message-out', ({ session, stanza }) => {
     const to = stanza.attrs.to;
     if (to === undefined || !blocks(session.bareJid, to)) return undefined;

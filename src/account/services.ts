@@ -11,6 +11,7 @@
 import type { Settings } from '../config/load.js';
 import type { BoundSession, SessionTable } from '../frontend/sessions.js';
 import type { Logger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
 import type { Database } from '../store/database.js';
 import { Hooks } from '../muc/hooks.js';
 import type { Element } from '../xml/element.js';
@@ -31,7 +32,7 @@ export interface IqRequest {
  * empty result), or an error condition; `undefined` passes the iq on.
  */
 export type IqAnswer = Element | null | { error: IqError; text?: string; /** An application-specific condition. */ specific?: Element } | undefined;
-export type IqError = 'bad-request' | 'conflict' | 'forbidden' | 'item-not-found' | 'not-acceptable' | 'not-allowed' | 'service-unavailable' | 'resource-constraint';
+export type IqError = 'bad-request' | 'conflict' | 'feature-not-implemented' | 'forbidden' | 'item-not-found' | 'not-acceptable' | 'not-allowed' | 'service-unavailable' | 'resource-constraint';
 export type IqHandler = (request: IqRequest) => IqAnswer | Promise<IqAnswer>;
 
 /** The router's message events; a handler that returns true has dealt with the stanza. */
@@ -40,6 +41,12 @@ export type AccountEvents = {
   'message-out': { event: { session: BoundSession; stanza: Element }; result: true };
   /** A message is about to be written to a local session; true drops it. */
   'message-in': { event: { target: BoundSession; stanza: Element }; result: true };
+  /**
+   * The MUC service's stanzas (`delivery`, addressed to `jid`) are about to be
+   * written to a local session; true: a module wrote what it accepts itself.
+   * `toMuc` sends a stanza back to the MUC service (an error reply).
+   */
+  'room-delivery': { event: { target: BoundSession; delivery: Delivery; jid: string; toMuc: (stanza: Element) => void }; result: true };
   /** A message to an account (or one of its resources) was written to these sessions. */
   'message-delivered': { event: { bareJid: string; stanza: Element; targets: readonly BoundSession[] }; result: never };
   /** A chat or normal message to an account reached no session; true: it was kept for later. */

@@ -83,16 +83,16 @@ export class StanzaRouter {
     }
   }
 
-  /** Deliveries from the shards. Recipients without a session are dropped. */
+  /** Deliveries from the shards. Recipients without a session are dropped, and what an account's module refuses (a block list). */
   deliver = (deliveries: Delivery[]): void => {
     for (const delivery of deliveries) {
       for (const jid of delivery.to) {
         if (jidResource(jid) !== '') {
           const session = this.sessions.get(jid);
-          if (session) deliverTo(session, delivery, jid);
+          if (session) this.deliverFromRoom(session, delivery, jid);
           continue;
         }
-        for (const session of this.bareRecipients(jid, delivery.head)) deliverTo(session, delivery, jid);
+        for (const session of this.bareRecipients(jid, delivery.head)) this.deliverFromRoom(session, delivery, jid);
       }
     }
   };
@@ -119,6 +119,11 @@ export class StanzaRouter {
     if (head.startsWith('<message')) return this.sessions.messageTargets(jid);
     if (head.startsWith('<presence')) return this.sessions.availableResources(jid);
     return [];
+  }
+
+  private deliverFromRoom(session: BoundSession, delivery: Delivery, jid: string): void {
+    if (this.services.hooks.fire('room-delivery', { target: session, delivery, jid, toMuc: (stanza) => this.muc?.(stanza) })) return;
+    deliverTo(session, delivery, jid);
   }
 
   private toMuc(session: BoundSession, stanza: Element): void {
