@@ -9,6 +9,7 @@ import { el, type Element } from '../xml/element.js';
 import type { AccountContext } from './services.js';
 
 const NS = 'urn:xmpp:carbons:2';
+const CLIENT_NS = 'jabber:client';
 const FORWARD_NS = 'urn:xmpp:forward:0';
 const HINTS_NS = 'urn:xmpp:hints';
 const MUC_USER_NS = 'http://jabber.org/protocol/muc#user';
@@ -29,7 +30,8 @@ export default function carbons({ services, sessions, settings }: AccountContext
   const copy = (direction: 'sent' | 'received', account: string, stanza: Element, skip: (session: BoundSession) => boolean): void => {
     for (const other of sessions.resources(account)) {
       if (!enabled.has(other) || skip(other)) continue;
-      const forwarded = el('forwarded', { xmlns: FORWARD_NS }, stanza);
+      // XEP-0297: the forwarded stanza keeps its own namespace, not the wrapper's.
+      const forwarded = el('forwarded', { xmlns: FORWARD_NS }, stanza.clone().setAttr('xmlns', CLIENT_NS));
       other.send(el('message', { from: account, to: other.fullJid, type: stanza.attrs.type ?? 'normal' }, el(direction, { xmlns: NS }, forwarded)).toString());
     }
   };
