@@ -1,6 +1,6 @@
 // Blocking command (XEP-0191): an account's list of JIDs it wants nothing
-// from. Messages from a blocked entity are dropped before they reach any of
-// the account's sessions; a message to one is refused with <blocked/>.
+// from. Messages from a blocked entity are refused before they are routed
+// (never kept offline); a message to one is refused with <blocked/>.
 // Changes are pushed to every session that has asked for the list.
 //
 // The rooms' traffic is matched the same way, by the JID it comes from
@@ -58,25 +58,35 @@ export default function blocking({ services, database, sessions, settings }: Acc
     // XEP-0191 §3.3: a block needs items; an unblock without items unblocks everyone.
     if (query.name === 'block' && jids.length === 0) return { error: 'bad-request' } as const;
     const unblocked = query.name === 'unblock' && jids.length === 0 ? [...list] : jids;
+    const added = query.name === 'block' ? jids.filter((jid) => !list.has(jid)) : [];
     if (query.name === 'block') {
-      const added = jids.filter((jid) => !list.has(jid)).length;
-      if (list.size + added > MAX_ITEMS) return { error: 'resource-constraint', text: `At most ${MAX_ITEMS} blocked JIDs` } as const;
+      if (list.size + added.length > MAX_ITEMS) return { error: 'resource-constraint', text: `At most ${MAX_ITEMS} blocked JIDs` } as const;
       for (const jid of jids) list.add(jid);
     } else {
       for (const jid of unblocked) list.delete(jid);
     }
     blocksRooms.delete(session.bareJid);
     await database.acknowledged(store.put(session.bareJid, [...list]));
-    const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
-    for (const other of sessions.resources(session.bareJid)) {
-      if (interested.has(other)) other.send(el('iq', { type: 'set', id: randomUUID(), to: other.fullJid }, push.clone()).toString());
+    // §3.3: a newly blocked contact that sees the user's presence sees the user go offline.
+    for (const jid of added) {
+      if (services.hooks.fire('presence-subscriber', { owner: session.bareJid, contact: bareJid(jid) }) !== true) continue;
+      for (const own of sessions.availableResources(session.bareJid)) {
+        for (const target of sessions.availableResources(bareJid(jid))) target.send(el('presence', { type: 'unavailable', from: own.fullJid, to: target.fullJid }).toString());
+      }
     }
+    // The pushes follow the result (as in XEP-0191's examples and Prosody): the router sends it once this handler returns.
+    const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
+    setImmediate(() => {
+      for (const other of sessions.resources(session.bareJid)) {
+        if (interested.has(other)) other.send(el('iq', { type: 'set', id: randomUUID(), to: other.fullJid }, push.clone()).toString());
+      }
+    });
     return null;
   };
 
-  /** XEP-0191 §3.4 matching: full JID, bare JID, domain/resource, domain. */
+  /** XEP-0191 §3.4 matching: full JID, bare JID, domain/resource, domain. An account without sessions is read, not cached. */
   const blocks = (account: string, jid: string): boolean => {
-    const list = listOf(account);
+    const list = cache.get(account) ?? new Set(store.get(account) ?? []);
     if (list.size === 0) return false;
     const domain = jidDomain(jid);
     const resource = jidResource(jid);
@@ -91,7 +101,11 @@ export default function blocking({ services, database, sessions, settings }: Acc
     blocksRooms.delete(session.bareJid);
   });
   for (const name of ['blocklist', 'block', 'unblock']) services.iq(name, NS, 'both', handle);
-  services.hooks.on('message-in', ({ target, stanza }) => (blocks(target.bareJid, stanza.attrs.from ?? '') ? true : undefined));
+  /** Whether `to` is a local account whose list blocks `from`. */
+  const blockedBy = (to: string, from: string): boolean => {
+    const domain = jidDomain(to);
+    return (domain === settings.domain || domain === settings.auth.guest_domain) && bareJid(to) !== domain && blocks(bareJid(to), from);
+  };
   const mucDomain = settings.muc.domain;
   const anyRoomBlocked = (account: string): boolean => {
     let known = blocksRooms.get(account);
@@ -113,7 +127,15 @@ export default function blocking({ services, database, sessions, settings }: Acc
   });
   services.hooks.on('message-out', ({ session, stanza }) => {
     const to = stanza.attrs.to;
-    if (to === undefined || !blocks(session.bareJid, to)) return undefined;
+    if (to === undefined) return undefined;
+    if (blockedBy(to, session.fullJid)) {
+      // §3.5: not delivered, nor kept offline; a chat or normal message to the bare JID bounces (to a full JID it is dropped, as Prosody does).
+      const type = stanza.attrs.type ?? 'normal';
+      const bounce = jidResource(to) === '' && (type === 'chat' || type === 'normal') ? errorReply(stanza, 'service-unavailable') : undefined;
+      if (bounce) session.send(bounce.toString());
+      return true;
+    }
+    if (!blocks(session.bareJid, to)) return undefined;
     const error = el('message', { type: 'error', id: stanza.attrs.id, from: to, to: session.fullJid },
       el('error', { type: 'cancel' },
         el('not-acceptable', { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' }),

@@ -4,9 +4,9 @@
 //
 // A module registers iq handlers by payload (element name and namespace) for
 // the server itself or for an account's bare JID, lists its disco features,
-// and hooks the router's message events: a message a session sends, a
-// message about to reach a session, one that reached nobody, and a session's
-// initial presence.
+// and hooks the router's message events: a message a session sends, the
+// rooms' stanzas about to reach a session, one that reached nobody, and a
+// session's initial presence.
 
 import type { Settings } from '../config/load.js';
 import type { BoundSession, SessionTable } from '../frontend/sessions.js';
@@ -39,8 +39,6 @@ export type IqHandler = (request: IqRequest) => IqAnswer | Promise<IqAnswer>;
 export type AccountEvents = {
   /** A bound session sent a message (`to` prepared); true stops its routing (it was refused). */
   'message-out': { event: { session: BoundSession; stanza: Element }; result: true };
-  /** A message is about to be written to a local session; true drops it. */
-  'message-in': { event: { target: BoundSession; stanza: Element }; result: true };
   /**
    * The MUC service's stanzas (`delivery`, addressed to `jid`) are about to be
    * written to a local session; true: a module wrote what it accepts itself.

@@ -218,13 +218,11 @@ export class StanzaRouter {
     this.deliverMessage(bare, stanza, targets);
   }
 
-  /** Writes a message to an account's sessions, except those that refuse it (a block list). */
+  /** Writes a message to an account's sessions. */
   private deliverMessage(bare: string, stanza: Element, targets: BoundSession[]): void {
-    const accepted = targets.filter((target) => !this.services.hooks.fire('message-in', { target, stanza }));
-    if (accepted.length === 0) return;
     const xml = stanza.toString();
-    for (const target of accepted) target.send(xml);
-    this.services.hooks.fire('message-delivered', { bareJid: bare, stanza, targets: accepted });
+    for (const target of targets) target.send(xml);
+    this.services.hooks.fire('message-delivered', { bareJid: bare, stanza, targets });
   }
 
   /** An iq to an account's bare JID, answered by the server on the account's behalf. */
