@@ -12,7 +12,6 @@
 // user, and a room kicks an occupant whose client bounces.
 
 import { randomUUID } from 'node:crypto';
-import { errorReply } from '../frontend/errors.js';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
 import { addressedTo } from '../runtime/shard-channel.js';
@@ -20,6 +19,7 @@ import { el } from '../xml/element.js';
 import { parseElement } from '../xml/stream-parser.js';
 import type { AccountContext, IqRequest } from './services.js';
 import { BY_ACCOUNT } from './stored-data.js';
+import { errorAnswer, errorReply, isAnswerable } from '../xmpp/errors.js';
 
 const NS = 'urn:xmpp:blocking';
 const ERRORS_NS = 'urn:xmpp:blocking:errors';
@@ -119,7 +119,7 @@ export default function blocking({ services, database, sessions, settings }: Acc
     for (const stanza of stanzas) {
       if (!blocks(target.bareJid, stanza.attrs.from ?? '')) target.send(stanza.toString());
       else if (stanza.name === 'iq') {
-        const error = errorReply(stanza, 'service-unavailable');
+        const error = errorAnswer(stanza, 'service-unavailable');
         if (error) toMuc(error);
       }
     }
@@ -131,16 +131,16 @@ export default function blocking({ services, database, sessions, settings }: Acc
     if (blockedBy(to, session.fullJid)) {
       // §3.5: not delivered, nor kept offline; a chat or normal message to the bare JID bounces (to a full JID it is dropped, as Prosody does).
       const type = stanza.attrs.type ?? 'normal';
-      const bounce = jidResource(to) === '' && (type === 'chat' || type === 'normal') ? errorReply(stanza, 'service-unavailable') : undefined;
+      const bounce = jidResource(to) === '' && (type === 'chat' || type === 'normal') ? errorAnswer(stanza, 'service-unavailable') : undefined;
       if (bounce) session.send(bounce.toString());
       return true;
     }
     if (!blocks(session.bareJid, to)) return undefined;
-    const error = el('message', { type: 'error', id: stanza.attrs.id, from: to, to: session.fullJid },
-      el('error', { type: 'cancel' },
-        el('not-acceptable', { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' }),
-        el('blocked', { xmlns: ERRORS_NS })));
-    session.send(error.toString());
+    if (isAnswerable(stanza)) {
+      const error = errorReply(stanza, { type: 'cancel', condition: 'not-acceptable' });
+      error.getChild('error')!.c('blocked', { xmlns: ERRORS_NS });
+      session.send(error.toString());
+    }
     return true;
   });
 }
