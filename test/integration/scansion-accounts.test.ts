@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runScripts, type RunOptions } from '../../src/scansion/runner.js';
 import { peerSkipReason, startProsody, type PeerServer } from '../helpers/peers.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { IO_THREADS_SKIP, startTestServer, type TestServer } from '../helpers/server.js';
 
 // From dist/test/integration/ back to the sources' test/scansion/accounts/.
 const SCRIPTS = fileURLToPath(new URL('../../../test/scansion/accounts/', import.meta.url));
@@ -26,6 +26,15 @@ async function passes(options: RunOptions, atLeast: number): Promise<void> {
 describe('Conclave standalone', () => {
   let server: TestServer;
   before(async () => (server = await startTestServer()));
+  after(() => server.close());
+
+  test('every account scansion script passes', () => passes({ port: server.port, keepUnread: true }, 8));
+});
+
+// Sessions on two I/O threads: the rooms' deliveries reach them by another path, which blocking must see too.
+describe('Conclave standalone, clients on two I/O threads', { skip: IO_THREADS_SKIP }, () => {
+  let server: TestServer;
+  before(async () => (server = await startTestServer({ client: { io_threads: 2 } })));
   after(() => server.close());
 
   test('every account scansion script passes', () => passes({ port: server.port, keepUnread: true }, 8));
