@@ -7,15 +7,19 @@
 // (XEP-0191 §3.4, as Prosody's mod_blocklist): blocking an occupant JID
 // (room@service/nick) drops that nick's private messages, groupchat
 // messages and presence; blocking a room's JID drops everything from the
-// room. Only iq requests get an error (service-unavailable, §3.5): an error
-// message sent back through the room would reach the occupant as if from the
-// user, and a room kicks an occupant whose client bounces.
+// room. A private message through a room is also dropped when the user
+// behind the nick is blocked by real JID (beyond Prosody, which matches only
+// the in-room JID): blocking someone should not leave them a way round it
+// through any room both are in. Only iq requests get an error
+// (service-unavailable, §3.5): an error message sent back through the room
+// would reach the occupant as if from the user, and a room kicks an occupant
+// whose client bounces.
 
 import { randomUUID } from 'node:crypto';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
 import { addressedTo } from '../runtime/shard-channel.js';
-import { el } from '../xml/element.js';
+import { el, type Element } from '../xml/element.js';
 import { parseElement } from '../xml/stream-parser.js';
 import type { AccountContext, IqRequest } from './services.js';
 import { BY_ACCOUNT } from './stored-data.js';
@@ -26,7 +30,7 @@ const ERRORS_NS = 'urn:xmpp:blocking:errors';
 /** Per account: a list longer than this is refused (ejabberd's privacy lists have no bound; a user could grow one without end). */
 const MAX_ITEMS = 1000;
 
-export default function blocking({ services, database, sessions, settings }: AccountContext): void {
+export default function blocking({ services, database, sessions, settings, roomOccupants }: AccountContext): void {
   const store = database.openDB<string[], string>({ name: BY_ACCOUNT.blocklists });
   /** The lists of accounts with sessions, read on first use. */
   const cache = new Map<string, Set<string>>();
@@ -112,12 +116,21 @@ export default function blocking({ services, database, sessions, settings }: Acc
     if (known === undefined) blocksRooms.set(account, (known = [...listOf(account)].some((jid) => jidDomain(jid) === mucDomain)));
     return known;
   };
+  /** A private message through a room from or to (`occupant`) a user the account blocked by real JID. */
+  const privateWithBlockedUser = (account: string, occupant: string, stanza: Element): boolean => {
+    const type = stanza.attrs.type;
+    if (stanza.name !== 'message' || type === 'groupchat' || type === 'error' || jidDomain(occupant) !== mucDomain) return false;
+    return roomOccupants(occupant).some((jid) => blocks(account, jid));
+  };
   services.hooks.on('room-delivery', ({ target, delivery, jid, toMuc }) => {
-    if (!anyRoomBlocked(target.bareJid)) return undefined;
+    const account = target.bareJid;
+    const mayBePrivateMessage = delivery.head === '<message' && listOf(account).size > 0;
+    if (!mayBePrivateMessage && !anyRoomBlocked(account)) return undefined;
     // A delivery to one session may carry several stanzas (a join's presences, history): each is judged by its sender.
     const stanzas = parseElement('<batch>' + addressedTo(delivery, jid) + '</batch>').elements();
     for (const stanza of stanzas) {
-      if (!blocks(target.bareJid, stanza.attrs.from ?? '')) target.send(stanza.toString());
+      const from = stanza.attrs.from ?? '';
+      if (!blocks(account, from) && !privateWithBlockedUser(account, from, stanza)) target.send(stanza.toString());
       else if (stanza.name === 'iq') {
         const error = errorAnswer(stanza, 'service-unavailable');
         if (error) toMuc(error);
@@ -135,7 +148,7 @@ export default function blocking({ services, database, sessions, settings }: Acc
       if (bounce) session.send(bounce.toString());
       return true;
     }
-    if (!blocks(session.bareJid, to)) return undefined;
+    if (!blocks(session.bareJid, to) && !privateWithBlockedUser(session.bareJid, to, stanza)) return undefined;
     if (isAnswerable(stanza)) {
       const error = errorReply(stanza, { type: 'cancel', condition: 'not-acceptable' });
       error.getChild('error')!.c('blocked', { xmlns: ERRORS_NS });

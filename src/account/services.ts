@@ -77,6 +77,8 @@ export interface AccountContext {
   services: AccountServices;
   /** Whether the bare JID names an account of this server. */
   accountExists(bareJid: string): boolean;
+  /** The real full JIDs of the sessions behind an in-room JID (room@service/nick), where the room runs here. */
+  roomOccupants(occupantJid: string): readonly string[];
 }
 
 export class AccountServices {
