@@ -33,6 +33,9 @@ export class StanzaRouter {
     private readonly services: AccountServices,
   ) {}
 
+  /** A stanza an account module sends back to the MUC service (an error reply to a room's request). */
+  private readonly replyToMuc = (stanza: Element): void => this.muc?.(stanza);
+
   /** Connects the MUC service; until then its domain answers service-unavailable. */
   attachMuc(dispatch: MucDispatch): void {
     this.muc = dispatch;
@@ -118,7 +121,7 @@ export class StanzaRouter {
   }
 
   private deliverFromRoom(session: BoundSession, delivery: Delivery, jid: string): void {
-    if (this.services.hooks.fire('room-delivery', { target: session, delivery, jid, toMuc: (stanza) => this.muc?.(stanza) })) return;
+    if (this.services.hooks.fire('room-delivery', { target: session, delivery, jid, toMuc: this.replyToMuc })) return;
     deliverTo(session, delivery, jid);
   }
 
