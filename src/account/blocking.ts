@@ -35,7 +35,7 @@ export default function blocking({ services, database, sessions, settings, roomO
   /** The lists of accounts with sessions, read on first use. */
   const cache = new Map<string, Set<string>>();
   const interested = new WeakSet<BoundSession>();
-  /** Per account in `cache`: whether its list names the MUC service, a room or an occupant (room traffic is looked at only then). */
+  /** Per account in `cache`: whether its list names the MUC service, a room or an occupant (only then is every room stanza to it looked at; with any list, its room messages are, for private messages from a blocked user). */
   const blocksRooms = new Map<string, boolean>();
 
   const listOf = (account: string): Set<string> => {
