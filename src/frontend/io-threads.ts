@@ -20,6 +20,7 @@
 // has, are routed here.
 
 import { Worker, type MessagePort } from 'node:worker_threads';
+import type { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
@@ -97,12 +98,23 @@ export class IoThreads {
     readonly port: number,
   ) {}
 
-  static async start(settings: Settings, sessions: SessionTable<RemoteSession>, router: StanzaRouter, shards: ShardPool, log: Logger): Promise<IoThreads> {
-    const first = new IoThread(0, settings, sessions, router, shards, log);
+  static async start(
+    settings: Settings,
+    sessions: SessionTable<RemoteSession>,
+    router: StanzaRouter,
+    shards: ShardPool,
+    services: AccountServices,
+    log: Logger,
+  ): Promise<IoThreads> {
+    // An account a module starts or stops watching moves its sessions' room stanzas to or from the main thread.
+    services.onRoomWatchChanged((bareJid) => {
+      for (const session of sessions.resources(bareJid)) shards.placeSession(session.fullJid, services.watchesRooms(bareJid) ? undefined : session.thread.index);
+    });
+    const first = new IoThread(0, settings, sessions, router, shards, services, log);
     const threads = [first];
     try {
       const port = await first.start(settings.client.port);
-      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, shards, log));
+      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, shards, services, log));
       await Promise.all(threads.slice(1).map((thread) => thread.start(port)));
       log.info({ ioThreads: threads.length }, 'I/O threads started');
       return new IoThreads(threads, port);
@@ -156,6 +168,7 @@ class IoThread implements ShardLinks {
     private readonly sessions: SessionTable<RemoteSession>,
     private readonly router: StanzaRouter,
     private readonly shards: ShardPool,
+    private readonly services: AccountServices,
     private readonly log: Logger,
   ) {}
 
@@ -252,7 +265,8 @@ class IoThread implements ShardLinks {
           const session = new RemoteSession(this, event.id, event.fullJid);
           this.live.set(event.id, session);
           this.sessions.add(session);
-          this.shards.placeSession(event.fullJid, this.index);
+          // The rooms' stanzas to an account a module watches pass the router's hook, on the main thread.
+          if (!this.services.watchesRooms(session.bareJid)) this.shards.placeSession(event.fullJid, this.index);
           break;
         }
         case 'stanza': {
