@@ -6,40 +6,22 @@
 // acknowledges after that.
 
 import type { Database } from './database.js';
+import type { RoomStateStore, RoomWrite, StoredRoom } from './interface.js';
 import type { AffiliationEntry } from '../muc/roles.js';
 import type { RoomConfig } from '../muc/settings.js';
 
-export interface StoredRoom {
-  config: RoomConfig;
-  affiliations: Map<string, AffiliationEntry>;
-}
-
-export interface RoomWrite {
-  /** The whole configuration, when it changed. */
-  config?: RoomConfig;
-  /** Affiliations that changed; undefined removes one. */
-  affiliations: Iterable<[string, AffiliationEntry | undefined]>;
-  /** Drop whatever was stored for the room before writing (it just became persistent). */
-  replace?: boolean;
-}
-
 type AffiliationKey = [room: string, user: string];
 
-/** Told of every configuration written (undefined: the room is no longer stored). */
-export type ConfigListener = (room: string, config: RoomConfig | undefined) => void;
-
-export class RoomStore {
+export class RoomStore implements RoomStateStore {
   private readonly rooms;
   private readonly affiliations;
 
-  constructor(
-    private readonly database: Database,
-    private readonly configWritten?: ConfigListener,
-  ) {
+  constructor(private readonly database: Database) {
     this.rooms = database.openDB<RoomConfig, string>({ name: 'muc_rooms' });
     this.affiliations = database.openDB<AffiliationEntry, AffiliationKey>({ name: 'muc_affiliations' });
   }
 
+  /** An LMDB read: the state itself, no promise. */
   load(room: string): StoredRoom | undefined {
     const config = this.rooms.get(room);
     if (config === undefined) return undefined;
@@ -49,25 +31,26 @@ export class RoomStore {
   }
 
   /** The stored rooms (those `which` takes, when given) with their configurations; only those are read. */
-  *list(which?: (room: string) => boolean): Iterable<[string, RoomConfig]> {
+  async list(which?: (room: string) => boolean): Promise<[string, RoomConfig][]> {
+    const rooms: [string, RoomConfig][] = [];
     for (const room of this.rooms.getKeys()) {
       if (which !== undefined && !which(room)) continue;
       const config = this.rooms.get(room);
-      if (config !== undefined) yield [room, config];
+      if (config !== undefined) rooms.push([room, config]);
     }
+    return rooms;
   }
 
-  /** The JIDs of the stored rooms, without reading their configurations. */
-  jids(): Iterable<string> {
-    return this.rooms.getKeys();
+  /** Without reading their configurations. */
+  async jids(): Promise<string[]> {
+    return [...this.rooms.getKeys()];
   }
 
-  has(room: string): boolean {
+  async has(room: string): Promise<boolean> {
     return this.rooms.doesExist(room);
   }
 
   write(room: string, change: RoomWrite): Promise<void> {
-    if (change.replace || change.config !== undefined) this.configWritten?.(room, change.config);
     const write = this.database.transaction(() => {
       if (change.replace) this.removeAll(room);
       if (change.config !== undefined) void this.rooms.put(room, change.config);
@@ -94,9 +77,11 @@ export class RoomStore {
   }
 
   delete(room: string): Promise<void> {
-    this.configWritten?.(room, undefined);
     return this.database.acknowledged(this.database.transaction(() => this.removeAll(room)));
   }
+
+  /** Nothing is held per room: LMDB is read on each load. */
+  release(): void {}
 
   private removeAll(room: string): void {
     void this.rooms.remove(room);

@@ -1,0 +1,158 @@
+// The MUC archive in a JetStream stream: one subject per room, each message
+// one archived stanza. The stream bounds each room (max_msgs_per_subject) and
+// the age of entries (max_age), as `storage_archive_item_limit` and
+// `muc_log_expires_after` do in Prosody.
+//
+// The room's owner reads the room's subject when it opens the room and keeps
+// the entries in memory, bounded as the stream is: queries by time, id and
+// RSM page are answered from there, at once, as the room actor needs. Appends
+// are published behind, one after the other, each conditional on the subject's
+// last sequence as this node left it. Opening publishes an ownership marker
+// the same way, so a former owner still appending (partitioned) finds its
+// next append refused: it is logged and the archive stops writing that room.
+// A deletion is a tombstone (fenced the same way) and a purge of what came
+// before it.
+
+import type { JetStreamClient, JetStreamManager } from 'nats';
+import type { Logger } from '../../log.js';
+import { IdSequence, idRange, pageOf } from '../archive-pages.js';
+import type { ArchiveLimits } from '../archive.js';
+import type { ArchivedMessage, ArchiveEntry, ArchivePage, ArchiveQuery, ArchiveStore } from '../interface.js';
+import { isWrongRevision, roomToken } from './names.js';
+
+type ArchiveRecord = { kind: 'entry'; entry: ArchivedMessage } | { kind: 'owner'; node: string } | { kind: 'deleted' };
+
+interface RoomArchiveState {
+  entries: ArchivedMessage[];
+  ids: IdSequence;
+  /** The room subject's last sequence as this node's last write left it: its next write is conditional on it. */
+  lastSequence: number;
+  /** Writes in order, one at a time. */
+  writing: Promise<void>;
+  /** A write was refused: another node owns the room now. */
+  fenced: boolean;
+}
+
+export class JetStreamArchive implements ArchiveStore {
+  private readonly rooms = new Map<string, RoomArchiveState>();
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly node: string,
+    private readonly limits: ArchiveLimits,
+    private readonly log: Logger,
+  ) {}
+
+  async open(room: string): Promise<void> {
+    if (this.rooms.has(room)) return;
+    for (;;) {
+      const { entries, lastSequence } = await this.read(room);
+      try {
+        const marked = await this.publish(room, { kind: 'owner', node: this.node }, lastSequence);
+        this.rooms.set(room, { entries, ids: IdSequence.after(entries.at(-1)?.id), lastSequence: marked, writing: Promise.resolve(), fenced: false });
+        return;
+      } catch (err) {
+        // Another node wrote the room since the read (it still held it): read again.
+        if (!isWrongRevision(err)) throw err;
+      }
+    }
+  }
+
+  append(room: string, entry: ArchiveEntry): string {
+    const state = this.stateOf(room);
+    const { id, at } = state.ids.next(this.limits.now());
+    const archived: ArchivedMessage = { id, at, ...entry };
+    state.entries.push(archived);
+    if (state.entries.length > this.limits.maxItems) state.entries.splice(0, state.entries.length - this.limits.maxItems);
+    this.write(room, state, { kind: 'entry', entry: archived });
+    return id;
+  }
+
+  has(room: string, id: string): boolean {
+    return this.current(room).some((entry) => entry.id === id);
+  }
+
+  query(room: string, query: ArchiveQuery): ArchivePage {
+    const { from, to } = idRange(query.start, query.end);
+    const inRange = this.current(room).filter((entry) => (from === undefined || entry.id >= from) && (to === undefined || entry.id <= to));
+    const byId = new Map(inRange.map((entry) => [entry.id, entry]));
+    return pageOf([...byId.keys()], query, (id) => byId.get(id) as ArchivedMessage);
+  }
+
+  latest(room: string, max: number, since?: number): ArchivedMessage[] {
+    return this.query(room, { start: since, max, fromEnd: true }).items;
+  }
+
+  delete(room: string): void {
+    const state = this.stateOf(room);
+    state.entries = [];
+    this.write(room, state, { kind: 'deleted' }, (tombstone) => this.jsm.streams.purge(this.stream, { filter: this.subject(room), seq: tombstone }));
+  }
+
+  release(room: string): void {
+    const state = this.rooms.get(room);
+    // Forgotten once its writes are done, unless the room was opened again meanwhile.
+    void state?.writing.then(() => {
+      if (this.rooms.get(room) === state) this.rooms.delete(room);
+    });
+  }
+
+  /** Publishes after the room's earlier writes, conditional on the sequence they left; `then` runs after it. */
+  private write(room: string, state: RoomArchiveState, record: ArchiveRecord, then?: (sequence: number) => Promise<unknown>): void {
+    state.writing = state.writing.then(async () => {
+      if (state.fenced) return;
+      try {
+        state.lastSequence = await this.publish(room, record, state.lastSequence);
+        await then?.(state.lastSequence);
+      } catch (err) {
+        if (isWrongRevision(err)) state.fenced = true;
+        this.log.error({ err, room }, state.fenced ? 'archive write refused: another node owns the room now' : 'archive write failed');
+      }
+    });
+  }
+
+  private async publish(room: string, record: ArchiveRecord, lastSequence: number): Promise<number> {
+    const ack = await this.js.publish(this.subject(room), JSON.stringify(record), { expect: { lastSubjectSequence: lastSequence } });
+    return ack.seq;
+  }
+
+  /** The room's entries in the stream and its subject's last sequence (0 when it has none). */
+  private async read(room: string): Promise<{ entries: ArchivedMessage[]; lastSequence: number }> {
+    const subject = this.subject(room);
+    let lastSequence: number;
+    try {
+      lastSequence = (await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject })).seq;
+    } catch (err) {
+      if (/no message found/i.test((err as Error).message)) return { entries: [], lastSequence: 0 };
+      throw err;
+    }
+    const entries: ArchivedMessage[] = [];
+    const consumer = await this.js.consumers.get(this.stream, { filterSubjects: subject });
+    const messages = await consumer.consume();
+    for await (const message of messages) {
+      const record = message.json<ArchiveRecord>();
+      if (record.kind === 'entry') entries.push(record.entry);
+      if (message.seq >= lastSequence) break;
+    }
+    await messages.close();
+    return { entries, lastSequence };
+  }
+
+  /** The room's entries within the age bound. */
+  private current(room: string): ArchivedMessage[] {
+    const cutoff = this.limits.now() - this.limits.maxAgeMs;
+    return this.stateOf(room).entries.filter((entry) => entry.at >= cutoff);
+  }
+
+  private stateOf(room: string): RoomArchiveState {
+    const state = this.rooms.get(room);
+    if (state === undefined) throw new Error(`the archive of room ${room} is used before it was opened`);
+    return state;
+  }
+
+  private subject(room: string): string {
+    return `${this.stream}.${roomToken(room)}`;
+  }
+}

@@ -1,0 +1,49 @@
+// Opens the cluster's stores on NATS JetStream: the rooms' KV bucket and the
+// archive's stream, created on first use with the configured replicas.
+
+import { connect, DiscardPolicy, nanos, StorageType, type NatsConnection } from 'nats';
+import { ConfigError } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import type { ArchiveLimits } from '../archive.js';
+import type { RoomStores } from '../interface.js';
+import { JetStreamArchive } from './archive.js';
+import { JetStreamRoomStore } from './rooms.js';
+
+export type ClusterSettings = NonNullable<Config['cluster']>;
+
+export async function openJetStreamStores(cluster: ClusterSettings, limits: ArchiveLimits, log: Logger): Promise<RoomStores & { rooms: JetStreamRoomStore }> {
+  const connection = await connectTo(cluster);
+  try {
+    const js = connection.jetstream();
+    const jsm = await connection.jetstreamManager();
+    const { rooms_bucket: bucket, archive_stream: stream, replicas } = cluster.store;
+    const kv = await js.views.kv(bucket, { history: 1, storage: StorageType.File, replicas });
+    await jsm.streams.info(stream).catch(() =>
+      jsm.streams.add({
+        name: stream,
+        subjects: [`${stream}.>`],
+        storage: StorageType.File,
+        num_replicas: replicas,
+        // One more than the entries: the owner's marker (src/store/jetstream/archive.ts).
+        max_msgs_per_subject: limits.maxItems + 1,
+        max_age: nanos(limits.maxAgeMs),
+        discard: DiscardPolicy.Old,
+      }),
+    );
+    const rooms = new JetStreamRoomStore(kv, cluster.node, log);
+    const archive = new JetStreamArchive(js, jsm, stream, cluster.node, limits, log);
+    return { rooms, archive, ownership: rooms, close: () => connection.drain() };
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+}
+
+async function connectTo(cluster: ClusterSettings): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: cluster.nats.servers, name: `conclave ${cluster.node}` });
+  } catch (err) {
+    throw new ConfigError(`Cannot reach NATS at ${cluster.nats.servers.join(', ')} (cluster.nats.servers): ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,164 @@
+// Persistent rooms in a JetStream KV bucket, one entry per room holding its
+// owner, the owner's epoch, its configuration and its affiliations. One entry,
+// so that the fencing is one compare-and-set: JetStream has no transaction
+// across keys, and a room's state written under several keys could not be
+// fenced by a lease kept under another. The cost is that an affiliation change
+// rewrites the room's whole entry (about 100 bytes per affiliation; NATS
+// refuses a message over its max_payload, 1 MB by default, so about 10,000
+// affiliations in one room).
+//
+// The lease: `load` (or `acquire`) writes the entry with this node as owner
+// and the next epoch, conditional on the revision it read; every later write
+// is conditional on the revision this node's last write produced. Whoever
+// writes the entry in between (another node taking the room) moves the
+// revision, and this node's next write is refused with FencedOut.
+//
+// A room with no configuration in its entry is not stored (a temporary room,
+// or one whose persistence ended): its entry only carries the lease, and is
+// deleted when the room's actor leaves this node.
+
+import type { KV, KvEntry } from 'nats';
+import type { Logger } from '../../log.js';
+import type { AffiliationEntry } from '../../muc/roles.js';
+import type { RoomConfig } from '../../muc/settings.js';
+import { FencedOut, type RoomLease, type RoomOwnership, type RoomStateStore, type RoomWrite, type StoredRoom } from '../interface.js';
+import { isWrongRevision, roomToken, tokenRoom } from './names.js';
+
+interface RoomEntry {
+  owner: string;
+  epoch: number;
+  config?: RoomConfig;
+  affiliations: [string, AffiliationEntry][];
+}
+
+/** What this node holds of a room it owns: its lease, and the entry as its last write left it. */
+interface Held {
+  lease: RoomLease;
+  revision: number;
+  entry: RoomEntry;
+}
+
+export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
+  private readonly leases = new Map<string, Held>();
+
+  constructor(
+    private readonly kv: KV,
+    /** This node's name (`cluster.node`), which its leases carry. */
+    private readonly node: string,
+    private readonly log: Logger,
+  ) {}
+
+  async load(room: string): Promise<StoredRoom | undefined> {
+    await this.acquire(room);
+    const { entry } = this.leases.get(room) as Held;
+    if (entry.config === undefined) return undefined;
+    return { config: entry.config, affiliations: new Map(entry.affiliations) };
+  }
+
+  async acquire(room: string): Promise<RoomLease> {
+    const key = roomToken(room);
+    for (;;) {
+      const read = await this.kv.get(key);
+      const current = stateOf(read);
+      // The epoch outgrows every earlier one, also after the entry was deleted: a deletion's revision exceeds the epochs before it.
+      const epoch = Math.max(current?.epoch ?? 0, read?.revision ?? 0) + 1;
+      const entry: RoomEntry = { affiliations: [], ...current, owner: this.node, epoch };
+      try {
+        const revision = read === null ? await this.kv.create(key, encode(entry)) : await this.kv.update(key, encode(entry), read.revision);
+        const lease = { room, node: this.node, epoch };
+        this.leases.set(room, { lease, revision, entry });
+        return lease;
+      } catch (err) {
+        // Another node took it between the read and the write: read again.
+        if (!isWrongRevision(err) && !isExisting(err)) throw err;
+      }
+    }
+  }
+
+  async owner(room: string): Promise<RoomLease | undefined> {
+    const entry = stateOf(await this.kv.get(roomToken(room)));
+    return entry === undefined ? undefined : { room, node: entry.owner, epoch: entry.epoch };
+  }
+
+  held(room: string): RoomLease | undefined {
+    return this.leases.get(room)?.lease;
+  }
+
+  async list(which?: (room: string) => boolean): Promise<[string, RoomConfig][]> {
+    const rooms: [string, RoomConfig][] = [];
+    for (const room of await this.keys()) {
+      if (which !== undefined && !which(room)) continue;
+      const config = stateOf(await this.kv.get(roomToken(room)))?.config;
+      if (config !== undefined) rooms.push([room, config]);
+    }
+    return rooms;
+  }
+
+  async jids(): Promise<string[]> {
+    return (await this.list()).map(([room]) => room);
+  }
+
+  async has(room: string): Promise<boolean> {
+    return stateOf(await this.kv.get(roomToken(room)))?.config !== undefined;
+  }
+
+  write(room: string, change: RoomWrite): Promise<void> {
+    return this.fenced(room, (entry) => {
+      const affiliations = new Map(change.replace ? [] : entry.affiliations);
+      for (const [user, affiliation] of change.affiliations) {
+        if (affiliation === undefined) affiliations.delete(user);
+        else affiliations.set(user, affiliation);
+      }
+      return { ...entry, config: change.config ?? (change.replace ? undefined : entry.config), affiliations: [...affiliations] };
+    });
+  }
+
+  delete(room: string): Promise<void> {
+    return this.fenced(room, (entry) => ({ owner: entry.owner, epoch: entry.epoch, affiliations: [] }));
+  }
+
+  /** Drops the lease; a room that is not stored loses its entry too, unless another node took it meanwhile. */
+  release(room: string): void {
+    const held = this.leases.get(room);
+    if (held === undefined) return;
+    this.leases.delete(room);
+    if (held.entry.config !== undefined) return;
+    this.kv.delete(roomToken(room), { previousSeq: held.revision }).catch((err: unknown) => {
+      if (!isWrongRevision(err)) this.log.warn({ err, room }, 'could not delete the lease of a room that is not stored');
+    });
+  }
+
+  /** Writes the room's entry as `change` makes it, if this node's lease still holds. */
+  private async fenced(room: string, change: (entry: RoomEntry) => RoomEntry): Promise<void> {
+    const held = this.leases.get(room);
+    if (held === undefined) throw new FencedOut(room, undefined, await this.owner(room));
+    const entry = change(held.entry);
+    try {
+      held.revision = await this.kv.update(roomToken(room), encode(entry), held.revision);
+      held.entry = entry;
+    } catch (err) {
+      if (!isWrongRevision(err)) throw err;
+      this.leases.delete(room);
+      throw new FencedOut(room, held.lease, await this.owner(room));
+    }
+  }
+
+  private async keys(): Promise<string[]> {
+    const rooms: string[] = [];
+    for await (const key of await this.kv.keys()) rooms.push(tokenRoom(key));
+    return rooms;
+  }
+}
+
+function stateOf(read: KvEntry | null): RoomEntry | undefined {
+  return read === null || read.operation !== 'PUT' ? undefined : read.json<RoomEntry>();
+}
+
+function encode(entry: RoomEntry): Uint8Array {
+  return Buffer.from(JSON.stringify(entry));
+}
+
+/** kv.create refuses a key that holds a value: someone created it since it was read. */
+function isExisting(err: unknown): boolean {
+  return err instanceof Error && /exists/i.test(err.message);
+}
