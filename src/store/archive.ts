@@ -40,7 +40,7 @@ export class RoomArchive implements ArchiveStore {
   private readonly rooms = new Map<string, RoomState>();
 
   constructor(
-    database: Database,
+    private readonly database: Database,
     private readonly limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
   ) {
     this.entries = database.openDB<ArchiveEntry, ArchiveKey>({ name: 'muc_archive' });
@@ -83,6 +83,10 @@ export class RoomArchive implements ArchiveStore {
     const state = this.stateOf(room);
     this.drop(room, state, this.ids(room));
     state.pending = [];
+  }
+
+  async settled(): Promise<void> {
+    await this.database.flushed;
   }
 
   /** Kept: the room's id sequence must outlive its actor while its appends are uncommitted. */

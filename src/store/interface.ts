@@ -143,6 +143,8 @@ export interface ArchiveStore {
   delete(room: string): void;
   /** The room's actor is gone from this node. */
   release(room: string): void;
+  /** Resolves once every append and deletion made so far is written. */
+  settled(): Promise<void>;
 }
 
 /** The stores of one MUC shard, as src/store/open.ts opens them. */

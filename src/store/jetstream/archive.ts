@@ -99,6 +99,10 @@ export class JetStreamArchive implements ArchiveStore {
     });
   }
 
+  async settled(): Promise<void> {
+    await Promise.all([...this.rooms.values()].map((state) => state.writing));
+  }
+
   /** Publishes after the room's earlier writes, conditional on the sequence they left; `then` runs after it. */
   private write(room: string, state: RoomArchiveState, record: ArchiveRecord, then?: (sequence: number) => Promise<unknown>): void {
     state.writing = state.writing.then(async () => {

@@ -33,7 +33,11 @@ export async function openJetStreamStores(cluster: ClusterSettings, limits: Arch
     );
     const rooms = new JetStreamRoomStore(kv, cluster.node, log);
     const archive = new JetStreamArchive(js, jsm, stream, cluster.node, limits, log);
-    return { rooms, archive, ownership: rooms, close: () => connection.drain() };
+    const close = async (): Promise<void> => {
+      await archive.settled();
+      await connection.drain();
+    };
+    return { rooms, archive, ownership: rooms, close };
   } catch (err) {
     await connection.close();
     throw err;
