@@ -1,0 +1,119 @@
+// The cluster store on a real nats-server: each operation of the room store,
+// the lease a load takes, and the fencing that refuses the writes of a node
+// that lost a room to another (room state and archive alike).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../src/log.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
+import { FencedOut, type RoomStores } from '../../src/store/interface.js';
+import { openJetStreamStores, type ClusterSettings } from '../../src/store/jetstream/connect.js';
+import { startNats, type TestNats } from '../helpers/nats.js';
+
+const ROOM = 'lease@conference.localhost';
+const OWNER = { affiliation: 'owner' } as const;
+const MEMBER = { affiliation: 'member', nick: 'Jules', reason: 'friend' } as const;
+
+describe('JetStream store', { timeout: 60_000 }, () => {
+  let nats: TestNats;
+  const opened: RoomStores[] = [];
+
+  before(async () => {
+    nats = await startNats();
+  });
+
+  after(async () => {
+    await Promise.all(opened.map((stores) => stores.close()));
+    await nats.stop();
+  });
+
+  /** The stores as node `node` of the cluster opens them. */
+  async function node(name: string): Promise<Awaited<ReturnType<typeof openJetStreamStores>>> {
+    const cluster: ClusterSettings = { node: name, nats: { servers: [nats.url] }, store: { rooms_bucket: 'rooms', archive_stream: 'archive', replicas: 1 } };
+    const stores = await openJetStreamStores(cluster, DEFAULT_ARCHIVE_LIMITS, createLogger('silent'));
+    opened.push(stores);
+    return stores;
+  }
+
+  it('loads, writes, lists and deletes a room, under the lease its load took', async () => {
+    const { rooms } = await node('a');
+    assert.equal(await rooms.load(ROOM), undefined, 'a room nobody stored');
+    const lease = rooms.held(ROOM);
+    assert.equal(lease?.node, 'a');
+    assert.deepEqual(await rooms.owner(ROOM), lease);
+    assert.equal(await rooms.has(ROOM), false, 'a lease alone stores no room');
+
+    await rooms.write(ROOM, { config: { name: 'Lease' }, affiliations: [['romeo@localhost', OWNER]], replace: true });
+    await rooms.write(ROOM, { affiliations: [['juliet@localhost', MEMBER]] });
+    assert.equal(await rooms.has(ROOM), true);
+    assert.deepEqual(await rooms.jids(), [ROOM]);
+    assert.deepEqual(await rooms.list(), [[ROOM, { name: 'Lease' }]]);
+    assert.deepEqual(await rooms.list((room) => room !== ROOM), []);
+
+    await rooms.write(ROOM, { config: { name: 'Renamed' }, affiliations: [['romeo@localhost', undefined]] });
+    const { rooms: again } = await node('a2');
+    const loaded = await again.load(ROOM);
+    assert.deepEqual(loaded?.config, { name: 'Renamed' });
+    assert.deepEqual([...(loaded?.affiliations ?? [])], [['juliet@localhost', MEMBER]]);
+    assert.ok(again.held(ROOM)!.epoch > lease!.epoch, 'the later owner has the higher epoch');
+
+    await again.delete(ROOM);
+    assert.equal(await again.has(ROOM), false);
+    assert.deepEqual(await again.jids(), []);
+    assert.deepEqual((await again.owner(ROOM))?.node, 'a2', 'the lease outlives the state');
+  });
+
+  it('refuses the writes of a node whose room another node has taken since', async () => {
+    const room = 'fenced@conference.localhost';
+    const { rooms: a } = await node('a');
+    const { rooms: b } = await node('b');
+    await a.load(room);
+    await a.write(room, { config: { name: 'A' }, affiliations: [], replace: true });
+    const stale = a.held(room)!;
+
+    const taken = await b.acquire(room);
+    assert.ok(taken.epoch > stale.epoch);
+    await assert.rejects(a.write(room, { config: { name: 'stale' }, affiliations: [] }), (err: unknown) => {
+      assert.ok(err instanceof FencedOut);
+      assert.deepEqual(err.stale, stale);
+      assert.deepEqual(err.current, { room, node: 'b', epoch: taken.epoch });
+      assert.match(err.message, /refused: this node held epoch \d+, and node b owns it at epoch \d+/);
+      return true;
+    });
+    assert.equal(a.held(room), undefined, 'the former owner knows it lost the room');
+    await assert.rejects(a.delete(room), FencedOut, 'and stays refused');
+
+    await b.write(room, { affiliations: [['juliet@localhost', MEMBER]] });
+    const { rooms: reader } = await node('reader');
+    const state = await reader.load(room);
+    assert.deepEqual(state?.config, { name: 'A' }, 'the stale write was not applied');
+    assert.deepEqual([...(state?.affiliations ?? [])], [['juliet@localhost', MEMBER]]);
+  });
+
+  it("refuses a former owner's archive appends once another node opened the room", async () => {
+    const room = 'archived@conference.localhost';
+    const { archive: a } = await node('a');
+    const { archive: b } = await node('b');
+    await a.open(room);
+    const kept = a.append(room, { stanza: '<message>one</message>', from: `${room}/x` });
+    await a.settled();
+
+    await b.open(room);
+    assert.ok(b.has(room, kept), "the new owner reads the former owner's entries");
+    a.append(room, { stanza: '<message>stale</message>', from: `${room}/x` });
+    const accepted = b.append(room, { stanza: '<message>two</message>', from: `${room}/y` });
+    await Promise.all([a.settled(), b.settled()]);
+
+    const { archive: reader } = await node('reader');
+    await reader.open(room);
+    const items = reader.query(room, { max: 10 }).items;
+    assert.deepEqual(
+      items.map((item) => [item.id, item.stanza]),
+      [
+        [kept, '<message>one</message>'],
+        [accepted, '<message>two</message>'],
+      ],
+      'the stale append is not in the stream',
+    );
+  });
+});
