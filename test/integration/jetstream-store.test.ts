@@ -1,6 +1,7 @@
 // The cluster store on a real nats-server: each operation of the room store,
 // the lease a load takes, and the fencing that refuses the writes of a node
-// that lost a room to another (room state and archive alike).
+// that lost a room to another (room state and archive alike); and a cluster
+// node while NATS is away: temporary errors, then service again by itself.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,9 @@ import { createLogger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
 import { FencedOut, type RoomStores } from '../../src/store/interface.js';
 import { openJetStreamStores, type ClusterSettings } from '../../src/store/jetstream/connect.js';
+import { MucTestClient } from '../helpers/muc-client.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
+import { startTestServer } from '../helpers/server.js';
 
 const ROOM = 'lease@conference.localhost';
 const OWNER = { affiliation: 'owner' } as const;
@@ -117,3 +120,49 @@ describe('JetStream store', { timeout: 60_000 }, () => {
     );
   });
 });
+
+describe('a cluster node while NATS is away', { timeout: 120_000 }, () => {
+  it('answers with temporary errors, never silence, and serves again once NATS is back', async () => {
+    const nats = await startNats();
+    const server = await startTestServer({ cluster: { node: 'n1', nats: { servers: [nats.url] } } });
+    const room = 'outage@conference.localhost';
+    const romeo = await MucTestClient.login(server.port, 'romeo');
+    try {
+      await romeo.createRoom(room, 'Romeo', { 'muc#roomconfig_persistentroom': '1' });
+      await nats.kill();
+
+      const refused = await romeo.iq('set', room, memberItem('juliet@localhost')).then(
+        () => assert.fail('a write with NATS away was acknowledged'),
+        (err: Error) => err.message,
+      );
+      assert.match(refused, /type=["']wait["']/, 'the write is refused with a temporary error');
+      romeo.client.send(`<presence to='elsewhere@conference.localhost/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+      const notLoaded = await romeo.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from?.startsWith('elsewhere@') === true);
+      assert.equal(notLoaded.attrs.type, 'error', 'a room that cannot be loaded is not joined');
+      assert.equal(notLoaded.getChild('error')?.attrs.type, 'wait');
+
+      await nats.restart();
+      // The node reconnects by itself: the same request succeeds once it has.
+      for (;;) {
+        const ok = await romeo.iq('set', room, memberItem('juliet@localhost')).then(
+          () => true,
+          (err: Error) => (/type=["']wait["']/.test(err.message) ? false : Promise.reject(err)),
+        );
+        if (ok) break;
+      }
+      const members = await romeo.affiliationList(room, 'member');
+      assert.deepEqual(
+        members.map((item) => item.attrs.jid),
+        ['juliet@localhost'],
+      );
+    } finally {
+      await romeo.close();
+      await server.close();
+      await nats.stop();
+    }
+  });
+});
+
+function memberItem(jid: string): string {
+  return `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='${jid}'/></query>`;
+}

@@ -31,6 +31,7 @@ export async function openJetStreamStores(cluster: ClusterSettings, limits: Arch
         discard: DiscardPolicy.Old,
       }),
     );
+    void reportStatus(connection, cluster, log);
     const rooms = new JetStreamRoomStore(kv, cluster.node, log);
     const archive = new JetStreamArchive(js, jsm, stream, cluster.node, limits, log);
     const close = async (): Promise<void> => {
@@ -46,8 +47,17 @@ export async function openJetStreamStores(cluster: ClusterSettings, limits: Arch
 
 async function connectTo(cluster: ClusterSettings): Promise<NatsConnection> {
   try {
-    return await connect({ servers: cluster.nats.servers, name: `conclave ${cluster.node}` });
+    // Reconnects for as long as it takes: a store that gave up would need a restart once NATS is back.
+    return await connect({ servers: cluster.nats.servers, name: `conclave ${cluster.node}`, maxReconnectAttempts: -1 });
   } catch (err) {
     throw new ConfigError(`Cannot reach NATS at ${cluster.nats.servers.join(', ')} (cluster.nats.servers): ${(err as Error).message}`);
+  }
+}
+
+/** Says when the node loses NATS and when it has it back: meanwhile room loads and writes fail with a temporary error. */
+async function reportStatus(connection: NatsConnection, cluster: ClusterSettings, log: Logger): Promise<void> {
+  for await (const status of connection.status()) {
+    if (status.type === 'disconnect') log.warn({ servers: cluster.nats.servers }, 'lost NATS: rooms cannot be loaded or written until it is back');
+    else if (status.type === 'reconnect') log.info({ server: status.data }, 'NATS is back');
   }
 }

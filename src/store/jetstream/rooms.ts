@@ -132,14 +132,25 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
   private async fenced(room: string, change: (entry: RoomEntry) => RoomEntry): Promise<void> {
     const held = this.leases.get(room);
     if (held === undefined) throw new FencedOut(room, undefined, await this.owner(room));
-    const entry = change(held.entry);
-    try {
-      held.revision = await this.kv.update(roomToken(room), encode(entry), held.revision);
-      held.entry = entry;
-    } catch (err) {
-      if (!isWrongRevision(err)) throw err;
+    for (;;) {
+      const entry = change(held.entry);
+      try {
+        held.revision = await this.kv.update(roomToken(room), encode(entry), held.revision);
+        held.entry = entry;
+        return;
+      } catch (err) {
+        if (!isWrongRevision(err)) throw err;
+      }
+      const read = await this.kv.get(roomToken(room));
+      const current = stateOf(read);
+      if (read !== null && current?.owner === this.node && current.epoch === held.lease.epoch) {
+        // Still this lease: an earlier write of ours landed though its acknowledgement was lost (NATS went away). Carry on from it.
+        held.revision = read.revision;
+        held.entry = current;
+        continue;
+      }
       this.leases.delete(room);
-      throw new FencedOut(room, held.lease, await this.owner(room));
+      throw new FencedOut(room, held.lease, current === undefined ? undefined : { room, node: current.owner, epoch: current.epoch });
     }
   }
 
