@@ -38,6 +38,7 @@ export const configSchema = z
           .object({
             rooms_bucket: natsName.default('conclave_rooms'),
             archive_stream: natsName.default('conclave_archive'),
+            accounts_bucket: natsName.default('conclave_accounts'),
             replicas: z.number().int().min(1).max(5).default(1),
           })
           .strict()

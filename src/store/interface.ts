@@ -14,8 +14,32 @@
 // has taken the room since, the write is refused with `FencedOut`, never
 // applied. docs/cluster-store.md describes the API the cluster layer calls.
 
+import type { ScramCredential, ScramHash } from '../frontend/scram.js';
+import type { AccountChange } from './accounts.js';
 import type { AffiliationEntry } from '../muc/roles.js';
 import type { RoomConfig } from '../muc/settings.js';
+
+/**
+ * Accounts of the `internal` auth back end: salted SCRAM credentials, and the
+ * log of changes that end an account's sessions (deletion, new password).
+ * Reads answer at once, as the front end asks at every login; writes come
+ * from `conclave adduser`, `passwd` and `deluser`.
+ */
+export interface AccountsStore {
+  /** No account at all: a fresh server nobody can log in to yet. */
+  isEmpty(): boolean;
+  credential(bareJid: string, hash: ScramHash): ScramCredential | undefined;
+  /** Creates the account; false when it already exists. */
+  create(bareJid: string, password: string): Promise<boolean>;
+  /** Replaces its credentials; false when there is no such account. */
+  setPassword(bareJid: string, password: string): Promise<boolean>;
+  /** Deletes it; false when there was none. */
+  delete(bareJid: string): Promise<boolean>;
+  /** The number of the last logged change (0 before any). */
+  changeSequence(): number;
+  /** The logged changes numbered after `sequence`, oldest first. */
+  changesAfter(sequence: number): AccountChange[];
+}
 
 /** A value now, or later. */
 export type Loading<T> = T | Promise<T>;

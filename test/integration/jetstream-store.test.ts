@@ -5,12 +5,13 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { passwordMatches } from '../../src/frontend/scram.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
-import { FencedOut, type RoomStores } from '../../src/store/interface.js';
-import { openJetStreamStores, type ClusterSettings } from '../../src/store/jetstream/connect.js';
+import { FencedOut } from '../../src/store/interface.js';
+import { openJetStreamAccounts, openJetStreamStores } from '../../src/store/jetstream/connect.js';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { startNats, type TestNats } from '../helpers/nats.js';
+import { clusterSettings, startNats, type TestNats } from '../helpers/nats.js';
 import { startTestServer } from '../helpers/server.js';
 
 const ROOM = 'lease@conference.localhost';
@@ -19,23 +20,31 @@ const MEMBER = { affiliation: 'member', nick: 'Jules', reason: 'friend' } as con
 
 describe('JetStream store', { timeout: 60_000 }, () => {
   let nats: TestNats;
-  const opened: RoomStores[] = [];
 
   before(async () => {
     nats = await startNats();
   });
 
   after(async () => {
-    await Promise.all(opened.map((stores) => stores.close()));
+    await Promise.all(closing.map((close) => close()));
     await nats.stop();
   });
 
-  /** The stores as node `node` of the cluster opens them. */
+  const closing: (() => Promise<void>)[] = [];
+  const cluster = (name: string) => clusterSettings(nats, name);
+
+  /** The room stores as node `name` of the cluster opens them. */
   async function node(name: string): Promise<Awaited<ReturnType<typeof openJetStreamStores>>> {
-    const cluster: ClusterSettings = { node: name, nats: { servers: [nats.url] }, store: { rooms_bucket: 'rooms', archive_stream: 'archive', replicas: 1 } };
-    const stores = await openJetStreamStores(cluster, DEFAULT_ARCHIVE_LIMITS, createLogger('silent'));
-    opened.push(stores);
+    const stores = await openJetStreamStores(cluster(name), DEFAULT_ARCHIVE_LIMITS, createLogger('silent'));
+    closing.push(() => stores.close());
     return stores;
+  }
+
+  /** The accounts store as node `name` opens it. */
+  async function accountsOf(name: string): Promise<Awaited<ReturnType<typeof openJetStreamAccounts>>['accounts']> {
+    const opened = await openJetStreamAccounts(cluster(name), createLogger('silent'));
+    closing.push(() => opened.close());
+    return opened.accounts;
   }
 
   it('loads, writes, lists and deletes a room, under the lease its load took', async () => {
@@ -91,6 +100,37 @@ describe('JetStream store', { timeout: 60_000 }, () => {
     const state = await reader.load(room);
     assert.deepEqual(state?.config, { name: 'A' }, 'the stale write was not applied');
     assert.deepEqual([...(state?.affiliations ?? [])], [['juliet@localhost', MEMBER]]);
+  });
+
+  it('creates, changes and deletes accounts, every node seeing each change', async () => {
+    const a = await accountsOf('a');
+    const b = await accountsOf('b');
+    assert.equal(a.isEmpty(), true);
+    assert.equal(await a.create('romeo@localhost', 'secret'), true);
+    assert.equal(await a.create('romeo@localhost', 'other'), false, 'an account is created once');
+    assert.equal(await a.setPassword('nobody@localhost', 'x'), false);
+    assert.equal(await a.delete('nobody@localhost'), false);
+    const created = a.credential('romeo@localhost', 'sha256');
+    assert.ok(created !== undefined && (await passwordMatches('sha256', created, 'secret')), 'the writer reads its own write');
+
+    await b.caughtUp();
+    assert.equal(b.isEmpty(), false);
+    assert.deepEqual(b.credential('romeo@localhost', 'sha1'), a.credential('romeo@localhost', 'sha1'));
+    assert.deepEqual(b.changesAfter(0), [], 'a creation ends no session');
+
+    assert.equal(await a.setPassword('romeo@localhost', 'changed'), true);
+    assert.equal(await a.delete('romeo@localhost'), true);
+    await b.caughtUp();
+    assert.equal(b.credential('romeo@localhost', 'sha256'), undefined);
+    assert.deepEqual(b.changesAfter(0), [
+      { sequence: 1, bareJid: 'romeo@localhost', kind: 'password-changed' },
+      { sequence: 2, bareJid: 'romeo@localhost', kind: 'deleted' },
+    ]);
+    assert.deepEqual(b.changesAfter(b.changeSequence()), []);
+
+    const late = await accountsOf('late');
+    assert.equal(late.isEmpty(), true, 'a node that starts later reads the accounts as they are');
+    assert.deepEqual(late.changesAfter(0), [], 'and no change from before it started');
   });
 
   it("refuses a former owner's archive appends once another node opened the room", async () => {

@@ -13,7 +13,7 @@ import type { ArchiveStore, RoomStores } from '../../src/store/interface.js';
 import { openJetStreamStores } from '../../src/store/jetstream/connect.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import type { Element } from '../../src/xml/element.js';
-import { startNats, type TestNats } from '../helpers/nats.js';
+import { clusterSettings, startNats, type TestNats } from '../helpers/nats.js';
 import { MucHarness, ROOM, configSet } from './muc-harness.js';
 
 const ROMEO = 'romeo@localhost/home';
@@ -59,8 +59,7 @@ function jetStreamBackend(): Backend {
       nats = await startNats();
     },
     async open(limits = DEFAULT_ARCHIVE_LIMITS) {
-      const cluster = { node: 'test', nats: { servers: [nats.url] }, store: { rooms_bucket: 'rooms', archive_stream: 'archive', replicas: 1 } };
-      const stores = await openJetStreamStores(cluster, limits, createLogger('silent'));
+      const stores = await openJetStreamStores(clusterSettings(nats, 'test'), limits, createLogger('silent'));
       opened.push(stores);
       return stores.archive;
     },

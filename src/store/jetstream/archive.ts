@@ -18,7 +18,7 @@ import type { Logger } from '../../log.js';
 import { IdSequence, idRange, pageOf } from '../archive-pages.js';
 import type { ArchiveLimits } from '../archive.js';
 import type { ArchivedMessage, ArchiveEntry, ArchivePage, ArchiveQuery, ArchiveStore } from '../interface.js';
-import { isWrongRevision, roomToken } from './names.js';
+import { isWrongRevision, toToken } from './names.js';
 
 type ArchiveRecord = { kind: 'entry'; entry: ArchivedMessage } | { kind: 'owner'; node: string } | { kind: 'deleted' };
 
@@ -157,6 +157,6 @@ export class JetStreamArchive implements ArchiveStore {
   }
 
   private subject(room: string): string {
-    return `${this.stream}.${roomToken(room)}`;
+    return `${this.stream}.${toToken(room)}`;
   }
 }

@@ -1,12 +1,14 @@
 // Opens the cluster's stores on NATS JetStream: the rooms' KV bucket and the
-// archive's stream, created on first use with the configured replicas.
+// archive's stream (for a MUC shard), the accounts' KV bucket (for the front
+// end and the account commands), created on first use with the configured replicas.
 
 import { connect, DiscardPolicy, nanos, StorageType, type NatsConnection } from 'nats';
 import { ConfigError } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { ArchiveLimits } from '../archive.js';
-import type { RoomStores } from '../interface.js';
+import type { AccountsStore, RoomStores } from '../interface.js';
+import { JetStreamAccountStore } from './accounts.js';
 import { JetStreamArchive } from './archive.js';
 import { JetStreamRoomStore } from './rooms.js';
 
@@ -39,6 +41,21 @@ export async function openJetStreamStores(cluster: ClusterSettings, limits: Arch
       await connection.drain();
     };
     return { rooms, archive, ownership: rooms, close };
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+}
+
+export async function openJetStreamAccounts(
+  cluster: ClusterSettings,
+  log: Logger,
+): Promise<{ accounts: AccountsStore & JetStreamAccountStore; close(): Promise<void> }> {
+  const connection = await connectTo(cluster);
+  try {
+    const kv = await connection.jetstream().views.kv(cluster.store.accounts_bucket, { history: 1, storage: StorageType.File, replicas: cluster.store.replicas });
+    void reportStatus(connection, cluster, log);
+    return { accounts: await JetStreamAccountStore.open(kv, log), close: () => connection.drain() };
   } catch (err) {
     await connection.close();
     throw err;

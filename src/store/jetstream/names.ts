@@ -1,14 +1,14 @@
-// How room JIDs become NATS names, and how JetStream says a conditional write lost.
+// How JIDs become NATS names, and how JetStream says a conditional write lost.
 
 /**
- * A room JID as a KV key or subject token: base64url, whose alphabet both
- * allow, as a JID may hold characters (".", "*", spaces, any Unicode) they do not.
+ * A JID as a KV key or subject token: base64url, whose alphabet both allow,
+ * as a JID may hold characters (".", "*", spaces, any Unicode) they do not.
  */
-export function roomToken(room: string): string {
-  return Buffer.from(room).toString('base64url');
+export function toToken(jid: string): string {
+  return Buffer.from(jid).toString('base64url');
 }
 
-export function tokenRoom(token: string): string {
+export function fromToken(token: string): string {
   return Buffer.from(token, 'base64url').toString();
 }
 

@@ -22,7 +22,7 @@ import type { Logger } from '../../log.js';
 import type { AffiliationEntry } from '../../muc/roles.js';
 import type { RoomConfig } from '../../muc/settings.js';
 import { FencedOut, type RoomLease, type RoomOwnership, type RoomStateStore, type RoomWrite, type StoredRoom } from '../interface.js';
-import { isWrongRevision, roomToken, tokenRoom } from './names.js';
+import { isWrongRevision, toToken, fromToken } from './names.js';
 
 interface RoomEntry {
   owner: string;
@@ -56,7 +56,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
   }
 
   async acquire(room: string): Promise<RoomLease> {
-    const key = roomToken(room);
+    const key = toToken(room);
     for (;;) {
       const read = await this.kv.get(key);
       const current = stateOf(read);
@@ -76,7 +76,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
   }
 
   async owner(room: string): Promise<RoomLease | undefined> {
-    const entry = stateOf(await this.kv.get(roomToken(room)));
+    const entry = stateOf(await this.kv.get(toToken(room)));
     return entry === undefined ? undefined : { room, node: entry.owner, epoch: entry.epoch };
   }
 
@@ -88,7 +88,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
     const rooms: [string, RoomConfig][] = [];
     for (const room of await this.keys()) {
       if (which !== undefined && !which(room)) continue;
-      const config = stateOf(await this.kv.get(roomToken(room)))?.config;
+      const config = stateOf(await this.kv.get(toToken(room)))?.config;
       if (config !== undefined) rooms.push([room, config]);
     }
     return rooms;
@@ -99,7 +99,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
   }
 
   async has(room: string): Promise<boolean> {
-    return stateOf(await this.kv.get(roomToken(room)))?.config !== undefined;
+    return stateOf(await this.kv.get(toToken(room)))?.config !== undefined;
   }
 
   write(room: string, change: RoomWrite): Promise<void> {
@@ -123,7 +123,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
     if (held === undefined) return;
     this.leases.delete(room);
     if (held.entry.config !== undefined) return;
-    this.kv.delete(roomToken(room), { previousSeq: held.revision }).catch((err: unknown) => {
+    this.kv.delete(toToken(room), { previousSeq: held.revision }).catch((err: unknown) => {
       if (!isWrongRevision(err)) this.log.warn({ err, room }, 'could not delete the lease of a room that is not stored');
     });
   }
@@ -135,13 +135,13 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
     for (;;) {
       const entry = change(held.entry);
       try {
-        held.revision = await this.kv.update(roomToken(room), encode(entry), held.revision);
+        held.revision = await this.kv.update(toToken(room), encode(entry), held.revision);
         held.entry = entry;
         return;
       } catch (err) {
         if (!isWrongRevision(err)) throw err;
       }
-      const read = await this.kv.get(roomToken(room));
+      const read = await this.kv.get(toToken(room));
       const current = stateOf(read);
       if (read !== null && current?.owner === this.node && current.epoch === held.lease.epoch) {
         // Still this lease: an earlier write of ours landed though its acknowledgement was lost (NATS went away). Carry on from it.
@@ -156,7 +156,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
 
   private async keys(): Promise<string[]> {
     const rooms: string[] = [];
-    for await (const key of await this.kv.keys()) rooms.push(tokenRoom(key));
+    for await (const key of await this.kv.keys()) rooms.push(fromToken(key));
     return rooms;
   }
 }
