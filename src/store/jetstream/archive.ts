@@ -31,6 +31,8 @@ interface RoomArchiveState {
   writing: Promise<void>;
   /** A write was refused: another node owns the room now. */
   fenced: boolean;
+  /** The room's actor left: forget the room once its writes are done, unless it is opened again first. */
+  released: boolean;
 }
 
 export class JetStreamArchive implements ArchiveStore {
@@ -46,12 +48,16 @@ export class JetStreamArchive implements ArchiveStore {
   ) {}
 
   async open(room: string): Promise<void> {
-    if (this.rooms.has(room)) return;
+    const known = this.rooms.get(room);
+    if (known !== undefined) {
+      known.released = false;
+      return;
+    }
     for (;;) {
       const { entries, lastSequence } = await this.read(room);
       try {
         const marked = await this.publish(room, { kind: 'owner', node: this.node }, lastSequence);
-        this.rooms.set(room, { entries, ids: IdSequence.after(entries.at(-1)?.id), lastSequence: marked, writing: Promise.resolve(), fenced: false });
+        this.rooms.set(room, { entries, ids: IdSequence.after(entries.at(-1)?.id), lastSequence: marked, writing: Promise.resolve(), fenced: false, released: false });
         return;
       } catch (err) {
         // Another node wrote the room since the read (it still held it): read again.
@@ -93,9 +99,10 @@ export class JetStreamArchive implements ArchiveStore {
 
   release(room: string): void {
     const state = this.rooms.get(room);
-    // Forgotten once its writes are done, unless the room was opened again meanwhile.
-    void state?.writing.then(() => {
-      if (this.rooms.get(room) === state) this.rooms.delete(room);
+    if (state === undefined) return;
+    state.released = true;
+    void state.writing.then(() => {
+      if (state.released && this.rooms.get(room) === state) this.rooms.delete(room);
     });
   }
 
