@@ -203,6 +203,41 @@ describe('a cluster node while NATS is away', { timeout: 120_000 }, () => {
   });
 });
 
+describe('two cluster nodes that both think they own a room', { timeout: 120_000 }, () => {
+  it("refuses the former owner's writes once the other node loaded the room", async () => {
+    const nats = await startNats();
+    const servers = [
+      await startTestServer({ cluster: { node: 'a', nats: { servers: [nats.url] } } }),
+      await startTestServer({ cluster: { node: 'b', nats: { servers: [nats.url] } } }),
+    ];
+    const room = 'split@conference.localhost';
+    const onA = await MucTestClient.login(servers[0].port, 'romeo');
+    const onB = await MucTestClient.login(servers[1].port, 'romeo');
+    try {
+      await onA.createRoom(room, 'Romeo', { 'muc#roomconfig_persistentroom': '1' });
+      // As after a partition: node b takes the room (its first stanza loads it), node a still has it live.
+      await onB.join(room, 'Romeo');
+      await onB.iq('set', room, memberItem('juliet@localhost'));
+
+      const refused = await onA.iq('set', room, memberItem('tybalt@localhost')).then(
+        () => assert.fail("the former owner's write was acknowledged"),
+        (err: Error) => err.message,
+      );
+      assert.match(refused, /type=["']wait["']/);
+      const members = await onB.affiliationList(room, 'member');
+      assert.deepEqual(
+        members.map((item) => item.attrs.jid),
+        ['juliet@localhost'],
+        "the refused write is nowhere, the owner's is kept",
+      );
+    } finally {
+      await Promise.all([onA.close(), onB.close()]);
+      await Promise.all(servers.map((server) => server.close()));
+      await nats.stop();
+    }
+  });
+});
+
 function memberItem(jid: string): string {
   return `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='${jid}'/></query>`;
 }
