@@ -10,6 +10,7 @@
 import { formatJid, parseJid, prepJid, bareJid } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import type { ShardApplication, ShardApplicationFactory, ShardContext } from '../runtime/protocol.js';
+import type { StanzaErrorCondition } from '../xmpp/errors.js';
 import type { RoomStores } from '../store/interface.js';
 import { openRoomStores } from '../store/open.js';
 import { el, type Element } from '../xml/element.js';
@@ -24,17 +25,22 @@ import { backpressure } from '../ops/counters.js';
 import { shardOf } from '../runtime/shard-of.js';
 import { HeapBudget } from '../runtime/heap-budget.js';
 import { roomLimits } from './limits.js';
-import { NS_RSM, pageOf, readPageRequest, type PageRequest } from './rsm.js';
-import { errorReply, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
+import { pageOf, readPageRequest, type PageRequest } from './rsm.js';
+import { serviceDomainOf, unhandledStanzaAnswer } from './shard-keeper.js';
+import { NS_RSM } from '../xmpp/namespaces.js';
+import { errorReply, isAnswerable, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
+import type { AffiliationEntry } from './roles.js';
 
-export const createMucShard: ShardApplicationFactory = async (context) => {
+/** The shard worker's entry (`MUC_SHARDS.workerModule`): the MUC service for the shard's rooms. */
+const createMucShard: ShardApplicationFactory = async (context) => {
   const { settings } = context;
   const log = createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' });
-  const stores = await openRoomStores(settings, log);
+  const stores = await openRoomStores<AffiliationEntry>(settings, log);
   const service = new MucService(context, stores, log);
   await service.indexStoredRooms();
   return service;
 };
+export default createMucShard;
 
 class MucService implements ShardApplication, CommandHost {
   private readonly actors = new Map<string, RoomActor>();
@@ -47,11 +53,11 @@ class MucService implements ShardApplication, CommandHost {
 
   constructor(
     private readonly context: ShardContext,
-    private readonly stores: RoomStores,
+    private readonly stores: RoomStores<AffiliationEntry>,
     log: Logger,
   ) {
     const { settings } = context;
-    this.serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
+    this.serviceDomain = serviceDomainOf(settings);
     this.heap = new HeapBudget(settings.muc.heap_budget_mb * 1024 * 1024);
     const admins = new Set<string>();
     for (const admin of settings.muc.admins) admins.add(bareJid(prepJid(admin) ?? admin));
@@ -122,6 +128,10 @@ class MucService implements ShardApplication, CommandHost {
       this.refuse(stanza, { type: 'wait', condition: 'resource-constraint' }, roomJid);
     }
     this.context.outbox.handled(receipt);
+  }
+
+  errorAnswer(stanza: Element, condition: StanzaErrorCondition): Element | undefined {
+    return unhandledStanzaAnswer(stanza, condition, this.serviceDomain);
   }
 
   inspect(roomJid: string): Record<string, unknown> | undefined {
@@ -311,8 +321,6 @@ class MucService implements ShardApplication, CommandHost {
   }
 
   private refuse(stanza: Element, error: StanzaError, by?: string): void {
-    const type = stanza.attrs.type;
-    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
-    this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
+    if (isAnswerable(stanza)) this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
   }
 }

@@ -14,10 +14,8 @@
 // has taken the room since, the write is refused with `FencedOut`, never
 // applied. docs/cluster-store.md describes the API the cluster layer calls.
 
-import type { ScramCredential, ScramHash } from '../frontend/scram.js';
+import type { ScramCredential, ScramHash } from '../xmpp/scram.js';
 import type { AccountChange } from './accounts.js';
-import type { AffiliationEntry } from '../muc/roles.js';
-import type { RoomConfig } from '../muc/settings.js';
 
 /**
  * Accounts of the `internal` auth back end: salted SCRAM credentials, and the
@@ -44,35 +42,41 @@ export interface AccountsStore {
 /** A value now, or later. */
 export type Loading<T> = T | Promise<T>;
 
-export interface StoredRoom {
+/** A room's configuration, its settings by key; the store keeps it whole. */
+export type RoomConfig = Record<string, unknown>;
+
+// `Affiliation` is one user's affiliation as the MUC records it (muc/roles.ts);
+// the store keeps it whole and never looks inside.
+
+export interface StoredRoom<Affiliation> {
   config: RoomConfig;
-  affiliations: Map<string, AffiliationEntry>;
+  affiliations: Map<string, Affiliation>;
 }
 
-export interface RoomWrite {
+export interface RoomWrite<Affiliation> {
   /** The whole configuration, when it changed. */
   config?: RoomConfig;
   /** Affiliations that changed; undefined removes one. */
-  affiliations: Iterable<[string, AffiliationEntry | undefined]>;
+  affiliations: Iterable<[string, Affiliation | undefined]>;
   /** Drop whatever was stored for the room before writing (it just became persistent). */
   replace?: boolean;
 }
 
 /** Persistent rooms: configuration, affiliations and reserved nicknames (registrations). */
-export interface RoomStateStore {
+export interface RoomStateStore<Affiliation> {
   /**
    * The room's stored state, undefined for a room that is not stored. In a
    * cluster this also takes the room's lease for this node: the caller is the
    * room's owner from here on, until another node loads it.
    */
-  load(room: string): Loading<StoredRoom | undefined>;
+  load(room: string): Loading<StoredRoom<Affiliation> | undefined>;
   /** The stored rooms (those `which` takes, when given) with their configurations. */
   list(which?: (room: string) => boolean): Promise<[string, RoomConfig][]>;
   /** The JIDs of the stored rooms. */
   jids(): Promise<string[]>;
   has(room: string): Promise<boolean>;
   /** Resolves once durable; rejects with `FencedOut` when this node no longer owns the room. */
-  write(room: string, change: RoomWrite): Promise<void>;
+  write(room: string, change: RoomWrite<Affiliation>): Promise<void>;
   /** Removes the room's state (it is no longer persistent, or destroyed); fenced as `write`. */
   delete(room: string): Promise<void>;
   /** The room's actor is gone from this node: whatever the store held for it may go. */
@@ -172,8 +176,8 @@ export interface ArchiveStore {
 }
 
 /** The stores of one MUC shard, as src/store/open.ts opens them. */
-export interface RoomStores {
-  rooms: RoomStateStore;
+export interface RoomStores<Affiliation> {
+  rooms: RoomStateStore<Affiliation>;
   archive: ArchiveStore;
   /** Present in a cluster: the fencing of room ownership. */
   ownership?: RoomOwnership;

@@ -9,8 +9,8 @@ import type { RoomStores } from './interface.js';
 import { openJetStreamStores } from './jetstream/connect.js';
 import { RoomStore } from './rooms.js';
 
-export async function openRoomStores(settings: Pick<Config, 'data_dir' | 'storage' | 'cluster'>, log: Logger): Promise<RoomStores> {
-  if (settings.cluster !== null) return openJetStreamStores(settings.cluster, DEFAULT_ARCHIVE_LIMITS, log);
+export async function openRoomStores<Affiliation>(settings: Pick<Config, 'data_dir' | 'storage' | 'cluster'>, log: Logger): Promise<RoomStores<Affiliation>> {
+  if (settings.cluster !== null) return openJetStreamStores<Affiliation>(settings.cluster, DEFAULT_ARCHIVE_LIMITS, log);
   const database = openDatabase(settings.data_dir, settings.storage.durability);
-  return { rooms: new RoomStore(database), archive: new RoomArchive(database), close: () => database.close() };
+  return { rooms: new RoomStore<Affiliation>(database), archive: new RoomArchive(database), close: () => database.close() };
 }

@@ -6,26 +6,24 @@
 // acknowledges after that.
 
 import type { Database } from './database.js';
-import type { RoomStateStore, RoomWrite, StoredRoom } from './interface.js';
-import type { AffiliationEntry } from '../muc/roles.js';
-import type { RoomConfig } from '../muc/settings.js';
+import type { RoomConfig, RoomStateStore, RoomWrite, StoredRoom } from './interface.js';
 
 type AffiliationKey = [room: string, user: string];
 
-export class RoomStore implements RoomStateStore {
+export class RoomStore<Affiliation = unknown> implements RoomStateStore<Affiliation> {
   private readonly rooms;
   private readonly affiliations;
 
   constructor(private readonly database: Database) {
     this.rooms = database.openDB<RoomConfig, string>({ name: 'muc_rooms' });
-    this.affiliations = database.openDB<AffiliationEntry, AffiliationKey>({ name: 'muc_affiliations' });
+    this.affiliations = database.openDB<Affiliation, AffiliationKey>({ name: 'muc_affiliations' });
   }
 
   /** An LMDB read: the state itself, no promise. */
-  load(room: string): StoredRoom | undefined {
+  load(room: string): StoredRoom<Affiliation> | undefined {
     const config = this.rooms.get(room);
     if (config === undefined) return undefined;
-    const affiliations = new Map<string, AffiliationEntry>();
+    const affiliations = new Map<string, Affiliation>();
     for (const [user, entry] of this.affiliationsOf(room)) affiliations.set(user, entry);
     return { config, affiliations };
   }
@@ -50,7 +48,7 @@ export class RoomStore implements RoomStateStore {
     return this.rooms.doesExist(room);
   }
 
-  write(room: string, change: RoomWrite): Promise<void> {
+  write(room: string, change: RoomWrite<Affiliation>): Promise<void> {
     const write = this.database.transaction(() => {
       if (change.replace) this.removeAll(room);
       if (change.config !== undefined) void this.rooms.put(room, change.config);
@@ -88,7 +86,7 @@ export class RoomStore implements RoomStateStore {
     for (const [user] of [...this.affiliationsOf(room)]) void this.affiliations.remove([room, user]);
   }
 
-  private *affiliationsOf(room: string): Iterable<[string, AffiliationEntry]> {
+  private *affiliationsOf(room: string): Iterable<[string, Affiliation]> {
     for (const { key, value } of this.affiliations.getRange({ start: [room] })) {
       if (key[0] !== room) return;
       yield [key[1], value];

@@ -5,7 +5,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { passwordMatches } from '../../src/frontend/scram.js';
+import { passwordMatches } from '../../src/xmpp/scram.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
 import { FencedOut } from '../../src/store/interface.js';

@@ -52,7 +52,7 @@ function lmdbBackend(): Backend {
 
 function jetStreamBackend(): Backend {
   let nats: TestNats;
-  const opened: RoomStores[] = [];
+  const opened: RoomStores<unknown>[] = [];
   return {
     name: 'JetStream',
     async start() {

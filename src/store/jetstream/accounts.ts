@@ -11,7 +11,7 @@
 // (or `conclave` command) made the change.
 
 import type { KV, KvEntry } from 'nats';
-import type { ScramCredential, ScramHash } from '../../frontend/scram.js';
+import type { ScramCredential, ScramHash } from '../../xmpp/scram.js';
 import type { Logger } from '../../log.js';
 import { CHANGE_RETENTION_MS, credentialOf, storedAccount, type AccountChange, type StoredAccount } from '../accounts.js';
 import type { AccountsStore } from '../interface.js';

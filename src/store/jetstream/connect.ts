@@ -14,7 +14,11 @@ import { JetStreamRoomStore } from './rooms.js';
 
 export type ClusterSettings = NonNullable<Config['cluster']>;
 
-export async function openJetStreamStores(cluster: ClusterSettings, limits: ArchiveLimits, log: Logger): Promise<RoomStores & { rooms: JetStreamRoomStore }> {
+export async function openJetStreamStores<Affiliation = unknown>(
+  cluster: ClusterSettings,
+  limits: ArchiveLimits,
+  log: Logger,
+): Promise<RoomStores<Affiliation> & { rooms: JetStreamRoomStore<Affiliation> }> {
   const connection = await connectTo(cluster);
   try {
     const js = connection.jetstream();
@@ -34,7 +38,7 @@ export async function openJetStreamStores(cluster: ClusterSettings, limits: Arch
       }),
     );
     void reportStatus(connection, cluster, log);
-    const rooms = new JetStreamRoomStore(kv, cluster.node, log);
+    const rooms = new JetStreamRoomStore<Affiliation>(kv, cluster.node, log);
     const archive = new JetStreamArchive(js, jsm, stream, cluster.node, limits, log);
     const close = async (): Promise<void> => {
       await archive.settled();

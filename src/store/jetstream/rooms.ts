@@ -19,27 +19,25 @@
 
 import type { KV, KvEntry } from 'nats';
 import type { Logger } from '../../log.js';
-import type { AffiliationEntry } from '../../muc/roles.js';
-import type { RoomConfig } from '../../muc/settings.js';
-import { FencedOut, type RoomLease, type RoomOwnership, type RoomStateStore, type RoomWrite, type StoredRoom } from '../interface.js';
+import { FencedOut, type RoomConfig, type RoomLease, type RoomOwnership, type RoomStateStore, type RoomWrite, type StoredRoom } from '../interface.js';
 import { isWrongRevision, toToken, fromToken } from './names.js';
 
-interface RoomEntry {
+interface RoomEntry<Affiliation> {
   owner: string;
   epoch: number;
   config?: RoomConfig;
-  affiliations: [string, AffiliationEntry][];
+  affiliations: [string, Affiliation][];
 }
 
 /** What this node holds of a room it owns: its lease, and the entry as its last write left it. */
-interface Held {
+interface Held<Affiliation> {
   lease: RoomLease;
   revision: number;
-  entry: RoomEntry;
+  entry: RoomEntry<Affiliation>;
 }
 
-export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
-  private readonly leases = new Map<string, Held>();
+export class JetStreamRoomStore<Affiliation = unknown> implements RoomStateStore<Affiliation>, RoomOwnership {
+  private readonly leases = new Map<string, Held<Affiliation>>();
 
   constructor(
     private readonly kv: KV,
@@ -48,9 +46,9 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
     private readonly log: Logger,
   ) {}
 
-  async load(room: string): Promise<StoredRoom | undefined> {
+  async load(room: string): Promise<StoredRoom<Affiliation> | undefined> {
     await this.acquire(room);
-    const { entry } = this.leases.get(room) as Held;
+    const { entry } = this.leases.get(room) as Held<Affiliation>;
     if (entry.config === undefined) return undefined;
     return { config: entry.config, affiliations: new Map(entry.affiliations) };
   }
@@ -59,10 +57,10 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
     const key = toToken(room);
     for (;;) {
       const read = await this.kv.get(key);
-      const current = stateOf(read);
+      const current = stateOf<Affiliation>(read);
       // The epoch outgrows every earlier one, also after the entry was deleted: a deletion's revision exceeds the epochs before it.
       const epoch = Math.max(current?.epoch ?? 0, read?.revision ?? 0) + 1;
-      const entry: RoomEntry = { affiliations: [], ...current, owner: this.node, epoch };
+      const entry: RoomEntry<Affiliation> = { affiliations: [], ...current, owner: this.node, epoch };
       try {
         const revision = read === null ? await this.kv.create(key, encode(entry)) : await this.kv.update(key, encode(entry), read.revision);
         const lease = { room, node: this.node, epoch };
@@ -102,7 +100,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
     return stateOf(await this.kv.get(toToken(room)))?.config !== undefined;
   }
 
-  write(room: string, change: RoomWrite): Promise<void> {
+  write(room: string, change: RoomWrite<Affiliation>): Promise<void> {
     return this.fenced(room, (entry) => {
       const affiliations = new Map(change.replace ? [] : entry.affiliations);
       for (const [user, affiliation] of change.affiliations) {
@@ -129,7 +127,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
   }
 
   /** Writes the room's entry as `change` makes it, if this node's lease still holds. */
-  private async fenced(room: string, change: (entry: RoomEntry) => RoomEntry): Promise<void> {
+  private async fenced(room: string, change: (entry: RoomEntry<Affiliation>) => RoomEntry<Affiliation>): Promise<void> {
     const held = this.leases.get(room);
     if (held === undefined) throw new FencedOut(room, undefined, await this.owner(room));
     for (;;) {
@@ -142,7 +140,7 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
         if (!isWrongRevision(err)) throw err;
       }
       const read = await this.kv.get(toToken(room));
-      const current = stateOf(read);
+      const current = stateOf<Affiliation>(read);
       if (read !== null && current?.owner === this.node && current.epoch === held.lease.epoch) {
         // Still this lease: an earlier write of ours landed though its acknowledgement was lost (NATS went away). Carry on from it.
         held.revision = read.revision;
@@ -161,11 +159,11 @@ export class JetStreamRoomStore implements RoomStateStore, RoomOwnership {
   }
 }
 
-function stateOf(read: KvEntry | null): RoomEntry | undefined {
-  return read === null || read.operation !== 'PUT' ? undefined : read.json<RoomEntry>();
+function stateOf<Affiliation>(read: KvEntry | null): RoomEntry<Affiliation> | undefined {
+  return read === null || read.operation !== 'PUT' ? undefined : read.json<RoomEntry<Affiliation>>();
 }
 
-function encode(entry: RoomEntry): Uint8Array {
+function encode(entry: RoomEntry<unknown>): Uint8Array {
   return Buffer.from(JSON.stringify(entry));
 }
 
