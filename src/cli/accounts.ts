@@ -9,6 +9,9 @@ import { loadConfig } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
+import type { AccountsStore } from '../store/interface.js';
+import { openAccounts } from '../store/open.js';
+import { createLogger } from '../log.js';
 import { RoomStore } from '../store/rooms.js';
 
 const USAGE: Record<string, string> = {
@@ -55,8 +58,12 @@ export async function main(args: string[], command: string): Promise<number> {
     return 2;
   }
   const database = openDatabase(settings.data_dir, settings.storage.durability);
+  const opened = await openAccounts(settings, database, createLogger('warn')).catch(async (err: unknown) => {
+    await database.close();
+    throw err;
+  });
   try {
-    const accounts = new AccountStore(database);
+    const { accounts } = opened;
     let done;
     try {
       done =
@@ -82,22 +89,32 @@ export async function main(args: string[], command: string): Promise<number> {
     console.log(confirmation[command]);
     return 0;
   } finally {
+    await opened.close();
     await database.close();
   }
 }
 
 /**
- * Deletes the account, and in the same transaction its affiliations and
- * reserved nicknames in the stored rooms and what the account services keep
- * for it (vCard, private storage, block list, offline messages): whoever registers the name later
- * inherits none of them, and nothing is lost if the server is not running
- * (a running one has its live rooms forget the account too, from the log).
+ * Deletes the account, and on a single node in the same transaction its
+ * affiliations and reserved nicknames in the stored rooms and what the account
+ * services keep for it (vCard, private storage, block list, offline messages):
+ * whoever registers the name later inherits none of them, and nothing is lost
+ * if the server is not running (a running one has its live rooms forget the
+ * account too, from the log).
  */
-function deleteAccount(database: Database, accounts: AccountStore, jid: string): Promise<boolean> {
-  const rooms = new RoomStore(database);
-  return accounts.delete(jid, () => {
-    rooms.forgetUser(jid);
-    forgetAccountData(database, jid);
+function deleteAccount(database: Database, accounts: AccountsStore, jid: string): Promise<boolean> {
+  if (accounts instanceof AccountStore) {
+    const rooms = new RoomStore(database);
+    return accounts.delete(jid, () => {
+      rooms.forgetUser(jid);
+      forgetAccountData(database, jid);
+    });
+  }
+  // A cluster's accounts are in JetStream: no transaction spans them and LMDB. The running
+  // nodes' live rooms forget the account when they see the deletion; stored rooms keep its affiliations.
+  return accounts.delete(jid).then((deleted) => {
+    if (deleted) forgetAccountData(database, jid);
+    return deleted;
   });
 }
 

@@ -5,6 +5,9 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { passwordMatches } from '../../src/xmpp/scram.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
@@ -12,7 +15,7 @@ import { FencedOut } from '../../src/store/interface.js';
 import { openJetStreamAccounts, openJetStreamStores } from '../../src/store/jetstream/connect.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { clusterSettings, startNats, type TestNats } from '../helpers/nats.js';
-import { startTestServer } from '../helpers/server.js';
+import { accountCommand, rawClient, startTestServer, type RawClient } from '../helpers/server.js';
 
 const ROOM = 'lease@conference.localhost';
 const OWNER = { affiliation: 'owner' } as const;
@@ -234,6 +237,30 @@ describe('two cluster nodes that both think they own a room', { timeout: 120_000
       await Promise.all([onA.close(), onB.close()]);
       await Promise.all(servers.map((server) => server.close()));
       await nats.stop();
+    }
+  });
+});
+
+describe('accounts of a cluster', { timeout: 120_000 }, () => {
+  it('adduser makes an account every node logs in to; deluser ends its sessions on any node', async () => {
+    const nats = await startNats();
+    const dir = await mkdtemp(join(tmpdir(), 'conclave-cluster-accounts-'));
+    // The command line runs with a data folder of its own: the account is in NATS, not there.
+    const config = join(dir, 'conclave.yaml');
+    await writeFile(config, `data_dir: ${JSON.stringify(join(dir, 'cli'))}\nlog_level: warn\ncluster:\n  node: admin\n  nats:\n    servers: [${nats.url}]\n`);
+    const server = await startTestServer({ auth: { backend: 'internal' }, cluster: { node: 'a', nats: { servers: [nats.url] } } });
+    try {
+      await accountCommand(config, 'adduser', 'romeo@localhost', 'secret');
+      // The node learns of the account from its watcher: a login may come before it has.
+      let romeo: RawClient | undefined;
+      while (romeo === undefined) romeo = await rawClient(server.port, 'romeo', undefined, 'secret').catch(() => undefined);
+      await accountCommand(config, 'deluser', 'romeo@localhost');
+      const error = await romeo.next((stanza) => stanza.name === 'stream:error');
+      assert.equal(error.getChildText('text'), 'Account deleted');
+    } finally {
+      await server.close();
+      await nats.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
