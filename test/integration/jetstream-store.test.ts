@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as natsConnect } from 'nats';
 import { passwordMatches } from '../../src/xmpp/scram.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
@@ -134,6 +135,27 @@ describe('JetStream store', { timeout: 60_000 }, () => {
     const late = await accountsOf('late');
     assert.equal(late.isEmpty(), true, 'a node that starts later reads the accounts as they are');
     assert.deepEqual(late.changesAfter(0), [], 'and no change from before it started');
+  });
+
+  it('publishes the entries a busy room archives meanwhile in one message, and reads them back one by one', async () => {
+    const room = 'busy@conference.localhost';
+    const { archive } = await node('a');
+    await archive.open(room);
+    const ids = Array.from({ length: 50 }, (_, i) => archive.append(room, { stanza: `<message>${i}</message>`, from: `${room}/x` }));
+    await archive.settled();
+    const connection = await natsConnect({ servers: nats.url });
+    const subject = `conclave_archive.${Buffer.from(room).toString('base64url')}`;
+    const info = await (await connection.jetstreamManager()).streams.info('conclave_archive', { subjects_filter: subject });
+    await connection.close();
+    const messages = info.state.subjects?.[subject];
+    assert.ok(messages !== undefined && messages >= 2 && messages < ids.length, `fewer messages than entries (${messages})`);
+
+    const { archive: reader } = await node('reader');
+    await reader.open(room);
+    assert.deepEqual(
+      reader.query(room, { max: 100 }).items.map((item) => item.id),
+      ids,
+    );
   });
 
   it("refuses a former owner's archive appends once another node opened the room", async () => {

@@ -1,6 +1,9 @@
 // The MUC archive in a JetStream stream: one subject per room, each message
-// one archived stanza. The stream bounds each room (max_msgs_per_subject) and
-// the age of entries (max_age), as `storage_archive_item_limit` and
+// the stanzas the room archived while the previous message was on its way (one
+// when the room is quiet, many when it is busy: a publish per stanza cost a busy
+// node as much as delivering it). The stream bounds each room's messages
+// (max_msgs_per_subject) and their age (max_age); the owner keeps the newest
+// `maxItems` entries, as `storage_archive_item_limit` and
 // `muc_log_expires_after` do in Prosody.
 //
 // The room's owner reads the room's subject when it opens the room and keeps
@@ -20,10 +23,15 @@ import type { ArchiveLimits } from '../archive.js';
 import type { ArchivedMessage, ArchiveEntry, ArchivePage, ArchiveQuery, ArchiveStore } from '../interface.js';
 import { isWrongRevision, toToken } from './names.js';
 
-type ArchiveRecord = { kind: 'entry'; entry: ArchivedMessage } | { kind: 'owner'; node: string } | { kind: 'deleted' };
+type ArchiveRecord = { kind: 'entries'; entries: ArchivedMessage[] } | { kind: 'owner'; node: string } | { kind: 'deleted' };
+
+/** Most of a message's payload, well under NATS's max_payload (1 MB by default), whatever piles up while NATS is away. */
+const BATCH_BYTES = 256 * 1024;
 
 interface RoomArchiveState {
   entries: ArchivedMessage[];
+  /** Entries archived since the last publish started: the next one carries them. */
+  unwritten: ArchivedMessage[];
   ids: IdSequence;
   /** The room subject's last sequence as this node's last write left it: its next write is conditional on it. */
   lastSequence: number;
@@ -57,7 +65,7 @@ export class JetStreamArchive implements ArchiveStore {
       const { entries, lastSequence } = await this.read(room);
       try {
         const marked = await this.publish(room, { kind: 'owner', node: this.node }, lastSequence);
-        this.rooms.set(room, { entries, ids: IdSequence.after(entries.at(-1)?.id), lastSequence: marked, writing: Promise.resolve(), fenced: false, released: false });
+        this.rooms.set(room, { entries, unwritten: [], ids: IdSequence.after(entries.at(-1)?.id), lastSequence: marked, writing: Promise.resolve(), fenced: false, released: false });
         return;
       } catch (err) {
         // Another node wrote the room since the read (it still held it): read again.
@@ -72,7 +80,8 @@ export class JetStreamArchive implements ArchiveStore {
     const archived: ArchivedMessage = { id, at, ...entry };
     state.entries.push(archived);
     if (state.entries.length > this.limits.maxItems) state.entries.splice(0, state.entries.length - this.limits.maxItems);
-    this.write(room, state, { kind: 'entry', entry: archived });
+    // The first entry since the last publish started queues the next one, which takes the entries archived until it starts.
+    if (state.unwritten.push(archived) === 1) this.writeUnwritten(room, state);
     return id;
   }
 
@@ -94,7 +103,8 @@ export class JetStreamArchive implements ArchiveStore {
   delete(room: string): void {
     const state = this.stateOf(room);
     state.entries = [];
-    this.write(room, state, { kind: 'deleted' }, (tombstone) => this.jsm.streams.purge(this.stream, { filter: this.subject(room), seq: tombstone }));
+    state.unwritten = [];
+    this.write(room, state, () => ({ kind: 'deleted' }), (tombstone) => this.jsm.streams.purge(this.stream, { filter: this.subject(room), seq: tombstone }));
   }
 
   release(room: string): void {
@@ -110,10 +120,27 @@ export class JetStreamArchive implements ArchiveStore {
     await Promise.all([...this.rooms.values()].map((state) => state.writing));
   }
 
-  /** Publishes after the room's earlier writes, conditional on the sequence they left; `then` runs after it. */
-  private write(room: string, state: RoomArchiveState, record: ArchiveRecord, then?: (sequence: number) => Promise<unknown>): void {
+  /** Queues a publish of the unwritten entries, as many as fit a message; it queues the next for the rest. */
+  private writeUnwritten(room: string, state: RoomArchiveState): void {
+    this.write(room, state, () => {
+      let bytes = 0;
+      let count = 0;
+      for (const entry of state.unwritten) {
+        bytes += entry.stanza.length + entry.from.length;
+        if (count > 0 && bytes > BATCH_BYTES) break;
+        count++;
+      }
+      const entries = state.unwritten.splice(0, count);
+      if (state.unwritten.length > 0) this.writeUnwritten(room, state);
+      return entries.length === 0 ? undefined : { kind: 'entries', entries };
+    });
+  }
+
+  /** Publishes the record `make` gives (none: nothing) after the room's earlier writes, conditional on the sequence they left; `then` runs after it. */
+  private write(room: string, state: RoomArchiveState, make: () => ArchiveRecord | undefined, then?: (sequence: number) => Promise<unknown>): void {
     state.writing = state.writing.then(async () => {
-      if (state.fenced) return;
+      const record = make();
+      if (state.fenced || record === undefined) return;
       try {
         state.lastSequence = await this.publish(room, record, state.lastSequence);
         await then?.(state.lastSequence);
@@ -144,11 +171,13 @@ export class JetStreamArchive implements ArchiveStore {
     const messages = await consumer.consume();
     for await (const message of messages) {
       const record = message.json<ArchiveRecord>();
-      if (record.kind === 'entry') entries.push(record.entry);
+      if (record.kind === 'entries') entries.push(...record.entries);
+      // What precedes a tombstone is gone, even if its purge did not happen.
+      if (record.kind === 'deleted') entries.length = 0;
       if (message.seq >= lastSequence) break;
     }
     await messages.close();
-    return { entries, lastSequence };
+    return { entries: entries.slice(-this.limits.maxItems), lastSequence };
   }
 
   /** The room's entries within the age bound. */

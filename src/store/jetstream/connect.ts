@@ -31,7 +31,7 @@ export async function openJetStreamStores<Affiliation = unknown>(
         subjects: [`${stream}.>`],
         storage: StorageType.File,
         num_replicas: replicas,
-        // One more than the entries: the owner's marker (src/store/jetstream/archive.ts).
+        // Messages, each of one entry or more: room for the entries and the owner's marker (src/store/jetstream/archive.ts).
         max_msgs_per_subject: limits.maxItems + 1,
         max_age: nanos(limits.maxAgeMs),
         discard: DiscardPolicy.Old,
