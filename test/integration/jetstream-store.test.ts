@@ -16,7 +16,7 @@ import { FencedOut } from '../../src/store/interface.js';
 import { openJetStreamAccounts, openJetStreamStores } from '../../src/store/jetstream/connect.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { clusterSettings, startNats, type TestNats } from '../helpers/nats.js';
-import { accountCommand, rawClient, startTestServer, type RawClient } from '../helpers/server.js';
+import { accountCommand, conclave, rawClient, startTestServer, type RawClient } from '../helpers/server.js';
 
 const ROOM = 'lease@conference.localhost';
 const OWNER = { affiliation: 'owner' } as const;
@@ -284,6 +284,34 @@ describe('accounts of a cluster', { timeout: 120_000 }, () => {
       await nats.stop();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('conclave start with a cluster: section it cannot use', () => {
+  let dir: string;
+  before(async () => (dir = await mkdtemp(join(tmpdir(), 'conclave-cluster-config-'))));
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  async function start(name: string, cluster: string): Promise<{ code: number | null; stderr: string; file: string }> {
+    const file = join(dir, name + '.yaml');
+    await writeFile(file, `data_dir: ${JSON.stringify(join(dir, name))}\nclient:\n  port: 0\ncluster:\n${cluster}`);
+    return { ...(await conclave(['start', '--config', file])), file };
+  }
+
+  it('names the key and the file of a node name NATS would not take', async () => {
+    const { code, stderr, file } = await start('name', '  node: "node 1"\n  nats:\n    servers: [nats://127.0.0.1:4222]\n');
+    assert.equal(code, 2);
+    assert.match(stderr, /cluster\.node/);
+    assert.ok(stderr.includes(file), stderr);
+  });
+
+  it('says which servers it could not reach, and under which key', async () => {
+    // A port nothing listens on: that of a nats-server just stopped.
+    const gone = await startNats();
+    await gone.stop();
+    const { code, stderr } = await start('unreachable', `  node: n1\n  nats:\n    servers: [${gone.url}]\n`);
+    assert.equal(code, 2);
+    assert.match(stderr, /Cannot reach NATS at .* \(cluster\.nats\.servers\)/);
   });
 });
 
