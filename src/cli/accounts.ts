@@ -5,12 +5,14 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { forgetAccountData } from '../account/stored-data.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
 import type { AccountsStore } from '../store/interface.js';
 import { openAccounts } from '../store/open.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../store/archive.js';
+import { openJetStreamStores } from '../store/jetstream/connect.js';
 import { createLogger } from '../log.js';
 import { RoomStore } from '../store/rooms.js';
 
@@ -71,7 +73,7 @@ export async function main(args: string[], command: string): Promise<number> {
           ? await accounts.create(jid, password)
           : command === 'passwd'
             ? await accounts.setPassword(jid, password)
-            : await deleteAccount(database, accounts, jid);
+            : await deleteAccount(settings.cluster, database, accounts, jid);
     } catch (err) {
       if (!(err instanceof PasswordRefused)) throw err;
       console.error(`conclave ${command}: ${err.message}`);
@@ -102,20 +104,26 @@ export async function main(args: string[], command: string): Promise<number> {
  * if the server is not running (a running one has its live rooms forget the
  * account too, from the log).
  */
-function deleteAccount(database: Database, accounts: AccountsStore, jid: string): Promise<boolean> {
-  if (accounts instanceof AccountStore) {
+async function deleteAccount(cluster: Settings['cluster'], database: Database, accounts: AccountsStore, jid: string): Promise<boolean> {
+  if (cluster === null) {
     const rooms = new RoomStore(database);
-    return accounts.delete(jid, () => {
+    return (accounts as AccountStore).delete(jid, () => {
       rooms.forgetUser(jid);
       forgetAccountData(database, jid);
     });
   }
-  // A cluster's accounts are in JetStream: no transaction spans them and LMDB. The running
-  // nodes' live rooms forget the account when they see the deletion; stored rooms keep its affiliations.
-  return accounts.delete(jid).then((deleted) => {
-    if (deleted) forgetAccountData(database, jid);
-    return deleted;
-  });
+  // In a cluster no transaction spans the accounts, the rooms (both in JetStream) and this
+  // node's LMDB: the account goes first (its sessions end on every node), then its
+  // affiliations in the stored rooms, then what this node keeps for it.
+  if (!(await accounts.delete(jid))) return false;
+  const stores = await openJetStreamStores(cluster, DEFAULT_ARCHIVE_LIMITS, createLogger('warn'));
+  try {
+    await stores.rooms.forgetUser(jid);
+  } finally {
+    await stores.close();
+  }
+  forgetAccountData(database, jid);
+  return true;
 }
 
 /** One line from the terminal without echo, or from standard input when it is not a terminal. */

@@ -106,6 +106,27 @@ describe('JetStream store', { timeout: 60_000 }, () => {
     assert.deepEqual([...(state?.affiliations ?? [])], [['juliet@localhost', MEMBER]]);
   });
 
+  it("forgets a deleted account's affiliations in every stored room, and the owner carries on", async () => {
+    const room = 'forgetful@conference.localhost';
+    const { rooms: owner } = await node('a');
+    await owner.load(room);
+    await owner.write(room, { config: { name: 'F' }, affiliations: [['romeo@localhost', OWNER], ['juliet@localhost', MEMBER]], replace: true });
+
+    const { rooms: admin } = await node('admin');
+    assert.deepEqual(await admin.forgetUser('juliet@localhost'), [room]);
+    assert.deepEqual(await admin.forgetUser('juliet@localhost'), [], 'once');
+    assert.equal(admin.held(room), undefined, 'forgetting takes no lease');
+
+    await owner.write(room, { affiliations: [['mercutio@localhost', MEMBER]] });
+    const { rooms: reader } = await node('reader');
+    const state = await reader.load(room);
+    assert.deepEqual(
+      [...(state?.affiliations.keys() ?? [])].sort(),
+      ['mercutio@localhost', 'romeo@localhost'],
+      "the owner's write kept the removal",
+    );
+  });
+
   it('creates, changes and deletes accounts, every node seeing each change', async () => {
     const a = await accountsOf('a');
     const b = await accountsOf('b');

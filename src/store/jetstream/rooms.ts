@@ -115,6 +115,33 @@ export class JetStreamRoomStore<Affiliation = unknown> implements RoomStateStore
     return this.fenced(room, (entry) => ({ owner: entry.owner, epoch: entry.epoch, affiliations: [] }));
   }
 
+  /**
+   * Removes every affiliation of a bare JID (and any nickname it reserved)
+   * from every stored room, for `conclave deluser`; the rooms it was in. Each
+   * room's entry is rewritten conditional on its revision, keeping its owner
+   * and epoch: the owner's next write finds the revision moved but its lease
+   * intact, and carries on from the new entry.
+   */
+  async forgetUser(user: string): Promise<string[]> {
+    const rooms: string[] = [];
+    for (const room of await this.keys()) {
+      for (;;) {
+        const read = await this.kv.get(toToken(room));
+        const entry = stateOf<Affiliation>(read);
+        if (read === null || entry === undefined || !entry.affiliations.some(([jid]) => jid === user)) break;
+        const affiliations = entry.affiliations.filter(([jid]) => jid !== user);
+        try {
+          await this.kv.update(toToken(room), encode({ ...entry, affiliations }), read.revision);
+          rooms.push(room);
+          break;
+        } catch (err) {
+          if (!isWrongRevision(err)) throw err;
+        }
+      }
+    }
+    return rooms;
+  }
+
   /** Drops the lease; a room that is not stored loses its entry too, unless another node took it meanwhile. */
   release(room: string): void {
     const held = this.leases.get(room);
