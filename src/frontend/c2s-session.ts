@@ -584,6 +584,7 @@ export class ClientSession implements BoundSession {
     }
     clearTimeout(connection.timer);
     clearTimeout(connection.rateTimer);
+    clearTimeout(connection.unreadTimer);
     connection.detach();
     connection.resumedBy = this;
     connection.phase = 'closed';
@@ -593,12 +594,15 @@ export class ClientSession implements BoundSession {
     this.bucket = connection.bucket;
     this.peer = connection.peer;
     this.headerSent = true;
-    this.output.push(...connection.output);
-    this.queued += connection.queued;
+    // What waited for the old connection is in the unacknowledged queue, replayed below.
+    this.output.splice(0, this.output.length, ...connection.output);
+    this.queued = connection.queued;
     clearTimeout(this.unreadTimer);
     this.unreadTimer = undefined;
     this.attach(this.socket);
+    // Read as this session's own reasons say, whatever the connection's were.
     if (this.holds > 0) this.socket.pause();
+    else this.socket.resume();
     this.phase = 'bound';
     this.restartIdleCheck();
     this.context.log.debug(this.logFields(), 'session resumed');
@@ -622,7 +626,7 @@ export class ClientSession implements BoundSession {
     this.output.length = 0;
     this.queued = 0;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.ended('Resumption timed out'), this.context.settings.client.resumption_timeout * 1000);
+    this.timer = setTimeout(() => this.ended('Resumption timed out'), this.sm!.timeoutSeconds * 1000);
     this.context.log.debug(this.logFields(), 'connection lost; session hibernating');
   }
 

@@ -51,6 +51,8 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   private acked = 0;
   /** Stanzas sent and not yet acknowledged, oldest first, as serialized. */
   private readonly unacked: string[] = [];
+  /** The characters `unacked` holds. */
+  private unackedLength = 0;
   /** An <r/> is out and its <a/> has not come back. */
   private ackRequested = false;
   /** More than `max_unacked_stanzas` were waiting: the stanzas are lost to a resumption, and counting goes on. */
@@ -59,6 +61,9 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   private constructor(
     private readonly session: S,
     private readonly maxUnacked: number,
+    private readonly maxUnackedLength: number,
+    /** How long the session waits for a resumption once its connection is lost. */
+    readonly timeoutSeconds: number,
     /** The resumption id, registered while the session may be resumed. */
     readonly id: string | undefined,
     private readonly registry: Map<string, S>,
@@ -71,14 +76,17 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   static enable<S extends ManagedSession>(
     session: S,
     element: Element,
-    settings: { resumption_timeout: number; max_unacked_stanzas: number },
+    settings: { resumption_timeout: number; max_unacked_stanzas: number; max_queued_bytes: number },
     registry: Map<string, S>,
   ): StreamManagement<S> {
     const resume = (element.attrs.resume === 'true' || element.attrs.resume === '1') && settings.resumption_timeout > 0;
     const id = resume ? randomUUID() : undefined;
-    const sm = new StreamManagement(session, settings.max_unacked_stanzas, id, registry);
+    // The client may ask for less time than we allow (its 'max'), not more.
+    const asked = /^\d{1,9}$/.test(element.attrs.max ?? '') ? Number(element.attrs.max) : Infinity;
+    const timeout = Math.min(settings.resumption_timeout, asked);
+    const sm = new StreamManagement(session, settings.max_unacked_stanzas, settings.max_queued_bytes, timeout, id, registry);
     if (id !== undefined) registry.set(id, session);
-    const resumeAttributes = id === undefined ? '' : ` id='${id}' resume='true' max='${Math.ceil(settings.resumption_timeout)}'`;
+    const resumeAttributes = id === undefined ? '' : ` id='${id}' resume='true' max='${Math.ceil(timeout)}'`;
     session.writeNonza(`<enabled xmlns='${SM_NS}'${resumeAttributes}/>`);
     return sm;
   }
@@ -98,8 +106,11 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     const stanzas = topLevelElements(xml);
     this.sent = (this.sent + stanzas.length) % H_MODULUS;
     if (this.overflowed) return;
-    for (const stanza of stanzas) this.unacked.push(stanza);
-    if (this.unacked.length > this.maxUnacked) this.overflow();
+    for (const stanza of stanzas) {
+      this.unacked.push(stanza);
+      this.unackedLength += stanza.length;
+    }
+    if (this.unacked.length > this.maxUnacked || this.unackedLength > this.maxUnackedLength) this.overflow();
   }
 
   /** True when the session, hibernating, can no longer be resumed and must end. */
@@ -167,15 +178,22 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
       this.session.streamError('undefined-condition', `handled-count-too-high: h is ${value}, ${waiting} stanzas were unacknowledged`);
       return false;
     }
-    if (!this.overflowed) this.unacked.splice(0, count);
+    if (!this.overflowed) {
+      for (const stanza of this.unacked.splice(0, count)) this.unackedLength -= stanza.length;
+    }
     this.acked = value;
     return true;
   }
 
-  /** The client does not acknowledge (or has been away too long): the queue goes, and with it resumption. */
+  /**
+   * The client does not acknowledge, or has missed too much while away (more
+   * than `max_unacked_stanzas`, or `max_queued_bytes` of them): the queue
+   * goes, and with it resumption.
+   */
   private overflow(): void {
     this.overflowed = true;
     this.unacked.length = 0;
+    this.unackedLength = 0;
     this.ended();
   }
 }

@@ -214,6 +214,29 @@ test('a session not resumed in time ends as a disconnect: the room sees it leave
   }
 });
 
+test('a hibernating session that misses more than max_unacked_stanzas ends as a disconnect', async () => {
+  const small = await serverWithAccounts({ client: { max_unacked_stanzas: 10 } });
+  try {
+    const room = 'overflow@conference.localhost';
+    const romeo = await MucTestClient.login(small.port, 'romeo');
+    rawClients.push(romeo.client);
+    await romeo.createRoom(room, 'Romeo');
+    const { user: juliet, base } = await managedOccupant(small.port, 'juliet', room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    // Everything so far acknowledged: the queue is empty when the connection drops.
+    juliet.client.send(`<a xmlns='${SM}' h='${juliet.client.stanzaCount - base}'/>`);
+    await juliet.client.ping();
+    juliet.client.send(`<a xmlns='${SM}' h='${juliet.client.stanzaCount - base}'/>`);
+    juliet.client.socket.destroy();
+    for (let i = 0; i < 11; i++) romeo.say(room, `message ${i}`);
+    const left = await romeo.presenceFrom(`${room}/Juliet`);
+    assert.equal(left.attrs.type, 'unavailable');
+    assert.match(left.getChildText('status') ?? '', /Too much missed while away/);
+  } finally {
+    await small.close();
+  }
+});
+
 test('a new session with the same resource ends the hibernating one, which can no longer be resumed', async () => {
   const room = 'replaced@conference.localhost';
   const romeo = await owner(room);
