@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Element } from '../xml/element.js';
 import { topLevelElements } from '../xml/serialized.js';
-import { STANZAS_NS } from './errors.js';
+import { NS_STANZAS } from '../xmpp/namespaces.js';
 
 export const SM_NS = 'urn:xmpp:sm:3';
 
@@ -200,7 +200,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
 
 /** <failed/> with the stanza error condition XEP-0198 asks for. */
 export function failed(condition: 'item-not-found' | 'unexpected-request'): string {
-  return `<failed xmlns='${SM_NS}'><${condition} xmlns='${STANZAS_NS}'/></failed>`;
+  return `<failed xmlns='${SM_NS}'><${condition} xmlns='${NS_STANZAS}'/></failed>`;
 }
 
 const registries = new WeakMap<object, Map<string, ManagedSession>>();
