@@ -12,6 +12,7 @@ import type { Element } from '../../src/xml/element.js';
 import { AccountStore } from '../../src/store/accounts.js';
 import { openDatabase } from '../../src/store/database.js';
 import { MucTestClient } from '../helpers/muc-client.js';
+import { received } from '../helpers/xmppjs.js';
 import { IO_THREADS_SKIP, RawClient, startTestServer, type TestServer } from '../helpers/server.js';
 
 const SM = 'urn:xmpp:sm:3';
@@ -81,8 +82,8 @@ async function resumeAs(port: number, username: string, previd: string, h: numbe
 }
 
 /** The room's owner, a plain client: the one who watches for churn. */
-async function owner(room: string): Promise<MucTestClient> {
-  const user = await MucTestClient.login(server.port, 'romeo');
+async function owner(room: string, port = server.port): Promise<MucTestClient> {
+  const user = await MucTestClient.login(port, 'romeo');
   rawClients.push(user.client);
   await user.createRoom(room, 'Romeo');
   return user;
@@ -115,16 +116,6 @@ async function libraryClient(service: string, username: string, resource: string
   return xmpp;
 }
 
-function received(xmpp: Client, predicate: (stanza: XmlElement) => boolean): Promise<XmlElement> {
-  return new Promise((resolve) => {
-    const listener = (stanza: XmlElement) => {
-      if (!predicate(stanza)) return;
-      xmpp.off('stanza', listener);
-      resolve(stanza);
-    };
-    xmpp.on('stanza', listener);
-  });
-}
 
 for (const transport of ['TCP', 'WebSocket'] as const) {
   test(`@xmpp/client over ${transport} resumes after its connection drops: no unavailable in the room, the missed messages arrive`, async () => {
@@ -193,9 +184,7 @@ test('a session not resumed in time ends as a disconnect: the room sees it leave
   const quick = await serverWithAccounts({ client: { resumption_timeout: 0.2 } });
   try {
     const room = 'timeout@conference.localhost';
-    const romeo = await MucTestClient.login(quick.port, 'romeo');
-    rawClients.push(romeo.client);
-    await romeo.createRoom(room, 'Romeo');
+    const romeo = await owner(room, quick.port);
     const { user: juliet, id } = await managedOccupant(quick.port, 'juliet', room, 'Juliet');
     await romeo.presenceFrom(`${room}/Juliet`);
     juliet.client.socket.destroy();
@@ -218,9 +207,7 @@ test('a hibernating session that misses more than max_unacked_stanzas ends as a 
   const small = await serverWithAccounts({ client: { max_unacked_stanzas: 10 } });
   try {
     const room = 'overflow@conference.localhost';
-    const romeo = await MucTestClient.login(small.port, 'romeo');
-    rawClients.push(romeo.client);
-    await romeo.createRoom(room, 'Romeo');
+    const romeo = await owner(room, small.port);
     const { user: juliet, base } = await managedOccupant(small.port, 'juliet', room, 'Juliet');
     await romeo.presenceFrom(`${room}/Juliet`);
     // Everything so far acknowledged: the queue is empty when the connection drops.
@@ -337,9 +324,7 @@ test('with I/O threads, a resumption either resumes on the session\'s thread or 
   const threaded = await serverWithAccounts({ client: { io_threads: 2 } });
   try {
     const room = 'threads@conference.localhost';
-    const romeo = await MucTestClient.login(threaded.port, 'romeo');
-    rawClients.push(romeo.client);
-    await romeo.createRoom(room, 'Romeo');
+    const romeo = await owner(room, threaded.port);
     const outcomes = new Set<string>();
     for (let attempt = 0; attempt < 6; attempt++) {
       const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
