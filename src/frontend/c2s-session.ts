@@ -615,8 +615,11 @@ export class ClientSession implements BoundSession {
     this.detach();
     clearTimeout(this.unreadTimer);
     this.unreadTimer = undefined;
-    if (this.rateTimer !== undefined) this.rateRefilled();
-    clearTimeout(this.rateTimer);
+    if (this.rateTimer !== undefined) {
+      // Its reading budget goes with the connection: the hold it caused ends now.
+      clearTimeout(this.rateTimer);
+      this.rateRefilled();
+    }
     // What waited to be written is in the unacknowledged queue, to be sent again on resumption.
     this.output.length = 0;
     this.queued = 0;
@@ -704,7 +707,8 @@ export class ClientSession implements BoundSession {
   private streamManagement(element: Element): void {
     if (this.sm) return this.sm.handle(element);
     if (element.name !== 'enable') return this.write(failed('unexpected-request'));
-    this.sm = StreamManagement.enable(this, element, this.context.settings.client, resumableSessions<ClientSession>(this.context));
+    const guest = this.host !== this.context.settings.domain;
+    this.sm = StreamManagement.enable(this, element, this.context.settings.client, guest ? undefined : resumableSessions<ClientSession>(this.context));
   }
 
   /**

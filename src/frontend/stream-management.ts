@@ -71,21 +71,24 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
 
   /**
    * <enable/> from a bound session: stream management starts, resumable when
-   * the client asks and `resumption_timeout` is not 0.
+   * the client asks, `resumption_timeout` is not 0 and the session may be
+   * resumed at all (`resumable`: a guest logs in as a new JID each time, so
+   * nothing could resume its session, which ends with its connection).
    */
   static enable<S extends ManagedSession>(
     session: S,
     element: Element,
     settings: { resumption_timeout: number; max_unacked_stanzas: number; max_queued_bytes: number },
-    registry: Map<string, S>,
+    registry: Map<string, S> | undefined,
   ): StreamManagement<S> {
-    const resume = (element.attrs.resume === 'true' || element.attrs.resume === '1') && settings.resumption_timeout > 0;
+    const asked = element.attrs.resume === 'true' || element.attrs.resume === '1';
+    const resume = asked && settings.resumption_timeout > 0 && registry !== undefined;
     const id = resume ? randomUUID() : undefined;
     // The client may ask for less time than we allow (its 'max'), not more.
-    const asked = /^\d{1,9}$/.test(element.attrs.max ?? '') ? Number(element.attrs.max) : Infinity;
-    const timeout = Math.min(settings.resumption_timeout, asked);
-    const sm = new StreamManagement(session, settings.max_unacked_stanzas, settings.max_queued_bytes, timeout, id, registry);
-    if (id !== undefined) registry.set(id, session);
+    const maxAsked = /^\d{1,9}$/.test(element.attrs.max ?? '') ? Number(element.attrs.max) : Infinity;
+    const timeout = Math.min(settings.resumption_timeout, maxAsked);
+    const sm = new StreamManagement(session, settings.max_unacked_stanzas, settings.max_queued_bytes, timeout, id, registry ?? new Map());
+    if (id !== undefined) registry!.set(id, session);
     const resumeAttributes = id === undefined ? '' : ` id='${id}' resume='true' max='${Math.ceil(timeout)}'`;
     session.writeNonza(`<enabled xmlns='${SM_NS}'${resumeAttributes}/>`);
     return sm;

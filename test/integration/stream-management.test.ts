@@ -28,7 +28,7 @@ const libraryClients: Client[] = [];
 const rawClients: RawClient[] = [];
 
 async function serverWithAccounts(overrides: Record<string, unknown> = {}): Promise<TestServer> {
-  const started = await startTestServer({ auth: { backend: 'internal' }, websocket: { enabled: true, port: 0 }, ...overrides });
+  const started = await startTestServer({ auth: { backend: 'internal', guest_domain: 'guest.localhost' }, websocket: { enabled: true, port: 0 }, ...overrides });
   const database = openDatabase(started.dataDir);
   const accounts = new AccountStore(database);
   for (const user of USERS) await accounts.create(`${user}@localhost`, 'password');
@@ -98,8 +98,10 @@ function presencesFrom(user: MucTestClient, occupant: string): Element[] {
   return user.client.queue.filter((s) => s.name === 'presence' && s.attrs.from === occupant);
 }
 
-async function libraryClient(service: string, username: string, resource: string): Promise<Client> {
-  const xmpp = client({ service, domain: 'localhost', username, password: 'password', resource });
+/** An @xmpp/client with stream management enabled; a guest (SASL ANONYMOUS) without `username`. */
+async function libraryClient(service: string, username: string | undefined, resource: string): Promise<Client> {
+  const account = username === undefined ? { domain: 'guest.localhost' } : { domain: 'localhost', username, password: 'password' };
+  const xmpp = client({ service, resource, ...account });
   xmpp.on('error', () => {}); // start() rejects with the same error; a dropped connection is expected here
   libraryClients.push(xmpp);
   // The library enables stream management after binding, when it is already online.
@@ -152,6 +154,20 @@ for (const transport of ['TCP', 'WebSocket'] as const) {
     assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the room saw her neither leave nor join again');
   });
 }
+
+test('a guest cannot resume (it logs in as a new JID each time): its session ends with its connection', async () => {
+  const room = 'guest-resume@conference.localhost';
+  const romeo = await owner(room);
+  const guest = await libraryClient(`ws://127.0.0.1:${server.websocketPort}/xmpp-websocket`, undefined, 'web');
+  assert.ok(!guest.streamManagement.id, 'stream management without resumption');
+  const joined = received(guest, (s) => s.name === 'message' && s.getChild('subject') !== undefined);
+  await guest.send(xml('presence', { to: `${room}/Guest` }, xml('x', { xmlns: MUC })));
+  await joined;
+  await romeo.presenceFrom(`${room}/Guest`);
+  // The connection drops: the session ends at once.
+  guest.socket!.socket!.close();
+  assert.equal((await romeo.presenceFrom(`${room}/Guest`)).attrs.type, 'unavailable');
+});
 
 test('a raw resumption with h replays only what the client did not acknowledge', async () => {
   const room = 'replay@conference.localhost';
