@@ -278,6 +278,9 @@ test('stream management refuses what is out of order and a wrong h', async () =>
   bound.send(`<enable xmlns='${SM}'/>`);
   assert.ok((await bound.next((s) => s.name === 'failed')).getChild('unexpected-request'), 'enable twice');
   await bound.ping();
+  // A stale acknowledgement (behind the last one) changes nothing.
+  bound.send(`<a xmlns='${SM}' h='1'/><a xmlns='${SM}' h='0'/>`);
+  await bound.ping();
   bound.send(`<a xmlns='${SM}' h='5'/>`);
   assert.equal(await bound.streamError(), 'undefined-condition', 'h counts more stanzas than were sent');
 });
