@@ -67,6 +67,9 @@ export const configSchema = z
         max_queued_bytes: z.number().int().min(65536),
         ping_interval_seconds: z.number().positive(),
         ping_timeout_seconds: z.number().positive(),
+        resumption_timeout: z.number().min(0),
+        max_unacked_stanzas: z.number().int().min(1),
+        csi_max_held: z.number().int().min(1),
       })
       .strict(),
     auth: z
