@@ -22,12 +22,30 @@ const domain = z
   .min(1)
   .max(1023)
   .regex(/^[^@/\s]+$/, 'must be a domain name without "@", "/" or spaces');
+const natsName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_" (a name NATS accepts)');
 
 export const configSchema = z
   .object({
     domain,
     data_dir: path,
     storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
+    // null: one node, state in LMDB under data_dir. Set: a cluster node, rooms' state in NATS JetStream.
+    cluster: z
+      .object({
+        node: natsName,
+        nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
+        store: z
+          .object({
+            rooms_bucket: natsName.default('conclave_rooms'),
+            archive_stream: natsName.default('conclave_archive'),
+            accounts_bucket: natsName.default('conclave_accounts'),
+            replicas: z.number().int().min(1).max(5).default(1),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .nullable(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     client: z
       .object({
@@ -49,6 +67,9 @@ export const configSchema = z
         max_queued_bytes: z.number().int().min(65536),
         ping_interval_seconds: z.number().positive(),
         ping_timeout_seconds: z.number().positive(),
+        resumption_timeout: z.number().min(0),
+        max_unacked_stanzas: z.number().int().min(1),
+        csi_max_held: z.number().int().min(1),
       })
       .strict(),
     auth: z

@@ -14,8 +14,8 @@ import { MucShards } from '../muc/shard-keeper.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
-import { AccountStore } from '../store/accounts.js';
 import { openDatabase } from '../store/database.js';
+import { openAccounts } from '../store/open.js';
 import { watchAccountChanges } from './account-watch.js';
 import { assertAuthAllowed, createAuthBackend, createGuestBackend } from './auth.js';
 import type { C2sContext, ClientSession } from './c2s-session.js';
@@ -71,7 +71,11 @@ export async function startServer(
   const tls = loadTlsContext(settings);
 
   const database = openDatabase(settings.data_dir, settings.storage.durability);
-  const auth = createAuthBackend(settings, database);
+  const accountStore = await openAccounts(settings, database, log).catch(async (err: unknown) => {
+    await database.close();
+    throw err;
+  });
+  const auth = createAuthBackend(settings, accountStore.accounts);
   const sessions = new SessionTable<ClientSession | RemoteSession>();
   const services = new AccountServices();
   // Only the server's own domain has accounts (not the guests', whatever the back end).
@@ -121,6 +125,7 @@ export async function startServer(
     await component?.close();
     await Promise.all([websocket?.close(), listener?.close()]);
     await pool?.close();
+    await accountStore.close();
     await database.close();
     throw err;
   }
@@ -138,7 +143,7 @@ export async function startServer(
       return session instanceof RemoteSession ? session.thread.index : session && 0;
     },
     httpPort: http?.port ?? 0,
-    noAccounts: settings.auth.backend === 'internal' && new AccountStore(database).isEmpty(),
+    noAccounts: settings.auth.backend === 'internal' && accountStore.accounts.isEmpty(),
     reload(next) {
       const changed = changedKeys(settings, next).filter((key) => key !== 'sources');
       applyLiveSettings(settings, next, c2s, log);
@@ -159,6 +164,7 @@ export async function startServer(
         await Promise.all([websocket?.close(), listener?.close()]);
         // Last of the front: /ready says 503 while the others close.
         await http?.close();
+        await accountStore.close();
         await database.close();
         log.info('server stopped');
       })();
