@@ -34,10 +34,14 @@ export interface LoadOptions {
   overrides?: Tree;
 }
 
+const DEFAULT_FILE = resolve(CONFIG_DIR, 'default.yaml');
+/** default.yaml, read once per process: it ships with the code, and a reload reads only the operator's files again. */
+let defaultTree: Tree | undefined;
+
 export function loadConfig(options: LoadOptions = {}): Settings {
-  const defaultFile = resolve(CONFIG_DIR, 'default.yaml');
-  const sources = [defaultFile];
-  let tree = readYaml(defaultFile);
+  const sources = [DEFAULT_FILE];
+  defaultTree ??= readYaml(DEFAULT_FILE);
+  let tree = defaultTree;
   if (options.profile !== undefined) {
     if (!/^[\w-]+$/.test(options.profile)) throw new ConfigError(`Unknown profile "${options.profile}"`);
     const file = resolve(CONFIG_DIR, options.profile + '.yaml');
