@@ -4,7 +4,7 @@
 
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, type LoadOptions, type Settings } from '../config/load.js';
+import { loadConfig, namingFile, type LoadOptions, type Settings } from '../config/load.js';
 import { startServer, type RunningServer } from '../frontend/server.js';
 
 const USAGE = `usage: conclave start [--config FILE] [--profile NAME]
@@ -36,7 +36,10 @@ export async function main(args: string[]): Promise<number> {
   });
   let running: RunningServer | undefined;
   process.on('SIGHUP', () => running && reload(running, load));
-  const server = (running = await startServer(loadConfig(load)));
+  const settings = loadConfig(load);
+  const server = (running = await startServer(settings).catch((err: unknown) => {
+    throw namingFile(err, settings);
+  }));
   console.log(banner(server, options.config));
   const signal = await stopped;
   console.log(`${signal}: shutting down`);
@@ -72,13 +75,14 @@ function banner(server: RunningServer, configFile: string | undefined): string {
 }
 
 function reload(server: RunningServer, load: LoadOptions): void {
-  let next: Settings;
+  let next: Settings | undefined;
   let needRestart: string[];
   try {
     next = loadConfig(load);
     needRestart = server.reload(next);
   } catch (err) {
-    console.error(`SIGHUP: configuration not reloaded: ${(err as Error).message}`);
+    const named = next === undefined ? err : namingFile(err, next);
+    console.error(`SIGHUP: configuration not reloaded: ${(named as Error).message}`);
     return;
   }
   console.log(`SIGHUP: reloaded the log level, limits and TLS certificate from ${next.sources.join(', ')}`);

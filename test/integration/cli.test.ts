@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { conclave, RawClient, spawnServer } from '../helpers/server.js';
 
@@ -149,31 +149,40 @@ describe('a CLI that helps', () => {
     }
   });
 
-  test('a busy port and an unusable data folder are one-line errors with exit code 2', async () => {
+  test('a busy port is a one-line error naming the key, with exit code 2', async () => {
     const first = await spawnServer(['--config', await configFile('first.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'first'))}\nclient:\n  port: 0\n`)]);
     try {
       const busy = await configFile('busy.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'busy'))}\nclient:\n  port: ${first.port}\n`);
       const { code, stderr } = await conclave(['start', '--config', busy]);
       assert.equal(code, 2);
       assert.match(stderr, /client\.port/);
-      assert.match(stderr, /already in use/);
+      assert.match(stderr, /already in use.*\(client\.port is set in .*busy\.yaml\)$/m);
       assert.equal(stderr.trim().split('\n').length, 1, stderr);
     } finally {
       await first.stop('SIGTERM');
     }
-    await writeFile(join(dir, 'a-file'), '');
-    const unusable = await configFile('unusable.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'a-file', 'data'))}\nclient:\n  port: 0\n`);
-    const { code, stderr } = await conclave(['start', '--config', unusable]);
-    assert.equal(code, 2);
-    assert.match(stderr, /data_dir/);
-    assert.equal(stderr.trim().split('\n').length, 1, stderr);
   });
+
+  // /proc refuses mkdir with ENOENT under a parent that exists, where Node's recursive mkdir once spun forever.
+  for (const [name, dataDir] of [['under a file', 'a-file/data'], ['that is a file', 'a-file'], ['under /proc', '/proc/nope']]) {
+    // The timeout only ends a hang (the bug this guards against) instead of the whole run.
+    test(`a data_dir ${name} is a one-line error naming the key and the file, with exit code 2`, { timeout: 120_000 }, async () => {
+      await writeFile(join(dir, 'a-file'), '');
+      const unusable = await configFile('unusable.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(resolve(dir, dataDir))}\nclient:\n  port: 0\n`);
+      for (const command of [['start'], ['adduser', 'someone@localhost', 'pw']]) {
+        const { code, stderr } = await conclave([...command, '--config', unusable]);
+        assert.equal(code, 2, stderr);
+        assert.match(stderr, /Cannot use the data directory .*\(data_dir is set in .*unusable\.yaml\)$/m);
+        assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      }
+    });
+  }
 
   test('an unreadable certificate is a one-line error with exit code 2', async () => {
     const file = await configFile('tls.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'tls'))}\nclient:\n  port: 0\n  tls_cert: /nonexistent/cert.pem\n  tls_key: /nonexistent/key.pem\n`);
     const { code, stderr } = await conclave(['start', '--config', file]);
     assert.equal(code, 2);
-    assert.match(stderr, /cert\.pem/);
+    assert.match(stderr, /Cannot read the TLS file \/nonexistent\/cert\.pem: .*\(client\.tls_cert is set in .*tls\.yaml\)$/m);
     assert.equal(stderr.trim().split('\n').length, 1, stderr);
   });
 
@@ -184,13 +193,18 @@ describe('a CLI that helps', () => {
     const server = await spawnServer(['--config', file]);
     try {
       await writeFile(file, yaml + 'muc:\n  domain: rooms.localhost\nlimits:\n  max_depth: 50\n');
-      const reported = new Promise<void>((resolve) => {
-        const check = () => /changed but only applied by a restart: muc\.domain/.test(server.output()) && resolve();
-        server.process.stdout!.on('data', check);
-      });
       server.process.kill('SIGHUP');
-      await reported;
+      // Either outcome is a line of output: wait for one, then say which.
+      const output = await server.waitForOutput(/SIGHUP: (changed but only applied by a restart|configuration not reloaded): .*\n/);
+      assert.match(output, /SIGHUP: reloaded the log level/);
+      assert.match(output, /changed but only applied by a restart: muc\.domain\n/);
       assert.doesNotMatch(server.output(), /restart: .*limits/);
+
+      // A certificate that cannot be read keeps the running configuration, and the error names the key and the file.
+      await writeFile(file, yaml + `  tls_cert: ${JSON.stringify(join(dir, 'no-cert.pem'))}\n  tls_key: ${JSON.stringify(join(dir, 'no-key.pem'))}\n`);
+      server.process.kill('SIGHUP');
+      const refused = await server.waitForOutput(/configuration not reloaded: .*\n/);
+      assert.match(refused, /configuration not reloaded: Cannot read the TLS file .*no-cert\.pem.*\(client\.tls_cert is set in .*hup\.yaml\)\n/);
     } finally {
       assert.equal(await server.stop('SIGTERM'), 0);
     }
