@@ -129,8 +129,16 @@ describe('a CLI that helps', () => {
       assert.equal(code, 0, command);
       assert.match(stdout, new RegExp(`usage: conclave ${command}`), command);
     }
+    for (const bench of ['fuzz', 'soak', 'compare', 'report', 'fanout']) {
+      const { code, stdout } = await conclave(['bench', bench, '--help']);
+      assert.equal(code, 0, bench);
+      assert.match(stdout, new RegExp(`conclave bench ${bench === 'fanout' ? 'SCENARIO' : bench}`), bench);
+    }
     assert.equal((await conclave(['--help'])).code, 0);
     assert.equal((await conclave(['no-such-command'])).code, 2);
+    const mistyped = await conclave(['bench', 'soak', '--minute', '1']);
+    assert.equal(mistyped.code, 2, mistyped.stderr);
+    assert.match(mistyped.stderr, /--minute/);
   });
 
   test('the banner lists the listener with its TLS state, the MUC domain, the data folder, the auth back end and how to add the first account', async () => {
