@@ -62,42 +62,45 @@ const PARSER_SLICE = 200;
 export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const started = performance.now();
   const overBudget = (): boolean => performance.now() - started > options.budgetMs;
-  const server = await startConclave({ shards: options.shards, admins: [userJid(0)], extraConfigFiles: options.configFiles });
-  options.log(`fuzz: seed ${options.seed}; conclave pid ${server.pid} on port ${server.port}`);
+  // A parsers-only run needs no server (and must not count one's exit as a finding).
+  const server = options.serverInputs > 0 ? await startConclave({ shards: options.shards, admins: [userJid(0)], extraConfigFiles: options.configFiles }) : null;
+  options.log(`fuzz: seed ${options.seed}${server ? `; conclave pid ${server.pid} on port ${server.port}` : ''}`);
   const rss = { warm: null as number | null, peak: null as number | null };
   const warmAt = Math.floor(options.serverInputs / 10);
   let lastShown = 0;
   try {
     const [serverResult, parsers] = await Promise.all([
-      fuzzServer({
-        seed: options.seed,
-        inputs: options.serverInputs,
-        clients: options.clients,
-        port: server.port,
-        hangTimeoutMs: options.hangTimeoutMs,
-        overBudget,
-        progress(sent) {
-          if (sent % 1000 !== 0) return;
-          const now = server.rssKiB();
-          if (now !== null) rss.peak = Math.max(rss.peak ?? 0, now);
-          if (rss.warm === null && (sent >= warmAt || performance.now() - started > options.budgetMs / 10)) rss.warm = now;
-          if (sent - lastShown >= options.serverInputs / 20) {
-            lastShown = sent;
-            options.log(`fuzz: server ${sent}/${options.serverInputs}, rss ${now} KiB, ${server.findings.length} crash(es)`);
-          }
-        },
-      }),
+      server === null
+        ? { stanzas: 0, streams: 0, connections: 0, hangs: [] }
+        : fuzzServer({
+            seed: options.seed,
+            inputs: options.serverInputs,
+            clients: options.clients,
+            port: server.port,
+            hangTimeoutMs: options.hangTimeoutMs,
+            overBudget,
+            progress(sent) {
+              if (sent % 1000 !== 0) return;
+              const now = server.rssKiB();
+              if (now !== null) rss.peak = Math.max(rss.peak ?? 0, now);
+              if (rss.warm === null && (sent >= warmAt || performance.now() - started > options.budgetMs / 10)) rss.warm = now;
+              if (sent - lastShown >= options.serverInputs / 20) {
+                lastShown = sent;
+                options.log(`fuzz: server ${sent}/${options.serverInputs}, rss ${now} KiB, ${server.findings.length} crash(es)`);
+              }
+            },
+          }),
       fuzzParsers(options, overBudget),
     ]);
-    const rssEnd = server.rssKiB();
+    const rssEnd = server?.rssKiB() ?? null;
     return {
       seed: options.seed,
       seconds: (performance.now() - started) / 1000,
       server: {
         ...serverResult,
         hangs: serverResult.hangs.map((hang) => ({ ...hang, texts: hang.inputs.map((index) => serverInput(options.seed, index)) })),
-        crashes: [...server.findings],
-        warnings: Object.fromEntries(server.warnings),
+        crashes: [...(server?.findings ?? [])],
+        warnings: Object.fromEntries(server?.warnings ?? []),
         rssWarmKiB: rss.warm ?? rssEnd,
         rssEndKiB: rssEnd,
         rssPeakKiB: rss.peak === null || rssEnd === null ? rss.peak ?? rssEnd : Math.max(rss.peak, rssEnd),
@@ -105,7 +108,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
       parsers,
     };
   } finally {
-    await server.stop();
+    await server?.stop();
   }
 }
 
