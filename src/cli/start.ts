@@ -61,6 +61,13 @@ function banner(server: RunningServer, configFile: string | undefined): string {
     const tls = settings.client.tls_cert === null ? 'no TLS (set client.tls_cert and client.tls_key)' : `STARTTLS required (${settings.client.tls_cert})`;
     lines.push(`  clients    listening on ${settings.client.host}:${server.port}, ${tls}`);
   }
+  if (settings.websocket.enabled) {
+    const scheme = settings.client.tls_cert === null ? 'ws:// (no TLS)' : 'wss://';
+    lines.push(`  websocket  listening on ${settings.websocket.host}:${server.websocketPort}${settings.websocket.path}, ${scheme}`);
+  }
+  if (settings.http.enabled) {
+    lines.push(`  http       listening on ${settings.http.host}:${server.httpPort}: /metrics, /health, /ready, /status`);
+  }
   if (settings.component.enabled) {
     lines.push(`  component  ${settings.component.connections} link(s) to ${settings.component.host}:${settings.component.port} (XEP-0114)`);
   }

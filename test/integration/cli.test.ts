@@ -141,13 +141,16 @@ describe('a CLI that helps', () => {
     assert.match(mistyped.stderr, /--minute/);
   });
 
-  test('the banner lists the listener with its TLS state, the MUC domain, the data folder, the auth back end and how to add the first account', async () => {
+  test('the banner lists every listener with its TLS state, the MUC domain, the data folder, the auth back end and how to add the first account', async () => {
     const data = join(dir, 'banner-data');
-    const file = await configFile('banner.yaml', `data_dir: ${JSON.stringify(data)}\nlog_level: warn\nclient:\n  port: 0\n`);
+    const listeners = 'websocket:\n  enabled: true\n  port: 0\nhttp:\n  enabled: true\n  port: 0\n';
+    const file = await configFile('banner.yaml', `data_dir: ${JSON.stringify(data)}\nlog_level: warn\nclient:\n  port: 0\n${listeners}`);
     const server = await spawnServer(['--config', file]);
     try {
       const output = server.output();
       assert.match(output, /listening on 127\.0\.0\.1:\d+, no TLS/);
+      assert.match(output, /websocket +listening on 127\.0\.0\.1:\d+\/xmpp-websocket, ws:\/\/ \(no TLS\)/);
+      assert.match(output, /http +listening on 127\.0\.0\.1:\d+: \/metrics/);
       assert.match(output, /conference\.localhost/);
       assert.ok(output.includes(data), output);
       assert.match(output, /auth\s+internal/);
