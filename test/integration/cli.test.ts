@@ -197,6 +197,16 @@ describe('a CLI that helps', () => {
     assert.equal(stderr.trim().split('\n').length, 1, stderr);
   });
 
+  test('a certificate and key that are not PEM are a one-line error with exit code 2', async () => {
+    await writeFile(join(dir, 'junk.pem'), 'not a certificate\n');
+    const junk = JSON.stringify(join(dir, 'junk.pem'));
+    const file = await configFile('junk-tls.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'junk-tls'))}\nclient:\n  port: 0\n  tls_cert: ${junk}\n  tls_key: ${junk}\n`);
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /Cannot use the TLS certificate .*junk\.pem with the key .*junk\.pem: .*\(client\.tls_cert is set in .*junk-tls\.yaml\)$/m);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  });
+
   test('SIGHUP reloads the live keys and names those that need a restart', async () => {
     const file = join(dir, 'hup.yaml');
     const yaml = `data_dir: ${JSON.stringify(join(dir, 'hup'))}\nlog_level: warn\nclient:\n  port: 0\n`;
