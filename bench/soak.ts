@@ -41,6 +41,12 @@ export interface SoakReport {
   samples: SoakSample[];
   /** From the first sample after warm-up to the last, in percent. */
   rssGrowthPercent: number | null;
+  /**
+   * From the mean of the first half of the samples after warm-up to the mean
+   * of the second half, in percent: one sample is one point of the garbage
+   * collector's sawtooth, a half's mean is not.
+   */
+  rssMeanGrowthPercent: number | null;
   latencyP50DriftPercent: number | null;
   crashes: ServerFinding[];
   hangs: string[];
@@ -110,6 +116,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     actions,
     samples,
     rssGrowthPercent: drift(first?.rssKiB, last?.rssKiB),
+    rssMeanGrowthPercent: drift(...halvesMeanRss(measured)),
     latencyP50DriftPercent: drift(first?.latencyP50Ms, last?.latencyP50Ms),
     crashes: server.findings,
     hangs,
@@ -218,6 +225,16 @@ function percentile(sorted: number[], fraction: number): number | null {
   return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
 }
 
+/** The mean RSS (KiB) of the first and of the second half of the samples. */
+export function halvesMeanRss(samples: SoakSample[]): [number | null, number | null] {
+  const mean = (half: SoakSample[]): number | null => {
+    const values = half.flatMap((sample) => (sample.rssKiB === null ? [] : [sample.rssKiB]));
+    return values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+  };
+  const middle = Math.floor(samples.length / 2);
+  return [mean(samples.slice(0, middle)), mean(samples.slice(samples.length - middle))];
+}
+
 function drift(from: number | null | undefined, to: number | null | undefined): number | null {
   return from && to !== null && to !== undefined ? ((to - from) / from) * 100 : null;
 }
@@ -226,12 +243,14 @@ export function describeSoak(report: SoakReport): string {
   const measured = report.samples.slice(Math.floor(report.samples.length / 5));
   const first = measured[0];
   const last = measured.at(-1);
+  const [firstHalf, secondHalf] = halvesMeanRss(measured);
   const mib = (kib: number | null | undefined): string => (kib ? `${(kib / 1024).toFixed(1)} MiB` : '?');
   const ms = (value: number | null | undefined): string => (value === null || value === undefined ? '?' : `${value.toFixed(1)} ms`);
   const percent = (value: number | null): string => (value === null ? '?' : `${value >= 0 ? '+' : ''}${value.toFixed(1)}%`);
   return [
     `soak: ${report.seconds} s, ${report.clients} clients over ${report.rooms} rooms; ${ACTIONS.map((action) => `${report.actions[action]} ${action}`).join(', ')}`,
     `  rss after warm-up ${mib(first?.rssKiB)} at ${first?.atSeconds ?? '?'} s, at the end ${mib(last?.rssKiB)}: ${percent(report.rssGrowthPercent)}`,
+    `  rss mean over the first half after warm-up ${mib(firstHalf)}, over the second ${mib(secondHalf)}: ${percent(report.rssMeanGrowthPercent)}`,
     `  groupchat round trip p50 ${ms(first?.latencyP50Ms)} → ${ms(last?.latencyP50Ms)} (${percent(report.latencyP50DriftPercent)}), p99 ${ms(first?.latencyP99Ms)} → ${ms(last?.latencyP99Ms)}`,
     `  ${report.crashes.length} crash(es), ${report.hangs.length} hang(s)`,
     ...report.crashes.map((crash) => `CRASH (${crash.kind}): ${crash.detail}`),

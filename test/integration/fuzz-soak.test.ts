@@ -59,5 +59,8 @@ describe('soak', () => {
     }
     assert.deepEqual(report.crashes, [], summary);
     assert.deepEqual(report.hangs, [], summary);
+    // Figures, not assertions: only that the drift of each half's mean was computed.
+    assert.equal(typeof report.rssMeanGrowthPercent, 'number', summary);
+    assert.match(summary, /rss mean over the first half after warm-up [\d.]+ MiB, over the second [\d.]+ MiB/);
   });
 });
