@@ -40,12 +40,14 @@ describe('fuzz', () => {
 });
 
 describe('soak', () => {
-  test('twenty seconds of mixed traffic crash and hang nothing', async () => {
+  test('twenty seconds (and ten turns a client) of mixed traffic crash and hang nothing', async () => {
     const report = await soak({
       seconds: 20,
       clients: 8,
       rooms: 3,
       pauseMs: 50,
+      // Eight clients' first ten turns hold every kind of action (the choice per turn is fixed).
+      minTurns: 10,
       samples: 4,
       shards: 2,
       hangTimeoutMs: HANG_TIMEOUT_MS,
