@@ -10,6 +10,7 @@ import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
 import { LoadSampler } from '../ops/thread-load.js';
+import { MUC_SHARDS } from '../muc/shard-keeper.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool } from '../runtime/shard-pool.js';
@@ -90,7 +91,7 @@ export async function startServer(
     component?.deliver(deliveries);
   };
   try {
-    pool = await ShardPool.start(settings, log, deliver);
+    pool = await ShardPool.start(settings, log, deliver, MUC_SHARDS);
     const muc = pool;
     router.attachMuc((stanza, sender) => muc.dispatch(stanza, sender));
     if (settings.client.enabled) {
