@@ -167,12 +167,22 @@ export function describeFuzz(report: FuzzReport): string {
   const kib = (value: number | null): string => (value === null ? '?' : `${(value / 1024).toFixed(1)} MiB`);
   const growth = server.rssWarmKiB && server.rssEndKiB ? `${(((server.rssEndKiB - server.rssWarmKiB) / server.rssWarmKiB) * 100).toFixed(1)}%` : '?';
   const shown = (text: string): string => JSON.stringify(text.length > SHOWN_CHARACTERS ? `${text.slice(0, SHOWN_CHARACTERS)}…(${text.length} chars)` : text);
+  // A run of only one kind says nothing of the other.
+  const serverRan = server.connections > 0;
   const lines = [
     `fuzz seed ${report.seed}: ${server.stanzas + server.streams + parserTotal} inputs in ${report.seconds.toFixed(0)} s, ${findings(report)} finding(s)`,
-    `  server: ${server.stanzas} stanzas + ${server.streams} streams, ${server.connections} connections, ${server.crashes.length} crash(es), ${server.hangs.length} hang(s)`,
-    `  server rss: ${kib(server.rssWarmKiB)} after warm-up, ${kib(server.rssEndKiB)} at the end (${growth}), peak ${kib(server.rssPeakKiB)}`,
-    `  parsers: ${PARSER_TARGETS.map((target) => `${target} ${parsers.inputs[target]}`).join(', ')}; ${parsers.crashes.length} crash(es); slowest input ${parsers.slowestMs.toFixed(1)} ms`,
-    `  fuzzer heap: ${(parsers.heapWarm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(parsers.heapEnd / 2 ** 20).toFixed(1)} MiB at the end`,
+    ...(serverRan
+      ? [
+          `  server: ${server.stanzas} stanzas + ${server.streams} streams, ${server.connections} connections, ${server.crashes.length} crash(es), ${server.hangs.length} hang(s)`,
+          `  server rss: ${kib(server.rssWarmKiB)} after warm-up, ${kib(server.rssEndKiB)} at the end (${growth}), peak ${kib(server.rssPeakKiB)}`,
+        ]
+      : []),
+    ...(parserTotal > 0
+      ? [
+          `  parsers: ${PARSER_TARGETS.map((target) => `${target} ${parsers.inputs[target]}`).join(', ')}; ${parsers.crashes.length} crash(es); slowest input ${parsers.slowestMs.toFixed(1)} ms`,
+          `  fuzzer heap: ${(parsers.heapWarm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(parsers.heapEnd / 2 ** 20).toFixed(1)} MiB at the end`,
+        ]
+      : []),
   ];
   for (const [message, count] of Object.entries(server.warnings)) lines.push(`  server warned ${count}×: ${message}`);
   for (const crash of server.crashes) lines.push(`CRASH (server ${crash.kind}): ${crash.detail}`);
