@@ -17,6 +17,8 @@ export interface SoakOptions {
   rooms: number;
   /** Pause between one client's actions. */
   pauseMs: number;
+  /** Turns each client takes however long they last (a test's guarantee that every action came up, on a busy machine too). */
+  minTurns?: number;
   /** Samples in the run; the first fifth is warm-up. */
   samples: number;
   shards: number;
@@ -41,6 +43,12 @@ export interface SoakReport {
   samples: SoakSample[];
   /** From the first sample after warm-up to the last, in percent. */
   rssGrowthPercent: number | null;
+  /**
+   * From the mean of the first half of the samples after warm-up to the mean
+   * of the second half, in percent: one sample is one point of the garbage
+   * collector's sawtooth, a half's mean is not.
+   */
+  rssMeanGrowthPercent: number | null;
   latencyP50DriftPercent: number | null;
   crashes: ServerFinding[];
   hangs: string[];
@@ -95,7 +103,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   try {
     await Promise.all([
       sampler,
-      ...Array.from({ length: options.clients }, (_, index) => runClient(index, server.port, options, () => performance.now() >= deadline, stats)),
+      ...Array.from({ length: options.clients }, (_, index) => runClient(index, server.port, options, (turns) => performance.now() >= deadline && turns >= (options.minTurns ?? 0), stats)),
     ]);
   } finally {
     await server.stop();
@@ -110,6 +118,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
     actions,
     samples,
     rssGrowthPercent: drift(first?.rssKiB, last?.rssKiB),
+    rssMeanGrowthPercent: drift(...halvesMeanRss(measured)),
     latencyP50DriftPercent: drift(first?.latencyP50Ms, last?.latencyP50Ms),
     crashes: server.findings,
     hangs,
@@ -123,7 +132,7 @@ interface Stats {
 }
 
 /** One client: it owns a room of its own (to reconfigure) and talks in one of the shared ones. */
-async function runClient(index: number, port: number, options: SoakOptions, done: () => boolean, stats: Stats): Promise<void> {
+async function runClient(index: number, port: number, options: SoakOptions, done: (turns: number) => boolean, stats: Stats): Promise<void> {
   const own = `own${index}@${BENCH_MUC_DOMAIN}`;
   let shared = `soak${index % options.rooms}@${BENCH_MUC_DOMAIN}`;
   let nick = `c${index}`;
@@ -162,7 +171,7 @@ async function runClient(index: number, port: number, options: SoakOptions, done
   let client: RawClient;
   try {
     client = await connect();
-    while (!done()) {
+    while (!done(turn)) {
       turn++;
       const action = pick(turn * 7919 + index);
       if (action === 'message') {
@@ -218,6 +227,16 @@ function percentile(sorted: number[], fraction: number): number | null {
   return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
 }
 
+/** The mean RSS (KiB) of the first and of the second half of the samples. */
+export function halvesMeanRss(samples: SoakSample[]): [number | null, number | null] {
+  const mean = (half: SoakSample[]): number | null => {
+    const values = half.flatMap((sample) => (sample.rssKiB === null ? [] : [sample.rssKiB]));
+    return values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+  };
+  const middle = Math.floor(samples.length / 2);
+  return [mean(samples.slice(0, middle)), mean(samples.slice(samples.length - middle))];
+}
+
 function drift(from: number | null | undefined, to: number | null | undefined): number | null {
   return from && to !== null && to !== undefined ? ((to - from) / from) * 100 : null;
 }
@@ -226,12 +245,14 @@ export function describeSoak(report: SoakReport): string {
   const measured = report.samples.slice(Math.floor(report.samples.length / 5));
   const first = measured[0];
   const last = measured.at(-1);
+  const [firstHalf, secondHalf] = halvesMeanRss(measured);
   const mib = (kib: number | null | undefined): string => (kib ? `${(kib / 1024).toFixed(1)} MiB` : '?');
   const ms = (value: number | null | undefined): string => (value === null || value === undefined ? '?' : `${value.toFixed(1)} ms`);
   const percent = (value: number | null): string => (value === null ? '?' : `${value >= 0 ? '+' : ''}${value.toFixed(1)}%`);
   return [
     `soak: ${report.seconds} s, ${report.clients} clients over ${report.rooms} rooms; ${ACTIONS.map((action) => `${report.actions[action]} ${action}`).join(', ')}`,
     `  rss after warm-up ${mib(first?.rssKiB)} at ${first?.atSeconds ?? '?'} s, at the end ${mib(last?.rssKiB)}: ${percent(report.rssGrowthPercent)}`,
+    `  rss mean over the first half after warm-up ${mib(firstHalf)}, over the second ${mib(secondHalf)}: ${percent(report.rssMeanGrowthPercent)}`,
     `  groupchat round trip p50 ${ms(first?.latencyP50Ms)} → ${ms(last?.latencyP50Ms)} (${percent(report.latencyP50DriftPercent)}), p99 ${ms(first?.latencyP99Ms)} → ${ms(last?.latencyP99Ms)}`,
     `  ${report.crashes.length} crash(es), ${report.hangs.length} hang(s)`,
     ...report.crashes.map((crash) => `CRASH (${crash.kind}): ${crash.detail}`),

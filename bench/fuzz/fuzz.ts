@@ -62,42 +62,45 @@ const PARSER_SLICE = 200;
 export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const started = performance.now();
   const overBudget = (): boolean => performance.now() - started > options.budgetMs;
-  const server = await startConclave({ shards: options.shards, admins: [userJid(0)], extraConfigFiles: options.configFiles });
-  options.log(`fuzz: seed ${options.seed}; conclave pid ${server.pid} on port ${server.port}`);
+  // A parsers-only run needs no server (and must not count one's exit as a finding).
+  const server = options.serverInputs > 0 ? await startConclave({ shards: options.shards, admins: [userJid(0)], extraConfigFiles: options.configFiles }) : null;
+  options.log(`fuzz: seed ${options.seed}${server ? `; conclave pid ${server.pid} on port ${server.port}` : ''}`);
   const rss = { warm: null as number | null, peak: null as number | null };
   const warmAt = Math.floor(options.serverInputs / 10);
   let lastShown = 0;
   try {
     const [serverResult, parsers] = await Promise.all([
-      fuzzServer({
-        seed: options.seed,
-        inputs: options.serverInputs,
-        clients: options.clients,
-        port: server.port,
-        hangTimeoutMs: options.hangTimeoutMs,
-        overBudget,
-        progress(sent) {
-          if (sent % 1000 !== 0) return;
-          const now = server.rssKiB();
-          if (now !== null) rss.peak = Math.max(rss.peak ?? 0, now);
-          if (rss.warm === null && (sent >= warmAt || performance.now() - started > options.budgetMs / 10)) rss.warm = now;
-          if (sent - lastShown >= options.serverInputs / 20) {
-            lastShown = sent;
-            options.log(`fuzz: server ${sent}/${options.serverInputs}, rss ${now} KiB, ${server.findings.length} crash(es)`);
-          }
-        },
-      }),
+      server === null
+        ? { stanzas: 0, streams: 0, connections: 0, hangs: [] }
+        : fuzzServer({
+            seed: options.seed,
+            inputs: options.serverInputs,
+            clients: options.clients,
+            port: server.port,
+            hangTimeoutMs: options.hangTimeoutMs,
+            overBudget,
+            progress(sent) {
+              if (sent % 1000 !== 0) return;
+              const now = server.rssKiB();
+              if (now !== null) rss.peak = Math.max(rss.peak ?? 0, now);
+              if (rss.warm === null && (sent >= warmAt || performance.now() - started > options.budgetMs / 10)) rss.warm = now;
+              if (sent - lastShown >= options.serverInputs / 20) {
+                lastShown = sent;
+                options.log(`fuzz: server ${sent}/${options.serverInputs}, rss ${now} KiB, ${server.findings.length} crash(es)`);
+              }
+            },
+          }),
       fuzzParsers(options, overBudget),
     ]);
-    const rssEnd = server.rssKiB();
+    const rssEnd = server?.rssKiB() ?? null;
     return {
       seed: options.seed,
       seconds: (performance.now() - started) / 1000,
       server: {
         ...serverResult,
         hangs: serverResult.hangs.map((hang) => ({ ...hang, texts: hang.inputs.map((index) => serverInput(options.seed, index)) })),
-        crashes: [...server.findings],
-        warnings: Object.fromEntries(server.warnings),
+        crashes: [...(server?.findings ?? [])],
+        warnings: Object.fromEntries(server?.warnings ?? []),
         rssWarmKiB: rss.warm ?? rssEnd,
         rssEndKiB: rssEnd,
         rssPeakKiB: rss.peak === null || rssEnd === null ? rss.peak ?? rssEnd : Math.max(rss.peak, rssEnd),
@@ -105,7 +108,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
       parsers,
     };
   } finally {
-    await server.stop();
+    await server?.stop();
   }
 }
 
@@ -164,12 +167,22 @@ export function describeFuzz(report: FuzzReport): string {
   const kib = (value: number | null): string => (value === null ? '?' : `${(value / 1024).toFixed(1)} MiB`);
   const growth = server.rssWarmKiB && server.rssEndKiB ? `${(((server.rssEndKiB - server.rssWarmKiB) / server.rssWarmKiB) * 100).toFixed(1)}%` : '?';
   const shown = (text: string): string => JSON.stringify(text.length > SHOWN_CHARACTERS ? `${text.slice(0, SHOWN_CHARACTERS)}…(${text.length} chars)` : text);
+  // A run of only one kind says nothing of the other.
+  const serverRan = server.connections > 0;
   const lines = [
     `fuzz seed ${report.seed}: ${server.stanzas + server.streams + parserTotal} inputs in ${report.seconds.toFixed(0)} s, ${findings(report)} finding(s)`,
-    `  server: ${server.stanzas} stanzas + ${server.streams} streams, ${server.connections} connections, ${server.crashes.length} crash(es), ${server.hangs.length} hang(s)`,
-    `  server rss: ${kib(server.rssWarmKiB)} after warm-up, ${kib(server.rssEndKiB)} at the end (${growth}), peak ${kib(server.rssPeakKiB)}`,
-    `  parsers: ${PARSER_TARGETS.map((target) => `${target} ${parsers.inputs[target]}`).join(', ')}; ${parsers.crashes.length} crash(es); slowest input ${parsers.slowestMs.toFixed(1)} ms`,
-    `  fuzzer heap: ${(parsers.heapWarm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(parsers.heapEnd / 2 ** 20).toFixed(1)} MiB at the end`,
+    ...(serverRan
+      ? [
+          `  server: ${server.stanzas} stanzas + ${server.streams} streams, ${server.connections} connections, ${server.crashes.length} crash(es), ${server.hangs.length} hang(s)`,
+          `  server rss: ${kib(server.rssWarmKiB)} after warm-up, ${kib(server.rssEndKiB)} at the end (${growth}), peak ${kib(server.rssPeakKiB)}`,
+        ]
+      : []),
+    ...(parserTotal > 0
+      ? [
+          `  parsers: ${PARSER_TARGETS.map((target) => `${target} ${parsers.inputs[target]}`).join(', ')}; ${parsers.crashes.length} crash(es); slowest input ${parsers.slowestMs.toFixed(1)} ms`,
+          `  fuzzer heap: ${(parsers.heapWarm / 2 ** 20).toFixed(1)} MiB after warm-up, ${(parsers.heapEnd / 2 ** 20).toFixed(1)} MiB at the end`,
+        ]
+      : []),
   ];
   for (const [message, count] of Object.entries(server.warnings)) lines.push(`  server warned ${count}×: ${message}`);
   for (const crash of server.crashes) lines.push(`CRASH (server ${crash.kind}): ${crash.detail}`);

@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { forgetAccountData } from '../account/stored-data.js';
-import { loadConfig, type Settings } from '../config/load.js';
+import { loadConfig, namingFile, type Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
@@ -59,7 +59,12 @@ export async function main(args: string[], command: string): Promise<number> {
     console.error(`conclave ${command}: the password must not be empty`);
     return 2;
   }
-  const database = openDatabase(settings.data_dir, settings.storage.durability);
+  let database: Database;
+  try {
+    database = openDatabase(settings.data_dir, settings.storage.durability);
+  } catch (err) {
+    throw namingFile(err, settings);
+  }
   const opened = await openAccounts(settings, database, createLogger('warn')).catch(async (err: unknown) => {
     await database.close();
     throw err;

@@ -65,13 +65,15 @@ export async function main(args: string[]): Promise<number> {
     return await dispatch(args);
   } catch (error) {
     console.error(`bench: ${(error as Error).message}`);
-    return 1;
+    // A mistyped option is a usage error, like everywhere else in the CLI.
+    return (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }
 }
 
 async function dispatch(args: string[]): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === '--help' || name === 'help') {
+  // `bench fuzz --help` too: every subcommand's options are in the one usage.
+  if (name === undefined || name === 'help' || args.includes('--help') || args.includes('-h')) {
     console.log(usage());
     return name === undefined ? 2 : 0;
   }

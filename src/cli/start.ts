@@ -4,7 +4,7 @@
 
 import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, type LoadOptions, type Settings } from '../config/load.js';
+import { loadConfig, namingFile, type LoadOptions, type Settings } from '../config/load.js';
 import { startServer, type RunningServer } from '../frontend/server.js';
 
 const USAGE = `usage: conclave start [--config FILE] [--profile NAME]
@@ -36,7 +36,10 @@ export async function main(args: string[]): Promise<number> {
   });
   let running: RunningServer | undefined;
   process.on('SIGHUP', () => running && reload(running, load));
-  const server = (running = await startServer(loadConfig(load)));
+  const settings = loadConfig(load);
+  const server = (running = await startServer(settings).catch((err: unknown) => {
+    throw namingFile(err, settings);
+  }));
   console.log(banner(server, options.config));
   const signal = await stopped;
   console.log(`${signal}: shutting down`);
@@ -58,6 +61,13 @@ function banner(server: RunningServer, configFile: string | undefined): string {
     const tls = settings.client.tls_cert === null ? 'no TLS (set client.tls_cert and client.tls_key)' : `STARTTLS required (${settings.client.tls_cert})`;
     lines.push(`  clients    listening on ${settings.client.host}:${server.port}, ${tls}`);
   }
+  if (settings.websocket.enabled) {
+    const scheme = settings.client.tls_cert === null ? 'ws:// (no TLS)' : 'wss://';
+    lines.push(`  websocket  listening on ${settings.websocket.host}:${server.websocketPort}${settings.websocket.path}, ${scheme}`);
+  }
+  if (settings.http.enabled) {
+    lines.push(`  http       listening on ${settings.http.host}:${server.httpPort}: /metrics, /health, /ready, /status`);
+  }
   if (settings.component.enabled) {
     lines.push(`  component  ${settings.component.connections} link(s) to ${settings.component.host}:${settings.component.port} (XEP-0114)`);
   }
@@ -72,13 +82,14 @@ function banner(server: RunningServer, configFile: string | undefined): string {
 }
 
 function reload(server: RunningServer, load: LoadOptions): void {
-  let next: Settings;
+  let next: Settings | undefined;
   let needRestart: string[];
   try {
     next = loadConfig(load);
     needRestart = server.reload(next);
   } catch (err) {
-    console.error(`SIGHUP: configuration not reloaded: ${(err as Error).message}`);
+    const named = next === undefined ? err : namingFile(err, next);
+    console.error(`SIGHUP: configuration not reloaded: ${(named as Error).message}`);
     return;
   }
   console.log(`SIGHUP: reloaded the log level, limits and TLS certificate from ${next.sources.join(', ')}`);

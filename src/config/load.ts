@@ -12,7 +12,15 @@ import { configSchema, type Config } from './schema.js';
 /** The folder that holds default.yaml and the named profiles. */
 export const CONFIG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../config');
 
-export class ConfigError extends Error {}
+/** What the operator can fix in a configuration; `key` names the setting when the problem shows only after loading (a folder, a certificate). */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly key?: string,
+  ) {
+    super(message);
+  }
+}
 
 type Tree = { [key: string]: unknown };
 
@@ -34,10 +42,14 @@ export interface LoadOptions {
   overrides?: Tree;
 }
 
+const DEFAULT_FILE = resolve(CONFIG_DIR, 'default.yaml');
+/** default.yaml, read once per process: it ships with the code, and a reload reads only the operator's files again. */
+let defaultTree: Tree | undefined;
+
 export function loadConfig(options: LoadOptions = {}): Settings {
-  const defaultFile = resolve(CONFIG_DIR, 'default.yaml');
-  const sources = [defaultFile];
-  let tree = readYaml(defaultFile);
+  const sources = [DEFAULT_FILE];
+  defaultTree ??= readYaml(DEFAULT_FILE);
+  let tree = defaultTree;
   if (options.profile !== undefined) {
     if (!/^[\w-]+$/.test(options.profile)) throw new ConfigError(`Unknown profile "${options.profile}"`);
     const file = resolve(CONFIG_DIR, options.profile + '.yaml');
@@ -65,6 +77,21 @@ export function loadConfig(options: LoadOptions = {}): Settings {
   // WebSocket connections are accepted on the main thread, which then serves every client.
   const ioThreads = config.websocket.enabled ? 1 : ioThreadCount(config.client.io_threads);
   return { ...config, shardCount, ioThreadCount: ioThreads, sources };
+}
+
+/**
+ * The error with the file that set its key named, for an error found after
+ * loading (an unusable data folder, an unreadable certificate): the most
+ * specific source that has the key, re-read only on this error path.
+ */
+export function namingFile(err: unknown, settings: Settings): unknown {
+  if (!(err instanceof ConfigError) || err.key === undefined) return err;
+  const path = err.key.split('.');
+  const file = [...settings.sources].reverse().find((source) => {
+    const tree = source === DEFAULT_FILE ? defaultTree : readYaml(source);
+    return path.reduce<unknown>((node, part) => (isTree(node) ? node[part] : undefined), tree) !== undefined;
+  });
+  return file === undefined ? err : new ConfigError(`${err.message} (${err.key} is set in ${file})`);
 }
 
 /**

@@ -18,9 +18,9 @@ const LISTEN_ERRORS: Record<string, string> = {
   EADDRNOTAVAIL: 'no such address on this machine',
 };
 
-/** The config error for a listen that failed, naming the keys that chose the address. */
+/** The config error for a listen that failed, naming the keys that chose the address (the port's last, for its file). */
 export function listenRefusal(err: NodeJS.ErrnoException, host: string, port: number, keys: string): ConfigError {
-  return new ConfigError(`Cannot listen on ${host}:${port} (${keys}): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`);
+  return new ConfigError(`Cannot listen on ${host}:${port} (${keys}): ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`, keys.split(', ').at(-1));
 }
 
 export class ClientListener {
@@ -106,14 +106,23 @@ export function loadTlsFiles(settings: Settings): { cert: Buffer; key: Buffer } 
   const { tls_cert: certFile, tls_key: keyFile } = settings.client;
   if (certFile === null && keyFile === null) return undefined;
   if (certFile === null || keyFile === null) {
-    throw new ConfigError('client.tls_cert and client.tls_key must be set together (STARTTLS needs both)');
+    throw new ConfigError('client.tls_cert and client.tls_key must be set together (STARTTLS needs both)', certFile === null ? 'client.tls_key' : 'client.tls_cert');
   }
+  const files = { cert: readPem(certFile, 'client.tls_cert'), key: readPem(keyFile, 'client.tls_key') };
   try {
-    const files = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
     // Loaded once here so that a bad pair is refused at start-up, naming the files.
     createSecureContext(files);
-    return files;
   } catch (err) {
-    throw new ConfigError(`Cannot load the TLS certificate ${certFile} and key ${keyFile}: ${(err as Error).message}`);
+    throw new ConfigError(`Cannot use the TLS certificate ${certFile} with the key ${keyFile}: ${(err as Error).message}`, 'client.tls_cert');
+  }
+  return files;
+}
+
+/** A PEM file; an error names the key that chose it. */
+function readPem(file: string, key: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`Cannot read the TLS file ${file}: ${(err as Error).message}`, key);
   }
 }

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { ConfigError } from '../config/load.js';
 import { isLoopback, localAccountJid } from '../frontend/auth.js';
+import { listenRefusal } from '../frontend/listener.js';
 import { prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { metricsRegistry } from './metrics.js';
@@ -74,9 +74,8 @@ export class HttpListener {
     return new Promise((resolve, reject) => {
       server.once('error', (err) => {
         stopSampling();
-        // A busy or foreign address is the configuration's fault: say which keys, in which file.
-        const file = parts.settings.sources.at(-1);
-        reject(new ConfigError(`Cannot listen for HTTP on ${host}:${port} (http.host, http.port in ${file}): ${err.message}`));
+        // A busy or foreign address is the configuration's fault: say which keys.
+        reject(listenRefusal(err, host, port, 'http.host, http.port'));
       });
       server.listen({ host, port }, () => {
         server.removeAllListeners('error');

@@ -9,8 +9,8 @@
 // lose the last writes the server had acknowledged (never the database's
 // integrity). `flushed` acknowledges only once the write is on disk.
 
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { ConfigError } from '../config/load.js';
 
@@ -29,11 +29,12 @@ export function openDatabase(dataDir: string, durability: Durability = 'flushed'
   const path = resolve(dataDir);
   let root: RootDatabase;
   try {
-    mkdirSync(path, { recursive: true });
+    makeDirectories(path);
+    if (!statSync(path).isDirectory()) throw new Error('it is not a directory');
     accessSync(path, constants.R_OK | constants.W_OK);
     root = open({ path: resolve(path, 'conclave.mdb'), maxDbs: 16 });
   } catch (err) {
-    throw new ConfigError(`Cannot use the data directory ${path} (data_dir): ${(err as Error).message}`);
+    throw new ConfigError(`Cannot use the data directory ${path}: ${(err as Error).message}`, 'data_dir');
   }
   // `flushed` covers the last commit of this thread's writes, and so every earlier one.
   const acknowledged =
@@ -45,4 +46,20 @@ export function openDatabase(dataDir: string, durability: Durability = 'flushed'
         }
       : <T>(write: Promise<T>): Promise<T> => write;
   return Object.assign(root, { acknowledged });
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdirSync spins forever
+ * where mkdir says ENOENT under a parent that exists (/proc, /sys).
+ */
+function makeDirectories(path: string): void {
+  const parent = dirname(path);
+  if (existsSync(path) || parent === path) return;
+  makeDirectories(parent);
+  try {
+    mkdirSync(path);
+  } catch (err) {
+    // Another thread of this server opening the same folder made it first.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }

@@ -284,6 +284,8 @@ export interface SpawnedServer {
   process: ChildProcess;
   /** Everything the process wrote so far. */
   output(): string;
+  /** Resolves with the output once it matches (stdout and stderr alike); rejects if the process exits first. */
+  waitForOutput(pattern: RegExp): Promise<string>;
   /** Sends a signal (SIGTERM by default) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -314,32 +316,43 @@ export async function accountCommand(config: string, command: string, jid: strin
 }
 
 /** Runs `conclave start ARGS` as a child process; resolves once it says where it listens. */
-export function spawnServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
+export async function spawnServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
   const child = spawn(process.execPath, [CLI, 'start', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
-  return new Promise((resolveStart, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on \S+:(\d+)/.exec(output);
-      if (!match) return;
-      child.stdout!.off('data', onData);
-      child.stdout!.on('data', (more: Buffer) => (output += more.toString()));
-      resolveStart({
-        port: Number(match[1]),
-        process: child,
-        output: () => output,
-        stop(signal = 'SIGTERM') {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          return exited;
-        },
-      });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    void exited.then((code) => reject(new Error(`conclave start exited with ${code} before listening:\n${output}`)));
-  });
+  // 'close', not 'exit': by then everything the process wrote has been read.
+  const exited = new Promise<number | null>((resolveExit) => child.on('close', (code) => resolveExit(code)));
+  // Each waiter is checked on every chunk, from either stream.
+  const waiters = new Set<() => void>();
+  const append = (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const check of waiters) check();
+  };
+  const waitForOutput = (pattern: RegExp) =>
+    new Promise<string>((resolveWait, rejectWait) => {
+      const check = () => {
+        if (!pattern.test(output)) return;
+        waiters.delete(check);
+        resolveWait(output);
+      };
+      waiters.add(check);
+      check();
+      void exited.then((code) => waiters.has(check) && rejectWait(new Error(`conclave start exited with ${code} before printing ${pattern}:\n${output}`)));
+    });
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  const listening = /listening on \S+:(\d+)/;
+  const banner = await waitForOutput(listening);
+  return {
+    port: Number(listening.exec(banner)![1]),
+    process: child,
+    output: () => output,
+    waitForOutput,
+    stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { conclave, RawClient, spawnServer } from '../helpers/server.js';
 
@@ -129,17 +129,28 @@ describe('a CLI that helps', () => {
       assert.equal(code, 0, command);
       assert.match(stdout, new RegExp(`usage: conclave ${command}`), command);
     }
+    for (const bench of ['fuzz', 'soak', 'compare', 'report', 'fanout']) {
+      const { code, stdout } = await conclave(['bench', bench, '--help']);
+      assert.equal(code, 0, bench);
+      assert.match(stdout, new RegExp(`conclave bench ${bench === 'fanout' ? 'SCENARIO' : bench}`), bench);
+    }
     assert.equal((await conclave(['--help'])).code, 0);
     assert.equal((await conclave(['no-such-command'])).code, 2);
+    const mistyped = await conclave(['bench', 'soak', '--minute', '1']);
+    assert.equal(mistyped.code, 2, mistyped.stderr);
+    assert.match(mistyped.stderr, /--minute/);
   });
 
-  test('the banner lists the listener with its TLS state, the MUC domain, the data folder, the auth back end and how to add the first account', async () => {
+  test('the banner lists every listener with its TLS state, the MUC domain, the data folder, the auth back end and how to add the first account', async () => {
     const data = join(dir, 'banner-data');
-    const file = await configFile('banner.yaml', `data_dir: ${JSON.stringify(data)}\nlog_level: warn\nclient:\n  port: 0\n`);
+    const listeners = 'websocket:\n  enabled: true\n  port: 0\nhttp:\n  enabled: true\n  port: 0\n';
+    const file = await configFile('banner.yaml', `data_dir: ${JSON.stringify(data)}\nlog_level: warn\nclient:\n  port: 0\n${listeners}`);
     const server = await spawnServer(['--config', file]);
     try {
       const output = server.output();
       assert.match(output, /listening on 127\.0\.0\.1:\d+, no TLS/);
+      assert.match(output, /websocket +listening on 127\.0\.0\.1:\d+\/xmpp-websocket, ws:\/\/ \(no TLS\)/);
+      assert.match(output, /http +listening on 127\.0\.0\.1:\d+: \/metrics/);
       assert.match(output, /conference\.localhost/);
       assert.ok(output.includes(data), output);
       assert.match(output, /auth\s+internal/);
@@ -149,31 +160,50 @@ describe('a CLI that helps', () => {
     }
   });
 
-  test('a busy port and an unusable data folder are one-line errors with exit code 2', async () => {
+  test('a busy port is a one-line error naming the key, with exit code 2', async () => {
     const first = await spawnServer(['--config', await configFile('first.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'first'))}\nclient:\n  port: 0\n`)]);
     try {
       const busy = await configFile('busy.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'busy'))}\nclient:\n  port: ${first.port}\n`);
       const { code, stderr } = await conclave(['start', '--config', busy]);
       assert.equal(code, 2);
       assert.match(stderr, /client\.port/);
-      assert.match(stderr, /already in use/);
+      assert.match(stderr, /already in use.*\(client\.port is set in .*busy\.yaml\)$/m);
       assert.equal(stderr.trim().split('\n').length, 1, stderr);
     } finally {
       await first.stop('SIGTERM');
     }
-    await writeFile(join(dir, 'a-file'), '');
-    const unusable = await configFile('unusable.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'a-file', 'data'))}\nclient:\n  port: 0\n`);
-    const { code, stderr } = await conclave(['start', '--config', unusable]);
-    assert.equal(code, 2);
-    assert.match(stderr, /data_dir/);
-    assert.equal(stderr.trim().split('\n').length, 1, stderr);
   });
+
+  // /proc refuses mkdir with ENOENT under a parent that exists, where Node's recursive mkdir once spun forever.
+  for (const [name, dataDir] of [['under a file', 'a-file/data'], ['that is a file', 'a-file'], ['under /proc', '/proc/nope']]) {
+    // The timeout only ends a hang (the bug this guards against) instead of the whole run.
+    test(`a data_dir ${name} is a one-line error naming the key and the file, with exit code 2`, { timeout: 120_000 }, async () => {
+      await writeFile(join(dir, 'a-file'), '');
+      const unusable = await configFile('unusable.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(resolve(dir, dataDir))}\nclient:\n  port: 0\n`);
+      for (const command of [['start'], ['adduser', 'someone@localhost', 'pw']]) {
+        const { code, stderr } = await conclave([...command, '--config', unusable]);
+        assert.equal(code, 2, stderr);
+        assert.match(stderr, /Cannot use the data directory .*\(data_dir is set in .*unusable\.yaml\)$/m);
+        assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      }
+    });
+  }
 
   test('an unreadable certificate is a one-line error with exit code 2', async () => {
     const file = await configFile('tls.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'tls'))}\nclient:\n  port: 0\n  tls_cert: /nonexistent/cert.pem\n  tls_key: /nonexistent/key.pem\n`);
     const { code, stderr } = await conclave(['start', '--config', file]);
     assert.equal(code, 2);
-    assert.match(stderr, /cert\.pem/);
+    assert.match(stderr, /Cannot read the TLS file \/nonexistent\/cert\.pem: .*\(client\.tls_cert is set in .*tls\.yaml\)$/m);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  });
+
+  test('a certificate and key that are not PEM are a one-line error with exit code 2', async () => {
+    await writeFile(join(dir, 'junk.pem'), 'not a certificate\n');
+    const junk = JSON.stringify(join(dir, 'junk.pem'));
+    const file = await configFile('junk-tls.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(join(dir, 'junk-tls'))}\nclient:\n  port: 0\n  tls_cert: ${junk}\n  tls_key: ${junk}\n`);
+    const { code, stderr } = await conclave(['start', '--config', file]);
+    assert.equal(code, 2);
+    assert.match(stderr, /Cannot use the TLS certificate .*junk\.pem with the key .*junk\.pem: .*\(client\.tls_cert is set in .*junk-tls\.yaml\)$/m);
     assert.equal(stderr.trim().split('\n').length, 1, stderr);
   });
 
@@ -184,13 +214,18 @@ describe('a CLI that helps', () => {
     const server = await spawnServer(['--config', file]);
     try {
       await writeFile(file, yaml + 'muc:\n  domain: rooms.localhost\nlimits:\n  max_depth: 50\n');
-      const reported = new Promise<void>((resolve) => {
-        const check = () => /changed but only applied by a restart: muc\.domain/.test(server.output()) && resolve();
-        server.process.stdout!.on('data', check);
-      });
       server.process.kill('SIGHUP');
-      await reported;
+      // Either outcome is a line of output: wait for one, then say which.
+      const output = await server.waitForOutput(/SIGHUP: (changed but only applied by a restart|configuration not reloaded): .*\n/);
+      assert.match(output, /SIGHUP: reloaded the log level/);
+      assert.match(output, /changed but only applied by a restart: muc\.domain\n/);
       assert.doesNotMatch(server.output(), /restart: .*limits/);
+
+      // A certificate that cannot be read keeps the running configuration, and the error names the key and the file.
+      await writeFile(file, yaml + `  tls_cert: ${JSON.stringify(join(dir, 'no-cert.pem'))}\n  tls_key: ${JSON.stringify(join(dir, 'no-key.pem'))}\n`);
+      server.process.kill('SIGHUP');
+      const refused = await server.waitForOutput(/configuration not reloaded: .*\n/);
+      assert.match(refused, /configuration not reloaded: Cannot read the TLS file .*no-cert\.pem.*\(client\.tls_cert is set in .*hup\.yaml\)\n/);
     } finally {
       assert.equal(await server.stop('SIGTERM'), 0);
     }

@@ -40,12 +40,14 @@ describe('fuzz', () => {
 });
 
 describe('soak', () => {
-  test('twenty seconds of mixed traffic crash and hang nothing', async () => {
+  test('twenty seconds (and ten turns a client) of mixed traffic crash and hang nothing', async () => {
     const report = await soak({
       seconds: 20,
       clients: 8,
       rooms: 3,
       pauseMs: 50,
+      // Eight clients' first ten turns hold every kind of action (the choice per turn is fixed).
+      minTurns: 10,
       samples: 4,
       shards: 2,
       hangTimeoutMs: HANG_TIMEOUT_MS,
@@ -59,5 +61,8 @@ describe('soak', () => {
     }
     assert.deepEqual(report.crashes, [], summary);
     assert.deepEqual(report.hangs, [], summary);
+    // Figures, not assertions: only that the drift of each half's mean was computed.
+    assert.equal(typeof report.rssMeanGrowthPercent, 'number', summary);
+    assert.match(summary, /rss mean over the first half after warm-up [\d.]+ MiB, over the second [\d.]+ MiB/);
   });
 });

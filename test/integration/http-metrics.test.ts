@@ -106,7 +106,8 @@ describe('HTTP listener configuration', () => {
     try {
       await assert.rejects(startTestServer({ http: { enabled: true, port: first.httpPort } }), (err: Error) => {
         assert.equal(err.constructor.name, 'ConfigError');
-        assert.match(err.message, new RegExp(`^Cannot listen for HTTP on 127\\.0\\.0\\.1:${first.httpPort} \\(http\\.host, http\\.port in .*\\): .*EADDRINUSE`));
+        assert.match(err.message, new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${first.httpPort} \\(http\\.host, http\\.port\\): the port is already in use`));
+        assert.equal((err as Error & { key?: string }).key, 'http.port');
         return true;
       });
     } finally {
