@@ -70,6 +70,7 @@ export default function blocking({ services, database, sessions, settings, roomO
       for (const jid of unblocked) list.delete(jid);
     }
     blocksRooms.delete(session.bareJid);
+    services.roomWatchChanged(session.bareJid);
     await database.acknowledged(store.put(session.bareJid, [...list]));
     // §3.3: a newly blocked contact that sees the user's presence sees the user go offline.
     for (const jid of added) {
@@ -122,6 +123,8 @@ export default function blocking({ services, database, sessions, settings, roomO
     if (stanza.name !== 'message' || type === 'groupchat' || type === 'error' || jidDomain(occupant) !== mucDomain) return false;
     return roomOccupants(occupant).some((jid) => blocks(account, jid));
   };
+  // An account with a list has its room stanzas looked at below: with I/O threads they must come through the router.
+  services.watchRooms((account) => listOf(account).size > 0);
   services.hooks.on('room-delivery', ({ target, delivery, jid, toMuc }) => {
     const account = target.bareJid;
     const mayBePrivateMessage = delivery.head === '<message' && listOf(account).size > 0;

@@ -108,4 +108,29 @@ export class AccountServices {
     const entry = this.iqHandlers.get(query.name + ' ' + (query.attrs.xmlns ?? ''));
     return target.kind === 'server' ? entry?.server : entry?.account;
   }
+
+  /**
+   * With I/O threads the rooms' stanzas reach a session straight from the
+   * shards, past the 'room-delivery' hook, unless a module watches that
+   * account's (blocking, for an account with a block list): a module says
+   * whom it watches here, and calls `roomWatchChanged` when that changes.
+   */
+  watchRooms(watches: (bareJid: string) => boolean): void {
+    this.roomWatchers.push(watches);
+  }
+
+  watchesRooms(bareJid: string): boolean {
+    return this.roomWatchers.some((watches) => watches(bareJid));
+  }
+
+  roomWatchChanged(bareJid: string): void {
+    for (const listener of this.roomWatchListeners) listener(bareJid);
+  }
+
+  onRoomWatchChanged(listener: (bareJid: string) => void): void {
+    this.roomWatchListeners.push(listener);
+  }
+
+  private readonly roomWatchers: ((bareJid: string) => boolean)[] = [];
+  private readonly roomWatchListeners: ((bareJid: string) => void)[] = [];
 }

@@ -8,9 +8,13 @@
 // Both directions are batched per event-loop turn, one message per turn, in
 // order: a session's stanzas reach the router after its binding, and what the
 // router sends a session reaches it in the order it was sent. A shard's
-// delivery crosses once per I/O thread with all of that thread's recipients.
+// deliveries for the thread's sessions come straight from the shard over a
+// direct link (shard-pool.ts), split per thread there: once per thread with
+// all of that thread's recipients, without the main thread.
 
+import type { MessagePort } from 'node:worker_threads';
 import type { Settings } from '../config/load.js';
+import type { Delivery } from '../runtime/protocol.js';
 import type { AccountChange } from '../store/accounts.js';
 import type { Element } from '../xml/element.js';
 import type { Phase } from './c2s-session.js';
@@ -21,7 +25,9 @@ export type SessionEvent =
   | { kind: 'bound'; id: number; fullJid: string }
   /** A stanza from a bound session (as parsed: the router stamps and checks it). */
   | { kind: 'stanza'; id: number; stanza: Element }
-  | { kind: 'ended'; id: number; reason: string | undefined };
+  | { kind: 'ended'; id: number; reason: string | undefined }
+  /** What a shard's link brought for full JIDs this thread no longer serves (ended or moved): the router places it. */
+  | { kind: 'undelivered'; deliveries: Delivery[] };
 
 /** Main thread → I/O thread. */
 export type SessionCommand =
@@ -42,6 +48,10 @@ export type ToIoThread =
   /** A reload's settings (live-settings.ts), already checked on the main thread. */
   | { kind: 'reload'; settings: Settings }
   | { kind: 'stop-accepting' }
+  /** The thread's end of a direct link from shard `shard` (transferred); it carries `Delivery[]` per shard turn. */
+  | { kind: 'link'; shard: number; port: MessagePort }
+  /** Shard `shard`'s worker is gone: write what it sent, then drop the link (what the main thread sends next comes after). */
+  | { kind: 'unlink'; shard: number }
   | { kind: 'close' };
 
 export type FromIoThread =

@@ -2,11 +2,13 @@
 // other I/O threads (SO_REUSEPORT: the kernel spreads the connections) and
 // runs each connection's ClientSession as the main thread would: reading,
 // parsing, SASL, binding, writing. Routing is the main thread's: a bound
-// session's stanzas go there, and what the router or a shard sends the
-// session comes back as commands.
+// session's stanzas go there, and what the router sends the session comes
+// back as commands. The shards' deliveries for the thread's sessions come
+// straight from each shard over its link, with only this thread's recipients.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createLogger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
 import { openAccounts } from '../store/open.js';
@@ -110,6 +112,39 @@ function run(command: SessionCommand): void {
   }
 }
 
+/** Writes a shard's deliveries to this thread's sessions; those it no longer has go to the main thread's router. */
+function deliver(deliveries: Delivery[]): void {
+  let undelivered: Delivery[] | undefined;
+  for (const delivery of deliveries) {
+    let missing: string[] | undefined;
+    for (const jid of delivery.to) {
+      const session = sessions.get(jid);
+      if (session !== undefined) session.send(addressedTo(delivery, jid));
+      else (missing ??= []).push(jid);
+    }
+    if (missing !== undefined) (undelivered ??= []).push({ head: delivery.head, tail: delivery.tail, to: missing });
+  }
+  if (undelivered !== undefined) events.push({ kind: 'undelivered', deliveries: undelivered });
+}
+
+/** The direct link from each shard, by shard index. */
+const links = new Map<number, MessagePort>();
+
+function link(shard: number, port: MessagePort): void {
+  links.get(shard)?.close();
+  links.set(shard, port);
+  port.on('message', deliver);
+  port.unref();
+}
+
+function unlink(shard: number): void {
+  const port = links.get(shard);
+  if (port === undefined) return;
+  links.delete(shard);
+  for (let left = receiveMessageOnPort(port); left !== undefined; left = receiveMessageOnPort(port)) deliver(left.message as Delivery[]);
+  port.close();
+}
+
 main.on('message', (message: ToIoThread) => {
   switch (message.kind) {
     case 'commands':
@@ -119,6 +154,10 @@ main.on('message', (message: ToIoThread) => {
       return applyLiveSettings(settings, message.settings, c2s, log);
     case 'stop-accepting':
       return listener.stopAccepting();
+    case 'link':
+      return link(message.shard, message.port);
+    case 'unlink':
+      return unlink(message.shard);
   }
   void (async () => {
     await listener.close();

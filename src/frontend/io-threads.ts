@@ -12,14 +12,19 @@
 //
 // A session is known by its thread and the number its thread gave it. Its
 // stanzas and its end arrive in order with its binding; what the router sends
-// it crosses back in order, one message per thread per turn. A shard's
-// delivery crosses once per thread with that thread's recipients, serialized
-// for each only on the thread.
+// it crosses back in order, one message per thread per turn. The shards'
+// deliveries do not pass here: each thread has a direct link to each shard
+// (ShardPool.connect), and every binding and end goes into the pool's session
+// directory, which tells the shards which thread serves a full JID. Only
+// deliveries to bare JIDs, and those a thread got for a session it no longer
+// has, are routed here.
 
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
+import type { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import type { ShardLinks, ShardPool } from '../runtime/shard-pool.js';
 import type { AccountChange } from '../store/accounts.js';
 import { Element } from '../xml/element.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
@@ -93,12 +98,23 @@ export class IoThreads {
     readonly port: number,
   ) {}
 
-  static async start(settings: Settings, sessions: SessionTable<RemoteSession>, router: StanzaRouter, log: Logger): Promise<IoThreads> {
-    const first = new IoThread(0, settings, sessions, router, log);
+  static async start(
+    settings: Settings,
+    sessions: SessionTable<RemoteSession>,
+    router: StanzaRouter,
+    shards: ShardPool,
+    services: AccountServices,
+    log: Logger,
+  ): Promise<IoThreads> {
+    // An account a module starts or stops watching moves its sessions' room stanzas to or from the main thread.
+    services.onRoomWatchChanged((bareJid) => {
+      for (const session of sessions.resources(bareJid)) shards.placeSession(session.fullJid, services.watchesRooms(bareJid) ? undefined : session.thread.index);
+    });
+    const first = new IoThread(0, settings, sessions, router, shards, services, log);
     const threads = [first];
     try {
       const port = await first.start(settings.client.port);
-      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, log));
+      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, shards, services, log));
       await Promise.all(threads.slice(1).map((thread) => thread.start(port)));
       log.info({ ioThreads: threads.length }, 'I/O threads started');
       return new IoThreads(threads, port);
@@ -134,7 +150,7 @@ export class IoThreads {
 }
 
 /** One I/O thread: its worker, its live sessions, and this turn's commands for it. */
-class IoThread {
+class IoThread implements ShardLinks {
   /** The thread's last report of its connections' states. */
   states: [Phase, number][] = [];
   private worker: Worker | undefined;
@@ -151,6 +167,8 @@ class IoThread {
     private readonly settings: Settings,
     private readonly sessions: SessionTable<RemoteSession>,
     private readonly router: StanzaRouter,
+    private readonly shards: ShardPool,
+    private readonly services: AccountServices,
     private readonly log: Logger,
   ) {}
 
@@ -164,6 +182,7 @@ class IoThread {
       worker.on('message', (message: FromIoThread) => {
         if (message.kind === 'listening') {
           this.port = message.port;
+          this.shards.connect(this.index, this);
           resolve(message.port);
         } else if (message.kind === 'events') this.receive(message.events);
         else if (message.kind === 'states') this.states = message.states;
@@ -203,10 +222,19 @@ class IoThread {
     this.lastDelivery = delivery;
   }
 
-  /** The session is over for the router: it leaves the table and its presence goes unavailable. */
+  linked(shard: number, port: MessagePort): void {
+    this.post({ kind: 'link', shard, port }, [port]);
+  }
+
+  unlinked(shard: number): void {
+    this.post({ kind: 'unlink', shard });
+  }
+
+  /** The session is over for the router: it leaves the table and the directory, and its presence goes unavailable. */
   end(session: RemoteSession, reason: string | undefined): void {
     session.ended = true;
     this.live.delete(session.id);
+    if (this.sessions.get(session.fullJid) === session) this.shards.placeSession(session.fullJid, undefined);
     this.sessions.remove(session);
     this.router.sessionEnded(session, reason);
   }
@@ -222,10 +250,10 @@ class IoThread {
   }
 
   /** Posts now, after this turn's commands so far. */
-  post(message: ToIoThread): void {
+  post(message: ToIoThread, transfer?: MessagePort[]): void {
     if (message.kind !== 'commands') this.commands.flush();
     this.lastDelivery = undefined;
-    this.worker?.postMessage(message);
+    this.worker?.postMessage(message, transfer);
   }
 
   private receive(events: SessionEvent[]): void {
@@ -237,6 +265,8 @@ class IoThread {
           const session = new RemoteSession(this, event.id, event.fullJid);
           this.live.set(event.id, session);
           this.sessions.add(session);
+          // The rooms' stanzas to an account a module watches pass the router's hook, on the main thread.
+          if (!this.services.watchesRooms(session.bareJid)) this.shards.placeSession(event.fullJid, this.index);
           break;
         }
         case 'stanza': {
@@ -258,6 +288,9 @@ class IoThread {
           this.command({ kind: 'ended', id: event.id });
           break;
         }
+        case 'undelivered':
+          this.router.deliver(event.deliveries);
+          break;
       }
     }
   }
@@ -266,6 +299,7 @@ class IoThread {
   private exited(worker: Worker): void {
     if (worker !== this.worker) return;
     this.worker = undefined;
+    this.shards.disconnect(this.index);
     for (const session of [...this.live.values()]) this.end(session, 'internal server error');
     if (this.closing) return this.closed?.();
     this.log.error({ ioThread: this.index }, 'I/O thread exited; restarting it');

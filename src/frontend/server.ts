@@ -105,7 +105,7 @@ export async function startServer(
       }
       listener =
         settings.ioThreadCount > 1
-          ? await IoThreads.start(settings, sessions as SessionTable<RemoteSession>, router, log)
+          ? await IoThreads.start(settings, sessions as SessionTable<RemoteSession>, router, pool, services, log)
           : await ClientListener.listen(c2s);
       log.info({ host: settings.client.host, port: listener.port, domain: settings.domain }, 'listening for clients');
       if (settings.websocket.enabled && listener instanceof ClientListener) {

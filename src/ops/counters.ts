@@ -50,6 +50,8 @@ export const counters = {
   stanzasOut: new StanzaCounts(),
   /** Deliveries the shards returned (one stanza to one or more recipients). */
   deliveries: 0,
+  /** Of those, the ones a shard sent straight to an I/O thread (split per thread), not through the main thread. */
+  directDeliveries: 0,
   /** Failed SASL attempts, by SASL failure condition. */
   authFailures: new Map<string, number>(),
   /** Limit hits, by limit (`limitHit`). */

@@ -2,6 +2,10 @@
 // shard worker, beside the shared contract of protocol.ts. One port per worker
 // carries everything in both directions, so a debug request is ordered after
 // the stanzas dispatched before it.
+//
+// Beside it, a worker may hold one direct port to each I/O thread (a link):
+// the deliveries whose recipients the session directory places on that
+// thread go straight there, split per thread, never through the main thread.
 
 import type { MessagePort } from 'node:worker_threads';
 import { serialize, type Element } from '../xml/element.js';
@@ -18,6 +22,13 @@ export type ShardRequest =
   | { kind: 'inspect'; id: number; room: string }
   | { kind: 'stall'; room: string; ms: number }
   | { kind: 'forget-user'; user: string }
+  /** A direct port to I/O thread `thread` (transferred), replacing any before it. */
+  | { kind: 'link'; thread: number; port: MessagePort }
+  /**
+   * Changes to the session directory, in order: full JID → the I/O thread
+   * whose session has it, or -1 when it has none any more.
+   */
+  | { kind: 'directory'; changes: [string, number][] }
   /** Debug: the worker dies abruptly, as a bug would kill it. */
   | { kind: 'crash' }
   /** Orderly shutdown: the worker closes its application, then its attach task resolves. */
@@ -67,17 +78,17 @@ export function toDelivery(stanza: Element, to: string | readonly string[]): Del
 }
 
 /**
- * Adds `stanza` for `to` to the end of `deliveries`: into the last delivery when
- * that one goes to the same single full JID only (a session: bare JIDs are
- * routed by stanza kind, so they keep one stanza per delivery), else as a new one.
+ * Adds `delivery` to the end of `deliveries`: into the last one when both go
+ * to the same single full JID only (a session: bare JIDs are routed by stanza
+ * kind, so they keep one stanza per delivery), else as a new one.
  */
-export function appendDelivery(deliveries: Delivery[], stanza: Element, to: string | readonly string[]): void {
+export function appendDelivery(deliveries: Delivery[], delivery: Delivery): void {
   const last = deliveries[deliveries.length - 1];
-  const single = typeof to === 'string' ? to : to.length === 1 ? to[0]! : undefined;
+  const single = delivery.to.length === 1 ? delivery.to[0]! : undefined;
   if (single !== undefined && last?.to.length === 1 && last.to[0] === single && single.includes('/')) {
-    last.tail += addressedTo(toDelivery(stanza, single), single);
+    last.tail += addressedTo(delivery, single);
   } else {
-    deliveries.push(toDelivery(stanza, to));
+    deliveries.push(delivery);
   }
 }
 

@@ -23,8 +23,18 @@
 // the users of its rooms (the MUC tells each occupant it was removed, status
 // 332: see muc/shard-keeper.ts), attaches a fresh worker, and holds the
 // shard's stanzas until it is ready. Other shards carry on.
+//
+// Direct links (I/O threads, issue 12): each I/O thread that `connect`s gets a
+// MessageChannel to every shard worker, and again to each worker that replaces
+// a dead one. The pool keeps the session directory (full JID → I/O thread)
+// and replays it in order with the stanzas, so a shard knows a session's
+// thread before it sees the session's first stanza; the shard then sends that
+// session's deliveries down the link. When a worker goes, the pool and then
+// the threads read what it sent before the pool sends anything on its behalf
+// (errors, 332 presences), so nothing from the old worker reaches an occupant
+// after them.
 
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Settings } from '../config/load.js';
 import { bareJid } from '../jid/jid.js';
@@ -68,6 +78,14 @@ export interface StanzaSender {
   shardCaughtUp(): void;
 }
 
+/** An I/O thread as the pool sees it: it takes its end of each shard's direct link. */
+export interface ShardLinks {
+  /** The thread's end of a new link to `shard`, replacing any before it. */
+  linked(shard: number, port: MessagePort): void;
+  /** The worker of `shard` is gone: the thread writes what it sent, then drops the link. */
+  unlinked(shard: number): void;
+}
+
 /** One shard as /metrics and /status see it. */
 export interface ShardView {
   index: number;
@@ -83,7 +101,11 @@ export interface ShardView {
 }
 
 export class ShardPool {
-  private constructor(private readonly shards: Shard[]) {}
+  private constructor(
+    private readonly shards: Shard[],
+    private readonly links: Map<number, ShardLinks>,
+    private readonly directory: Map<string, number>,
+  ) {}
 
   static async start(
     settings: Settings,
@@ -91,6 +113,8 @@ export class ShardPool {
     deliver: (deliveries: Delivery[]) => void,
     application: ShardApplicationSpec,
   ): Promise<ShardPool> {
+    const links = new Map<number, ShardLinks>();
+    const directory = new Map<string, number>();
     const shards = Array.from({ length: settings.shardCount }, (_, shardIndex) => {
       const workerData: ShardWorkerData = {
         shardIndex,
@@ -98,7 +122,7 @@ export class ShardPool {
         settings,
         applicationModule: application.workerModule,
       };
-      return new Shard(shardIndex, workerData, application.keeper(settings), log, deliver);
+      return new Shard(shardIndex, workerData, application.keeper(settings), log, deliver, links, directory);
     });
     try {
       await Promise.all(shards.map((shard) => shard.start()));
@@ -107,7 +131,25 @@ export class ShardPool {
       throw err;
     }
     log.info({ shards: shards.length }, 'shard pool started');
-    return new ShardPool(shards);
+    return new ShardPool(shards, links, directory);
+  }
+
+  /** Links I/O thread `thread` to every shard (again, after the thread restarted). */
+  connect(thread: number, links: ShardLinks): void {
+    this.links.set(thread, links);
+    for (const shard of this.shards) shard.link(thread, links);
+  }
+
+  /** The thread is gone; its links closed with it. */
+  disconnect(thread: number): void {
+    this.links.delete(thread);
+  }
+
+  /** The session directory: the full JID is now bound on I/O thread `thread`, or on none (undefined). */
+  placeSession(fullJid: string, thread: number | undefined): void {
+    if (thread === undefined) this.directory.delete(fullJid);
+    else this.directory.set(fullJid, thread);
+    for (const shard of this.shards) shard.placeSession(fullJid, thread ?? -1);
   }
 
   /** Routes a stanza (from and to set) to the shard of its bare `to`. */
@@ -191,6 +233,10 @@ class Shard {
     private readonly keeper: ShardKeeper,
     log: Logger,
     private readonly deliver: (deliveries: Delivery[]) => void,
+    /** The I/O threads to link each new worker to, by index. */
+    private readonly threads: ReadonlyMap<number, ShardLinks>,
+    /** The session directory a new worker starts from. */
+    private readonly directory: ReadonlyMap<string, number>,
   ) {
     this.log = log.child({ shard: index });
     this.maxInFlight = workerData.settings.client.max_shard_stanzas_in_flight;
@@ -242,6 +288,19 @@ class Shard {
     this.scheduleFlush();
   }
 
+  /** A new direct channel between this shard's worker and I/O thread `thread`. */
+  link(thread: number, links: ShardLinks): void {
+    const { port1, port2 } = new MessageChannel();
+    this.request({ kind: 'link', thread, port: port1 });
+    links.linked(this.index, port2);
+  }
+
+  placeSession(fullJid: string, thread: number): void {
+    const last = this.queue[this.queue.length - 1];
+    if (last?.kind === 'directory') last.changes.push([fullJid, thread]);
+    else this.request({ kind: 'directory', changes: [[fullJid, thread]] });
+  }
+
   inspect(roomJid: string): Promise<Record<string, unknown> | undefined> {
     const id = this.nextInspection++;
     return new Promise((resolve, reject) => {
@@ -276,6 +335,7 @@ class Shard {
       this.port = undefined;
     }
     this.closed = true;
+    for (const [, links] of this.threads) links.unlinked(this.index);
     this.bounce([...this.unhandled.takeAll(), ...this.queue.flatMap((request) => (request.kind === 'stanzas' ? request.stanzas : []))], 'service-unavailable');
     this.queue = [];
     this.workerGone();
@@ -297,9 +357,15 @@ class Shard {
         // `close` closes the port once it has read the worker's last output.
         () => undefined,
         (err: unknown) => {
-          // Closing drops whatever the dead worker posted last, so nothing
-          // reaches an occupant after the presence that says they were removed;
-          // the receipts dropped with it leave their stanzas to be answered as lost.
+          // What the dead worker posted before it died is read now, before
+          // anything is sent on its behalf: its I/O threads may already have
+          // written what it sent them directly, so its events (who joined)
+          // and receipts stand too, and nothing reaches an occupant after the
+          // presence that says they were removed.
+          for (let left = receiveMessageOnPort(port); left !== undefined; left = receiveMessageOnPort(port)) {
+            const reply = left.message as ShardReply;
+            if (reply.kind !== 'ready') this.receive(reply);
+          }
           port.close();
           const wasReady = this.port === port;
           this.port = undefined;
@@ -312,6 +378,11 @@ class Shard {
 
   private ready(port: MessagePort, threadId: number): void {
     if (this.threadId !== -1) this.log.info({ threadId }, 'shard worker replaced');
+    // Linked before the held requests go over, so that all the new worker's deliveries take the same way.
+    const held = this.queue;
+    this.queue = [];
+    for (const [thread, links] of this.threads) this.link(thread, links);
+    this.queue.push(...held);
     this.port = port;
     this.threadId = threadId;
     this.failedStarts = 0;
@@ -323,6 +394,8 @@ class Shard {
     if (!wasReady) this.failedStarts++;
     const delay =
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
+    // The threads write what the dead worker sent them before anything the pool sends for it.
+    for (const [, links] of this.threads) links.unlinked(this.index);
     const lost = this.unhandled.takeAll();
     // What is still in flight is what waits in the queue for the next worker.
     this.released(this.inFlight - this.queuedSenders.filter((sender) => sender !== undefined).length);
@@ -331,6 +404,10 @@ class Shard {
     // hear of them first: after its 332 presence, nothing from the room reaches an occupant.
     this.bounce(lost, FAILED_STANZA);
     this.workerGone();
+    // The next worker starts from the whole directory and is linked anew when ready, not by links made for the dead one.
+    for (const request of this.queue) if (request.kind === 'link') request.port.close();
+    this.queue = this.queue.filter((request) => request.kind !== 'link' && request.kind !== 'directory');
+    this.queue.unshift({ kind: 'directory', changes: [...this.directory] });
     // Inspections still queued go to the next worker; the dead one took the others with it.
     const queued = new Set(this.queue.flatMap((request) => (request.kind === 'inspect' ? [request.id] : [])));
     for (const [id, inspection] of this.inspections) {
@@ -354,9 +431,10 @@ class Shard {
     } else this.output(reply.output);
   }
 
-  private output({ deliveries, events, handled }: ShardOutput): void {
+  private output({ deliveries, direct, events, handled }: ShardOutput): void {
     for (const event of events) this.keeper.apply(event);
-    counters.deliveries += deliveries.length;
+    counters.deliveries += deliveries.length + direct;
+    counters.directDeliveries += direct;
     if (deliveries.length > 0) this.deliver(deliveries);
     this.released(this.unhandled.forget(handled));
   }
@@ -385,7 +463,7 @@ class Shard {
         request.first = this.unhandled.add(request.stanzas, this.queuedSenders.slice(senders, end));
         senders = end;
       }
-      this.port.postMessage(request);
+      this.port.postMessage(request, request.kind === 'link' ? [request.port] : undefined);
     }
     this.queue = [];
     this.queuedStanzas = 0;

@@ -12,6 +12,7 @@ import { startIdleCompaction } from './idle-compaction.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
 import {
   appendDelivery,
+  toDelivery,
   FAILED_STANZA,
   type AttachTask,
   type ShardReply,
@@ -56,6 +57,12 @@ export default async function attach({ port }: AttachTask): Promise<void> {
         case 'forget-user':
           application.forgetUser(request.user);
           break;
+        case 'link':
+          outbox.link(request.thread, request.port);
+          break;
+        case 'directory':
+          outbox.placeSessions(request.changes);
+          break;
         case 'stall':
           application.stall(request.room, request.ms);
           break;
@@ -66,6 +73,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
           stopLoadReports();
           void application.close().then(() => {
             outbox.flush();
+            outbox.unlinkAll();
             port.close();
             resolve();
           });
@@ -102,18 +110,33 @@ function reply(port: MessagePort, message: ShardReply): void {
  * the microtasks of its async handlers, and posts it as one `ShardOutput`:
  * a stanza's receipt travels with what the stanza produced, so the pool
  * never sees one without the other.
+ *
+ * A delivery's recipients that the session directory places on a linked I/O
+ * thread go to that thread directly, one delivery per thread; the rest go to
+ * the pool as before. The pool's output is posted first: the occupants a
+ * turn's events announce are known to the pool before any thread can write
+ * what they were sent, so a worker that dies between the two posts costs them
+ * the turn's direct deliveries, never the presence that says they were removed.
  */
 class PortOutbox implements Outbox {
   private deliveries: Delivery[] = [];
   private events: ShardEvent[] = [];
   private receipts: number[] = [];
   private flushScheduled = false;
+  /** The direct port to each I/O thread, by thread index. */
+  private readonly links: (MessagePort | undefined)[] = [];
+  /** This turn's deliveries for each linked I/O thread. */
+  private direct: (Delivery[] | undefined)[] = [];
+  /** Full JID → the I/O thread of its session, as the pool last said. */
+  private readonly directory = new Map<string, number>();
 
   constructor(private readonly port: MessagePort) {}
 
   send(stanza: Element, to: string | readonly string[]): void {
     if (to.length === 0) return;
-    appendDelivery(this.deliveries, stanza, to);
+    const delivery = toDelivery(stanza, to);
+    if (this.directory.size === 0) appendDelivery(this.deliveries, delivery);
+    else this.split(delivery);
     this.scheduleFlush();
   }
 
@@ -131,13 +154,51 @@ class PortOutbox implements Outbox {
     this.scheduleFlush();
   }
 
+  link(thread: number, port: MessagePort): void {
+    this.links[thread]?.close();
+    this.links[thread] = port;
+    // The thread is gone (it died, or was replaced): its recipients go through the pool until it is linked again.
+    port.once('close', () => {
+      if (this.links[thread] === port) this.links[thread] = undefined;
+    });
+  }
+
+  placeSessions(changes: readonly [string, number][]): void {
+    for (const [jid, thread] of changes) {
+      if (thread < 0) this.directory.delete(jid);
+      else this.directory.set(jid, thread);
+    }
+  }
+
   flush(): void {
     this.flushScheduled = false;
-    if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0) return;
-    reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, events: this.events, handled: this.receipts } });
+    const direct = this.direct.reduce((count, deliveries) => count + (deliveries?.length ?? 0), 0);
+    if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0 && direct === 0) return;
+    reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, direct, events: this.events, handled: this.receipts } });
+    this.direct.forEach((deliveries, thread) => deliveries !== undefined && this.links[thread]?.postMessage(deliveries));
     this.deliveries = [];
+    this.direct = [];
     this.events = [];
     this.receipts = [];
+  }
+
+  /** Closes the direct ports (after the last flush): the threads see the shard go. */
+  unlinkAll(): void {
+    for (const port of this.links) port?.close();
+  }
+
+  /** Sends each linked thread its recipients of `delivery`, the pool the others; the stanza stays serialized once. */
+  private split(delivery: Delivery): void {
+    const { head, tail } = delivery;
+    let viaPool: string[] | undefined;
+    const byThread: (string[] | undefined)[] = [];
+    for (const jid of delivery.to) {
+      const thread = this.directory.get(jid);
+      if (thread === undefined || this.links[thread] === undefined) (viaPool ??= []).push(jid);
+      else (byThread[thread] ??= []).push(jid);
+    }
+    if (viaPool !== undefined) appendDelivery(this.deliveries, { head, tail, to: viaPool });
+    byThread.forEach((to, thread) => to !== undefined && appendDelivery((this.direct[thread] ??= []), { head, tail, to }));
   }
 
   private scheduleFlush(): void {

@@ -1,7 +1,9 @@
 // Sessions on different I/O threads (`client.io_threads: 3`): they share
 // rooms and reach each other as if one thread served them all: user to user,
-// directed presence, private messages through a room; a resource bound again
-// on another thread replaces the old session; deleting an account ends its
+// directed presence, private messages through a room, the room's deliveries
+// going straight from the shard to each thread, also after the shard
+// restarts; a resource bound again on another thread replaces the old session
+// and its rooms reach it on the new thread; deleting an account ends its
 // sessions on every thread. Needs Node >= 22.12 (SO_REUSEPORT): the kernel
 // picks each connection's thread, so a client is logged in again until it
 // lands on a thread the test wants.
@@ -11,8 +13,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REUSE_PORT_SUPPORTED } from '../../src/config/load.js';
+import { counters } from '../../src/ops/counters.js';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { accountCommand, IO_THREADS_SKIP, rawClient, startTestServer, type TestServer } from '../helpers/server.js';
+import { accountCommand, IO_THREADS_SKIP, rawClient, startTestServer, type RawClient, type TestServer } from '../helpers/server.js';
 
 const ROOM = 'crossing@conference.localhost';
 /** With three threads, the odds that this many logins all land on unwanted threads are nil. */
@@ -52,6 +55,26 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     return thread!;
   }
 
+  /** Romeo creates the room, Juliet joins, and Romeo sees her in. */
+  async function meet(room: string, romeo: MucTestClient, juliet: MucTestClient): Promise<void> {
+    await romeo.createRoom(room, 'Romeo');
+    await juliet.join(room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+  }
+
+  /** Juliet says `body` in the room; it crosses from the shard once to each of the two threads, not through the main thread. */
+  async function sayStraightToThreads(room: string, romeo: MucTestClient, juliet: MucTestClient, body: string): Promise<void> {
+    // The shard answers an inspection after the output it sent before it: the counts are in.
+    await server.shards.inspect(room);
+    const before = { ...counters };
+    juliet.say(room, body);
+    assert.equal((await romeo.messageFrom(`${room}/Juliet`)).getChildText('body'), body);
+    await juliet.messageFrom(`${room}/Juliet`);
+    await server.shards.inspect(room);
+    assert.equal(counters.directDeliveries - before.directDeliveries, 2);
+    assert.equal(counters.deliveries - before.deliveries, 2);
+  }
+
   test('user to user, directed presence, and a room with private messages', async () => {
     const romeo = await loginApart('romeo');
     const juliet = await loginApart('juliet', romeo);
@@ -65,11 +88,8 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     const directed = await romeo.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === juliet.fullJid);
     assert.equal(directed.getChildText('show'), 'away');
 
-    await romeo.createRoom(ROOM, 'Romeo');
-    await juliet.join(ROOM, 'Juliet');
-    await romeo.presenceFrom(`${ROOM}/Juliet`);
-    juliet.say(ROOM, 'In the room');
-    assert.equal((await romeo.messageFrom(`${ROOM}/Juliet`)).getChildText('body'), 'In the room');
+    await meet(ROOM, romeo, juliet);
+    await sayStraightToThreads(ROOM, romeo, juliet, 'In the room');
     romeo.client.send(`<message to='${ROOM}/Juliet' type='chat' id='pm1'><body>Privately</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`);
     assert.equal((await juliet.messageFrom(`${ROOM}/Romeo`)).getChildText('body'), 'Privately');
 
@@ -80,7 +100,37 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
     await romeo.close();
   });
 
-  test('binding a resource taken on another thread replaces the old session with conflict', async () => {
+  test("a shard that dies is linked to every thread again: its occupants hear they were removed, and the room's deliveries go straight to the threads once more", async () => {
+    const room = 'phoenix@conference.localhost';
+    const romeo = await loginApart('romeo');
+    const juliet = await loginApart('juliet', romeo);
+    await meet(room, romeo, juliet);
+
+    const removed = (client: MucTestClient, nick: string) =>
+      client.client.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/${nick}` && stanza.toString().includes("code='332'"));
+    const told = Promise.all([removed(romeo, 'Romeo'), removed(juliet, 'Juliet')]);
+    await server.shards.crashShard(server.shards.shardOf(room));
+    await told;
+
+    await meet(room, romeo, juliet);
+    await sayStraightToThreads(room, romeo, juliet, 'Again');
+    await Promise.all([romeo.close(), juliet.close()]);
+  });
+
+  test('binding a resource taken on another thread replaces the old session with conflict, and the room reaches it on its new thread', async () => {
+    /** The session that took the JID joins a room: the shard sends to its thread, not the old one. */
+    const inRoomOnItsThread = async (newcomer: RawClient): Promise<void> => {
+      const room = 'balcony@conference.localhost';
+      const romeo = await MucTestClient.login(server.port, 'romeo');
+      await romeo.createRoom(room, 'Romeo');
+      newcomer.send(`<presence to='${room}/Nurse'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+      await newcomer.next((stanza) => stanza.name === 'message' && stanza.getChild('subject') !== undefined);
+      romeo.say(room, 'Anon, good nurse');
+      const said = await newcomer.next((stanza) => stanza.name === 'message' && stanza.attrs.from === `${room}/Romeo`);
+      assert.equal(said.getChildText('body'), 'Anon, good nurse');
+      await Promise.all([romeo.close(), newcomer.close()]);
+    };
+
     let old = await rawClient(server.port, 'nurse', 'phone');
     await old.ping();
     let oldThread = server.ioThreadOf(old.fullJid);
@@ -90,7 +140,7 @@ describe('sessions on different I/O threads', { skip: IO_THREADS_SKIP }, () => {
       assert.equal(await old.streamError(), 'conflict');
       await newcomer.ping();
       const thread = server.ioThreadOf(newcomer.fullJid);
-      if (thread !== oldThread) return await newcomer.close();
+      if (thread !== oldThread) return await inRoomOnItsThread(newcomer);
       [old, oldThread] = [newcomer, thread];
     }
     throw new Error('no login landed on another thread');

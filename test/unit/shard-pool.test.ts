@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { threadId as mainThreadId } from 'node:worker_threads';
+import { threadId as mainThreadId, type MessagePort } from 'node:worker_threads';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import type { Delivery } from '../../src/runtime/protocol.js';
@@ -280,6 +280,43 @@ test('a stanza the shard application throws on is answered with an error; the sh
     recipients.received.filter(({ xml }) => xml.includes(" id='throw-iq'")).map(({ to, xml }) => [to, xml.includes("<internal-server-error ")]),
     [['bob@localhost/r', true]],
   );
+});
+
+test("the directory sends a session's deliveries down its thread's link, the others to the pool; a restarted worker is linked again and knows the directory", async () => {
+  // Two stand-ins for I/O threads: each takes its end of every shard's link, as io-thread.ts does.
+  const threads = [new Recipients(), new Recipients()];
+  const ports: MessagePort[] = [];
+  threads.forEach((thread, index) =>
+    pool.connect(index, {
+      linked(_shard, port) {
+        ports.push(port);
+        port.on('message', thread.deliver);
+      },
+      unlinked() {},
+    }),
+  );
+  const [one, two, nowhere] = ['a@localhost/one', 'b@localhost/two', 'c@localhost/three'];
+  pool.placeSession(one, 0);
+  pool.placeSession(two, 1);
+  const room = `direct@${SERVICE}`;
+  pool.dispatch(message(room, 'direct-one', 'x', one));
+  pool.dispatch(message(room, 'direct-two', 'x', two));
+  pool.dispatch(message(room, 'direct-nowhere', 'x', nowhere));
+  assert.equal((await threads[0].echo('direct-one')).to, one);
+  assert.equal((await threads[1].echo('direct-two')).to, two);
+  assert.equal((await recipients.echo('direct-nowhere')).to, nowhere);
+  assert.deepEqual([recipients.echoes('direct-one'), recipients.echoes('direct-two'), threads[0].echoes('direct-two')], [[], [], []]);
+
+  await pool.crashShard(pool.shardOf(room));
+  pool.dispatch(message(room, 'again-one', 'x', one));
+  assert.equal((await threads[0].echo('again-one')).to, one, 'the new worker is linked and started from the directory');
+  pool.placeSession(one, undefined);
+  pool.dispatch(message(room, 'gone-one', 'x', one));
+  assert.equal((await recipients.echo('gone-one')).to, one, 'a session that left the directory is the pool\'s again');
+
+  pool.placeSession(two, undefined);
+  threads.forEach((_, index) => pool.disconnect(index));
+  for (const port of ports) port.close();
 });
 
 test('the stanzas the pool keeps are forgotten as their receipts come back, in any order, across batches', () => {
