@@ -113,6 +113,17 @@ export const configSchema = z
       })
       .strict(),
     http: z.object({ enabled: z.boolean(), host: z.string().min(1), port }).strict(),
+    // null: one node on its own. A mapping: this process is one node of a cluster on NATS.
+    cluster: z
+      .object({
+        // A NATS subject token: it names the node's subjects.
+        node: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"'),
+        nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
+        heartbeat_seconds: z.number().positive().max(60).default(1),
+        node_timeout_seconds: z.number().positive().max(600).default(3),
+      })
+      .strict()
+      .nullable(),
   })
   .strict()
   .superRefine((config, context) => {
@@ -143,6 +154,12 @@ export const configSchema = z
     }
     if (config.muc.history_length > config.muc.max_history_length) {
       context.addIssue({ code: 'custom', path: ['muc', 'history_length'], message: 'must not exceed muc.max_history_length' });
+    }
+    if (config.cluster !== null && config.cluster.node_timeout_seconds <= config.cluster.heartbeat_seconds) {
+      context.addIssue({ code: 'custom', path: ['cluster', 'node_timeout_seconds'], message: 'must exceed cluster.heartbeat_seconds' });
+    }
+    if (config.cluster !== null && config.component.enabled) {
+      context.addIssue({ code: 'custom', path: ['cluster', 'node'], message: 'a cluster serves client connections only: set component.enabled to false' });
     }
     if (!config.client.enabled && !config.component.enabled) {
       context.addIssue({

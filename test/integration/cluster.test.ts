@@ -1,0 +1,161 @@
+// A cluster of three Conclave nodes on one nats-server, all on loopback: two
+// in this process, the third a `conclave start` of its own so that it can be
+// killed (-9). Clients spread over the nodes share rooms, exchange private
+// and user-to-user messages; the killed node is counted out and its rooms
+// re-home on the survivors.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ownerOf } from '../../src/cluster/placement.js';
+import { membersBecome, startNode, TEST_TIMING, type TestNode } from '../helpers/cluster.js';
+import { MucTestClient } from '../helpers/muc-client.js';
+import { startNats, type TestNats } from '../helpers/nats.js';
+import { conclave, rawClient, spawnServer, type RawClient, type SpawnedServer } from '../helpers/server.js';
+
+const ALL = ['n1', 'n2', 'n3'];
+
+/** A room name that rendezvous hashing gives to `owner` among `members`. */
+function roomOwnedBy(owner: string, members: string[], prefix: string): string {
+  for (let i = 0; ; i++) {
+    const room = `${prefix}${i}@conference.localhost`;
+    if (ownerOf(room, members) === owner) return room;
+  }
+}
+
+describe('a cluster of three nodes on NATS', () => {
+  let nats: TestNats;
+  let folder: string;
+  let config: string;
+  let nodes: TestNode[];
+  let third: SpawnedServer;
+  const clients: { close(): Promise<void> }[] = [];
+
+  before(async () => {
+    nats = await startNats();
+    nodes = [await startNode('n1', nats.url), await startNode('n2', nats.url)];
+    folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-'));
+    config = join(folder, 'n3.yaml');
+    const cluster = { node: 'n3', nats: { servers: [nats.url] }, ...TEST_TIMING };
+    const file = { data_dir: join(folder, 'data'), log_level: 'warn', client: { port: 0, io_threads: 1 }, muc: { shards: 1 }, cluster };
+    await writeFile(config, JSON.stringify(file));
+    third = await spawnServer(['--profile', 'scansion', '--config', config]);
+    await Promise.all(nodes.map((node) => membersBecome(node.cluster, ALL)));
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await third.stop('SIGKILL');
+    await Promise.all(nodes.map((node) => node.close()));
+    await nats.stop();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  async function login(port: number, name: string): Promise<MucTestClient> {
+    const client = await MucTestClient.login(port, name);
+    clients.push(client.client);
+    return client;
+  }
+
+  async function raw(port: number, name: string): Promise<RawClient> {
+    const client = await rawClient(port, name);
+    clients.push(client);
+    return client;
+  }
+
+  it('places every room on one node, and the nodes agree on which', () => {
+    const owners = Array.from({ length: 60 }, (_, i) => nodes.map((node) => node.cluster.ownerOf(`room${i}@conference.localhost`)));
+    for (const views of owners) assert.equal(new Set(views).size, 1, `the nodes disagree: ${views.join(' ')}`);
+    assert.deepEqual(new Set(owners.map((views) => views[0])), new Set(ALL));
+  });
+
+  it('clients on three nodes share a room owned by one of them: presences, groupchat in order, private messages', async () => {
+    const room = roomOwnedBy('n3', ALL, 'shared');
+    const alice = await login(nodes[0].port, 'alice');
+    const bob = await login(nodes[1].port, 'bob');
+    const carol = await login(third.port, 'carol');
+    await alice.createRoom(room, 'Alice');
+    await bob.join(room, 'Bob');
+    await carol.join(room, 'Carol');
+    await alice.presenceFrom(`${room}/Carol`);
+    await bob.presenceFrom(`${room}/Carol`);
+
+    const count = 30;
+    for (let i = 1; i <= count; i++) alice.say(room, `message ${i}`);
+    for (const reader of [alice, bob, carol]) {
+      for (let i = 1; i <= count; i++) {
+        const message = await reader.messageFrom(`${room}/Alice`);
+        assert.equal(message.getChildText('body'), `message ${i}`);
+      }
+    }
+
+    carol.client.send(`<message type='chat' to='${room}/Bob' id='pm1'><body>psst</body></message>`);
+    const pm = await bob.client.next((stanza) => stanza.name === 'message' && stanza.attrs.type === 'chat');
+    assert.equal(pm.attrs.from, `${room}/Carol`);
+    assert.equal(pm.getChildText('body'), 'psst');
+  });
+
+  it('user-to-user stanzas find the recipient on its node: to a full JID, to a bare JID, an iq and its answer', async () => {
+    const dave = await raw(nodes[0].port, 'dave');
+    const erin = await raw(third.port, 'erin');
+    const frank = await raw(nodes[1].port, 'frank');
+    // A message to a bare JID goes to an available resource.
+    frank.send(`<presence/>`);
+    await frank.next((stanza) => stanza.name === 'presence');
+
+    dave.send(`<message type='chat' to='${erin.fullJid}' id='m1'><body>to erin</body></message>`);
+    const toErin = await erin.next((stanza) => stanza.name === 'message');
+    assert.equal(toErin.attrs.from, dave.fullJid);
+    assert.equal(toErin.getChildText('body'), 'to erin');
+
+    dave.send(`<message type='chat' to='frank@localhost' id='m2'><body>to frank</body></message>`);
+    const toFrank = await frank.next((stanza) => stanza.name === 'message');
+    assert.equal(toFrank.attrs.from, dave.fullJid);
+
+    dave.send(`<iq type='get' to='${erin.fullJid}' id='v1'><query xmlns='jabber:iq:version'/></iq>`);
+    const iq = await erin.next((stanza) => stanza.name === 'iq');
+    assert.equal(iq.attrs.from, dave.fullJid);
+    erin.send(`<iq type='result' to='${dave.fullJid}' id='v1'><query xmlns='jabber:iq:version'><name>erin's client</name></query></iq>`);
+    const answer = await dave.reply('v1');
+    assert.equal(answer.attrs.type, 'result');
+    assert.equal(answer.attrs.from, erin.fullJid);
+
+    // A full JID bound nowhere is answered by the sender's node, as on a single server.
+    dave.send(`<iq type='get' to='nobody@localhost/gone' id='v2'><query xmlns='jabber:iq:version'/></iq>`);
+    const missing = await dave.reply('v2');
+    assert.equal(missing.attrs.type, 'error');
+    assert.ok(missing.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  it('conclave cluster status lists every node with its rooms and sessions', async () => {
+    const { code, stdout, stderr } = await conclave(['cluster', 'status', '--profile', 'scansion', '--config', config]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^3 node\(s\) answered/m);
+    for (const node of ALL) assert.match(stdout, new RegExp(`^${node}\\s+\\d+\\s+\\d+\\s+n1 n2 n3$`, 'm'));
+  });
+
+  it('a killed node is out within the bound, and its rooms re-home on the survivors', async (t) => {
+    const room = roomOwnedBy('n3', ALL, 'orphan');
+    const grace = await login(nodes[0].port, 'grace');
+    await grace.createRoom(room, 'Grace');
+
+    const killed = performance.now();
+    await third.stop('SIGKILL');
+    await Promise.all(nodes.map((node) => membersBecome(node.cluster, ['n1', 'n2'])));
+    const bound = (TEST_TIMING.node_timeout_seconds + TEST_TIMING.heartbeat_seconds) * 1000;
+    t.diagnostic(`n3 out on both survivors ${Math.round(performance.now() - killed)} ms after kill -9 (bound ${bound} ms)`);
+
+    // Live state is lost with the node for now (hand-off and failover keeping occupants are the next step): the room starts afresh.
+    const owner = nodes[0].cluster.ownerOf(room);
+    assert.notEqual(owner, 'n3');
+    assert.equal(nodes[1].cluster.ownerOf(room), owner);
+    const heidi = await login(nodes[1].port, 'heidi');
+    await heidi.createRoom(room, 'Heidi');
+    await grace.join(room, 'Grace');
+    heidi.say(room, 'back');
+    assert.equal((await grace.messageFrom(`${room}/Heidi`)).getChildText('body'), 'back');
+  });
+});
