@@ -54,8 +54,11 @@ export class SessionDirectory {
     for (const jid of fullJids) this.bound(node, jid);
   }
 
-  drop(node: string): void {
-    for (const jid of [...(this.byNode.get(node) ?? [])]) this.ended(node, jid);
+  /** Forgets the node; returns the full JIDs it served. */
+  drop(node: string): string[] {
+    const jids = [...(this.byNode.get(node) ?? [])];
+    for (const jid of jids) this.ended(node, jid);
     this.byNode.delete(node);
+    return jids;
   }
 }

@@ -10,7 +10,8 @@
 // connection's messages, so a room sees each node's stanzas in the order its
 // clients sent them, and a node sees a room's output in the order the room
 // produced it. Session announcements go out before the turn's batches, so a
-// room's owner knows a newcomer's node before its join arrives.
+// room's owner knows a newcomer's node before its join arrives. When a node is
+// out, the rooms here hear that its sessions left them, as on a disconnect.
 //
 // Not yet (issue 13 items 3-5): a room that changes owner starts afresh on the
 // new one (its live occupants and history are lost, persistent state comes
@@ -26,7 +27,7 @@ import { bareJid, jidResource } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
-import { Element } from '../xml/element.js';
+import { Element, el } from '../xml/element.js';
 import { SessionDirectory } from './directory.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { ownerOf } from './placement.js';
@@ -82,6 +83,8 @@ export class ClusterNode {
   private readonly membership: Membership;
   private readonly directory = new SessionDirectory();
   private readonly localSessions = new Set<string>();
+  /** For each session of another node, the occupant JIDs it holds in rooms here (by bare room JID). */
+  private readonly remoteOccupants = new Map<string, Map<string, string>>();
   private local: LocalNode | undefined;
   private announcements: [jid: string, bound: boolean][] = [];
   private batches = new Map<string, Batch>();
@@ -226,7 +229,10 @@ export class ClusterNode {
       if (message.node === self || !this.membership.members.includes(message.node)) return;
       for (const [jid, bound] of message.changes) {
         if (bound) this.directory.bound(message.node, jid);
-        else this.directory.ended(message.node, jid);
+        else {
+          this.directory.ended(message.node, jid);
+          this.remoteOccupants.delete(jid);
+        }
       }
     });
     this.subscribe(SUBJECTS.node(self), (batch: Batch) => this.received(batch));
@@ -264,7 +270,7 @@ export class ClusterNode {
 
   private membersChanged(change: MembershipChange): void {
     for (const node of change.left) {
-      this.directory.drop(node);
+      for (const jid of this.directory.drop(node)) this.sessionLost(jid);
       this.batches.delete(node);
       this.log.warn({ left: node, members: change.members }, 'cluster node out: its rooms re-home');
     }
@@ -287,12 +293,39 @@ export class ClusterNode {
       const stanza = Element.revive(plain);
       // The sender's view of the members was not ours: pass it on once, to whom we see as the owner.
       const owner = this.ownerOf(stanza.attrs.to ?? '');
-      if (owner === this.self) local.dispatch(stanza);
+      if (owner === this.self) this.toLocalRoom(stanza);
       else this.batchFor(owner).relayed.push(stanza);
     }
-    for (const plain of batch.relayed) local.dispatch(Element.revive(plain));
+    for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain));
     if (batch.deliveries.length > 0) local.deliver(batch.deliveries);
     for (const plain of batch.stanzas) local.fromCluster(Element.revive(plain));
+  }
+
+  /** A room stanza from another node's session, noting the rooms that session is in. */
+  private toLocalRoom(stanza: Element): void {
+    const { from, to, type } = stanza.attrs;
+    if (stanza.name === 'presence' && from !== undefined && to !== undefined) {
+      const room = bareJid(to);
+      let rooms = this.remoteOccupants.get(from);
+      if (type === undefined) {
+        if (!rooms) this.remoteOccupants.set(from, (rooms = new Map()));
+        rooms.set(room, to);
+      } else if (type === 'unavailable' || type === 'error') {
+        rooms?.delete(room);
+        if (rooms?.size === 0) this.remoteOccupants.delete(from);
+      }
+    }
+    this.local?.dispatch(stanza);
+  }
+
+  /** A session of a node that is out: it leaves the rooms here as on a disconnect. */
+  private sessionLost(fullJid: string): void {
+    const rooms = this.remoteOccupants.get(fullJid);
+    this.remoteOccupants.delete(fullJid);
+    for (const occupant of rooms?.values() ?? []) {
+      const status = el('status', {}, 'Disconnected: its cluster node is out');
+      this.dispatch(el('presence', { type: 'unavailable', from: fullJid, to: occupant }, status));
+    }
   }
 
   private announce(fullJid: string, bound: boolean): void {

@@ -137,16 +137,24 @@ describe('a cluster of three nodes on NATS', () => {
     for (const node of ALL) assert.match(stdout, new RegExp(`^${node}\\s+\\d+\\s+\\d+\\s+n1 n2 n3$`, 'm'));
   });
 
-  it('a killed node is out within the bound, and its rooms re-home on the survivors', async (t) => {
+  it('a killed node is out within the bound, its occupants leave the rooms of the others, and its rooms re-home', async (t) => {
     const room = roomOwnedBy('n3', ALL, 'orphan');
     const grace = await login(nodes[0].port, 'grace');
     await grace.createRoom(room, 'Grace');
+    const survivor = roomOwnedBy('n1', ALL, 'survivor');
+    const judy = await login(nodes[1].port, 'judy');
+    const ivan = await login(third.port, 'ivan');
+    await judy.createRoom(survivor, 'Judy');
+    await ivan.join(survivor, 'Ivan');
+    await judy.presenceFrom(`${survivor}/Ivan`);
 
     const killed = performance.now();
     await third.stop('SIGKILL');
     await Promise.all(nodes.map((node) => membersBecome(node.cluster, ['n1', 'n2'])));
     const bound = (TEST_TIMING.node_timeout_seconds + TEST_TIMING.heartbeat_seconds) * 1000;
     t.diagnostic(`n3 out on both survivors ${Math.round(performance.now() - killed)} ms after kill -9 (bound ${bound} ms)`);
+    const gone = await judy.presenceFrom(`${survivor}/Ivan`);
+    assert.equal(gone.attrs.type, 'unavailable');
 
     // Live state is lost with the node for now (hand-off and failover keeping occupants are the next step): the room starts afresh.
     const owner = nodes[0].cluster.ownerOf(room);
