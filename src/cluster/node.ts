@@ -15,8 +15,7 @@
 //
 // Not yet (issue 13 items 3-5): a room that changes owner starts afresh on the
 // new one (its live occupants and history are lost, persistent state comes
-// from the new owner's store); stanzas between nodes carry no flow control;
-// the service's own disco#items lists the rooms of the node asked.
+// from the new owner's store); stanzas between nodes carry no flow control.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,6 +30,7 @@ import { Element, el } from '../xml/element.js';
 import { SessionDirectory } from './directory.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { ownerOf } from './placement.js';
+import { ServiceBridge } from './service-bridge.js';
 
 /** The subjects of a cluster: one for each node, and a few everyone hears. */
 export const SUBJECTS = {
@@ -40,6 +40,7 @@ export const SUBJECTS = {
   status: 'conclave.status',
   node: (node: string) => `conclave.node.${node}`,
   snapshot: (node: string) => `conclave.node.${node}.snapshot`,
+  service: (node: string) => `conclave.node.${node}.service`,
 };
 
 /** What this node serves on its own: the shards, the local sessions and their router. */
@@ -92,6 +93,7 @@ export class ClusterNode {
   private heartbeats: NodeJS.Timeout | undefined;
   private duplicateReported = false;
   private readonly listeners = new Set<(change: MembershipChange) => void>();
+  private readonly service: ServiceBridge;
 
   private constructor(
     private readonly nats: NatsConnection,
@@ -100,6 +102,7 @@ export class ClusterNode {
   ) {
     this.self = settings.cluster.node;
     this.membership = new Membership(this.self, settings.cluster.node_timeout_seconds * 1000, (change) => this.membersChanged(change));
+    this.service = new ServiceBridge(settings, nats, SUBJECTS.service, this.self, () => this.members, log);
   }
 
   /** Connects to NATS, starts heartbeating, and listens one heartbeat for the other members before it returns. */
@@ -203,6 +206,7 @@ export class ClusterNode {
   /** Says goodbye (the others count this node out at once) and closes the connection once what is queued has gone. */
   async close(): Promise<void> {
     clearInterval(this.heartbeats);
+    this.service.close();
     this.flush();
     this.publish(SUBJECTS.leaving, { node: this.self, instance: this.instance } satisfies Heartbeat);
     await this.nats.drain().catch((err: unknown) => this.log.warn({ err }, 'NATS drain failed'));

@@ -1,7 +1,8 @@
 // Conclave's MUC scansion scripts (test/scansion/muc/) against a cluster of
 // three nodes on one nats-server, the clients of each script spread over the
 // nodes in turn (what `conclave scansion --spread` does): a room's occupants
-// sit on several nodes while another node may own the room.
+// sit on several nodes while another node may own the room, and the service's
+// disco#items and the admins' destroy command cover the rooms of every node.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,11 +13,6 @@ import { MUC_SCRIPT_OPTIONS } from '../helpers/muc-scripts.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
 
 const SCRIPTS = fileURLToPath(new URL('../../../test/scansion/muc/', import.meta.url));
-/** Scripts about every room of the service, which a node cannot answer for yet (README.md, "A cluster on NATS"). */
-const SERVICE_WIDE: Record<string, string> = {
-  'disco_service.scs': "the service's disco#items lists only the rooms of the node asked",
-  'lifecycle_admin_destroy.scs': "the admins' destroy command reaches only the rooms of the node asked",
-};
 
 /** Three nodes with the `muc` settings given, for the scripts of one describe. */
 function cluster(muc: Record<string, unknown>): () => TestNode[] {
@@ -36,8 +32,7 @@ function cluster(muc: Record<string, unknown>): () => TestNode[] {
 }
 
 function runsOn(nodes: () => TestNode[], file: string): void {
-  const name = file.slice(SCRIPTS.length);
-  it(name, { skip: SERVICE_WIDE[name] }, async () => {
+  it(file.slice(SCRIPTS.length), async () => {
     const spread = nodes().map((node) => ({ host: '127.0.0.1', port: node.port }));
     const result = await runScript(file, { spread });
     assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
