@@ -34,6 +34,7 @@ import { ServiceBridge } from './service-bridge.js';
 
 /** The subjects of a cluster: one for each node, and a few everyone hears. */
 export const SUBJECTS = {
+  hello: 'conclave.hello',
   heartbeat: 'conclave.heartbeat',
   leaving: 'conclave.leaving',
   sessions: 'conclave.sessions',
@@ -91,7 +92,8 @@ export class ClusterNode {
   private batches = new Map<string, Batch>();
   private flushScheduled = false;
   private heartbeats: NodeJS.Timeout | undefined;
-  private duplicateReported = false;
+  /** Another process heartbeats under this node's name. */
+  private duplicate = false;
   private readonly listeners = new Set<(change: MembershipChange) => void>();
   private readonly service: ServiceBridge;
 
@@ -105,7 +107,12 @@ export class ClusterNode {
     this.service = new ServiceBridge(settings, nats, SUBJECTS.service, this.self, () => this.members, log);
   }
 
-  /** Connects to NATS, starts heartbeating, and listens one heartbeat for the other members before it returns. */
+  /**
+   * Connects to NATS and learns the members: it says hello, the serving
+   * nodes answer with a heartbeat, and it listens for one heartbeat interval.
+   * It heartbeats itself only once `attach`ed, so no node sends it a room's
+   * stanzas before its shards are up.
+   */
   static async join(settings: Settings, log: Logger): Promise<ClusterNode> {
     const cluster = settings.cluster;
     if (cluster === null) throw new Error('no cluster section');
@@ -120,6 +127,11 @@ export class ClusterNode {
     node.listen();
     await node.nats.flush();
     await sleep(cluster.heartbeat_seconds * 1000);
+    if (node.duplicate) {
+      await node.nats.close();
+      const file = settings.sources[settings.sources.length - 1];
+      throw new ConfigError(`cluster.node "${cluster.node}" (in ${file}) is already a live node of the cluster: give each node its own name`);
+    }
     return node;
   }
 
@@ -136,6 +148,11 @@ export class ClusterNode {
   /** Connects this node's shards and sessions; until then nothing reaches them from the cluster. */
   attach(local: LocalNode): void {
     this.local = local;
+    this.heartbeat();
+    this.heartbeats = setInterval(() => {
+      this.heartbeat();
+      this.membership.sweep(Date.now());
+    }, this.settings.cluster.heartbeat_seconds * 1000);
   }
 
   /** The node that owns the room a stanza is for; service-wide stanzas stay here. */
@@ -216,14 +233,17 @@ export class ClusterNode {
     const { nats, self } = this;
     this.subscribe(SUBJECTS.heartbeat, (beat: Heartbeat) => {
       if (beat.node === self) {
-        if (beat.instance !== this.instance && !this.duplicateReported) {
-          this.duplicateReported = true;
+        if (beat.instance !== this.instance && !this.duplicate) {
+          this.duplicate = true;
           this.log.error({ node: self }, 'another process heartbeats as this node: give each node its own cluster.node');
         }
         return;
       }
       // A newcomer hears from everyone at once rather than a heartbeat later.
-      if (this.membership.heard(beat.node, Date.now())) this.heartbeat();
+      if (this.membership.heard(beat.node, Date.now()) && this.local) this.heartbeat();
+    });
+    this.subscribe(SUBJECTS.hello, (hello: Heartbeat) => {
+      if (hello.node !== self && this.local) this.heartbeat();
     });
     this.subscribe(SUBJECTS.leaving, (beat: Heartbeat) => {
       if (beat.node !== self) this.membership.leaving(beat.node);
@@ -247,11 +267,7 @@ export class ClusterNode {
         if (status.type === 'disconnect' || status.type === 'reconnect') this.log.warn({ nats: status.data }, `NATS ${status.type}`);
       }
     })();
-    this.heartbeat();
-    this.heartbeats = setInterval(() => {
-      this.heartbeat();
-      this.membership.sweep(Date.now());
-    }, this.settings.cluster.heartbeat_seconds * 1000);
+    this.publish(SUBJECTS.hello, { node: self, instance: this.instance } satisfies Heartbeat);
   }
 
   /** Subscribes with a JSON handler; what another node sends wrong is logged, never thrown. */

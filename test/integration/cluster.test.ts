@@ -10,7 +10,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
 import { ownerOf } from '../../src/cluster/placement.js';
+import { loadConfig } from '../../src/config/load.js';
 import { membersBecome, startNode, TEST_TIMING, type TestNode } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
@@ -130,6 +133,10 @@ describe('a cluster of three nodes on NATS', () => {
     assert.ok(missing.getChild('error')?.getChild('service-unavailable'));
   });
 
+  it('refuses a second process with the name of a live node', async () => {
+    await assert.rejects(startNode('n1', nats.url), /cluster\.node "n1" .* is already a live node of the cluster/);
+  });
+
   it('conclave cluster status lists every node with its rooms and sessions', async () => {
     const { code, stdout, stderr } = await conclave(['cluster', 'status', '--profile', 'scansion', '--config', config]);
     assert.equal(code, 0, stderr);
@@ -165,5 +172,35 @@ describe('a cluster of three nodes on NATS', () => {
     await grace.join(room, 'Grace');
     heidi.say(room, 'back');
     assert.equal((await grace.messageFrom(`${room}/Heidi`)).getChildText('body'), 'back');
+  });
+});
+
+describe('the cluster section', () => {
+  it('names the key of a bad node name or timing', () => {
+    const cluster = (more: Record<string, unknown>) => ({ cluster: { node: 'n1', nats: { servers: ['nats://127.0.0.1:4222'] }, ...more } });
+    assert.throws(() => loadConfig({ overrides: cluster({ node: 'a.b' }) }), /key cluster\.node/);
+    assert.throws(() => loadConfig({ overrides: cluster({ heartbeat_seconds: 3 }) }), /cluster\.node_timeout_seconds.*must exceed cluster\.heartbeat_seconds/);
+    assert.throws(() => loadConfig({ overrides: { ...cluster({}), component: { enabled: true, secret: 's' } } }), /client connections only/);
+    assert.throws(() => loadConfig({ overrides: { cluster: { node: 'n1' } } }), /key cluster\.nats/);
+    assert.equal(loadConfig({ overrides: cluster({}) }).cluster?.node_timeout_seconds, 3);
+  });
+
+  it('conclave start says in one line that NATS is unreachable, naming the key, and exits 2', async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as { port: number }).port;
+    probe.close();
+    const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-'));
+    const config = join(folder, 'node.yaml');
+    const file = { data_dir: join(folder, 'data'), client: { port: 0 }, cluster: { node: 'n1', nats: { servers: [`nats://127.0.0.1:${port}`] } } };
+    await writeFile(config, JSON.stringify(file));
+    try {
+      const { code, stderr } = await conclave(['start', '--config', config]);
+      assert.equal(code, 2);
+      assert.match(stderr, /^conclave start: cannot reach NATS at nats:\/\/127\.0\.0\.1:\d+ \(cluster\.nats\.servers in .*node\.yaml\): .*\n$/);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
