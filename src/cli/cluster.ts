@@ -15,19 +15,17 @@ NATS servers) for their members, rooms and sessions, and prints one row per
 node that answered within --wait milliseconds (default 1000). Exit code 1 when
 none did.`;
 
+const OPTIONS = { config: { type: 'string' }, profile: { type: 'string' }, wait: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
 export async function main(args: string[]): Promise<number> {
-  let parsed;
+  let command: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { config: { type: 'string' }, profile: { type: 'string' }, wait: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
+    command = parseArgs({ args, allowPositionals: true, options: OPTIONS });
   } catch (err) {
     console.error(`conclave cluster: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  const { values, positionals } = parsed;
+  const { values, positionals } = command;
   if (values.help) {
     console.log(USAGE);
     return 0;
