@@ -95,6 +95,25 @@ describe('a cluster of three nodes on NATS', () => {
       }
     }
 
+    // Senders on three nodes: each node's messages keep their order, and every reader sees the room's one order.
+    for (let i = 1; i <= 10; i++) for (const [sender, name] of [[alice, 'a'], [bob, 'b'], [carol, 'c']] as const) sender.say(room, `${name}${i}`);
+    const seen = await Promise.all(
+      [alice, bob, carol].map(async (reader) => {
+        const bodies: string[] = [];
+        while (bodies.length < 30) {
+          const message = await reader.client.next((stanza) => stanza.name === 'message' && stanza.attrs.type === 'groupchat');
+          bodies.push(message.getChildText('body') ?? '');
+        }
+        return bodies.join(' ');
+      }),
+    );
+    assert.equal(seen[1], seen[0]);
+    assert.equal(seen[2], seen[0]);
+    for (const name of ['a', 'b', 'c']) {
+      const own = seen[0].split(' ').filter((body) => body.startsWith(name));
+      assert.deepEqual(own, Array.from({ length: 10 }, (_, i) => `${name}${i + 1}`));
+    }
+
     carol.client.send(`<message type='chat' to='${room}/Bob' id='pm1'><body>psst</body></message>`);
     const pm = await bob.client.next((stanza) => stanza.name === 'message' && stanza.attrs.type === 'chat');
     assert.equal(pm.attrs.from, `${room}/Carol`);
@@ -131,6 +150,28 @@ describe('a cluster of three nodes on NATS', () => {
     const missing = await dave.reply('v2');
     assert.equal(missing.attrs.type, 'error');
     assert.ok(missing.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  it('a node that joins takes only the rooms that now hash to it: the others go on with their occupants', async () => {
+    const staying = roomOwnedBy('n2', [...ALL, 'n4'], 'staying');
+    const kim = await login(nodes[0].port, 'kim');
+    const lee = await login(third.port, 'lee');
+    await kim.createRoom(staying, 'Kim');
+    await lee.join(staying, 'Lee');
+    await kim.presenceFrom(`${staying}/Lee`);
+
+    const fourth = await startNode('n4', nats.url);
+    try {
+      await Promise.all([...nodes, fourth].map((node) => membersBecome(node.cluster, [...ALL, 'n4'])));
+      const moved = Array.from({ length: 200 }, (_, i) => `room${i}@conference.localhost`).filter((room) => ownerOf(room, ALL) !== ownerOf(room, [...ALL, 'n4']));
+      assert.ok(moved.every((room) => fourth.cluster.ownerOf(room) === 'n4'));
+      lee.say(staying, 'still here');
+      assert.equal((await kim.messageFrom(`${staying}/Lee`)).getChildText('body'), 'still here');
+    } finally {
+      await fourth.close();
+    }
+    // A node that stops cleanly says so: it is out at once.
+    await Promise.all(nodes.map((node) => membersBecome(node.cluster, ALL)));
   });
 
   it('refuses a second process with the name of a live node', async () => {
