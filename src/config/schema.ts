@@ -22,12 +22,24 @@ const domain = z
   .min(1)
   .max(1023)
   .regex(/^[^@/\s]+$/, 'must be a domain name without "@", "/" or spaces');
+const natsName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_" (a name NATS accepts)');
 
 export const configSchema = z
   .object({
     domain,
     data_dir: path,
     storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
+    // null: one node on its own. A mapping: this process is one node of a cluster on NATS.
+    cluster: z
+      .object({
+        // It names the node's NATS subjects.
+        node: natsName,
+        nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
+        heartbeat_seconds: z.number().positive().max(60).default(1),
+        node_timeout_seconds: z.number().positive().max(600).default(3),
+      })
+      .strict()
+      .nullable(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     client: z
       .object({
@@ -113,17 +125,6 @@ export const configSchema = z
       })
       .strict(),
     http: z.object({ enabled: z.boolean(), host: z.string().min(1), port }).strict(),
-    // null: one node on its own. A mapping: this process is one node of a cluster on NATS.
-    cluster: z
-      .object({
-        // A NATS subject token: it names the node's subjects.
-        node: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"'),
-        nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
-        heartbeat_seconds: z.number().positive().max(60).default(1),
-        node_timeout_seconds: z.number().positive().max(600).default(3),
-      })
-      .strict()
-      .nullable(),
   })
   .strict()
   .superRefine((config, context) => {

@@ -1,36 +1,68 @@
-// Test support: a nats-server (Debian's, /usr/sbin/nats-server) of the test's
-// own, on an ephemeral loopback port.
+// Test support: a real nats-server with JetStream (Debian's /usr/sbin/nats-server)
+// on an ephemeral loopback port, its store in a scratch folder removed on stop.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface TestNats {
   url: string;
-  process: ChildProcess;
-  /** Stops the server (SIGTERM) and resolves once it has exited. */
+  /** Stops the server and starts it again on the same port and store, as after an outage. */
+  restart(): Promise<void>;
+  /** Stops the server, keeping its store for `restart`. */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export function startNats(): Promise<TestNats> {
-  const child = spawn(process.env.NATS_SERVER ?? 'nats-server', ['-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startNats(): Promise<TestNats> {
+  const storeDir = await mkdtemp(join(tmpdir(), 'conclave-nats-'));
+  let server = await launch(storeDir, '-1');
+  const url = server.url;
+  const port = url.slice(url.lastIndexOf(':') + 1);
+  const kill = async () => {
+    if (server.child.exitCode === null) server.child.kill('SIGTERM');
+    await server.exited;
+  };
+  return {
+    url,
+    kill,
+    async restart() {
+      await kill();
+      server = await launch(storeDir, port);
+    },
+    async stop() {
+      await kill();
+      await rm(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Launched {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<void>;
+}
+
+/** Starts nats-server on `port` (-1: any) and resolves once it accepts clients. */
+async function launch(storeDir: string, port: string): Promise<Launched> {
+  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', port], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   let output = '';
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.stderr!.on('data', (chunk: Buffer) => {
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /Listening for client connections on ([\d.]+:\d+)/.exec(output);
-      if (!match || !output.includes('Server is ready')) return;
-      child.stderr!.removeAllListeners('data');
-      child.stderr!.resume();
-      resolve({
-        url: `nats://${match[1]}`,
-        process: child,
-        stop() {
-          if (child.exitCode === null && child.signalCode === null) child.kill();
-          return exited;
-        },
-      });
-    });
-    void exited.then(() => reject(new Error(`nats-server exited before it was ready:\n${output}`)));
+      // It names the port it picked once it accepts clients.
+      const match = /Listening for client connections on (\S+:\d+)/.exec(output);
+      if (match) {
+        child.stderr!.off('data', onData);
+        child.stderr!.resume();
+        resolve(`nats://${match[1]}`);
+      }
+    };
+    child.stderr!.on('data', onData);
+    void exited.then(() => reject(new Error(`nats-server exited before listening:\n${output}`)));
+    child.on('error', reject);
   });
+  return { child, url, exited };
 }
