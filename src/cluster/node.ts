@@ -50,6 +50,8 @@ export interface LocalNode {
   deliver(deliveries: Delivery[]): void;
   /** A stanza for a user of this node that came through the cluster. */
   fromCluster(stanza: Element): void;
+  /** Whether a session of this node has the full JID, or the bare JID's account. */
+  serves(jid: string): boolean;
   /** Live rooms with occupants on this node's shards. */
   rooms(): number;
 }
@@ -173,14 +175,14 @@ export class ClusterNode {
   readonly deliver = (deliveries: Delivery[]): void => {
     const here: Delivery[] = [];
     for (const delivery of deliveries) {
-      if (!delivery.to.some((jid) => this.directory.nodesServing(jid).length > 0)) {
+      if (delivery.to.every((jid) => this.otherNodesServing(jid).length === 0)) {
         here.push(delivery);
         continue;
       }
       const local: string[] = [];
       const remote = new Map<string, string[]>();
       for (const jid of delivery.to) {
-        const nodes = this.directory.nodesServing(jid);
+        const nodes = this.otherNodesServing(jid);
         // A bare JID may have sessions here as well as elsewhere.
         if (nodes.length === 0 || jidResource(jid) === '') local.push(jid);
         for (const node of nodes) {
@@ -194,6 +196,22 @@ export class ClusterNode {
     }
     if (here.length > 0) this.local?.deliver(here);
   };
+
+  /**
+   * The other nodes a room's stanza for `jid` goes to: those the directory
+   * names; when no node, this one included, is known to serve it, every other
+   * node, for the session may have been bound there a moment ago and its
+   * announcement not be here yet (the room can learn a JID from a third
+   * node's stanza, an invitation say, sooner). Whoever has no such session
+   * drops it.
+   */
+  private otherNodesServing(jid: string): readonly string[] {
+    const full = jidResource(jid) !== '';
+    if (full && this.local?.serves(jid)) return [];
+    const known = this.directory.nodesServing(jid);
+    if (known.length > 0 || (!full && this.local?.serves(jid))) return known;
+    return this.membership.members.filter((node) => node !== this.self);
+  }
 
   /**
    * Sends a stanza for a user to the node(s) holding the user's sessions:

@@ -104,7 +104,13 @@ export async function startServer(
     const muc = pool;
     const dispatch = (stanza: Element, sender?: StanzaSender) => muc.dispatch(stanza, sender);
     if (cluster) {
-      cluster.attach({ dispatch, deliver, fromCluster: (stanza) => router.fromCluster(stanza), rooms: () => muc.views().reduce((sum, shard) => sum + shard.roomSizes.length, 0) });
+      cluster.attach({
+        dispatch,
+        deliver,
+        fromCluster: (stanza) => router.fromCluster(stanza),
+        serves: (jid) => sessions.get(jid) !== undefined || sessions.resourceCount(jid) > 0,
+        rooms: () => muc.views().reduce((sum, shard) => sum + shard.roomSizes.length, 0),
+      });
       router.attachPeers(cluster);
     }
     router.attachMuc(cluster?.dispatch ?? dispatch);
