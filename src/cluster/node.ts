@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Msg, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
+import { clusterTiming } from '../config/schema.js';
 import { errorReply } from '../frontend/errors.js';
 import { bareJid, jidResource } from '../jid/jid.js';
 import type { Logger } from '../log.js';
@@ -98,14 +99,17 @@ export class ClusterNode {
   private duplicate = false;
   private readonly listeners = new Set<(change: MembershipChange) => void>();
   private readonly service: ServiceBridge;
+  private readonly heartbeatMs: number;
 
   private constructor(
     private readonly nats: NatsConnection,
-    private readonly settings: Settings & { cluster: NonNullable<Settings['cluster']> },
+    settings: Settings & { cluster: NonNullable<Settings['cluster']> },
     private readonly log: Logger,
   ) {
     this.self = settings.cluster.node;
-    this.membership = new Membership(this.self, settings.cluster.node_timeout_seconds * 1000, (change) => this.membersChanged(change));
+    const timing = clusterTiming(settings.cluster);
+    this.heartbeatMs = timing.heartbeat_seconds * 1000;
+    this.membership = new Membership(this.self, timing.node_timeout_seconds * 1000, (change) => this.membersChanged(change));
     this.service = new ServiceBridge(settings, nats, SUBJECTS.service, this.self, () => this.members, log);
   }
 
@@ -128,7 +132,7 @@ export class ClusterNode {
     const node = new ClusterNode(nats, { ...settings, cluster }, log.child({ node: cluster.node }));
     node.listen();
     await node.nats.flush();
-    await sleep(cluster.heartbeat_seconds * 1000);
+    await sleep(node.heartbeatMs);
     if (node.duplicate) {
       await node.nats.close();
       const file = settings.sources[settings.sources.length - 1];
@@ -154,7 +158,7 @@ export class ClusterNode {
     this.heartbeats = setInterval(() => {
       this.heartbeat();
       this.membership.sweep(Date.now());
-    }, this.settings.cluster.heartbeat_seconds * 1000);
+    }, this.heartbeatMs);
   }
 
   /** The node that owns the room a stanza is for; service-wide stanzas stay here. */

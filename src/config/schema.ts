@@ -35,8 +35,9 @@ export const configSchema = z
         // It names the node's NATS subjects.
         node: natsName,
         nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
-        heartbeat_seconds: z.number().positive().max(60).default(1),
-        node_timeout_seconds: z.number().positive().max(600).default(3),
+        // Absent: CLUSTER_TIMING.
+        heartbeat_seconds: z.number().positive().max(60).optional(),
+        node_timeout_seconds: z.number().positive().max(600).optional(),
       })
       .strict()
       .nullable(),
@@ -156,7 +157,7 @@ export const configSchema = z
     if (config.muc.history_length > config.muc.max_history_length) {
       context.addIssue({ code: 'custom', path: ['muc', 'history_length'], message: 'must not exceed muc.max_history_length' });
     }
-    if (config.cluster !== null && config.cluster.node_timeout_seconds <= config.cluster.heartbeat_seconds) {
+    if (config.cluster !== null && clusterTiming(config.cluster).node_timeout_seconds <= clusterTiming(config.cluster).heartbeat_seconds) {
       context.addIssue({ code: 'custom', path: ['cluster', 'node_timeout_seconds'], message: 'must exceed cluster.heartbeat_seconds' });
     }
     if (config.cluster !== null && config.component.enabled) {
@@ -172,3 +173,8 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** A cluster node's heartbeat interval and the silence after which the others count it out, defaults filled in. */
+export function clusterTiming(cluster: NonNullable<Config['cluster']>): { heartbeat_seconds: number; node_timeout_seconds: number } {
+  return { heartbeat_seconds: cluster.heartbeat_seconds ?? 1, node_timeout_seconds: cluster.node_timeout_seconds ?? 3 };
+}

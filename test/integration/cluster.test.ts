@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { ownerOf } from '../../src/cluster/placement.js';
 import { loadConfig } from '../../src/config/load.js';
+import { clusterTiming } from '../../src/config/schema.js';
 import { membersBecome, startNode, TEST_TIMING, type TestNode } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
@@ -223,7 +224,7 @@ describe('the cluster section', () => {
     assert.throws(() => loadConfig({ overrides: cluster({ heartbeat_seconds: 3 }) }), /cluster\.node_timeout_seconds.*must exceed cluster\.heartbeat_seconds/);
     assert.throws(() => loadConfig({ overrides: { ...cluster({}), component: { enabled: true, secret: 's' } } }), /client connections only/);
     assert.throws(() => loadConfig({ overrides: { cluster: { node: 'n1' } } }), /key cluster\.nats/);
-    assert.equal(loadConfig({ overrides: cluster({}) }).cluster?.node_timeout_seconds, 3);
+    assert.deepEqual(clusterTiming(loadConfig({ overrides: cluster({}) }).cluster!), { heartbeat_seconds: 1, node_timeout_seconds: 3 });
   });
 
   it('conclave start says in one line that NATS is unreachable, naming the key, and exits 2', async () => {
