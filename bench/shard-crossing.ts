@@ -15,8 +15,8 @@ import { createLogger } from '../src/log.js';
 import type { Delivery } from '../src/runtime/protocol.js';
 import { ShardPool } from '../src/runtime/shard-pool.js';
 import { el } from '../src/xml/element.js';
+import { ECHO_SHARDS } from '../test/fixtures/echo-shard.js';
 
-const ECHO_APPLICATION = new URL('../test/fixtures/echo-shard.js', import.meta.url).href;
 const BATCH_SIZES = [1, 10, 100, 1000];
 /** Stanzas per measurement, so that small batches run enough rounds to be measured. */
 const STANZAS_PER_RUN = 50_000;
@@ -79,7 +79,7 @@ async function sustained(pool: ShardPool, batch: number, turns: number): Promise
 
 const dataDir = mkdtempSync(join(tmpdir(), 'conclave-bench-crossing-'));
 const settings = loadConfig({ overrides: { data_dir: dataDir, log_level: 'silent', muc: { shards: 1 } } });
-const pool = await ShardPool.start(settings, createLogger('silent'), deliver, { applicationModule: ECHO_APPLICATION });
+const pool = await ShardPool.start(settings, createLogger('silent'), deliver, ECHO_SHARDS);
 try {
   await roundTrips(pool, 100, 20_000); // warm-up: JIT on both sides
   console.log(`Shard crossing, main thread → 1 shard worker (echo) → main thread; node ${process.version}`);

@@ -9,6 +9,7 @@ import type { BoundSession } from '../frontend/sessions.js';
 import { el } from '../xml/element.js';
 import type { AccountContext, IqRequest } from './services.js';
 import { BY_ACCOUNT } from './stored-data.js';
+import { NS_STANZAS } from '../xmpp/namespaces.js';
 
 const NS = 'urn:xmpp:blocking';
 const ERRORS_NS = 'urn:xmpp:blocking:errors';
@@ -81,7 +82,7 @@ export default function blocking({ services, database, sessions }: AccountContex
     if (to === undefined || !blocks(session.bareJid, to)) return undefined;
     const error = el('message', { type: 'error', id: stanza.attrs.id, from: to, to: session.fullJid },
       el('error', { type: 'cancel' },
-        el('not-acceptable', { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' }),
+        el('not-acceptable', { xmlns: NS_STANZAS }),
         el('blocked', { xmlns: ERRORS_NS })));
     session.send(error.toString());
     return true;

@@ -7,11 +7,9 @@ import { jidDomain } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
 import { el, type Element } from '../xml/element.js';
 import type { AccountContext } from './services.js';
+import { NS_FORWARD as FORWARD_NS, NS_HINTS as HINTS_NS, NS_MUC_USER as MUC_USER_NS } from '../xmpp/namespaces.js';
 
 const NS = 'urn:xmpp:carbons:2';
-const FORWARD_NS = 'urn:xmpp:forward:0';
-const HINTS_NS = 'urn:xmpp:hints';
-const MUC_USER_NS = 'http://jabber.org/protocol/muc#user';
 
 export default function carbons({ services, sessions, settings }: AccountContext): void {
   const enabled = new WeakSet<BoundSession>();

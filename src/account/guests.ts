@@ -6,7 +6,7 @@
 // messages to a guest without a session bounce: an offline store needs an
 // account (services.ts's accountExists).
 
-import { errorReply } from '../frontend/errors.js';
+import { errorAnswer } from '../xmpp/errors.js';
 import { jidDomain } from '../jid/jid.js';
 import type { AccountContext } from './services.js';
 
@@ -27,7 +27,7 @@ export default function guests({ services, settings }: AccountContext): void {
     'presence-subscription',
     ({ session, stanza }) => {
       if (!isGuest(session.bareJid)) return undefined;
-      const error = errorReply(stanza, 'not-allowed', 'Guests have no roster');
+      const error = errorAnswer(stanza, 'not-allowed', 'Guests have no roster');
       if (error) session.send(error.toString());
       return true;
     },

@@ -7,8 +7,8 @@
 import { Element, el } from '../xml/element.js';
 import type { AccountContext } from './services.js';
 import { BY_ACCOUNT_RANGE } from './stored-data.js';
+import { NS_DELAY } from '../xmpp/namespaces.js';
 
-const DELAY_NS = 'urn:xmpp:delay';
 const NS = 'msgoffline';
 
 export default function offlineMessages({ services, database, settings, sessions, accountExists }: AccountContext): void {
@@ -30,7 +30,7 @@ export default function offlineMessages({ services, database, settings, sessions
       last = key[1];
     }
     if (count >= limit) return undefined;
-    const copy = stanza.clone().append(el('delay', { xmlns: DELAY_NS, from: settings.domain, stamp: new Date().toISOString() }));
+    const copy = stanza.clone().append(el('delay', { xmlns: NS_DELAY, from: settings.domain, stamp: new Date().toISOString() }));
     written = store.put([bareJid, Math.max(last + 1, Date.now())], copy);
     return true;
   });

@@ -14,13 +14,11 @@ import type { BoundSession } from '../frontend/sessions.js';
 import { Element, el } from '../xml/element.js';
 import type { AccountContext, IqAnswer, IqRequest } from './services.js';
 import { BY_ACCOUNT_RANGE } from './stored-data.js';
+import { NS_PUBSUB as NS, NS_DISCO_INFO as DISCO_INFO_NS, NS_DATA as DATA_NS } from '../xmpp/namespaces.js';
 
-const NS = 'http://jabber.org/protocol/pubsub';
 const EVENT_NS = 'http://jabber.org/protocol/pubsub#event';
 const ERRORS_NS = 'http://jabber.org/protocol/pubsub#errors';
 const CAPS_NS = 'http://jabber.org/protocol/caps';
-const DISCO_INFO_NS = 'http://jabber.org/protocol/disco#info';
-const DATA_NS = 'jabber:x:data';
 /** Prosody's pep_max_items; a node keeps at most this many items, and "max" means this. */
 const MAX_ITEMS = 256;
 /** Nodes per account: enough for every XEP clients use, not a store without end. */

@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Msg, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
 import { clusterTiming } from '../config/schema.js';
-import { errorReply } from '../frontend/errors.js';
+import { errorAnswer } from '../xmpp/errors.js';
 import { bareJid, jidResource } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
@@ -416,7 +416,7 @@ export class ClusterNode {
   /** Stanzas that could not leave this node: their senders here hear so. */
   private bounce(stanzas: Element[]): void {
     for (const stanza of stanzas) {
-      const error = errorReply(stanza, 'service-unavailable', 'The cluster is unreachable');
+      const error = errorAnswer(stanza, 'service-unavailable', 'The cluster is unreachable');
       if (error) this.local?.fromCluster(error);
     }
   }

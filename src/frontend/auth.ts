@@ -8,7 +8,7 @@ import { ConfigError, type Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
 import { AccountStore, type AccountChange } from '../store/accounts.js';
 import type { Database } from '../store/database.js';
-import { deriveCredential, passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from './scram.js';
+import { deriveCredential, passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from '../xmpp/scram.js';
 
 export interface AuthBackend {
   /** SASL mechanisms to offer, strongest first. */

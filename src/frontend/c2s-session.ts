@@ -26,19 +26,14 @@ import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-parser.js';
 import type { AuthBackend } from './auth.js';
-import { errorReply, streamErrorXml } from './errors.js';
+import { errorAnswer, streamErrorXml } from '../xmpp/errors.js';
 import type { LoginPacing } from './login-pacing.js';
 import { startSasl, type SaslExchange, type SaslFailureCondition, type SaslStep } from './sasl.js';
 import type { BoundSession, SessionTable } from './sessions.js';
 import type { ClientTransport } from './transport.js';
 import { TokenBucket } from './token-bucket.js';
+import { NS_CLIENT as CLIENT_NS, NS_TLS as TLS_NS, NS_SASL as SASL_NS, NS_BIND as BIND_NS, NS_SESSION as SESSION_NS, NS_PING as PING_NS } from '../xmpp/namespaces.js';
 
-const CLIENT_NS = 'jabber:client';
-const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
-const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
-const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
-const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
-const PING_NS = 'urn:xmpp:ping';
 const ROSTER_VERSIONING_NS = 'urn:xmpp:features:rosterver';
 
 /** A connection must be bound this soon after it opens (Prosody waits 300 s; idle sockets cost us more). */
@@ -519,7 +514,7 @@ export class ClientSession implements BoundSession {
   }
 
   private bindError(stanza: Element, condition: 'bad-request' | 'resource-constraint', text: string): void {
-    const error = errorReply(stanza, condition, text);
+    const error = errorAnswer(stanza, condition, text);
     if (error) this.send(error.toString());
   }
 

@@ -35,7 +35,8 @@ import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import { escapeAttribute } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
-import { STREAM_ERRORS_NS, streamErrorXml } from './errors.js';
+import { streamErrorXml } from '../xmpp/errors.js';
+import { NS_PING, NS_STREAM_ERRORS } from '../xmpp/namespaces.js';
 
 export const COMPONENT_NS = 'jabber:component:accept';
 
@@ -304,8 +305,8 @@ export class ComponentLink {
 
   /** The server ends the stream with an error; the connection closes after it and is retried. */
   private streamError(socket: Socket, error: Element): void {
-    const condition = error.elements().find((child) => child.attrs.xmlns === STREAM_ERRORS_NS && child.name !== 'text')?.name;
-    const text = error.getChildText('text', STREAM_ERRORS_NS);
+    const condition = error.elements().find((child) => child.attrs.xmlns === NS_STREAM_ERRORS && child.name !== 'text')?.name;
+    const text = error.getChildText('text', NS_STREAM_ERRORS);
     const refusal = REFUSALS.get(condition ?? '');
     // A refusal needs an operator; anything else (system-shutdown, say) is the server going away.
     if (refusal !== undefined) this.log.error({ condition, text }, refusal);
@@ -430,7 +431,7 @@ export class ComponentLink {
       if (this.receivedSinceCheck) return this.watchLiveness();
       const from = escapeAttribute(this.settings.muc.domain);
       const to = escapeAttribute(this.pingTarget);
-      socket.write(`<iq type='get' id='${this.pingIdPrefix}${++this.pings}' from='${from}' to='${to}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      socket.write(`<iq type='get' id='${this.pingIdPrefix}${++this.pings}' from='${from}' to='${to}'><ping xmlns='${NS_PING}'/></iq>`);
       this.setTimer(this.liveness.pingTimeoutMs, () => {
         if (this.socket !== socket || this.state !== 'up') return;
         if (this.receivedSinceCheck) return this.watchLiveness();

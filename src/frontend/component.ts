@@ -26,10 +26,10 @@ import { addressedTo } from '../runtime/shard-channel.js';
 import { fnv1a } from '../runtime/shard-of.js';
 import type { Element } from '../xml/element.js';
 import { ComponentLink, COMPONENT_NS, DEFAULT_LIVENESS, type LinkStats, type LivenessTiming } from './component-link.js';
-import { errorReply, type StanzaErrorCondition } from './errors.js';
+import { errorAnswer, type StanzaErrorCondition } from '../xmpp/errors.js';
 import { isValidIq, type MucDispatch } from './router.js';
+import { NS_CLIENT } from '../xmpp/namespaces.js';
 
-const CLIENT_NS = 'jabber:client';
 /** How long a sender counts as the actor of the deliveries that come back to it, if none do sooner. */
 const ACTOR_WINDOW_MS = 1_000;
 
@@ -112,7 +112,7 @@ export class ComponentService {
   /** A stanza from the server. */
   private receive(stanza: Element): void {
     const ns = stanza.attrs.xmlns;
-    if (ns !== undefined && ns !== COMPONENT_NS && ns !== CLIENT_NS) {
+    if (ns !== undefined && ns !== COMPONENT_NS && ns !== NS_CLIENT) {
       this.log.warn({ ns, stanza: stanza.name }, 'ignoring a stanza in an unknown namespace from the server');
       return;
     }
@@ -143,7 +143,7 @@ export class ComponentService {
   }
 
   private refuse(stanza: Element, from: string, condition: StanzaErrorCondition, text: string): void {
-    const error = errorReply(stanza, condition, text);
+    const error = errorAnswer(stanza, condition, text);
     const to = error?.attrs.to;
     if (error === undefined || to === undefined) return;
     error.attrs.from = from;

@@ -11,15 +11,11 @@ import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { Element, el } from '../xml/element.js';
-import { errorReply, type StanzaErrorCondition } from './errors.js';
+import { errorAnswer, type StanzaErrorCondition } from '../xmpp/errors.js';
 import type { BoundSession, SessionTable } from './sessions.js';
+import { NS_PING as PING_NS, NS_DISCO_INFO as DISCO_INFO_NS, NS_DISCO_ITEMS as DISCO_ITEMS_NS, NS_SESSION as SESSION_NS, NS_DELAY as DELAY_NS } from '../xmpp/namespaces.js';
 
-const PING_NS = 'urn:xmpp:ping';
-const DISCO_INFO_NS = 'http://jabber.org/protocol/disco#info';
-const DISCO_ITEMS_NS = 'http://jabber.org/protocol/disco#items';
 const VCARD_UPDATE_NS = 'vcard-temp:x:update';
-const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
-const DELAY_NS = 'urn:xmpp:delay';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
@@ -271,7 +267,7 @@ export class StanzaRouter {
     const answer = (result: IqAnswer): void => {
       if (result === undefined) return this.bounce(session, stanza, 'service-unavailable');
       if (result !== null && !(result instanceof Element)) {
-        const error = errorReply(stanza, result.error, result.text);
+        const error = errorAnswer(stanza, result.error, result.text);
         if (result.specific !== undefined) error?.getChild('error')!.append(result.specific);
         if (error) session.send(error.toString());
         return;
@@ -331,7 +327,7 @@ export class StanzaRouter {
 
   /** Answers with an error; to the sender's node when the sender is on another one (`session` undefined). */
   private bounce(session: BoundSession | undefined, stanza: Element, condition: StanzaErrorCondition, text?: string): void {
-    const error = errorReply(stanza, condition, text);
+    const error = errorAnswer(stanza, condition, text);
     if (!error) return;
     if (session) session.send(error.toString());
     else this.peers?.forward(error, error.attrs.to ?? '');

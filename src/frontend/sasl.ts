@@ -6,7 +6,7 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AuthBackend } from './auth.js';
-import { proofMatches, serverSignature, type ScramCredential, type ScramHash } from './scram.js';
+import { proofMatches, serverSignature, type ScramCredential, type ScramHash } from '../xmpp/scram.js';
 
 /** What the client-first message established, kept for the final message. */
 interface ScramFirst {

@@ -12,6 +12,7 @@ import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
 import { LoadSampler } from '../ops/thread-load.js';
+import { MUC_SHARDS } from '../muc/shard-keeper.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool, type StanzaSender } from '../runtime/shard-pool.js';
@@ -100,7 +101,7 @@ export async function startServer(
   };
   try {
     // The one seam of a cluster: room stanzas go to their owner node, deliveries to the recipients' nodes.
-    pool = await ShardPool.start(settings, log, cluster?.deliver ?? deliver);
+    pool = await ShardPool.start(settings, log, cluster?.deliver ?? deliver, MUC_SHARDS);
     const muc = pool;
     const dispatch = (stanza: Element, sender?: StanzaSender) => muc.dispatch(stanza, sender);
     if (cluster) {

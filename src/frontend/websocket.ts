@@ -19,9 +19,9 @@ import { parseElement, STREAMS_NS } from '../xml/stream-parser.js';
 import type { ClientSession } from './c2s-session.js';
 import { listenRefusal, loadTlsFiles } from './listener.js';
 import type { ClientTransport } from './transport.js';
+import { NS_CLIENT } from '../xmpp/namespaces.js';
 
 const FRAMING_NS = 'urn:ietf:params:xml:ns:xmpp-framing';
-const CLIENT_NS = 'jabber:client';
 const ALT_CONNECTIONS_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
 /** Past this much unsent output a write asks the session to wait for 'drain', as a net.Socket's default high-water mark does. */
 const HIGH_WATER_MARK = 16 * 1024;
@@ -209,7 +209,7 @@ class WebSocketTransport extends EventEmitter implements ClientTransport {
     }
     if (element.attrs.xmlns === FRAMING_NS && element.name === 'open') {
       const attributes = Object.entries(element.attrs).filter(([name]) => !name.startsWith('xmlns'));
-      const header = `<stream:stream xmlns='${CLIENT_NS}' xmlns:stream='${STREAMS_NS}'${attributes.map(([name, value]) => ` ${name}='${escapeAttribute(value)}'`).join('')}>`;
+      const header = `<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${STREAMS_NS}'${attributes.map(([name, value]) => ` ${name}='${escapeAttribute(value)}'`).join('')}>`;
       return void this.emit('data', Buffer.from(header));
     }
     if (element.attrs.xmlns === FRAMING_NS && element.name === 'close') return void this.emit('data', Buffer.from('</stream:stream>'));
@@ -258,6 +258,6 @@ function declareNamespaces(element: string): string {
   const head = element.slice(0, element.indexOf('>'));
   let declarations = '';
   if (element.startsWith('<stream:')) declarations = ` xmlns:stream='${STREAMS_NS}'`;
-  else if (!/\sxmlns=/.test(head)) declarations = ` xmlns='${CLIENT_NS}'`;
+  else if (!/\sxmlns=/.test(head)) declarations = ` xmlns='${NS_CLIENT}'`;
   return element.slice(0, nameEnd) + declarations + element.slice(nameEnd);
 }

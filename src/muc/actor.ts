@@ -19,7 +19,9 @@ import type { RoomLimits } from './limits.js';
 import { handleFirstPresence, handleRoomStanza } from './lifecycle.js';
 import { Room, type RoomHost } from './room.js';
 import { PERSISTENT } from './settings.js';
-import { errorReply, NS_MUC, type StanzaError } from './stanzas.js';
+import { errorReply, isAnswerable, NS_MUC, type StanzaError } from './stanzas.js';
+import type { OccupantEvent } from './shard-keeper.js';
+import type { AffiliationEntry } from './roles.js';
 
 export type RoomMail =
   /** `receipt`: the shard runtime's number for the stanza, handed back once it is handled. */
@@ -38,7 +40,7 @@ export interface RoomEnvironment {
   admins: ReadonlySet<string>;
   hooks: RoomHooks;
   outbox: Outbox;
-  store: RoomStore;
+  store: RoomStore<AffiliationEntry>;
   archive: RoomArchive;
   log: Logger;
   mailboxLimit: number;
@@ -190,9 +192,7 @@ export class RoomActor implements RoomHost {
   }
 
   private replyError(stanza: Element, error: StanzaError, by?: string): void {
-    const type = stanza.attrs.type;
-    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
-    this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
+    if (isAnswerable(stanza)) this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
   }
 
   /**
@@ -213,7 +213,7 @@ export class RoomActor implements RoomHost {
     if (keep && !this.stored) {
       write = this.env.store.write(this.jid, { config: room.config, affiliations: room.affiliations, replace: true });
     } else if (keep && (room.configChanged || room.changedAffiliations.size > 0)) {
-      const change: RoomWrite = {
+      const change: RoomWrite<AffiliationEntry> = {
         config: room.configChanged ? room.config : undefined,
         affiliations: [...room.changedAffiliations].map((jid) => [jid, room.affiliations.get(jid)]),
       };
@@ -234,7 +234,10 @@ export class RoomActor implements RoomHost {
     this.held = [];
     for (const out of held) {
       if ('stanza' in out) this.env.outbox.send(out.stanza, out.to);
-      else this.env.outbox.event({ kind: 'occupant', room: this.jid, nick: out.nick, jid: out.jid, present: out.present });
+      else {
+        const event: OccupantEvent = { kind: 'occupant', room: this.jid, nick: out.nick, jid: out.jid, present: out.present };
+        this.env.outbox.event(event);
+      }
     }
     this.settle();
   }

@@ -96,7 +96,7 @@ export class Room {
     readonly jid: string,
     private readonly hooks: RoomHooks,
     private readonly host: RoomHost,
-    record: StoredRoom = { config: {}, affiliations: new Map() },
+    record: StoredRoom<AffiliationEntry> = { config: {}, affiliations: new Map() },
   ) {
     this.config = record.config;
     this.affiliations = record.affiliations;

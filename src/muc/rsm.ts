@@ -4,8 +4,7 @@
 
 import { el, type Element } from '../xml/element.js';
 import type { StanzaError } from './stanzas.js';
-
-export const NS_RSM = 'http://jabber.org/protocol/rsm';
+import { NS_RSM } from '../xmpp/namespaces.js';
 
 export interface PageRequest {
   max?: number;

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { el, type Element } from '../xml/element.js';
 import { readForm, renderForm, type FormField } from './dataform.js';
-import { errorReply, NS_DATA, reply } from './stanzas.js';
+import { errorReply, NS_DATA, NS_DISCO_INFO, reply } from './stanzas.js';
 
 export const NS_COMMANDS = 'http://jabber.org/protocol/commands';
 const DESTROY_NODE = 'http://prosody.im/protocol/muc#destroy';
@@ -65,7 +65,7 @@ export function commandInfo(host: CommandHost, stanza: Element, node: string): b
   const from = stanza.attrs.from as string;
   if (node === NS_COMMANDS) {
     const result = reply(stanza);
-    result.c('query', { xmlns: 'http://jabber.org/protocol/disco#info', node }).c('identity', {
+    result.c('query', { xmlns: NS_DISCO_INFO, node }).c('identity', {
       category: 'automation',
       type: 'command-list',
       name: 'Ad-Hoc Commands',
@@ -80,7 +80,7 @@ export function commandInfo(host: CommandHost, stanza: Element, node: string): b
   }
   const result = reply(stanza);
   result
-    .c('query', { xmlns: 'http://jabber.org/protocol/disco#info', node })
+    .c('query', { xmlns: NS_DISCO_INFO, node })
     .append(
       el('identity', { category: 'automation', type: 'command-node', name: DESTROY_NAME }),
       el('feature', { var: NS_COMMANDS }),

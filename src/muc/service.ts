@@ -10,6 +10,7 @@
 import { formatJid, parseJid, prepJid, bareJid } from '../jid/jid.js';
 import { createLogger } from '../log.js';
 import type { ShardApplication, ShardApplicationFactory, ShardContext } from '../runtime/protocol.js';
+import type { StanzaErrorCondition } from '../xmpp/errors.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { RoomArchive } from '../store/archive.js';
 import { RoomStore } from '../store/rooms.js';
@@ -25,16 +26,21 @@ import { backpressure } from '../ops/counters.js';
 import { shardOf } from '../runtime/shard-of.js';
 import { HeapBudget } from '../runtime/heap-budget.js';
 import { roomLimits } from './limits.js';
-import { NS_RSM, pageOf, readPageRequest, type PageRequest } from './rsm.js';
-import { errorReply, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
+import { pageOf, readPageRequest, type PageRequest } from './rsm.js';
+import { serviceDomainOf, unhandledStanzaAnswer } from './shard-keeper.js';
+import { NS_RSM } from '../xmpp/namespaces.js';
+import { errorReply, isAnswerable, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
+import type { AffiliationEntry } from './roles.js';
 
-export const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
+/** The shard worker's entry (`MUC_SHARDS.workerModule`): the MUC service for the shard's rooms. */
+const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
+export default createMucShard;
 
 class MucService implements ShardApplication, CommandHost {
   private readonly actors = new Map<string, RoomActor>();
   private readonly serviceDomain: string;
   private readonly database: Database;
-  private readonly store: RoomStore;
+  private readonly store: RoomStore<AffiliationEntry>;
   private readonly env: RoomEnvironment;
   private readonly bus: ShardBus;
   /** The public stored rooms this shard owns: disco#items reads no stored configuration. */
@@ -43,12 +49,12 @@ class MucService implements ShardApplication, CommandHost {
 
   constructor(private readonly context: ShardContext) {
     const { settings } = context;
-    this.serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
+    this.serviceDomain = serviceDomainOf(settings);
     this.database = openDatabase(settings.data_dir, settings.storage.durability);
     this.heap = new HeapBudget(settings.muc.heap_budget_mb * 1024 * 1024);
     // Only the shard owning a room (by hash, as the pool routes) writes it, so
     // each shard's index stays exact with what it writes itself.
-    this.store = new RoomStore(this.database, (room, config) => {
+    this.store = new RoomStore<AffiliationEntry>(this.database, (room, config) => {
       if (this.owns(room)) this.storedPublicRooms.record(room, config);
     });
     for (const [room, config] of this.store.list((room) => this.owns(room))) this.storedPublicRooms.record(room, config);
@@ -110,6 +116,10 @@ class MucService implements ShardApplication, CommandHost {
       this.refuse(stanza, { type: 'wait', condition: 'resource-constraint' }, roomJid);
     }
     this.context.outbox.handled(receipt);
+  }
+
+  errorAnswer(stanza: Element, condition: StanzaErrorCondition): Element | undefined {
+    return unhandledStanzaAnswer(stanza, condition, this.serviceDomain);
   }
 
   inspect(roomJid: string): Record<string, unknown> | undefined {
@@ -298,8 +308,6 @@ class MucService implements ShardApplication, CommandHost {
   }
 
   private refuse(stanza: Element, error: StanzaError, by?: string): void {
-    const type = stanza.attrs.type;
-    if (type === 'error' || (stanza.name === 'iq' && type === 'result')) return;
-    this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
+    if (isAnswerable(stanza)) this.send(errorReply(stanza, error, by), stanza.attrs.from as string);
   }
 }

@@ -3,6 +3,8 @@
 // room's configuration is stored as it is. A setting at its default is absent
 // from the record.
 
+import type { RoomConfig } from '../store/rooms.js';
+
 export interface RoomSetting<T> {
   readonly key: string;
   readonly defaultValue: T;
@@ -12,7 +14,7 @@ export function defineSetting<T>(key: string, defaultValue: T): RoomSetting<T> {
   return { key, defaultValue };
 }
 
-export type RoomConfig = Record<string, unknown>;
+export type { RoomConfig };
 
 export function readSetting<T>(config: RoomConfig, setting: RoomSetting<T>): T {
   return Object.hasOwn(config, setting.key) ? (config[setting.key] as T) : setting.defaultValue;

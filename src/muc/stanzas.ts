@@ -1,49 +1,24 @@
-// Namespaces and the stanza shapes every part of the MUC service builds:
-// replies and error replies (as Prosody's util.stanza makes them), and the
-// muc#user `<item/>` that describes an occupant.
+// Namespaces and the stanza shapes every part of the MUC service builds: the
+// muc#user `<item/>` that describes an occupant, and the XMPP replies and error
+// replies of src/xmpp, passed on so that a feature imports its shapes from one place.
 
 import { el, type Element } from '../xml/element.js';
+import { NS_MUC, NS_MUC_USER } from '../xmpp/namespaces.js';
 
-export const NS_MUC = 'http://jabber.org/protocol/muc';
-export const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+export {
+  NS_DATA,
+  NS_DELAY,
+  NS_DISCO_INFO,
+  NS_DISCO_ITEMS,
+  NS_MUC,
+  NS_MUC_USER,
+  NS_STANZAS,
+} from '../xmpp/namespaces.js';
+export { errorReply, isAnswerable, reply, type ErrorType, type StanzaError } from '../xmpp/errors.js';
+
 export const NS_MUC_ADMIN = 'http://jabber.org/protocol/muc#admin';
 export const NS_MUC_OWNER = 'http://jabber.org/protocol/muc#owner';
-export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
-export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 export const NS_REGISTER = 'jabber:iq:register';
-export const NS_DATA = 'jabber:x:data';
-export const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
-export const NS_DELAY = 'urn:xmpp:delay';
-
-export type ErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
-
-export interface StanzaError {
-  type: ErrorType;
-  condition: string;
-  text?: string;
-}
-
-/** A reply with `to`/`from` swapped and the id kept; an iq reply is a result. */
-export function reply(stanza: Element): Element {
-  return el(stanza.name, {
-    to: stanza.attrs.from,
-    from: stanza.attrs.to,
-    id: stanza.attrs.id,
-    type: stanza.name === 'iq' ? 'result' : stanza.attrs.type,
-  });
-}
-
-/**
- * An error reply. `by` names the entity that found the error; like Prosody it
- * is left out when it equals the reply's own `from`.
- */
-export function errorReply(stanza: Element, error: StanzaError, by?: string): Element {
-  const out = reply(stanza).setAttr('type', 'error');
-  const errorEl = out.c('error', { type: error.type, by: by === out.attrs.from ? undefined : by });
-  errorEl.c(error.condition, { xmlns: NS_STANZAS });
-  if (error.text !== undefined) errorEl.c('text', { xmlns: NS_STANZAS }).append(error.text);
-  return out;
-}
 
 /** `<x xmlns='…muc#user'/>` holding the given status codes, in order. */
 export function mucUserX(...codes: string[]): Element {

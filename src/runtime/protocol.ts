@@ -21,6 +21,7 @@
 
 import type { Element } from '../xml/element.js';
 import type { Settings } from '../config/load.js';
+import type { StanzaErrorCondition } from '../xmpp/errors.js';
 
 export interface Delivery {
   /** Serialized stanza up to its first attribute, e.g. `<message`. */
@@ -34,10 +35,13 @@ export interface Delivery {
   to: string[];
 }
 
-/** Facts the front end keeps about each shard so it can act when the shard dies. */
-export type ShardEvent =
-  /** An occupant session joined (`present`) or left a room under the nickname. */
-  { kind: 'occupant'; room: string; nick: string; jid: string; present: boolean };
+/**
+ * A fact the application on a shard tells its main-thread side (its
+ * `ShardKeeper`), e.g. who is in which room; structured-cloned and carried as is.
+ */
+export interface ShardEvent {
+  kind: string;
+}
 
 /** One flush from a shard: deliveries in order, events, and the receipts of the stanzas it handled. */
 export interface ShardOutput {
@@ -62,7 +66,7 @@ export interface Outbox {
   handled(receipt: number): void;
 }
 
-/** What runs inside a shard worker: the MUC service for that shard's rooms. */
+/** What runs inside a shard worker: the application (the MUC service) for that shard's rooms. */
 export interface ShardApplication {
   /**
    * One inbound stanza, in arrival order. Must not throw for bad input. Once
@@ -71,6 +75,8 @@ export interface ShardApplication {
    * if the worker dies.
    */
   receive(stanza: Element, receipt: number): void;
+  /** As `ShardKeeper.errorAnswer`: the answer to a stanza `receive` threw on. */
+  errorAnswer(stanza: Element, condition: StanzaErrorCondition): Element | undefined;
   /** A description of a room for the debug view (undefined when not loaded). */
   inspect(roomJid: string): Record<string, unknown> | undefined;
   /**
@@ -97,3 +103,30 @@ export interface ShardContext {
 }
 
 export type ShardApplicationFactory = (context: ShardContext) => Promise<ShardApplication>;
+
+/**
+ * What the application keeps on the main thread about one shard, so that it
+ * can speak for the shard when the shard's worker is gone: it died, or the
+ * shard closed.
+ */
+export interface ShardKeeper {
+  /** An event the shard's application sent, in order with its deliveries. */
+  apply(event: ShardEvent): void;
+  /** The worker is gone: what the users of the shard's rooms must be told. Forgets what it knew. */
+  workerGone(): Delivery[];
+  /**
+   * The answer to a stanza the shard will not handle (`condition` says why),
+   * addressed to its sender; undefined for one that takes no answer.
+   */
+  errorAnswer(stanza: Element, condition: StanzaErrorCondition): Element | undefined;
+  /** The number of users in each occupied room, for /metrics and /status. */
+  roomSizes(): number[];
+}
+
+/** An application the shards run: its side in each shard worker, and its side on the main thread. */
+export interface ShardApplicationSpec {
+  /** The file URL of a module whose default export is the `ShardApplicationFactory` the workers run. */
+  workerModule: string;
+  /** A keeper for one shard, made on the main thread for each shard when the pool starts. */
+  keeper(settings: Settings): ShardKeeper;
+}

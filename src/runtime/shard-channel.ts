@@ -4,11 +4,10 @@
 // the stanzas dispatched before it.
 
 import type { MessagePort } from 'node:worker_threads';
-import { errorReply, type StanzaErrorCondition } from '../frontend/errors.js';
-import { jidDomain } from '../jid/jid.js';
 import { serialize, type Element } from '../xml/element.js';
 import { escapeAttribute } from '../xml/escape.js';
 import type { Settings } from '../config/load.js';
+import type { StanzaErrorCondition } from '../xmpp/errors.js';
 import type { WorkerReport } from '../ops/thread-load.js';
 import type { Delivery, ShardOutput } from './protocol.js';
 
@@ -43,11 +42,8 @@ export interface ShardWorkerData {
   shardIndex: number;
   shardCount: number;
   settings: Settings;
-  /**
-   * Test seam: the file URL of a module whose default export is the
-   * `ShardApplicationFactory` to run instead of the MUC. Production leaves it unset.
-   */
-  applicationModule?: string;
+  /** The file URL of a module whose default export is the `ShardApplicationFactory` to run. */
+  applicationModule: string;
 }
 
 /**
@@ -59,21 +55,6 @@ export interface ShardWorkerData {
  * is back within moments and a retry normally succeeds.
  */
 export const FAILED_STANZA: StanzaErrorCondition = 'internal-server-error';
-
-/**
- * The error answer to a stanza the shard will not handle, addressed to its
- * sender; undefined for those that take none: errors and iq results
- * (RFC 6120 §8.3.1), unavailable presences (a leave: the room's occupants
- * learn the rest from a 332 presence), and stanzas from the MUC service
- * itself, whose answer would come back here. A join gets a presence error,
- * so the client knows it is not in the room.
- */
-export function errorAnswer(stanza: Element, condition: StanzaErrorCondition, serviceDomain: string): Element | undefined {
-  const sender = stanza.attrs.from;
-  if (sender === undefined || jidDomain(sender) === serviceDomain) return undefined;
-  if (stanza.name === 'presence' && stanza.attrs.type === 'unavailable') return undefined;
-  return errorReply(stanza, condition);
-}
 
 /**
  * Serializes `stanza` once, without its `to`, split where `to` goes: the front

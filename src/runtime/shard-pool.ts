@@ -19,24 +19,23 @@
 //
 // Supervision: when a worker dies, the pool answers with an error every stanza
 // it had posted to it that the worker had not handled (their receipts did not
-// come back: see protocol.ts), tells every occupant of the shard's rooms (known
-// from the shard's `occupant` events) that it was removed (status 332),
-// attaches a fresh worker, and holds the shard's stanzas until it is ready.
-// Other shards carry on.
+// come back: see protocol.ts), lets the application's keeper of the shard tell
+// the users of its rooms (the MUC tells each occupant it was removed, status
+// 332: see muc/shard-keeper.ts), attaches a fresh worker, and holds the
+// shard's stanzas until it is ready. Other shards carry on.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Settings } from '../config/load.js';
-import type { StanzaErrorCondition } from '../frontend/errors.js';
-import { bareJid, prepJid } from '../jid/jid.js';
+import { bareJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { backpressure, counters } from '../ops/counters.js';
 import { absorbWorkerReport, type ThreadLoad } from '../ops/thread-load.js';
-import { Element, el } from '../xml/element.js';
-import type { Delivery, ShardEvent, ShardOutput } from './protocol.js';
+import type { Element } from '../xml/element.js';
+import type { StanzaErrorCondition } from '../xmpp/errors.js';
+import type { Delivery, ShardApplicationSpec, ShardKeeper, ShardOutput } from './protocol.js';
 import { shardOf } from './shard-of.js';
 import {
-  errorAnswer,
   FAILED_STANZA,
   toDelivery,
   type AttachTask,
@@ -56,8 +55,6 @@ const RESTART_QUEUE_LIMIT = 10_000;
 /** Restart delays for a worker that keeps dying before it is ready (a broken build, a bad data dir). */
 const RESTART_BACKOFF_MS = { first: 100, max: 5_000 };
 
-const MUC_USER = 'http://jabber.org/protocol/muc#user';
-
 /**
  * Who sent a stanza to the shards, for flow control (issue 11): told when one
  * of its stanzas is posted and when it is handled (or answered as lost), and,
@@ -69,14 +66,6 @@ export interface StanzaSender {
   stanzaHandled(): void;
   shardCongested(): void;
   shardCaughtUp(): void;
-}
-
-export interface ShardPoolOptions {
-  /**
-   * Test seam: the file URL of a module whose default export is the
-   * `ShardApplicationFactory` the workers run instead of the MUC.
-   */
-  applicationModule?: string;
 }
 
 /** One shard as /metrics and /status see it. */
@@ -100,16 +89,16 @@ export class ShardPool {
     settings: Settings,
     log: Logger,
     deliver: (deliveries: Delivery[]) => void,
-    options: ShardPoolOptions = {},
+    application: ShardApplicationSpec,
   ): Promise<ShardPool> {
     const shards = Array.from({ length: settings.shardCount }, (_, shardIndex) => {
       const workerData: ShardWorkerData = {
         shardIndex,
         shardCount: settings.shardCount,
         settings,
-        applicationModule: options.applicationModule,
+        applicationModule: application.workerModule,
       };
-      return new Shard(shardIndex, workerData, log, deliver);
+      return new Shard(shardIndex, workerData, application.keeper(settings), log, deliver);
     });
     try {
       await Promise.all(shards.map((shard) => shard.start()));
@@ -186,9 +175,6 @@ class Shard {
   private flushScheduled = false;
   /** Stanzas posted to the current worker and not handled yet: what its death would lose. */
   private readonly unhandled = new UnhandledStanzas();
-  private readonly occupants = new OccupantIndex();
-  /** The MUC service's domain: a stanza from it is never answered with an error, which would come back here. */
-  private readonly serviceDomain: string;
   private readonly inspections = new Map<number, { resolve(room: Record<string, unknown> | undefined): void; reject(err: unknown): void }>();
   private nextInspection = 0;
   private readyWaiters: (() => void)[] = [];
@@ -201,11 +187,12 @@ class Shard {
   constructor(
     private readonly index: number,
     workerData: ShardWorkerData,
+    /** The application's memory of the shard, which speaks for it while no worker does. */
+    private readonly keeper: ShardKeeper,
     log: Logger,
     private readonly deliver: (deliveries: Delivery[]) => void,
   ) {
     this.log = log.child({ shard: index });
-    this.serviceDomain = prepJid(workerData.settings.muc.domain) ?? workerData.settings.muc.domain;
     this.maxInFlight = workerData.settings.client.max_shard_stanzas_in_flight;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
@@ -264,7 +251,7 @@ class Shard {
   }
 
   view(index: number): ShardView {
-    return { index, threadId: this.threadId, running: this.port !== undefined, load: this.load, inFlight: this.queuedStanzas + this.unhandled.pending(), roomSizes: this.occupants.sizes() };
+    return { index, threadId: this.threadId, running: this.port !== undefined, load: this.load, inFlight: this.queuedStanzas + this.unhandled.pending(), roomSizes: this.keeper.roomSizes() };
   }
 
   nextReady(): Promise<void> {
@@ -273,8 +260,8 @@ class Shard {
 
   /**
    * Lets the worker handle what it was sent, then answers what it did not get
-   * to (and whatever arrives from now on) with service-unavailable, and tells
-   * the occupants they were removed (332), as Prosody does on shutdown.
+   * to (and whatever arrives from now on) with service-unavailable, and lets
+   * the keeper tell the users of the shard's rooms.
    */
   async close(): Promise<void> {
     this.closing = true;
@@ -291,7 +278,7 @@ class Shard {
     this.closed = true;
     this.bounce([...this.unhandled.takeAll(), ...this.queue.flatMap((request) => (request.kind === 'stanzas' ? request.stanzas : []))], 'service-unavailable');
     this.queue = [];
-    this.removeOccupants();
+    this.workerGone();
     await this.piscina.destroy();
   }
 
@@ -343,7 +330,7 @@ class Shard {
     // Not replayed to the next worker: one of them may be what killed this one. The senders
     // hear of them first: after its 332 presence, nothing from the room reaches an occupant.
     this.bounce(lost, FAILED_STANZA);
-    this.removeOccupants();
+    this.workerGone();
     // Inspections still queued go to the next worker; the dead one took the others with it.
     const queued = new Set(this.queue.flatMap((request) => (request.kind === 'inspect' ? [request.id] : [])));
     for (const [id, inspection] of this.inspections) {
@@ -368,7 +355,7 @@ class Shard {
   }
 
   private output({ deliveries, events, handled }: ShardOutput): void {
-    for (const event of events) this.occupants.apply(event);
+    for (const event of events) this.keeper.apply(event);
     counters.deliveries += deliveries.length;
     if (deliveries.length > 0) this.deliver(deliveries);
     this.released(this.unhandled.forget(handled));
@@ -405,25 +392,17 @@ class Shard {
     this.queuedSenders = [];
   }
 
-  /**
-   * Tells each known occupant session that it was removed from its room: a
-   * self-presence per nick, as Prosody's room:clear() does. Occupants get no
-   * presence for the others, which would cost a square of the room's size.
-   */
-  private removeOccupants(): void {
-    const deliveries: Delivery[] = [];
-    for (const [room, nicks] of this.occupants.rooms()) {
-      for (const [nick, jids] of nicks) deliveries.push(toDelivery(removedPresence(room, nick), [...jids]));
-    }
-    this.occupants.clear();
+  /** Sends what the keeper says the users of the shard's rooms must hear now that no worker serves them. */
+  private workerGone(): void {
+    const deliveries = this.keeper.workerGone();
     if (deliveries.length > 0) this.deliver(deliveries);
   }
 
-  /** Answers the stanzas the shard will not handle with an error, those that take one (see `errorAnswer`). */
+  /** Answers the stanzas the shard will not handle with an error, those that take one (see `ShardKeeper.errorAnswer`). */
   private bounce(stanzas: readonly Element[], condition: StanzaErrorCondition): void {
     const deliveries: Delivery[] = [];
     for (const stanza of stanzas) {
-      const error = errorAnswer(stanza, condition, this.serviceDomain);
+      const error = this.keeper.errorAnswer(stanza, condition);
       if (error !== undefined) deliveries.push(toDelivery(error, error.attrs.to));
     }
     if (deliveries.length > 0) this.deliver(deliveries);
@@ -559,54 +538,5 @@ export class UnhandledStanzas {
       else high = middle;
     }
     return low;
-  }
-}
-
-function removedPresence(room: string, nick: string): Element {
-  return el(
-    'presence',
-    { from: room + '/' + nick, type: 'unavailable' },
-    el(
-      'x',
-      { xmlns: MUC_USER },
-      el('item', { affiliation: 'none', role: 'none' }),
-      el('status', { code: '332' }),
-      el('status', { code: '110' }),
-    ),
-  );
-}
-
-/** Who is in which room of a shard, from its `occupant` events: room → nick → full JIDs. */
-class OccupantIndex {
-  private readonly byRoom = new Map<string, Map<string, Set<string>>>();
-
-  apply(event: ShardEvent): void {
-    const { room, nick, jid, present } = event;
-    let nicks = this.byRoom.get(room);
-    if (present) {
-      if (nicks === undefined) this.byRoom.set(room, (nicks = new Map()));
-      let jids = nicks.get(nick);
-      if (jids === undefined) nicks.set(nick, (jids = new Set()));
-      jids.add(jid);
-      return;
-    }
-    const jids = nicks?.get(nick);
-    if (nicks === undefined || jids === undefined) return;
-    jids.delete(jid);
-    if (jids.size === 0) nicks.delete(nick);
-    if (nicks.size === 0) this.byRoom.delete(room);
-  }
-
-  /** The number of nicknames in each room. */
-  sizes(): number[] {
-    return Array.from(this.byRoom.values(), (nicks) => nicks.size);
-  }
-
-  rooms(): IterableIterator<[string, Map<string, Set<string>>]> {
-    return this.byRoom.entries();
-  }
-
-  clear(): void {
-    this.byRoom.clear();
   }
 }

@@ -1,12 +1,10 @@
 // The entry of a shard worker thread, loaded by piscina. Its default export is
 // the handler of the one task the worker ever runs: "attach", which builds the
-// shard's application, then serves the MessagePort the task carries until the
+// shard's application (from the module the pool names), then serves the MessagePort the task carries until the
 // pool closes the shard. The task stays pending for the shard's whole life, so
 // piscina reports the worker's death as the task's rejection.
 
 import { threadId, workerData, type MessagePort } from 'node:worker_threads';
-import { prepJid } from '../jid/jid.js';
-import { createMucShard } from '../muc/service.js';
 import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { LOAD_SAMPLE_MS, LoadSampler, takeWorkerReport } from '../ops/thread-load.js';
@@ -14,7 +12,6 @@ import { startIdleCompaction } from './idle-compaction.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
 import {
   appendDelivery,
-  errorAnswer,
   FAILED_STANZA,
   type AttachTask,
   type ShardReply,
@@ -24,11 +21,10 @@ import {
 
 const { shardIndex, shardCount, settings, applicationModule } = workerData as ShardWorkerData;
 const log = createLogger(settings.log_level, { shard: shardIndex });
-const serviceDomain = prepJid(settings.muc.domain) ?? settings.muc.domain;
 
 export default async function attach({ port }: AttachTask): Promise<void> {
   const outbox = new PortOutbox(port);
-  const factory = applicationModule === undefined ? createMucShard : await loadTestApplication(applicationModule);
+  const factory = await loadApplication(applicationModule);
   const application = await factory({ shardIndex, shardCount, settings, outbox });
   const stopCompaction = startIdleCompaction();
   const stopLoadReports = settings.http.enabled ? reportLoad(port) : () => {};
@@ -46,7 +42,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
               // A bug in one stanza's handling must not take the shard's other rooms down with it,
               // nor leave the stanza unanswered.
               log.error({ err, stanza: stanza.toString() }, 'shard application threw on a stanza');
-              const error = errorAnswer(stanza, FAILED_STANZA, serviceDomain);
+              const error = application.errorAnswer(stanza, FAILED_STANZA);
               if (error !== undefined) outbox.send(error, error.attrs.to);
               outbox.handled(receipt);
             }
@@ -81,7 +77,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
   });
 }
 
-async function loadTestApplication(moduleUrl: string): Promise<ShardApplicationFactory> {
+async function loadApplication(moduleUrl: string): Promise<ShardApplicationFactory> {
   const module = (await import(moduleUrl)) as { default: ShardApplicationFactory };
   return module.default;
 }

@@ -9,11 +9,8 @@ import net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { el, type Element } from '../xml/element.js';
 import { STREAMS_NS, XmppStreamParser } from '../xml/stream-parser.js';
+import { NS_BIND, NS_CLIENT, NS_SASL, NS_SESSION, NS_TLS } from '../xmpp/namespaces.js';
 
-const SASL_NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
-const BIND_NS = 'urn:ietf:params:xml:ns:xmpp-bind';
-const SESSION_NS = 'urn:ietf:params:xml:ns:xmpp-session';
-const TLS_NS = 'urn:ietf:params:xml:ns:xmpp-tls';
 
 export interface ClientOptions {
   /** Bare JID to log in as. */
@@ -67,9 +64,9 @@ export class ScansionClient {
   async connect(): Promise<void> {
     await this.openSocket();
     const features = await this.openStream();
-    const mechanisms = features.getChild('mechanisms', SASL_NS)?.getChildren('mechanism') ?? [];
+    const mechanisms = features.getChild('mechanisms', NS_SASL)?.getChildren('mechanism') ?? [];
     if (!mechanisms.some((mechanism) => mechanism.text().trim() === 'PLAIN')) {
-      if (features.getChild('starttls', TLS_NS)) {
+      if (features.getChild('starttls', NS_TLS)) {
         throw new ConnectionError('the server offers SASL PLAIN only after STARTTLS, which the runner does not do');
       }
       const offered = mechanisms.map((mechanism) => mechanism.text().trim()).join(', ') || 'none';
@@ -77,7 +74,7 @@ export class ScansionClient {
     }
     const [localpart] = this.options.jid.split('@');
     const credentials = Buffer.from(`\0${localpart}\0${this.options.password}`).toString('base64');
-    const auth = (content: string) => el('auth', { xmlns: SASL_NS, mechanism: 'PLAIN' }, content).toString();
+    const auth = (content: string) => el('auth', { xmlns: NS_SASL, mechanism: 'PLAIN' }, content).toString();
     this.write(auth(credentials), undefined, auth('(credentials)'));
     const outcome = await this.nextNegotiationElement('the SASL outcome');
     if (outcome.name === 'failure') {
@@ -87,18 +84,18 @@ export class ScansionClient {
 
     this.parser.restart();
     const boundFeatures = await this.openStream();
-    if (!boundFeatures.getChild('bind', BIND_NS)) throw new ConnectionError('the server offers no resource binding');
+    if (!boundFeatures.getChild('bind', NS_BIND)) throw new ConnectionError('the server offers no resource binding');
     const { resource } = this.options;
     const bound = await this.request(
-      el('bind', { xmlns: BIND_NS }, resource === undefined ? undefined : el('resource', {}, resource)),
+      el('bind', { xmlns: NS_BIND }, resource === undefined ? undefined : el('resource', {}, resource)),
       'resource binding',
     );
-    const jid = bound.getChild('bind', BIND_NS)?.getChildText('jid')?.trim();
+    const jid = bound.getChild('bind', NS_BIND)?.getChildText('jid')?.trim();
     if (!jid) throw new ConnectionError('the resource binding result has no JID');
     this.fullJid = jid;
 
-    const session = boundFeatures.getChild('session', SESSION_NS);
-    if (session && !session.getChild('optional')) await this.request(el('session', { xmlns: SESSION_NS }), 'session');
+    const session = boundFeatures.getChild('session', NS_SESSION);
+    if (session && !session.getChild('optional')) await this.request(el('session', { xmlns: NS_SESSION }), 'session');
 
     this.negotiating = false;
     // Stanzas that came in the same read as the last negotiation reply.
@@ -181,7 +178,7 @@ export class ScansionClient {
   private async openStream(): Promise<Element> {
     const domain = this.options.jid.split('@')[1];
     this.write(
-      `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${STREAMS_NS}' ` +
+      `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${STREAMS_NS}' ` +
         `to='${domain}' version='1.0'>`,
     );
     const features = await this.nextNegotiationElement('stream features');

@@ -15,20 +15,20 @@
 
 import type { Element } from '../xml/element.js';
 import { CAPTURE } from './script.js';
+import { NS_CLIENT } from '../xmpp/namespaces.js';
 
 /** Values recorded by captures, by name. */
 export type Captures = Map<string, string>;
 
 export type MatchResult = { ok: true; captures: Captures } | { ok: false; reason: string };
 
-const CLIENT_NS = 'jabber:client';
 const STRICT_DIRECTIVE = 'scansion:strict';
 const ANY_VALUE = '{scansion:any}';
 
 /** Prefix → namespace URI in scope; the default namespace has the prefix ''. */
 type Namespaces = ReadonlyMap<string, string>;
 
-const STANZA_SCOPE: Namespaces = new Map([['', CLIENT_NS]]);
+const STANZA_SCOPE: Namespaces = new Map([['', NS_CLIENT]]);
 
 export function matchStanza(expected: Element, received: Element): MatchResult {
   const captures: Captures = new Map();

@@ -9,7 +9,7 @@
 // the server reads the counter key on a timer and only reads the log when it
 // moved.
 
-import { deriveCredential, type ScramCredential, type ScramHash } from '../frontend/scram.js';
+import { deriveCredential, type ScramCredential, type ScramHash } from '../xmpp/scram.js';
 import { saslprep } from '../jid/stringprep.js';
 import type { Database } from './database.js';
 

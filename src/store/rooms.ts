@@ -6,19 +6,23 @@
 // acknowledges after that.
 
 import type { Database } from './database.js';
-import type { AffiliationEntry } from '../muc/roles.js';
-import type { RoomConfig } from '../muc/settings.js';
 
-export interface StoredRoom {
+/** A room's configuration, its settings by key; the store keeps it whole. */
+export type RoomConfig = Record<string, unknown>;
+
+// `Affiliation` is one user's affiliation as the MUC records it (muc/roles.ts);
+// the store keeps it whole and never looks inside.
+
+export interface StoredRoom<Affiliation> {
   config: RoomConfig;
-  affiliations: Map<string, AffiliationEntry>;
+  affiliations: Map<string, Affiliation>;
 }
 
-export interface RoomWrite {
+export interface RoomWrite<Affiliation> {
   /** The whole configuration, when it changed. */
   config?: RoomConfig;
   /** Affiliations that changed; undefined removes one. */
-  affiliations: Iterable<[string, AffiliationEntry | undefined]>;
+  affiliations: Iterable<[string, Affiliation | undefined]>;
   /** Drop whatever was stored for the room before writing (it just became persistent). */
   replace?: boolean;
 }
@@ -28,7 +32,7 @@ type AffiliationKey = [room: string, user: string];
 /** Told of every configuration written (undefined: the room is no longer stored). */
 export type ConfigListener = (room: string, config: RoomConfig | undefined) => void;
 
-export class RoomStore {
+export class RoomStore<Affiliation = unknown> {
   private readonly rooms;
   private readonly affiliations;
 
@@ -37,13 +41,13 @@ export class RoomStore {
     private readonly configWritten?: ConfigListener,
   ) {
     this.rooms = database.openDB<RoomConfig, string>({ name: 'muc_rooms' });
-    this.affiliations = database.openDB<AffiliationEntry, AffiliationKey>({ name: 'muc_affiliations' });
+    this.affiliations = database.openDB<Affiliation, AffiliationKey>({ name: 'muc_affiliations' });
   }
 
-  load(room: string): StoredRoom | undefined {
+  load(room: string): StoredRoom<Affiliation> | undefined {
     const config = this.rooms.get(room);
     if (config === undefined) return undefined;
-    const affiliations = new Map<string, AffiliationEntry>();
+    const affiliations = new Map<string, Affiliation>();
     for (const [user, entry] of this.affiliationsOf(room)) affiliations.set(user, entry);
     return { config, affiliations };
   }
@@ -66,7 +70,7 @@ export class RoomStore {
     return this.rooms.doesExist(room);
   }
 
-  write(room: string, change: RoomWrite): Promise<void> {
+  write(room: string, change: RoomWrite<Affiliation>): Promise<void> {
     if (change.replace || change.config !== undefined) this.configWritten?.(room, change.config);
     const write = this.database.transaction(() => {
       if (change.replace) this.removeAll(room);
@@ -103,7 +107,7 @@ export class RoomStore {
     for (const [user] of [...this.affiliationsOf(room)]) void this.affiliations.remove([room, user]);
   }
 
-  private *affiliationsOf(room: string): Iterable<[string, AffiliationEntry]> {
+  private *affiliationsOf(room: string): Iterable<[string, Affiliation]> {
     for (const { key, value } of this.affiliations.getRange({ start: [room] })) {
       if (key[0] !== room) return;
       yield [key[1], value];

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
-import { createMucShard } from '../../src/muc/service.js';
+import createMucShard from '../../src/muc/service.js';
 import type { Outbox, ShardApplication, ShardEvent } from '../../src/runtime/protocol.js';
 import type { Element } from '../../src/xml/element.js';
 import { parseElement } from '../../src/xml/stream-parser.js';

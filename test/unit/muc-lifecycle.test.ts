@@ -4,6 +4,7 @@
 
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { OccupantEvent } from '../../src/muc/shard-keeper.js';
 import type { Element } from '../../src/xml/element.js';
 import { MucHarness, ROOM, errorCondition, statusCodes } from './muc-harness.js';
 
@@ -124,7 +125,7 @@ describe('room life cycle', () => {
     const seen = muc.take(ROMEO);
     assert.deepEqual(seen.map((s) => s.attrs.from), [ROOM + '/Juliet', ROOM + '/Jules']);
     assert.deepEqual(
-      muc.events.slice(-2).map((e) => [e.nick, e.present]),
+      (muc.events.slice(-2) as OccupantEvent[]).map((e) => [e.nick, e.present]),
       [
         ['Juliet', false],
         ['Jules', true],

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deriveCredential, passwordMatches } from '../../src/frontend/scram.js';
+import { deriveCredential, passwordMatches } from '../../src/xmpp/scram.js';
 import { saslprep } from '../../src/jid/stringprep.js';
 
 test('RFC 4013 §3 examples', () => {

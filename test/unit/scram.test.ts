@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { deriveCredential, passwordMatches, proofMatches, serverSignature, type ScramHash } from '../../src/frontend/scram.js';
+import { deriveCredential, passwordMatches, proofMatches, serverSignature, type ScramHash } from '../../src/xmpp/scram.js';
 
 const EXAMPLES: { hash: ScramHash; salt: string; clientNonce: string; nonce: string; proof: string; verifier: string }[] = [
   {

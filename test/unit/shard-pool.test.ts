@@ -9,9 +9,8 @@ import { createLogger } from '../../src/log.js';
 import type { Delivery } from '../../src/runtime/protocol.js';
 import { ShardPool, UnhandledStanzas } from '../../src/runtime/shard-pool.js';
 import { el } from '../../src/xml/element.js';
-import { ECHO_NS } from '../fixtures/echo-shard.js';
+import { ECHO_NS, ECHO_SHARDS } from '../fixtures/echo-shard.js';
 
-const ECHO_APPLICATION = new URL('../fixtures/echo-shard.js', import.meta.url).href;
 const SHARDS = 3;
 const SERVICE = 'conference.localhost';
 
@@ -91,7 +90,7 @@ let recipients: Recipients;
 
 async function startPool(): Promise<ShardPool> {
   const settings = loadConfig({ overrides: { data_dir: dataDir, log_level: 'silent', muc: { shards: SHARDS } } });
-  return ShardPool.start(settings, createLogger('silent'), recipients.deliver, { applicationModule: ECHO_APPLICATION });
+  return ShardPool.start(settings, createLogger('silent'), recipients.deliver, ECHO_SHARDS);
 }
 
 before(async () => {

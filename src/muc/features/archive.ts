@@ -16,11 +16,10 @@ import { defineSetting, PERSISTENT, WHOIS } from '../settings.js';
 import { errorReply, NS_DATA, NS_DELAY, NS_MUC_USER, reply, type StanzaError } from '../stanzas.js';
 import { hasHistory, historyLength, isHistoric, restoreHistory, timestamp } from './history.js';
 import { MEMBERS_ONLY } from './members-only.js';
+import { NS_CLIENT, NS_FORWARD, NS_RSM } from '../../xmpp/namespaces.js';
 
 const NS_MAM = 'urn:xmpp:mam:2';
 const NS_STANZA_ID = 'urn:xmpp:sid:0';
-const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_RSM = 'http://jabber.org/protocol/rsm';
 
 export const ARCHIVING = defineSetting<boolean>('archiving', true);
 
@@ -129,7 +128,7 @@ function answerQuery(room: Room, stanza: Element, query: Element): true {
   const queryId = query.attrs.queryid;
   for (const item of page.items) {
     const forwarded = el('forwarded', { xmlns: NS_FORWARD }, el('delay', { xmlns: NS_DELAY, stamp: timestamp(item.at) }));
-    forwarded.append(archivedStanza(room, item.stanza).setAttr('xmlns', 'jabber:client'));
+    forwarded.append(archivedStanza(room, item.stanza).setAttr('xmlns', NS_CLIENT));
     const result = el('result', { xmlns: NS_MAM, queryid: queryId, id: item.id }, forwarded);
     room.send(el('message', { from: room.jid }, result), from);
   }

@@ -5,7 +5,7 @@
 
 import type { RoomFeature } from '../events.js';
 import { renderForm, type FormField } from '../dataform.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS, reply } from '../stanzas.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply } from '../stanzas.js';
 
 export const disco: RoomFeature = (hooks) => {
   hooks.on(`iq-get/${NS_DISCO_INFO}`, ({ room, stanza, query }) => {
@@ -27,7 +27,7 @@ export const disco: RoomFeature = (hooks) => {
   });
 
   hooks.on('disco-info', ({ reply: info }) => {
-    info.c('feature', { var: 'http://jabber.org/protocol/muc' });
+    info.c('feature', { var: NS_MUC });
     info.c('feature', { var: 'http://jabber.org/protocol/muc#stable_id' });
   });
 

@@ -12,11 +12,11 @@ import type { Room } from '../room.js';
 import { defineSetting } from '../settings.js';
 import { NS_DELAY, NS_MUC } from '../stanzas.js';
 import { inSection } from './config-sections.js';
+import { NS_HINTS } from '../../xmpp/namespaces.js';
 
 /** Unset: the service's muc.history_length. */
 const HISTORY_LENGTH = defineSetting<number | undefined>('history_length', undefined);
 const DEFAULT_MESSAGES = defineSetting<number>('default_history_messages', 20);
-const NS_HINTS = 'urn:xmpp:hints';
 const NS_EME = 'urn:xmpp:eme:0';
 const NS_CHAT_MARKERS = 'urn:xmpp:chat-markers:0';
 

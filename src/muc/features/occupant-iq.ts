@@ -11,6 +11,7 @@ import type { RoomFeature } from '../events.js';
 import type { Occupant } from '../occupant.js';
 import type { Room } from '../room.js';
 import { errorReply, reply } from '../stanzas.js';
+import { NS_PING, NS_PUBSUB } from '../../xmpp/namespaces.js';
 
 const secrets = new WeakMap<Room, Buffer>();
 
@@ -21,7 +22,7 @@ function sessionTag(room: Room, sessionJid: string): string {
 }
 
 /** Payloads addressed to the account rather than the session (vCards, PEP). */
-const ACCOUNT_NAMESPACES = new Set(['vcard-temp', 'urn:ietf:params:xml:ns:vcard-4.0', 'http://jabber.org/protocol/pubsub']);
+const ACCOUNT_NAMESPACES = new Set(['vcard-temp', 'urn:ietf:params:xml:ns:vcard-4.0', NS_PUBSUB]);
 
 function forwardRequest(room: Room, stanza: Element, sender: Occupant | undefined): true {
   const from = stanza.attrs.from as string;
@@ -37,7 +38,7 @@ function forwardRequest(room: Room, stanza: Element, sender: Occupant | undefine
     return true;
   }
   const payload = stanza.elements()[0];
-  if (target === sender && stanza.attrs.type === 'get' && payload?.is('ping', 'urn:xmpp:ping')) {
+  if (target === sender && stanza.attrs.type === 'get' && payload?.is('ping', NS_PING)) {
     room.send(reply(stanza), from);
     return true;
   }

@@ -10,7 +10,7 @@ import type { Element } from '../../xml/element.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { defineSetting, PERSISTENT } from '../settings.js';
-import { errorReply, NS_STANZAS } from '../stanzas.js';
+import { errorReply, isAnswerable, NS_STANZAS } from '../stanzas.js';
 
 interface Tombstone {
   /** Until when (ms since the epoch) the room answers `gone`. */
@@ -51,7 +51,7 @@ export const tombstones: RoomFeature = (hooks) => {
         room.destroy();
         return undefined;
       }
-      if (stanza.attrs.type === 'error') return true;
+      if (!isAnswerable(stanza)) return true;
       const error = errorReply(stanza, { type: 'cancel', condition: 'gone', text: tombstone.reason }, room.serviceDomain);
       if (tombstone.alternate !== undefined) {
         const gone = error.getChild('error')?.getChild('gone', NS_STANZAS);
