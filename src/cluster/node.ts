@@ -28,6 +28,7 @@ import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { Element, el } from '../xml/element.js';
+import { emptyBatch, encodeBatch, type Batch } from './batch.js';
 import { SessionDirectory } from './directory.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { ownerOf } from './placement.js';
@@ -44,6 +45,9 @@ export const SUBJECTS = {
   snapshot: (node: string) => `conclave.node.${node}.snapshot`,
   service: (node: string) => `conclave.node.${node}.service`,
 };
+
+/** NATS's own default, for a server that has not said its limit. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /** What this node serves on its own: the shards, the local sessions and their router. */
 export interface LocalNode {
@@ -69,17 +73,6 @@ interface Heartbeat {
   node: string;
   /** Tells apart two processes started with the same node name. */
   instance: string;
-}
-
-/** What one node sends another in one turn. */
-interface Batch {
-  /** Stanzas for rooms the receiver owns, as the sender sees the members. */
-  rooms: Element[];
-  /** Stanzas a node passed on because it no longer saw itself as their room's owner: handled where they arrive. */
-  relayed: Element[];
-  deliveries: Delivery[];
-  /** Stanzas for users whose sessions the receiver holds. */
-  stanzas: Element[];
 }
 
 export class ClusterNode {
@@ -377,7 +370,7 @@ export class ClusterNode {
 
   private batchFor(node: string): Batch {
     let batch = this.batches.get(node);
-    if (!batch) this.batches.set(node, (batch = { rooms: [], relayed: [], deliveries: [], stanzas: [] }));
+    if (!batch) this.batches.set(node, (batch = emptyBatch()));
     this.scheduleFlush();
     return batch;
   }
@@ -397,15 +390,18 @@ export class ClusterNode {
     }
     const batches = this.batches;
     this.batches = new Map();
+    const limit = this.nats.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     for (const [node, batch] of batches) {
-      if (!this.publish(SUBJECTS.node(node), batch)) this.bounce([...batch.rooms, ...batch.relayed, ...batch.stanzas]);
+      for (const { payload, stanzas } of encodeBatch(batch, limit)) {
+        if (!this.publish(SUBJECTS.node(node), payload)) this.bounce(stanzas);
+      }
     }
   }
 
-  /** False when NATS refused it (the connection is closed). */
+  /** False when NATS refused it (the connection is closed, or it is over the payload limit). */
   private publish(subject: string, body: unknown): boolean {
     try {
-      this.nats.publish(subject, JSON.stringify(body));
+      this.nats.publish(subject, typeof body === 'string' ? body : JSON.stringify(body));
       return true;
     } catch (err) {
       this.log.error({ err, subject }, 'cannot publish to NATS');

@@ -1,11 +1,14 @@
-// Rendezvous placement, the membership view and the session directory of a
-// cluster node, without NATS: the properties the routing relies on.
+// Rendezvous placement, the membership view, the session directory and the
+// batch encoding of a cluster node, without NATS: the properties the routing
+// relies on.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { emptyBatch, encodeBatch, type Batch } from '../../src/cluster/batch.js';
 import { SessionDirectory } from '../../src/cluster/directory.js';
 import { Membership, type MembershipChange } from '../../src/cluster/membership.js';
 import { ownerOf } from '../../src/cluster/placement.js';
+import { el } from '../../src/xml/element.js';
 
 const ROOMS = Array.from({ length: 5000 }, (_, i) => `room-${i}@conference.example`);
 
@@ -90,5 +93,25 @@ describe('session directory', () => {
     assert.deepEqual(directory.nodesServing('alice@example'), []);
     assert.deepEqual(directory.nodesServing('bob@example/desk'), []);
     assert.deepEqual(directory.nodesServing('dave@example'), ['n2']);
+  });
+});
+
+describe('batch encoding', () => {
+  it('cuts a batch into messages under the payload limit, every kind in order, and names the stanzas of each', () => {
+    const batch: Batch = emptyBatch();
+    for (let i = 0; i < 40; i++) batch.rooms.push(el('message', { to: `r${i}@conference.example` }, el('body', {}, 'é'.repeat(100))));
+    for (let i = 0; i < 40; i++) batch.deliveries.push({ head: '<message', tail: ` id='${i}'/>`, to: [`u${i}@example/r`] });
+    batch.stanzas.push(el('message', { to: 'u@example/r', id: 'last' }));
+    const limit = 1000;
+    const messages = encodeBatch(batch, limit);
+    assert.ok(messages.length > 10, `${messages.length} messages`);
+    for (const { payload } of messages) assert.ok(Buffer.byteLength(payload) <= limit, `${Buffer.byteLength(payload)} bytes`);
+
+    const decoded = messages.map(({ payload }) => JSON.parse(payload) as Batch);
+    assert.deepEqual(decoded.flatMap((part) => part.rooms.map((stanza) => stanza.attrs.to)), batch.rooms.map((stanza) => stanza.attrs.to));
+    assert.deepEqual(decoded.flatMap((part) => part.deliveries), batch.deliveries);
+    assert.deepEqual(decoded.flatMap((part) => part.stanzas.map((stanza) => stanza.attrs.id)), ['last']);
+    assert.deepEqual(messages.flatMap(({ stanzas }) => stanzas), [...batch.rooms, ...batch.stanzas]);
+    assert.equal(encodeBatch(batch, 1024 * 1024).length, 1);
   });
 });
