@@ -91,19 +91,18 @@ export class ClusterNode {
   /** Another process heartbeats under this node's name. */
   private duplicate = false;
   private readonly listeners = new Set<(change: MembershipChange) => void>();
-  private readonly service: ServiceBridge;
+  private service: ServiceBridge | undefined;
   private readonly heartbeatMs: number;
 
   private constructor(
     private readonly nats: NatsConnection,
-    settings: Settings & { cluster: NonNullable<Settings['cluster']> },
+    private readonly settings: Settings & { cluster: NonNullable<Settings['cluster']> },
     private readonly log: Logger,
   ) {
     this.self = settings.cluster.node;
     const timing = clusterTiming(settings.cluster);
     this.heartbeatMs = timing.heartbeat_seconds * 1000;
     this.membership = new Membership(this.self, timing.node_timeout_seconds * 1000, (change) => this.membersChanged(change));
-    this.service = new ServiceBridge(settings, nats, SUBJECTS.service, this.self, () => this.members, log);
   }
 
   /**
@@ -147,6 +146,7 @@ export class ClusterNode {
   /** Connects this node's shards and sessions; until then nothing reaches them from the cluster. */
   attach(local: LocalNode): void {
     this.local = local;
+    this.service = new ServiceBridge(this.settings, this.nats, SUBJECTS.service, this.self, () => this.members, this.log);
     this.heartbeat();
     this.heartbeats = setInterval(() => {
       this.heartbeat();
@@ -238,7 +238,7 @@ export class ClusterNode {
   /** Says goodbye (the others count this node out at once) and closes the connection once what is queued has gone. */
   async close(): Promise<void> {
     clearInterval(this.heartbeats);
-    this.service.close();
+    this.service?.close();
     this.flush();
     this.publish(SUBJECTS.leaving, { node: this.self, instance: this.instance } satisfies Heartbeat);
     await this.nats.drain().catch((err: unknown) => this.log.warn({ err }, 'NATS drain failed'));
