@@ -1,26 +1,42 @@
 // Blocking command (XEP-0191): an account's list of JIDs it wants nothing
-// from. Messages from a blocked entity are dropped before they reach any of
-// the account's sessions; a message to one is refused with <blocked/>.
+// from. Messages from a blocked entity are refused before they are routed
+// (never kept offline); a message to one is refused with <blocked/>.
 // Changes are pushed to every session that has asked for the list.
+//
+// The rooms' traffic is matched the same way, by the JID it comes from
+// (XEP-0191 §3.4, as Prosody's mod_blocklist): blocking an occupant JID
+// (room@service/nick) drops that nick's private messages, groupchat
+// messages and presence; blocking a room's JID drops everything from the
+// room. A private message through a room is also dropped when the user
+// behind the nick is blocked by real JID (beyond Prosody, which matches only
+// the in-room JID): blocking someone should not leave them a way round it
+// through any room both are in. Only iq requests get an error
+// (service-unavailable, §3.5): an error message sent back through the room
+// would reach the occupant as if from the user, and a room kicks an occupant
+// whose client bounces.
 
 import { randomUUID } from 'node:crypto';
 import { bareJid, jidDomain, jidResource, prepJid } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
-import { el } from '../xml/element.js';
+import { addressedTo } from '../runtime/shard-channel.js';
+import { el, type Element } from '../xml/element.js';
+import { parseElement } from '../xml/stream-parser.js';
 import type { AccountContext, IqRequest } from './services.js';
 import { BY_ACCOUNT } from './stored-data.js';
-import { NS_STANZAS } from '../xmpp/namespaces.js';
+import { errorAnswer, errorReply, isAnswerable } from '../xmpp/errors.js';
 
 const NS = 'urn:xmpp:blocking';
 const ERRORS_NS = 'urn:xmpp:blocking:errors';
 /** Per account: a list longer than this is refused (ejabberd's privacy lists have no bound; a user could grow one without end). */
 const MAX_ITEMS = 1000;
 
-export default function blocking({ services, database, sessions }: AccountContext): void {
+export default function blocking({ services, database, sessions, settings, roomOccupants }: AccountContext): void {
   const store = database.openDB<string[], string>({ name: BY_ACCOUNT.blocklists });
   /** The lists of accounts with sessions, read on first use. */
   const cache = new Map<string, Set<string>>();
   const interested = new WeakSet<BoundSession>();
+  /** Per account in `cache`: whether its list names the MUC service, a room or an occupant (only then is every room stanza to it looked at; with any list, its room messages are, for private messages from a blocked user). */
+  const blocksRooms = new Map<string, boolean>();
 
   const listOf = (account: string): Set<string> => {
     let list = cache.get(account);
@@ -46,24 +62,35 @@ export default function blocking({ services, database, sessions }: AccountContex
     // XEP-0191 §3.3: a block needs items; an unblock without items unblocks everyone.
     if (query.name === 'block' && jids.length === 0) return { error: 'bad-request' } as const;
     const unblocked = query.name === 'unblock' && jids.length === 0 ? [...list] : jids;
+    const added = query.name === 'block' ? jids.filter((jid) => !list.has(jid)) : [];
     if (query.name === 'block') {
-      const added = jids.filter((jid) => !list.has(jid)).length;
-      if (list.size + added > MAX_ITEMS) return { error: 'resource-constraint', text: `At most ${MAX_ITEMS} blocked JIDs` } as const;
+      if (list.size + added.length > MAX_ITEMS) return { error: 'resource-constraint', text: `At most ${MAX_ITEMS} blocked JIDs` } as const;
       for (const jid of jids) list.add(jid);
     } else {
       for (const jid of unblocked) list.delete(jid);
     }
+    blocksRooms.delete(session.bareJid);
     await database.acknowledged(store.put(session.bareJid, [...list]));
-    const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
-    for (const other of sessions.resources(session.bareJid)) {
-      if (interested.has(other)) other.send(el('iq', { type: 'set', id: randomUUID(), to: other.fullJid }, push.clone()).toString());
+    // §3.3: a newly blocked contact that sees the user's presence sees the user go offline.
+    for (const jid of added) {
+      if (services.hooks.fire('presence-subscriber', { owner: session.bareJid, contact: bareJid(jid) }) !== true) continue;
+      for (const own of sessions.availableResources(session.bareJid)) {
+        for (const target of sessions.availableResources(bareJid(jid))) target.send(el('presence', { type: 'unavailable', from: own.fullJid, to: target.fullJid }).toString());
+      }
     }
+    // The pushes follow the result (as in XEP-0191's examples and Prosody): the router sends it once this handler returns.
+    const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
+    setImmediate(() => {
+      for (const other of sessions.resources(session.bareJid)) {
+        if (interested.has(other)) other.send(el('iq', { type: 'set', id: randomUUID(), to: other.fullJid }, push.clone()).toString());
+      }
+    });
     return null;
   };
 
-  /** XEP-0191 §3.4 matching: full JID, bare JID, domain/resource, domain. */
+  /** XEP-0191 §3.4 matching: full JID, bare JID, domain/resource, domain. An account without sessions is read, not cached. */
   const blocks = (account: string, jid: string): boolean => {
-    const list = listOf(account);
+    const list = cache.get(account) ?? new Set(store.get(account) ?? []);
     if (list.size === 0) return false;
     const domain = jidDomain(jid);
     const resource = jidResource(jid);
@@ -73,18 +100,60 @@ export default function blocking({ services, database, sessions }: AccountContex
   services.feature(NS);
   // Lists are read once per account with sessions, and forgotten with its last session.
   services.hooks.on('session-ended', ({ session }) => {
-    if ([...sessions.resources(session.bareJid)].length === 0) cache.delete(session.bareJid);
+    if ([...sessions.resources(session.bareJid)].length !== 0) return;
+    cache.delete(session.bareJid);
+    blocksRooms.delete(session.bareJid);
   });
   for (const name of ['blocklist', 'block', 'unblock']) services.iq(name, NS, 'both', handle);
-  services.hooks.on('message-in', ({ target, stanza }) => (blocks(target.bareJid, stanza.attrs.from ?? '') ? true : undefined));
+  /** Whether `to` is a local account whose list blocks `from`. */
+  const blockedBy = (to: string, from: string): boolean => {
+    const domain = jidDomain(to);
+    return (domain === settings.domain || domain === settings.auth.guest_domain) && bareJid(to) !== domain && blocks(bareJid(to), from);
+  };
+  const mucDomain = settings.muc.domain;
+  const anyRoomBlocked = (account: string): boolean => {
+    let known = blocksRooms.get(account);
+    if (known === undefined) blocksRooms.set(account, (known = [...listOf(account)].some((jid) => jidDomain(jid) === mucDomain)));
+    return known;
+  };
+  /** A private message through a room from or to (`occupant`) a user the account blocked by real JID. */
+  const privateWithBlockedUser = (account: string, occupant: string, stanza: Element): boolean => {
+    const type = stanza.attrs.type;
+    if (stanza.name !== 'message' || type === 'groupchat' || type === 'error' || jidDomain(occupant) !== mucDomain) return false;
+    return roomOccupants(occupant).some((jid) => blocks(account, jid));
+  };
+  services.hooks.on('room-delivery', ({ target, delivery, jid, toMuc }) => {
+    const account = target.bareJid;
+    const mayBePrivateMessage = delivery.head === '<message' && listOf(account).size > 0;
+    if (!mayBePrivateMessage && !anyRoomBlocked(account)) return undefined;
+    // A delivery to one session may carry several stanzas (a join's presences, history): each is judged by its sender.
+    const stanzas = parseElement('<batch>' + addressedTo(delivery, jid) + '</batch>').elements();
+    for (const stanza of stanzas) {
+      const from = stanza.attrs.from ?? '';
+      if (!blocks(account, from) && !privateWithBlockedUser(account, from, stanza)) target.send(stanza.toString());
+      else if (stanza.name === 'iq') {
+        const error = errorAnswer(stanza, 'service-unavailable');
+        if (error) toMuc(error);
+      }
+    }
+    return true;
+  });
   services.hooks.on('message-out', ({ session, stanza }) => {
     const to = stanza.attrs.to;
-    if (to === undefined || !blocks(session.bareJid, to)) return undefined;
-    const error = el('message', { type: 'error', id: stanza.attrs.id, from: to, to: session.fullJid },
-      el('error', { type: 'cancel' },
-        el('not-acceptable', { xmlns: NS_STANZAS }),
-        el('blocked', { xmlns: ERRORS_NS })));
-    session.send(error.toString());
+    if (to === undefined) return undefined;
+    if (blockedBy(to, session.fullJid)) {
+      // §3.5: not delivered, nor kept offline; a chat or normal message to the bare JID bounces (to a full JID it is dropped, as Prosody does).
+      const type = stanza.attrs.type ?? 'normal';
+      const bounce = jidResource(to) === '' && (type === 'chat' || type === 'normal') ? errorAnswer(stanza, 'service-unavailable') : undefined;
+      if (bounce) session.send(bounce.toString());
+      return true;
+    }
+    if (!blocks(session.bareJid, to) && !privateWithBlockedUser(session.bareJid, to, stanza)) return undefined;
+    if (isAnswerable(stanza)) {
+      const error = errorReply(stanza, { type: 'cancel', condition: 'not-acceptable' });
+      error.getChild('error')!.c('blocked', { xmlns: ERRORS_NS });
+      session.send(error.toString());
+    }
     return true;
   });
 }

@@ -7,7 +7,7 @@ import { jidDomain } from '../jid/jid.js';
 import type { BoundSession } from '../frontend/sessions.js';
 import { el, type Element } from '../xml/element.js';
 import type { AccountContext } from './services.js';
-import { NS_FORWARD as FORWARD_NS, NS_HINTS as HINTS_NS, NS_MUC_USER as MUC_USER_NS } from '../xmpp/namespaces.js';
+import { NS_CLIENT as CLIENT_NS, NS_FORWARD as FORWARD_NS, NS_HINTS as HINTS_NS, NS_MUC_USER as MUC_USER_NS } from '../xmpp/namespaces.js';
 
 const NS = 'urn:xmpp:carbons:2';
 
@@ -27,7 +27,8 @@ export default function carbons({ services, sessions, settings }: AccountContext
   const copy = (direction: 'sent' | 'received', account: string, stanza: Element, skip: (session: BoundSession) => boolean): void => {
     for (const other of sessions.resources(account)) {
       if (!enabled.has(other) || skip(other)) continue;
-      const forwarded = el('forwarded', { xmlns: FORWARD_NS }, stanza);
+      // XEP-0297: the forwarded stanza keeps its own namespace, not the wrapper's.
+      const forwarded = el('forwarded', { xmlns: FORWARD_NS }, stanza.clone().setAttr('xmlns', CLIENT_NS));
       other.send(el('message', { from: account, to: other.fullJid, type: stanza.attrs.type ?? 'normal' }, el(direction, { xmlns: NS }, forwarded)).toString());
     }
   };

@@ -8,6 +8,10 @@
 // session's capabilities are asked of it (disco#info) when it becomes
 // available; the answer is kept for that session only, so one client
 // cannot make another's capabilities claim what they do not.
+//
+// The owner manages its nodes as XEP-0060 §8 has it, as far as clients use
+// it: configure (access model, max items), delete and purge. Items are
+// always persistent.
 
 import { randomUUID } from 'node:crypto';
 import type { BoundSession } from '../frontend/sessions.js';
@@ -16,6 +20,8 @@ import type { AccountContext, IqAnswer, IqRequest } from './services.js';
 import { BY_ACCOUNT_RANGE } from './stored-data.js';
 import { NS_PUBSUB as NS, NS_DISCO_INFO as DISCO_INFO_NS, NS_DATA as DATA_NS } from '../xmpp/namespaces.js';
 
+const OWNER_NS = 'http://jabber.org/protocol/pubsub#owner';
+const NODE_CONFIG_NS = 'http://jabber.org/protocol/pubsub#node_config';
 const EVENT_NS = 'http://jabber.org/protocol/pubsub#event';
 const ERRORS_NS = 'http://jabber.org/protocol/pubsub#errors';
 const CAPS_NS = 'http://jabber.org/protocol/caps';
@@ -129,6 +135,48 @@ export default function pep({ services, database, sessions, settings }: AccountC
     return el('pubsub', { xmlns: NS }, el('items', { node: name }, ...chosen.map(itemElement)));
   };
 
+  const configure = async ({ session, stanza }: IqRequest, request: Element): Promise<IqAnswer> => {
+    const owner = session.bareJid;
+    const name = request.attrs.node;
+    if (!name) return missingNode();
+    const node = nodeOf(owner, name);
+    if (node === undefined) return { error: 'item-not-found' };
+    if (stanza.attrs.type === 'get') return el('pubsub', { xmlns: OWNER_NS }, el('configure', { node: name }, configForm(node)));
+    const form = request.getChild('x', DATA_NS);
+    if (form === undefined) return { error: 'bad-request', text: 'A node configuration form is required' };
+    if (form.attrs.type === 'cancel') return null;
+    const options = readOptions(form);
+    if ('error' in options) return { error: 'not-acceptable', text: options.error };
+    node.access = options.access ?? node.access;
+    node.maxItems = options.maxItems ?? node.maxItems;
+    node.items = node.items.slice(-node.maxItems);
+    await database.acknowledged(nodes.put([owner, name], node));
+    return null;
+  };
+
+  /** Deletes the node (XEP-0060 §8.4), or only its items (purge, §8.5); those notified of it are told. */
+  const clear = async ({ session }: IqRequest, request: Element): Promise<IqAnswer> => {
+    const owner = session.bareJid;
+    const name = request.attrs.node;
+    if (!name) return missingNode();
+    const node = nodeOf(owner, name);
+    if (node === undefined) return { error: 'item-not-found' };
+    const to = audience(owner, name, node);
+    if (request.name === 'delete') await database.acknowledged(nodes.remove([owner, name]));
+    else await database.acknowledged(nodes.put([owner, name], { ...node, items: [] }));
+    notify(owner, name, el(request.name, { node: name }), to);
+    return null;
+  };
+
+  services.iq('pubsub', OWNER_NS, 'both', async (request) => {
+    const { query, target, session } = request;
+    if (target.kind === 'account' && target.bareJid !== session.bareJid) return { error: 'forbidden' };
+    const action = query.elements()[0];
+    if (action?.name === 'configure') return configure(request, action);
+    if (request.stanza.attrs.type === 'set' && (action?.name === 'delete' || action?.name === 'purge')) return clear(request, action);
+    return { error: 'feature-not-implemented' };
+  });
+
   services.iq('pubsub', NS, 'both', async (request) => {
     const { stanza, query, target, session } = request;
     const action = query.elements().find((child) => child.name !== 'publish-options');
@@ -192,7 +240,24 @@ export default function pep({ services, database, sessions, settings }: AccountC
   });
 }
 
-const PEP_FEATURES = ['access-presence', 'access-open', 'access-whitelist', 'auto-create', 'publish', 'publish-options', 'retract-items', 'retrieve-items', 'persistent-items', 'last-published'];
+const PEP_FEATURES = [
+  'access-presence', 'access-open', 'access-whitelist', 'auto-create', 'config-node', 'delete-nodes', 'publish', 'publish-options',
+  'purge-nodes', 'retract-items', 'retrieve-items', 'persistent-items', 'last-published',
+];
+
+/** A node's configuration as XEP-0060 §8.2 shows it: the options this service has. */
+function configForm(node: PepNode): Element {
+  const field = (v: string, type: string, value: string, ...options: string[]) =>
+    el('field', { var: v, type }, el('value', {}, value), ...options.map((option) => el('option', {}, el('value', {}, option))));
+  return el(
+    'x',
+    { xmlns: DATA_NS, type: 'form' },
+    field('FORM_TYPE', 'hidden', NODE_CONFIG_NS),
+    field('pubsub#access_model', 'list-single', node.access, 'presence', 'open', 'whitelist'),
+    field('pubsub#max_items', 'text-single', String(node.maxItems)),
+    field('pubsub#persist_items', 'boolean', 'true'),
+  );
+}
 
 /** The publish-options the service honours (XEP-0060 §7.1.5); others are ignored. */
 function readOptions(form: Element | undefined): { access?: AccessModel; maxItems?: number } | { error: string } {
@@ -206,6 +271,8 @@ function readOptions(form: Element | undefined): { access?: AccessModel; maxItem
       const max = value === 'max' ? MAX_ITEMS : Number(value);
       if (!Number.isInteger(max) || max < 1 || max > MAX_ITEMS) return { error: `pubsub#max_items must be 1 to ${MAX_ITEMS} or "max"` };
       out.maxItems = max;
+    } else if (field.attrs.var === 'pubsub#persist_items' && value !== 'true' && value !== '1') {
+      return { error: 'Items are always persistent here (pubsub#persist_items)' };
     }
   }
   return out;

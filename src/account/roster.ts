@@ -67,11 +67,9 @@ export default function roster({ services, database, sessions, settings, account
   const local = (jid: string) => jidDomain(jid) === settings.domain && bareJid(jid) !== settings.domain && accountExists(jid);
 
   const itemElement = (contact: string, item: RosterItem, removed = false): Element =>
-    el(
-      'item',
-      { jid: contact, name: item.name, subscription: removed ? 'remove' : item.subscription, ask: item.askOut && !removed ? 'subscribe' : undefined },
-      ...item.groups.map((group) => el('group', {}, group)),
-    );
+    removed
+      ? el('item', { jid: contact, subscription: 'remove' })
+      : el('item', { jid: contact, name: item.name, subscription: item.subscription, ask: item.askOut ? 'subscribe' : undefined }, ...item.groups.map((group) => el('group', {}, group)));
 
   /** Writes the item (or removes it), bumps the roster's version, and pushes the change to the sessions that read the roster. */
   const save = async (account: string, contact: string, item: RosterItem | undefined): Promise<void> => {
@@ -121,10 +119,11 @@ export default function roster({ services, database, sessions, settings, account
     const current = read(account, contact);
     if (requested.attrs.subscription === 'remove') {
       if (!current?.listed) return { error: 'item-not-found' } as const;
-      // §2.5.2: removing a contact cancels the subscriptions both ways.
-      if (has(current.subscription, 'to') || current.askOut) subscriptionOut(session, contact, 'unsubscribe');
-      if (has(current.subscription, 'from') || current.askIn) subscriptionOut(session, contact, 'unsubscribed');
-      await save(account, contact, undefined);
+      // §2.5.2: removing a contact cancels the subscriptions both ways (one push: the removal).
+      const saved = save(account, contact, undefined);
+      if (has(current.subscription, 'to') || current.askOut) tellContact(session, contact, 'unsubscribe');
+      if (has(current.subscription, 'from') || current.askIn) tellContact(session, contact, 'unsubscribed');
+      await saved;
       return null;
     }
     const groups = requested.getChildren('group').map((group) => group.text());
@@ -158,6 +157,12 @@ export default function roster({ services, database, sessions, settings, account
       Object.assign(item, { askIn: false, subscription: withDirection(item.subscription, 'from', false) });
     }
     void save(account, contact, item);
+    tellContact(session, contact, type);
+  };
+
+  /** Routes the account's request or answer to the contact, with the presence it grants or withdraws. */
+  const tellContact = (session: BoundSession, contact: string, type: string): void => {
+    const account = session.bareJid;
     if (local(contact)) subscriptionIn(contact, account, type);
     if (type === 'subscribed') for (const own of sessions.availableResources(account)) sendPresence(own, contact);
     if (type === 'unsubscribed') for (const own of sessions.availableResources(account)) sendUnavailable(own.fullJid, contact);
@@ -184,9 +189,13 @@ export default function roster({ services, database, sessions, settings, account
       deliver = has(item.subscription, 'to') || item.askOut;
       Object.assign(item, { askOut: false, subscription: withDirection(item.subscription, 'to', false) });
     }
+    // §3.1.3: a request goes to the available resources; §3.1.6, §3.2.3, §3.3.3: an answer to the interested ones, then the roster push.
+    if (deliver) {
+      const recipients = type === 'subscribe' ? sessions.availableResources(account) : [...sessions.resources(account)].filter((session) => interested.has(session));
+      for (const session of recipients) session.send(el('presence', { from, to: session.fullJid, type }).toString());
+    }
     void save(account, from, item);
     if (!deliver) return;
-    for (const session of sessions.availableResources(account)) session.send(el('presence', { from, to: session.fullJid, type }).toString());
     // Once subscribed, the new subscriber sees the contact's presence at once.
     if (type === 'subscribed') for (const contact of sessions.availableResources(from)) sendPresence(contact, account);
   };

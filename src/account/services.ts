@@ -4,13 +4,14 @@
 //
 // A module registers iq handlers by payload (element name and namespace) for
 // the server itself or for an account's bare JID, lists its disco features,
-// and hooks the router's message events: a message a session sends, a
-// message about to reach a session, one that reached nobody, and a session's
-// initial presence.
+// and hooks the router's message events: a message a session sends, the
+// rooms' stanzas about to reach a session, one that reached nobody, and a
+// session's initial presence.
 
 import type { Settings } from '../config/load.js';
 import type { BoundSession, SessionTable } from '../frontend/sessions.js';
 import type { Logger } from '../log.js';
+import type { Delivery } from '../runtime/protocol.js';
 import type { Database } from '../store/database.js';
 import { Hooks } from '../muc/hooks.js';
 import type { Element } from '../xml/element.js';
@@ -31,15 +32,19 @@ export interface IqRequest {
  * empty result), or an error condition; `undefined` passes the iq on.
  */
 export type IqAnswer = Element | null | { error: IqError; text?: string; /** An application-specific condition. */ specific?: Element } | undefined;
-export type IqError = 'bad-request' | 'conflict' | 'forbidden' | 'item-not-found' | 'not-acceptable' | 'not-allowed' | 'service-unavailable' | 'resource-constraint';
+export type IqError = 'bad-request' | 'conflict' | 'feature-not-implemented' | 'forbidden' | 'item-not-found' | 'not-acceptable' | 'not-allowed' | 'service-unavailable' | 'resource-constraint';
 export type IqHandler = (request: IqRequest) => IqAnswer | Promise<IqAnswer>;
 
 /** The router's message events; a handler that returns true has dealt with the stanza. */
 export type AccountEvents = {
   /** A bound session sent a message (`to` prepared); true stops its routing (it was refused). */
   'message-out': { event: { session: BoundSession; stanza: Element }; result: true };
-  /** A message is about to be written to a local session; true drops it. */
-  'message-in': { event: { target: BoundSession; stanza: Element }; result: true };
+  /**
+   * The MUC service's stanzas (`delivery`, addressed to `jid`) are about to be
+   * written to a local session; true: a module wrote what it accepts itself.
+   * `toMuc` sends a stanza back to the MUC service (an error reply).
+   */
+  'room-delivery': { event: { target: BoundSession; delivery: Delivery; jid: string; toMuc: (stanza: Element) => void }; result: true };
   /** A message to an account (or one of its resources) was written to these sessions. */
   'message-delivered': { event: { bareJid: string; stanza: Element; targets: readonly BoundSession[] }; result: never };
   /** A chat or normal message to an account reached no session; true: it was kept for later. */
@@ -72,6 +77,8 @@ export interface AccountContext {
   services: AccountServices;
   /** Whether the bare JID names an account of this server. */
   accountExists(bareJid: string): boolean;
+  /** The real full JIDs of the sessions behind an in-room JID (room@service/nick), where the room runs here. */
+  roomOccupants(occupantJid: string): readonly string[];
 }
 
 export class AccountServices {

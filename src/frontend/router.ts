@@ -39,6 +39,9 @@ export class StanzaRouter {
     private readonly services: AccountServices,
   ) {}
 
+  /** A stanza an account module sends back to the MUC service (an error reply to a room's request). */
+  private readonly replyToMuc = (stanza: Element): void => this.muc?.(stanza);
+
   /** Connects the MUC service; until then its domain answers service-unavailable. */
   attachMuc(dispatch: MucDispatch): void {
     this.muc = dispatch;
@@ -102,16 +105,16 @@ export class StanzaRouter {
     else if (jidResource(to) === '') for (const target of this.sessions.availableResources(to)) target.send(stanza.toString());
   }
 
-  /** Deliveries from the shards. Recipients without a session are dropped. */
+  /** Deliveries from the shards. Recipients without a session are dropped, and what an account's module refuses (a block list). */
   deliver = (deliveries: Delivery[]): void => {
     for (const delivery of deliveries) {
       for (const jid of delivery.to) {
         if (jidResource(jid) !== '') {
           const session = this.sessions.get(jid);
-          if (session) deliverTo(session, delivery, jid);
+          if (session) this.deliverFromRoom(session, delivery, jid);
           continue;
         }
-        for (const session of this.bareRecipients(jid, delivery.head)) deliverTo(session, delivery, jid);
+        for (const session of this.bareRecipients(jid, delivery.head)) this.deliverFromRoom(session, delivery, jid);
       }
     }
   };
@@ -138,6 +141,11 @@ export class StanzaRouter {
     if (head.startsWith('<message')) return this.sessions.messageTargets(jid);
     if (head.startsWith('<presence')) return this.sessions.availableResources(jid);
     return [];
+  }
+
+  private deliverFromRoom(session: BoundSession, delivery: Delivery, jid: string): void {
+    if (this.services.hooks.fire('room-delivery', { target: session, delivery, jid, toMuc: this.replyToMuc })) return;
+    deliverTo(session, delivery, jid);
   }
 
   private toMuc(session: BoundSession, stanza: Element): void {
@@ -240,13 +248,11 @@ export class StanzaRouter {
     this.deliverMessage(bare, stanza, targets);
   }
 
-  /** Writes a message to an account's sessions, except those that refuse it (a block list). */
+  /** Writes a message to an account's sessions. */
   private deliverMessage(bare: string, stanza: Element, targets: BoundSession[]): void {
-    const accepted = targets.filter((target) => !this.services.hooks.fire('message-in', { target, stanza }));
-    if (accepted.length === 0) return;
     const xml = stanza.toString();
-    for (const target of accepted) target.send(xml);
-    this.services.hooks.fire('message-delivered', { bareJid: bare, stanza, targets: accepted });
+    for (const target of targets) target.send(xml);
+    this.services.hooks.fire('message-delivered', { bareJid: bare, stanza, targets });
   }
 
   /** An iq to an account's bare JID, answered by the server on the account's behalf. */

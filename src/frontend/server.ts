@@ -12,7 +12,7 @@ import { jidDomain } from '../jid/jid.js';
 import { createLogger, type Logger } from '../log.js';
 import { HttpListener } from '../ops/http.js';
 import { LoadSampler } from '../ops/thread-load.js';
-import { MUC_SHARDS } from '../muc/shard-keeper.js';
+import { MucShards } from '../muc/shard-keeper.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool, type StanzaSender } from '../runtime/shard-pool.js';
@@ -85,7 +85,8 @@ export async function startServer(
   const services = new AccountServices();
   // Only the server's own domain has accounts (not the guests', whatever the back end).
   const accountExists = (jid: string) => jidDomain(jid) === settings.domain && auth.accountExists(jid);
-  loadAccountModules({ settings, database, sessions, log, services, accountExists });
+  const mucShards = new MucShards();
+  loadAccountModules({ settings, database, sessions, log, services, accountExists, roomOccupants: (jid) => mucShards.realJids(jid) });
   const router = new StanzaRouter(settings, sessions, log, services);
   // One context for every connection, so that a reload's new certificate reaches the next STARTTLS.
   const c2s: C2sContext = { settings, auth, guests: createGuestBackend(settings), sessions: sessions as SessionTable<ClientSession>, router, tls, log, pacing: new LoginPacing(settings) };
@@ -101,7 +102,7 @@ export async function startServer(
   };
   try {
     // The one seam of a cluster: room stanzas go to their owner node, deliveries to the recipients' nodes.
-    pool = await ShardPool.start(settings, log, cluster?.deliver ?? deliver, MUC_SHARDS);
+    pool = await ShardPool.start(settings, log, cluster?.deliver ?? deliver, mucShards);
     const muc = pool;
     const dispatch = (stanza: Element, sender?: StanzaSender) => muc.dispatch(stanza, sender);
     if (cluster) {

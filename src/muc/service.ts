@@ -32,7 +32,7 @@ import { NS_RSM } from '../xmpp/namespaces.js';
 import { errorReply, isAnswerable, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
 import type { AffiliationEntry } from './roles.js';
 
-/** The shard worker's entry (`MUC_SHARDS.workerModule`): the MUC service for the shard's rooms. */
+/** The shard worker's entry (`MucShards.workerModule`): the MUC service for the shard's rooms. */
 const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
 export default createMucShard;
 

@@ -21,11 +21,33 @@ export interface OccupantEvent extends ShardEvent {
   present: boolean;
 }
 
-/** The MUC as the shard pool runs it. */
-export const MUC_SHARDS: ShardApplicationSpec = {
-  workerModule: new URL('./service.js', import.meta.url).href,
-  keeper: (settings) => new MucShardKeeper(settings),
-};
+/**
+ * The MUC as a server's shard pool runs it: a keeper for each shard, and who
+ * is behind an in-room JID across them (a block list that names a user's
+ * real JID needs it for the user's private messages through a room).
+ */
+export class MucShards implements ShardApplicationSpec {
+  readonly workerModule = new URL('./service.js', import.meta.url).href;
+  private readonly keepers: MucShardKeeper[] = [];
+
+  keeper = (settings: Settings): MucShardKeeper => {
+    const keeper = new MucShardKeeper(settings);
+    this.keepers.push(keeper);
+    return keeper;
+  };
+
+  /** The real full JIDs of the sessions behind `room@service/nick`, in the room's shard. */
+  realJids(occupantJid: string): string[] {
+    const slash = occupantJid.indexOf('/');
+    if (slash < 0) return [];
+    const [room, nick] = [occupantJid.slice(0, slash), occupantJid.slice(slash + 1)];
+    for (const keeper of this.keepers) {
+      const jids = keeper.sessionsOf(room, nick);
+      if (jids !== undefined) return [...jids];
+    }
+    return [];
+  }
+}
 
 export class MucShardKeeper implements ShardKeeper {
   private readonly occupants = new OccupantIndex();
@@ -59,6 +81,11 @@ export class MucShardKeeper implements ShardKeeper {
 
   roomSizes(): number[] {
     return this.occupants.sizes();
+  }
+
+  /** The sessions in the room under the nickname, if the room is this shard's and has it. */
+  sessionsOf(room: string, nick: string): ReadonlySet<string> | undefined {
+    return this.occupants.sessionsOf(room, nick);
   }
 }
 
@@ -119,6 +146,10 @@ class OccupantIndex {
   /** The number of nicknames in each room. */
   sizes(): number[] {
     return Array.from(this.byRoom.values(), (nicks) => nicks.size);
+  }
+
+  sessionsOf(room: string, nick: string): ReadonlySet<string> | undefined {
+    return this.byRoom.get(room)?.get(nick);
   }
 
   rooms(): IterableIterator<[string, Map<string, Set<string>>]> {

@@ -70,8 +70,9 @@ export function peerSkipReason(peer: keyof typeof PEER_BINARIES): string | false
  * Prosody 0.12 with a `conference.localhost` external component; any password
  * logs in (`authentication = "insecure"`), so the scripts' accounts
  * (user, user2, user3 @localhost, password "password") need no registration.
+ * `modules` adds Prosody modules (the account services, to compare ours with).
  */
-export function startProsody(): Promise<PeerServer> {
+export function startProsody(modules: string[] = []): Promise<PeerServer> {
   return startPeer('prosody', (folder, c2sPort, componentPort) => {
     const config = join(folder, 'prosody.cfg.lua');
     writeFileSync(
@@ -86,7 +87,7 @@ authentication = "insecure"
 insecure_open_authentication = "Yes please, I know what I'm doing!"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
-modules_enabled = { "saslauth"; "disco"; "ping" }
+modules_enabled = { "saslauth"; "disco"; "ping"${modules.map((name) => `; "${name}"`).join('')} }
 modules_disabled = { "s2s" }
 c2s_ports = { ${c2sPort} }
 c2s_interfaces = { "127.0.0.1" }

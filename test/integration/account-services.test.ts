@@ -269,6 +269,8 @@ describe('PEP', () => {
   test('a nickname published with the default (presence) access reaches subscribed contacts that want it', async () => {
     const demetrius = await withCaps('demetrius', 'a', [NICK]);
     const helena = await online('helena', 'a');
+    // An answer to a subscription request goes to the resources that read the roster (RFC 6121 §3.1.6).
+    await iq(helena, 'n0', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
     helena.send("<presence to='demetrius@localhost' type='subscribe'/>");
     await demetrius.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribe');
     demetrius.send("<presence to='helena@localhost' type='subscribed'/>");
