@@ -44,6 +44,8 @@ export interface Workload {
   durability?: Durability;
   /** Only these of the chosen servers run it (default: all of them). */
   servers?: readonly string[];
+  /** The servers offer what mobile clients use (stream management, client state indication); default false. */
+  mobile?: boolean;
 }
 
 export const COMPARE_WORKLOADS: readonly Workload[] = [
@@ -112,6 +114,19 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
       servers: ['conclave'],
     }),
   ),
+  {
+    name: 'mobile-reconnect',
+    title: (p) =>
+      `Mobile reconnect, ${p.clients} clients in one room, half of them inactive (XEP-0352): all drop and come back, ` +
+      'the inactive half resuming (XEP-0198), then nobody resuming',
+    scenario: 'mobile-reconnect',
+    full: {},
+    quick: {},
+    targets: null,
+    mobile: true,
+    // ejabberd and the limit server are left out: the comparison asked for is with Prosody's mod_smacks and mod_csi_simple.
+    servers: ['conclave', 'prosody'],
+  },
   {
     name: 'presence-churn',
     title: (p) =>
@@ -258,6 +273,7 @@ export async function compare(options: CompareOptions): Promise<string> {
           pin: options.pin,
           limits: workload.limits ?? 'lifted',
           durability: workload.durability ?? 'flushed',
+          mobile: workload.mobile ?? false,
         });
         current = server;
         entry.command = server.command;

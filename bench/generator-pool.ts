@@ -75,18 +75,18 @@ export class GeneratorPool {
   }
 
   /** Connects (and, given a room, joins) clients, all at once. */
-  async enter(clients: { id: number; room: string | null }[], startedAt: number): Promise<EnterSummary> {
+  async enter(clients: GeneratorCommands['enter']['args']['clients'], startedAt: number): Promise<EnterSummary> {
     const results = await this.onEach('enter', (index) => ({
       clients: clients.filter(({ id }) => id % this.size === index),
       startedAt,
     }));
-    return {
-      succeeded: sum(results, (r) => r.succeeded),
-      failed: sum(results, (r) => r.failed),
-      errors: results.flatMap((r: EnterResult) => r.errors),
-      latency: summarizeEncoded(results.map((r) => r.histogram)),
-      lastDoneAt: Math.max(...results.map((r) => r.lastDoneAt)),
-    };
+    return summarizeEntries(results);
+  }
+
+  /** Drops the clients' connections at once and has each connect again: resumed, or logged in and back in its room. */
+  async reconnect(ids: readonly number[], startedAt: number): Promise<EnterSummary & { resumed: number }> {
+    const results = await this.onEach('reconnect', (index) => ({ clients: ids.filter((id) => id % this.size === index), startedAt }));
+    return { ...summarizeEntries(results), resumed: sum(results, (r) => r.resumed) };
   }
 
   /** Makes clients leave their rooms and disconnect; resolves with the number of leaves that failed. */
@@ -207,4 +207,15 @@ export class GeneratorPool {
 
 function sum<T>(items: readonly T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);
+}
+
+/** The generators' entries (or reconnections) as one. */
+function summarizeEntries(results: EnterResult[]): EnterSummary {
+  return {
+    succeeded: sum(results, (r) => r.succeeded),
+    failed: sum(results, (r) => r.failed),
+    errors: results.flatMap((r) => r.errors),
+    latency: summarizeEncoded(results.map((r) => r.histogram)),
+    lastDoneAt: Math.max(...results.map((r) => r.lastDoneAt)),
+  };
 }

@@ -2,7 +2,7 @@
 // Each generator owns the clients whose id modulo the number of generators is
 // its index; the coordinator says what they do and collects what they measured.
 
-import type { ServerAddress } from './load-client.js';
+import type { MobileMode, ServerAddress } from './load-client.js';
 
 /** Passed to a generator process as its only argument, JSON-encoded. */
 export interface GeneratorSetup {
@@ -14,8 +14,14 @@ export interface GeneratorSetup {
 export interface GeneratorCommands {
   /** Connects the clients that are not connected yet, then joins those given a room. */
   enter: {
-    args: { clients: { id: number; room: string | null }[]; startedAt: number };
+    args: { clients: { id: number; room: string | null; mobile?: MobileMode }[]; startedAt: number };
     result: EnterResult;
+  };
+  /** The clients' connections drop, all at once, and each connects again: resumes, or logs in and rejoins its room. */
+  reconnect: {
+    args: { clients: number[]; startedAt: number };
+    /** `resumed`: how many resumed their session rather than joining again. */
+    result: EnterResult & { resumed: number };
   };
   /** Sends groupchat messages from joined clients at a rate, optionally making them leave and rejoin. */
   traffic: {

@@ -16,7 +16,7 @@ import type {
   WritesResult,
 } from './generator-protocol.js';
 import { createLatencyHistogram, encodeHistogram, monotonicMicros } from './latency.js';
-import { LoadClient, type DeliverySink } from './load-client.js';
+import { LoadClient, type DeliverySink, type MobileMode } from './load-client.js';
 
 const TICK_MS = 5;
 const CLOSE_GRACE_MS = 3000;
@@ -45,26 +45,52 @@ class StepDeliveries implements DeliverySink {
 
 const deliveries = new StepDeliveries();
 
-function clientFor(id: number): LoadClient {
+function clientFor(id: number, mobile?: MobileMode): LoadClient {
   const existing = clients.get(id);
   if (existing && existing.isOpen) return existing;
-  const client = new LoadClient(setup.server, `${setup.userPrefix}${id}`, `n${id}`, deliveries, (closed) => {
-    // Not counted: clients closed on command (exit takes them out of the table first).
-    if (!closing && clients.get(id) === closed) disconnected++;
-  });
+  const client = new LoadClient(
+    setup.server,
+    `${setup.userPrefix}${id}`,
+    `n${id}`,
+    deliveries,
+    (closed) => {
+      // Not counted: clients closed on command (exit takes them out of the table first).
+      if (!closing && clients.get(id) === closed) disconnected++;
+    },
+    mobile,
+  );
   clients.set(id, client);
   return client;
 }
 
-async function enter({ clients: specs, startedAt }: GeneratorCommands['enter']['args']): Promise<EnterResult> {
+function enter({ clients: specs, startedAt }: GeneratorCommands['enter']['args']): Promise<EnterResult> {
+  return timed(specs, startedAt, async ({ id, room, mobile }) => {
+    const client = clientFor(id, mobile);
+    if (!client.isOpen) await client.connect();
+    if (room === null) return;
+    await client.join(room);
+    client.becomeInactive();
+  });
+}
+
+async function reconnect({ clients: ids, startedAt }: GeneratorCommands['reconnect']['args']): Promise<EnterResult & { resumed: number }> {
+  let resumed = 0;
+  const result = await timed(ids, startedAt, async (id) => {
+    const client = clients.get(id);
+    if (!client) throw new Error(`client ${id} is not connected`);
+    if (await client.reconnect()) resumed++;
+  });
+  return { ...result, resumed };
+}
+
+/** Runs `action` for every item at once: how many succeeded, and each one's time from `startedAt` until done. */
+async function timed<T>(items: readonly T[], startedAt: number, action: (item: T) => Promise<void>): Promise<EnterResult> {
   const histogram = createLatencyHistogram();
   const result: EnterResult = { succeeded: 0, failed: 0, errors: [], histogram: '', lastDoneAt: startedAt };
   await Promise.all(
-    specs.map(async ({ id, room }) => {
+    items.map(async (item) => {
       try {
-        const client = clientFor(id);
-        if (!client.isOpen) await client.connect();
-        if (room !== null) await client.join(room);
+        await action(item);
         const doneAt = monotonicMicros();
         histogram.recordValue(Math.max(0, doneAt - startedAt));
         result.lastDoneAt = Math.max(result.lastDoneAt, doneAt);
@@ -251,6 +277,8 @@ async function handle(request: Request): Promise<GeneratorCommands[CommandName][
   switch (request.kind) {
     case 'enter':
       return enter(request.args as GeneratorCommands['enter']['args']);
+    case 'reconnect':
+      return reconnect(request.args as GeneratorCommands['reconnect']['args']);
     case 'traffic':
       return traffic(request.args as GeneratorCommands['traffic']['args']);
     case 'flood':

@@ -1,5 +1,8 @@
 // One simulated XMPP client of the load generator: a raw TCP socket, SASL
-// PLAIN or ANONYMOUS, resource binding, and MUC join/leave/groupchat.
+// PLAIN or ANONYMOUS, resource binding, and MUC join/leave/groupchat. A
+// mobile client also says it is inactive (XEP-0352) once in its room, and may
+// enable stream management (XEP-0198) to resume its session after its
+// connection drops (`reconnect`).
 //
 // The generator must cost far less than the server it measures, so a client
 // reads through the socket's `onread` option into one buffer shared by every
@@ -13,6 +16,9 @@ import { monotonicMicros } from './latency.js';
 import { StanzaScanner, type StanzaSink } from './stanza-scanner.js';
 
 export type AuthMechanism = 'plain' | 'anonymous';
+
+/** `inactive`: client state indication once in the room; `resumable`: that, and stream management with resumption. */
+export type MobileMode = 'inactive' | 'resumable';
 
 /** Where the clients connect and how they log in. */
 export interface ServerAddress {
@@ -38,6 +44,7 @@ const FROM_ATTRIBUTE = Buffer.from(' from=');
 const GT = 0x3e;
 const COLON = 0x3a;
 const DIGIT_ZERO = 0x30;
+const LETTER_E = 0x65;
 const LETTER_M = 0x6d;
 const LETTER_P = 0x70;
 
@@ -45,6 +52,9 @@ const LETTER_P = 0x70;
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 const MUC_NS = 'http://jabber.org/protocol/muc';
+const SM_NS = 'urn:xmpp:sm:3';
+const LETTER_I = 0x69;
+const LETTER_R = 0x72;
 const OPERATION_TIMEOUT_MS = 120_000;
 /**
  * Refusals that pass: a room still locked by the client creating it (Prosody
@@ -66,7 +76,7 @@ interface Pending {
 
 export class LoadClient implements StanzaSink {
   private socket: Socket | null = null;
-  private readonly scanner = new StanzaScanner(this);
+  private scanner = new StanzaScanner(this);
   private phase: Phase = 'idle';
   private pending: Pending | null = null;
   private authenticated = false;
@@ -79,6 +89,13 @@ export class LoadClient implements StanzaSink {
   private occupantJidBytes = Buffer.alloc(0);
   private messagePrefix = '';
   private messageSuffix = '';
+  /** Stream management's resumption id once enabled, and the stanzas received since (its h). */
+  private resumptionId = '';
+  private handled = 0;
+  /** The features of the stream after authentication, kept for a bind after a failed resumption. */
+  private boundFeatures = '';
+  /** The last reconnection resumed the session (no rejoin needed). */
+  private resumed = false;
   roomJid = '';
 
   constructor(
@@ -87,6 +104,7 @@ export class LoadClient implements StanzaSink {
     readonly nick: string,
     private readonly sink: DeliverySink,
     private readonly onClose: (client: LoadClient) => void,
+    private readonly mobile?: MobileMode,
   ) {}
 
   get isJoined(): boolean {
@@ -122,6 +140,30 @@ export class LoadClient implements StanzaSink {
       this.onClose(this);
     });
     return operation;
+  }
+
+  /**
+   * The connection drops without a word (a phone losing its network), and the
+   * client connects again at once: a resumable one resumes its session, any
+   * other (or one whose resumption fails) logs in and joins its room again.
+   * Resolves once it is back in the room: true when it resumed.
+   */
+  async reconnect(): Promise<boolean> {
+    const dropped = this.socket;
+    dropped?.removeAllListeners('close');
+    dropped?.destroy();
+    this.scanner = new StanzaScanner(this);
+    this.authenticated = false;
+    this.resumed = false;
+    this.phase = 'idle';
+    await this.connect();
+    if (!this.resumed) await this.join(this.roomJid);
+    return this.resumed;
+  }
+
+  /** Client state indication: the client is not looking (a mobile one, once in its room). */
+  becomeInactive(): void {
+    if (this.mobile !== undefined) this.write(`<inactive xmlns='urn:xmpp:csi:0'/>`);
   }
 
   /** Enters a room; resolves on the self-presence (and, for a new room, its unlocking). */
@@ -200,6 +242,14 @@ export class LoadClient implements StanzaSink {
 
   stanza(bytes: Buffer, start: number, end: number): void {
     const first = bytes[start + 1];
+    if (this.resumptionId !== '') {
+      if (first === LETTER_M || first === LETTER_P || first === LETTER_I) this.handled++;
+      else if (first === LETTER_R && bytes[start + 2] !== LETTER_E) {
+        // <r/>: the server asks how many stanzas we handled.
+        this.write(`<a xmlns='${SM_NS}' h='${this.handled}'/>`);
+        return;
+      }
+    }
     if (first === LETTER_M) {
       this.message(bytes, start, end);
       return;
@@ -271,7 +321,27 @@ export class LoadClient implements StanzaSink {
   private negotiate(text: string): void {
     if (text.startsWith('<stream:features')) {
       if (!this.authenticated) this.authenticate(text);
-      else this.bind(text);
+      else if (this.resumptionId !== '') {
+        this.boundFeatures = text;
+        this.write(`<resume xmlns='${SM_NS}' previd='${this.resumptionId}' h='${this.handled}'/>`);
+      } else this.bind(text);
+      return;
+    }
+    if (text.startsWith('<enabled')) {
+      this.resumptionId = ID.exec(text)?.[2] ?? '';
+      this.handled = 0;
+      this.settle('ready');
+      return;
+    }
+    if (text.startsWith('<resumed')) {
+      this.resumed = true;
+      this.settle('joined');
+      return;
+    }
+    if (text.startsWith('<failed')) {
+      // Not resumed (too late, or another server's choice): a new session, which rejoins.
+      this.resumptionId = '';
+      this.bind(this.boundFeatures);
       return;
     }
     if (text.startsWith('<success')) {
@@ -286,7 +356,9 @@ export class LoadClient implements StanzaSink {
       if (id === 'create' || (id === 'change' && !failed)) this.settle('joined');
       else if (failed) this.fail(`${id} failed: ${text}`);
       else if (id === 'bind' && this.sessionRequired) this.write(`<iq type='set' id='session'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
-      else if (id === 'bind' || id === 'session') this.settle('ready');
+      else if ((id === 'bind' || id === 'session') && this.mobile === 'resumable' && this.resumptionId === '') {
+        this.write(`<enable xmlns='${SM_NS}' resume='true'/>`);
+      } else if (id === 'bind' || id === 'session') this.settle('ready');
       return;
     }
     this.fail(`negotiation failed: ${text}`);

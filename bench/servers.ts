@@ -47,8 +47,12 @@ export interface ServerKind {
   version(): string;
   /** Whether it can run on this machine; a reason when not. */
   unavailable(): string | null;
-  /** `durability`: Conclave's storage.durability; the others ignore it. */
-  start(options: { pin: boolean; limits: ServerLimits; durability: Durability }): Promise<RunningServer>;
+  /**
+   * `durability`: Conclave's storage.durability; the others ignore it.
+   * `mobile`: what mobile clients use is on: Prosody loads mod_smacks and
+   * mod_csi_simple (Conclave always offers both).
+   */
+  start(options: { pin: boolean; limits: ServerLimits; durability: Durability; mobile: boolean }): Promise<RunningServer>;
 }
 
 interface Launch {
@@ -182,7 +186,7 @@ function prosody(name: string, generationalGc: boolean): ServerKind {
     template: 'prosody.cfg.lua',
     version: () => installedVersion('prosody'),
     unavailable: () => (onPath('prosody') ? null : 'prosody is not installed (apt-get install prosody)'),
-    start: ({ pin, limits }) =>
+    start: ({ pin, limits, mobile }) =>
       launch(name, pin, (directory, port) => {
         const config = join(directory, 'prosody.cfg.lua');
         writeFileSync(
@@ -195,7 +199,7 @@ function prosody(name: string, generationalGc: boolean): ServerKind {
             AUTH: 'insecure',
             GC: generationalGc ? 'gc = { mode = "generational" }' : '-- gc: Prosody\'s default',
             // Debian's stock setting: 10 kB/s per client, reading paused beyond it.
-            LIMITS_MODULE: limits === 'stock' ? ' "limits";' : '',
+            LIMITS_MODULE: (limits === 'stock' ? ' "limits";' : '') + (mobile ? ' "smacks"; "csi_simple";' : ''),
             LIMITS: limits === 'stock' ? 'limits = { c2s = { rate = "10kb/s" }; s2sin = { rate = "30kb/s" } }' : '-- limits: lifted',
           }),
         );

@@ -22,7 +22,8 @@ allow_unencrypted_plain_auth = true
 
 -- Only what a MUC benchmark client needs; no mod_smacks, mod_carbons or mod_pep (work per
 -- stanza the other servers do not do), and mod_limits (rate limits) only for workloads that
--- run each server with its stock protection (the overload workload).
+-- run each server with its stock protection (the overload workload); mod_smacks and
+-- mod_csi_simple only for the workload of mobile clients (mobile-reconnect).
 modules_enabled = { "saslauth"; "disco"; "ping";@LIMITS_MODULE@ }
 @LIMITS@
 modules_disabled = { "s2s" }

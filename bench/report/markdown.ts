@@ -66,6 +66,8 @@ function usages(run: CompareRun): ResourceUsage[] {
         return result.steps.map((step) => step.usage);
       case 'idle-memory':
         return [];
+      case 'mobile-reconnect':
+        return [result.withResumption.usage, result.withoutResumption.usage];
       default:
         return [result.usage];
     }
@@ -186,6 +188,20 @@ const HEADLINES: Record<ScenarioResult['scenario'], Headline> = {
       const result = resultOf(run, w, s, 'acked-writes');
       if (!result) return missing(run, w, s);
       return `${figure(result.acknowledgedPerSecond)} (${figure(result.latency.p99)})${result.failed ? `, ${result.failed} failed` : ''}`;
+    },
+  },
+  'mobile-reconnect': {
+    metric: 'seconds until all are back / server CPU-seconds: with resumption; without',
+    number: (run, w, s) => resultOf(run, w, s, 'mobile-reconnect')?.withResumption.seconds ?? null,
+    value: (run, w, s) => {
+      const result = resultOf(run, w, s, 'mobile-reconnect');
+      if (!result) return missing(run, w, s);
+      const { withResumption: resumed, withoutResumption: rejoined } = result;
+      const failed = resumed.failed + rejoined.failed;
+      return (
+        `${figure(resumed.seconds)} s / ${figure(resumed.usage.serverCpuSeconds)}; ${figure(rejoined.seconds)} s / ${figure(rejoined.usage.serverCpuSeconds)}` +
+        (failed ? ` (${failed} failed)` : '')
+      );
     },
   },
   overload: {
@@ -496,6 +512,27 @@ function detailTable(run: CompareRun, workload: WorkloadEntry, names: string[]):
             return r
               ? [[server, figure(r.joined), figure(r.failed), figure(r.seconds), figure(r.latency.p50), figure(r.latency.p99), ...usageCells(r.usage, run.machine.cores), figure(r.usage.serverRssKiB)]]
               : [];
+          }),
+        ),
+      ];
+    case 'mobile-reconnect':
+      return [
+        table(
+          ['server', 'round', 'back', 'resumed', 'failed', 'seconds', 'p50 ms', 'p99 ms', ...USAGE_HEADER],
+          names.flatMap((server) => {
+            const r = resultOf(run, workload.name, server, 'mobile-reconnect');
+            if (!r) return [];
+            return ([['with resumption', r.withResumption], ['without', r.withoutResumption]] as const).map(([name, round]) => [
+              server,
+              name,
+              figure(round.back),
+              figure(round.resumed),
+              figure(round.failed),
+              figure(round.seconds),
+              figure(round.latency.p50),
+              figure(round.latency.p99),
+              ...usageCells(round.usage, run.machine.cores),
+            ]);
           }),
         ),
       ];

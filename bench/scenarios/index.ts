@@ -5,6 +5,7 @@ import { fanout, type FanoutResult } from './fanout.js';
 import { idleMemory, type IdleMemoryResult } from './idle-memory.js';
 import { joinStorm, type JoinStormResult } from './join-storm.js';
 import { largeRoom, type LargeRoomResult } from './large-room.js';
+import { mobileReconnect, type MobileReconnectResult } from './mobile-reconnect.js';
 import { overload, type OverloadResult } from './overload.js';
 import { presenceChurn, type PresenceChurnResult } from './presence-churn.js';
 import type { Scenario } from './scenario.js';
@@ -16,7 +17,8 @@ export type ScenarioResult =
   | IdleMemoryResult
   | PresenceChurnResult
   | OverloadResult
-  | AckedWritesResult;
+  | AckedWritesResult
+  | MobileReconnectResult;
 
 export const SCENARIOS: readonly Scenario<string, ScenarioResult>[] = [
   fanout,
@@ -26,6 +28,7 @@ export const SCENARIOS: readonly Scenario<string, ScenarioResult>[] = [
   presenceChurn,
   overload,
   ackedWrites,
+  mobileReconnect,
 ];
 
 export function scenarioNamed(name: string): Scenario<string, ScenarioResult> | undefined {

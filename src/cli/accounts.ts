@@ -5,10 +5,15 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { forgetAccountData } from '../account/stored-data.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type Settings } from '../config/load.js';
 import { bareJid, jidDomain, prepJid } from '../jid/jid.js';
 import { AccountStore, PasswordRefused } from '../store/accounts.js';
 import { openDatabase, type Database } from '../store/database.js';
+import type { AccountsStore } from '../store/interface.js';
+import { openAccounts } from '../store/open.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../store/archive.js';
+import { openJetStreamStores } from '../store/jetstream/connect.js';
+import { createLogger } from '../log.js';
 import { RoomStore } from '../store/rooms.js';
 
 const USAGE: Record<string, string> = {
@@ -55,8 +60,12 @@ export async function main(args: string[], command: string): Promise<number> {
     return 2;
   }
   const database = openDatabase(settings.data_dir, settings.storage.durability);
+  const opened = await openAccounts(settings, database, createLogger('warn')).catch(async (err: unknown) => {
+    await database.close();
+    throw err;
+  });
   try {
-    const accounts = new AccountStore(database);
+    const { accounts } = opened;
     let done;
     try {
       done =
@@ -64,7 +73,7 @@ export async function main(args: string[], command: string): Promise<number> {
           ? await accounts.create(jid, password)
           : command === 'passwd'
             ? await accounts.setPassword(jid, password)
-            : await deleteAccount(database, accounts, jid);
+            : await deleteAccount(settings.cluster, database, accounts, jid);
     } catch (err) {
       if (!(err instanceof PasswordRefused)) throw err;
       console.error(`conclave ${command}: ${err.message}`);
@@ -82,23 +91,39 @@ export async function main(args: string[], command: string): Promise<number> {
     console.log(confirmation[command]);
     return 0;
   } finally {
+    await opened.close();
     await database.close();
   }
 }
 
 /**
- * Deletes the account, and in the same transaction its affiliations and
- * reserved nicknames in the stored rooms and what the account services keep
- * for it (vCard, private storage, block list, offline messages): whoever registers the name later
- * inherits none of them, and nothing is lost if the server is not running
- * (a running one has its live rooms forget the account too, from the log).
+ * Deletes the account, and on a single node in the same transaction its
+ * affiliations and reserved nicknames in the stored rooms and what the account
+ * services keep for it (vCard, private storage, block list, offline messages):
+ * whoever registers the name later inherits none of them, and nothing is lost
+ * if the server is not running (a running one has its live rooms forget the
+ * account too, from the log).
  */
-function deleteAccount(database: Database, accounts: AccountStore, jid: string): Promise<boolean> {
-  const rooms = new RoomStore(database);
-  return accounts.delete(jid, () => {
-    rooms.forgetUser(jid);
-    forgetAccountData(database, jid);
-  });
+async function deleteAccount(cluster: Settings['cluster'], database: Database, accounts: AccountsStore, jid: string): Promise<boolean> {
+  if (cluster === null) {
+    const rooms = new RoomStore(database);
+    return (accounts as AccountStore).delete(jid, () => {
+      rooms.forgetUser(jid);
+      forgetAccountData(database, jid);
+    });
+  }
+  // In a cluster no transaction spans the accounts, the rooms (both in JetStream) and this
+  // node's LMDB: the account goes first (its sessions end on every node), then its
+  // affiliations in the stored rooms, then what this node keeps for it.
+  if (!(await accounts.delete(jid))) return false;
+  const stores = await openJetStreamStores(cluster, DEFAULT_ARCHIVE_LIMITS, createLogger('warn'));
+  try {
+    await stores.rooms.forgetUser(jid);
+  } finally {
+    await stores.close();
+  }
+  forgetAccountData(database, jid);
+  return true;
 }
 
 /** One line from the terminal without echo, or from standard input when it is not a terminal. */

@@ -29,15 +29,24 @@ export const configSchema = z
     domain,
     data_dir: path,
     storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
-    // null: one node on its own. A mapping: this process is one node of a cluster on NATS.
+    // null: one node, state in LMDB under data_dir. Set: a cluster node on NATS, rooms' state in JetStream.
     cluster: z
       .object({
-        // It names the node's NATS subjects.
+        // Names the node's NATS subjects and its room leases.
         node: natsName,
         nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
-        // Absent: CLUSTER_TIMING.
+        // Absent: clusterTiming's defaults.
         heartbeat_seconds: z.number().positive().max(60).optional(),
         node_timeout_seconds: z.number().positive().max(600).optional(),
+        store: z
+          .object({
+            rooms_bucket: natsName.default('conclave_rooms'),
+            archive_stream: natsName.default('conclave_archive'),
+            accounts_bucket: natsName.default('conclave_accounts'),
+            replicas: z.number().int().min(1).max(5).default(1),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .nullable(),
@@ -62,6 +71,9 @@ export const configSchema = z
         max_queued_bytes: z.number().int().min(65536),
         ping_interval_seconds: z.number().positive(),
         ping_timeout_seconds: z.number().positive(),
+        resumption_timeout: z.number().min(0),
+        max_unacked_stanzas: z.number().int().min(1),
+        csi_max_held: z.number().int().min(1),
       })
       .strict(),
     auth: z

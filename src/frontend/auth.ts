@@ -6,8 +6,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError, type Settings } from '../config/load.js';
 import { prepJid } from '../jid/jid.js';
-import { AccountStore, type AccountChange } from '../store/accounts.js';
-import type { Database } from '../store/database.js';
+import type { AccountChange } from '../store/accounts.js';
+import type { AccountsStore } from '../store/interface.js';
 import { deriveCredential, passwordMatches, SCRAM_ITERATIONS, type ScramCredential, type ScramHash } from '../xmpp/scram.js';
 
 export interface AuthBackend {
@@ -36,7 +36,7 @@ export interface AuthBackend {
 }
 
 /** The configured back end; the caller has checked `assertAuthAllowed` first. */
-export function createAuthBackend(settings: Settings, database: Database): AuthBackend {
+export function createAuthBackend(settings: Settings, accounts: AccountsStore): AuthBackend {
   const accountJid = (username: string) => localAccountJid(username, settings.domain);
   if (settings.auth.backend === 'insecure') {
     return {
@@ -49,7 +49,6 @@ export function createAuthBackend(settings: Settings, database: Database): AuthB
       accountChangesAfter: () => [],
     };
   }
-  const accounts = new AccountStore(database);
   const decoySecret = randomBytes(32);
   // An unknown account's password is checked against this, so that PLAIN takes as long for it as for a real one.
   let decoyCredential: Promise<ScramCredential> | undefined;

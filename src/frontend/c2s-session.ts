@@ -12,6 +12,11 @@
 // it sent is delayed, never dropped. Output: nothing more is written while the
 // socket has not drained what it holds; the rest waits in the session's queue,
 // and the client is closed only when it leaves too much unread for too long.
+//
+// Stream management (stream-management.ts) and client state indication
+// (client-state.ts) hook in where stanzas come and go: a session whose client
+// enabled resumption outlives the loss of its connection (it hibernates) and
+// takes over the client's next connection when it resumes.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +38,8 @@ import type { BoundSession, SessionTable } from './sessions.js';
 import type { ClientTransport } from './transport.js';
 import { TokenBucket } from './token-bucket.js';
 import { NS_CLIENT as CLIENT_NS, NS_TLS as TLS_NS, NS_SASL as SASL_NS, NS_BIND as BIND_NS, NS_SESSION as SESSION_NS, NS_PING as PING_NS } from '../xmpp/namespaces.js';
+import { CSI_FEATURE, CSI_NS, ClientState } from './client-state.js';
+import { failed, resumableSessions, SM_FEATURE, SM_NS, StreamManagement } from './stream-management.js';
 
 const ROSTER_VERSIONING_NS = 'urn:xmpp:features:rosterver';
 
@@ -77,6 +84,8 @@ export type Phase =
   /** Authenticated (after the restart): resource binding. */
   | 'authenticated'
   | 'bound'
+  /** Bound, its connection lost: waiting for the client to resume it (XEP-0198). */
+  | 'hibernating'
   | 'closed';
 
 export class ClientSession implements BoundSession {
@@ -129,7 +138,13 @@ export class ClientSession implements BoundSession {
   private inFlight = 0;
   private inFlightHeld = false;
   /** The remote address and port, for log lines. */
-  private readonly peer: string;
+  private peer: string;
+  /** Stream management (XEP-0198), once the client enabled it. */
+  private sm: StreamManagement<ClientSession> | undefined;
+  /** Client state indication (XEP-0352), once the client said anything of its state. */
+  private csi: ClientState | undefined;
+  /** The session this connection resumed, which owns it since. */
+  private resumedBy: ClientSession | undefined;
 
   constructor(
     socket: ClientTransport,
@@ -142,22 +157,40 @@ export class ClientSession implements BoundSession {
     this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
     this.bucket = new TokenBucket(context.settings.client.rate.unauthenticated);
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
-    socket.on('drain', this.onDrain);
-    socket.on('error', (err) => this.context.log.debug(this.logFields({ err: err.message }), 'socket error'));
-    socket.on('close', () => this.ended('connection closed'));
+    this.attach(socket);
     this.timer = setTimeout(() => this.streamError('connection-timeout', 'Stream negotiation took too long'), NEGOTIATION_TIMEOUT_MS);
     this.newStream();
   }
 
   /** Where the connection is in its life, for /metrics. */
   get state(): Phase {
-    return this.phase;
+    return this.resumedBy?.state ?? this.phase;
   }
 
-  /** Queues XML for the client; it leaves at the end of this event-loop turn. */
+  /** Queues stanzas for the client; they leave at the end of this event-loop turn, unless client state indication holds them. */
   send(xml: string): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed' || this.csi?.holds(xml)) return;
+    this.transmit(xml);
+  }
+
+  /** Queues an element that is no stanza (stream management's), so not counted. */
+  writeNonza(xml: string): void {
+    if (this.phase !== 'closed' && this.phase !== 'hibernating') this.write(xml);
+  }
+
+  /** Stanzas past client state indication: counted and kept for a resumption, and written unless the client is away. */
+  private readonly transmit = (xml: string): void => {
+    if (this.sm) {
+      this.sm.stanzasSent(xml);
+      if (this.phase === 'hibernating') {
+        if (this.sm.lost) void this.ended('Too much missed while away');
+        return;
+      }
+    }
+    this.write(xml);
+  };
+
+  private write(xml: string): void {
     counters.stanzasOut.addXml(xml);
     this.output.push(xml);
     this.queued += xml.length;
@@ -182,6 +215,7 @@ export class ClientSession implements BoundSession {
 
   /** Closes the stream with a stream error (RFC 6120 §4.9). */
   streamError(condition: string, text?: string): void {
+    if (this.resumedBy) return this.resumedBy.streamError(condition, text);
     if (this.phase === 'closed') return;
     this.context.log.debug(this.logFields({ condition, text }), 'stream error');
     if (!this.headerSent) this.output.push(this.streamHeader());
@@ -215,6 +249,8 @@ export class ClientSession implements BoundSession {
   private readonly onData = (chunk: Buffer): void => {
     this.heard = true;
     this.parser.write(chunk);
+    // The chunk resumed another session: the connection and its budget are that session's now.
+    if (this.resumedBy) return;
     const wait = this.bucket.charge(chunk.length, this.stanzasRead);
     this.stanzasRead = 0;
     if (wait > 0 && this.rateTimer === undefined && this.phase !== 'closed') {
@@ -238,6 +274,9 @@ export class ClientSession implements BoundSession {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    if (this.phase === 'hibernating') return;
+    const ackRequest = this.sm?.ackRequest(this.csi?.inactive ?? false);
+    if (ackRequest) this.output.push(ackRequest);
     // Written when the socket drains: meanwhile it waits here, counted.
     if (this.socket.writableNeedDrain) return this.watchUnread();
     this.writeOutput();
@@ -293,10 +332,10 @@ export class ClientSession implements BoundSession {
     // STARTTLS request, say) belong to the old stream and are ignored.
     const parser: XmppStreamParser = new XmppStreamParser(
       {
-        streamStart: (header) => parser === this.parser && this.streamStart(header),
-        stanza: (stanza) => parser === this.parser && this.parsed(stanza),
-        streamEnd: () => parser === this.parser && this.streamEnd(),
-        error: (condition, text) => parser === this.parser && this.streamError(condition, text),
+        streamStart: (header) => parser === this.owner.parser && this.owner.streamStart(header),
+        stanza: (stanza) => parser === this.owner.parser && this.owner.parsed(stanza),
+        streamEnd: () => parser === this.owner.parser && this.owner.streamEnd(),
+        error: (condition, text) => parser === this.owner.parser && this.owner.streamError(condition, text),
       },
       streamLimits,
     );
@@ -304,6 +343,11 @@ export class ClientSession implements BoundSession {
     this.backlog.length = 0;
     this.headerSent = false;
     if (this.phase !== 'closed') this.phase = this.account ? 'authenticated' : 'header';
+  }
+
+  /** The session this connection's stream is for: this one, or the one it resumed. */
+  private get owner(): ClientSession {
+    return this.resumedBy ?? this;
   }
 
   private streamHeader(): string {
@@ -334,7 +378,7 @@ export class ClientSession implements BoundSession {
     if (this.phase === 'authenticated') {
       this.send(
         `<stream:features><bind xmlns='${BIND_NS}'/><session xmlns='${SESSION_NS}'><optional/></session>` +
-          `<ver xmlns='${ROSTER_VERSIONING_NS}'/></stream:features>`,
+          `<ver xmlns='${ROSTER_VERSIONING_NS}'/>${SM_FEATURE}${CSI_FEATURE}</stream:features>`,
       );
       return;
     }
@@ -486,6 +530,7 @@ export class ClientSession implements BoundSession {
   }
 
   private bindPhase(stanza: Element): void {
+    if (stanza.attrs.xmlns === SM_NS) return this.resumeSession(stanza);
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
     if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
     // The server's watch only reaches bound sessions: a change since authentication is checked here.
@@ -507,15 +552,115 @@ export class ClientSession implements BoundSession {
     this.bareJid = this.account!;
     this.context.sessions.add(this);
     this.phase = 'bound';
-    clearTimeout(this.timer);
-    this.timer = setTimeout(this.idleCheck, this.context.settings.client.ping_interval_seconds * 1000);
+    this.restartIdleCheck();
     const result = el('iq', { type: 'result', id: stanza.attrs.id }, el('bind', { xmlns: BIND_NS }, el('jid', {}, fullJid)));
     this.send(result.toString());
   }
 
+  /** <resume/> before binding (XEP-0198 §5): the session it names takes this connection over. */
+  private resumeSession(element: Element): void {
+    if (element.name !== 'resume') return this.write(failed('unexpected-request'));
+    const previd = element.attrs.previd ?? '';
+    const session = resumableSessions<ClientSession>(this.context).get(previd);
+    if (session === undefined || session.bareJid !== this.account) return this.write(failed('item-not-found'));
+    session.takeOver(this, element.attrs.h, previd);
+  }
+
+  /**
+   * Resumption: this session takes over the socket and stream of `connection`
+   * (whose client just authenticated and asked for it), answers <resumed/>
+   * and sends what the client did not acknowledge. An old connection the
+   * server had not seen fail yet is closed, as Prosody does.
+   */
+  private takeOver(connection: ClientSession, h: string | undefined, previd: string): void {
+    if (this.phase === 'bound') {
+      this.detach();
+      this.socket.destroy();
+    }
+    clearTimeout(connection.timer);
+    clearTimeout(connection.rateTimer);
+    clearTimeout(connection.unreadTimer);
+    connection.detach();
+    connection.resumedBy = this;
+    connection.phase = 'closed';
+    this.socket = connection.socket;
+    this.secure = connection.secure;
+    this.parser = connection.parser;
+    this.bucket = connection.bucket;
+    this.peer = connection.peer;
+    this.headerSent = true;
+    // What waited for the old connection is in the unacknowledged queue, replayed below.
+    this.output.splice(0, this.output.length, ...connection.output);
+    this.queued = connection.queued;
+    clearTimeout(this.unreadTimer);
+    this.unreadTimer = undefined;
+    this.attach(this.socket);
+    // Read as this session's own reasons say, whatever the connection's were.
+    if (this.holds > 0) this.socket.pause();
+    else this.socket.resume();
+    this.phase = 'bound';
+    this.restartIdleCheck();
+    this.context.log.debug(this.logFields(), 'session resumed');
+    const resumed = this.sm!.resume(h, previd);
+    if (resumed !== undefined) this.write(resumed);
+  }
+
+  /**
+   * The connection is lost and the client may resume the session: it stays
+   * bound, in its rooms, and keeps what it is sent, for `resumption_timeout`
+   * seconds; then it ends as any disconnect does.
+   */
+  private hibernate(): void {
+    this.phase = 'hibernating';
+    this.detach();
+    clearTimeout(this.unreadTimer);
+    this.unreadTimer = undefined;
+    if (this.rateTimer !== undefined) {
+      // Its reading budget goes with the connection: the hold it caused ends now.
+      clearTimeout(this.rateTimer);
+      this.rateRefilled();
+    }
+    // What waited to be written is in the unacknowledged queue, to be sent again on resumption.
+    this.output.length = 0;
+    this.queued = 0;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.ended('Resumption timed out'), this.sm!.timeoutSeconds * 1000);
+    this.context.log.debug(this.logFields(), 'connection lost; session hibernating');
+  }
+
+  private attach(socket: ClientTransport): void {
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onClose);
+  }
+
+  private detach(): void {
+    this.socket.off('data', this.onData);
+    this.socket.off('drain', this.onDrain);
+    this.socket.off('error', this.onSocketError);
+    this.socket.off('close', this.onClose);
+  }
+
+  private readonly onSocketError = (err: Error): void => {
+    this.context.log.debug(this.logFields({ err: err.message }), 'socket error');
+  };
+
+  private readonly onClose = (): void => {
+    if (this.phase === 'bound' && this.sm?.resumable) this.hibernate();
+    else void this.ended('connection closed');
+  };
+
   private bindError(stanza: Element, condition: 'bad-request' | 'resource-constraint', text: string): void {
     const error = errorAnswer(stanza, condition, text);
     if (error) this.send(error.toString());
+  }
+
+  private restartIdleCheck(): void {
+    clearTimeout(this.timer);
+    this.heard = false;
+    this.pinged = false;
+    this.timer = setTimeout(this.idleCheck, this.context.settings.client.ping_interval_seconds * 1000);
   }
 
   /**
@@ -541,12 +686,29 @@ export class ClientSession implements BoundSession {
 
   private routeStanza(stanza: Element): void {
     const ns = stanza.attrs.xmlns;
+    if (ns === SM_NS) return this.streamManagement(stanza);
+    if (ns === CSI_NS) {
+      const { csi_max_held: maxHeld } = this.context.settings.client;
+      if ((this.csi ??= new ClientState(maxHeld, this.transmit)).handle(stanza)) return;
+      return this.streamError('unsupported-stanza-type', `<${stanza.name}/> is not a client state element`);
+    }
     if (ns !== undefined && ns !== CLIENT_NS) return this.streamError('invalid-namespace', `Unexpected namespace ${ns}`);
     if (stanza.name !== 'message' && stanza.name !== 'presence' && stanza.name !== 'iq') {
       return this.streamError('unsupported-stanza-type', `<${stanza.name}/> is not a stanza`);
     }
     delete stanza.attrs.xmlns;
+    this.sm?.stanzaReceived();
+    // A client that sends something is looking (Prosody's mod_csi_simple flushes on any activity too).
+    this.csi?.flush();
     this.context.router.fromClient(this, stanza);
+  }
+
+  /** An SM element on the bound stream: <enable/> once, then acknowledgements. */
+  private streamManagement(element: Element): void {
+    if (this.sm) return this.sm.handle(element);
+    if (element.name !== 'enable') return this.write(failed('unexpected-request'));
+    const guest = this.host !== this.context.settings.domain;
+    this.sm = StreamManagement.enable(this, element, this.context.settings.client, guest ? undefined : resumableSessions<ClientSession>(this.context));
   }
 
   /**
@@ -570,8 +732,9 @@ export class ClientSession implements BoundSession {
   /** The session is over, whatever ended it: it leaves the table and its presence goes unavailable. */
   private ended(reason?: string): Promise<void> | void {
     if (this.phase === 'closed') return;
-    const wasBound = this.phase === 'bound';
+    const wasBound = this.phase === 'bound' || this.phase === 'hibernating';
     this.phase = 'closed';
+    this.sm?.ended();
     clearTimeout(this.timer);
     clearTimeout(this.unreadTimer);
     clearTimeout(this.rateTimer);

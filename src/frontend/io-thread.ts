@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
+import { openAccounts } from '../store/open.js';
 import type { Element } from '../xml/element.js';
 import { createAuthBackend, createGuestBackend } from './auth.js';
 import type { C2sContext, ClientSession } from './c2s-session.js';
@@ -62,6 +63,7 @@ class NumberedSessions extends SessionTable<ClientSession> {
 
 const log = createLogger(settings.log_level, { ioThread: index });
 const database = openDatabase(settings.data_dir, settings.storage.durability);
+const accountStore = await openAccounts(settings, database, log);
 const sessions = new NumberedSessions();
 const router = {
   fromClient(session: ClientSession, stanza: Element): void {
@@ -72,7 +74,7 @@ const router = {
 };
 const c2s: C2sContext = {
   settings,
-  auth: createAuthBackend(settings, database),
+  auth: createAuthBackend(settings, accountStore.accounts),
   guests: createGuestBackend(settings),
   sessions,
   router,
@@ -121,6 +123,7 @@ main.on('message', (message: ToIoThread) => {
   void (async () => {
     await listener.close();
     events.flush();
+    await accountStore.close();
     await database.close();
     post({ kind: 'closed' });
     main.close();

@@ -8,6 +8,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError, type Settings } from '../config/load.js';
 import { ClientSession, type C2sContext, type Phase } from './c2s-session.js';
 import { ConnectionsPerAddress } from './connection-limits.js';
+import { resumableSessions } from './stream-management.js';
 import type { ClientTransport } from './transport.js';
 
 /** Why a listen fails, in the words an operator needs. */
@@ -88,6 +89,8 @@ export class ClientListener {
   async close(): Promise<void> {
     this.stopAccepting();
     for (const session of this.connections.values()) session.streamError('system-shutdown');
+    // Sessions waiting for their client to resume them have no connection, and end too.
+    for (const session of resumableSessions<ClientSession>(this.context).values()) session.streamError('system-shutdown');
     await this.closed;
   }
 }

@@ -16,8 +16,8 @@ import { MucShards } from '../muc/shard-keeper.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { ShardPool, type StanzaSender } from '../runtime/shard-pool.js';
-import { AccountStore } from '../store/accounts.js';
 import { openDatabase } from '../store/database.js';
+import { openAccounts } from '../store/open.js';
 import { watchAccountChanges } from './account-watch.js';
 import { assertAuthAllowed, createAuthBackend, createGuestBackend } from './auth.js';
 import type { C2sContext, ClientSession } from './c2s-session.js';
@@ -76,11 +76,16 @@ export async function startServer(
   const tls = loadTlsContext(settings);
 
   const database = openDatabase(settings.data_dir, settings.storage.durability);
+  const accountStore = await openAccounts(settings, database, log).catch(async (err: unknown) => {
+    await database.close();
+    throw err;
+  });
   const cluster = settings.cluster ? await ClusterNode.join(settings, log).catch(async (err: unknown) => {
+    await accountStore.close();
     await database.close();
     throw err;
   }) : undefined;
-  const auth = createAuthBackend(settings, database);
+  const auth = createAuthBackend(settings, accountStore.accounts);
   const sessions = cluster ? new AnnouncedSessionTable<ClientSession | RemoteSession>(cluster) : new SessionTable<ClientSession | RemoteSession>();
   const services = new AccountServices();
   // Only the server's own domain has accounts (not the guests', whatever the back end).
@@ -143,6 +148,7 @@ export async function startServer(
     await Promise.all([websocket?.close(), listener?.close()]);
     await pool?.close();
     await cluster?.close();
+    await accountStore.close();
     await database.close();
     throw err;
   }
@@ -161,7 +167,7 @@ export async function startServer(
       return session instanceof RemoteSession ? session.thread.index : session && 0;
     },
     httpPort: http?.port ?? 0,
-    noAccounts: settings.auth.backend === 'internal' && new AccountStore(database).isEmpty(),
+    noAccounts: settings.auth.backend === 'internal' && accountStore.accounts.isEmpty(),
     reload(next) {
       const changed = changedKeys(settings, next).filter((key) => key !== 'sources');
       applyLiveSettings(settings, next, c2s, log);
@@ -184,6 +190,7 @@ export async function startServer(
         await cluster?.close();
         // Last of the front: /ready says 503 while the others close.
         await http?.close();
+        await accountStore.close();
         await database.close();
         log.info('server stopped');
       })();

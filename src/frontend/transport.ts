@@ -27,4 +27,6 @@ export interface ClientTransport {
   on(event: 'close', listener: () => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   off(event: 'data', listener: (chunk: Buffer) => void): this;
+  off(event: 'drain' | 'close', listener: () => void): this;
+  off(event: 'error', listener: (err: Error) => void): this;
 }

@@ -2,16 +2,18 @@
 // Stanzas are handled one at a time, to completion. While a stanza is handled,
 // what the room sends and the occupancy changes it reports are held back; when
 // the handling changed something a persistent room keeps, the actor writes it
-// to LMDB and waits for the commit. Then everything held back goes out at once,
+// to the store and waits for it. Then everything held back goes out at once,
 // in order, so that a client gets all the stanzas one request produced together
-// and an acknowledgement never precedes its write.
+// and an acknowledgement never precedes its write. A store that answers later
+// (JetStream, in a cluster) has the actor queue its first stanzas, in order,
+// until the room's state is loaded.
 
 import { nodeprep } from '../jid/stringprep.js';
 import type { Logger } from '../log.js';
 import { Mailbox } from '../runtime/mailbox.js';
 import type { Outbox } from '../runtime/protocol.js';
-import type { RoomArchive } from '../store/archive.js';
-import type { RoomStore, RoomWrite } from '../store/rooms.js';
+import type { ArchiveStore, Loading, RoomStateStore, RoomWrite, StoredRoom } from '../store/interface.js';
+import type { RoomConfig } from './settings.js';
 import type { MucSettings } from './room.js';
 import type { Element } from '../xml/element.js';
 import type { RoomHooks } from './events.js';
@@ -40,8 +42,10 @@ export interface RoomEnvironment {
   admins: ReadonlySet<string>;
   hooks: RoomHooks;
   outbox: Outbox;
-  store: RoomStore<AffiliationEntry>;
-  archive: RoomArchive;
+  store: RoomStateStore<AffiliationEntry>;
+  archive: ArchiveStore;
+  /** Told of every configuration stored (undefined: the room is no longer stored). */
+  configStored(room: string, config: RoomConfig | undefined): void;
   log: Logger;
   mailboxLimit: number;
   /** Stanzas a room handles in a row before the shard turns to other rooms and new input. */
@@ -55,8 +59,12 @@ export interface RoomEnvironment {
 
 export class RoomActor implements RoomHost {
   room: Room | undefined;
-  /** Whether LMDB holds this room. */
-  private stored: boolean;
+  /** Whether the store holds this room. */
+  private stored = false;
+  /** Whether the room's state came from the store; until then stanzas wait, in order. */
+  private loaded = false;
+  /** The load in progress. */
+  private loading: Promise<void> | undefined;
   private readonly mailbox: Mailbox<RoomMail>;
   private held: Outgoing[] = [];
   /** The commit in progress, for a clean shutdown. */
@@ -66,9 +74,8 @@ export class RoomActor implements RoomHost {
     readonly jid: string,
     private readonly env: RoomEnvironment,
   ) {
-    const record = env.store.load(jid);
-    this.stored = record !== undefined;
-    this.room = record === undefined ? undefined : new Room(jid, env.hooks, this, record);
+    // A failed load is the waiting stanza's to answer (with a temporary error), not the process's.
+    this.load()?.catch(() => {});
     this.mailbox = new Mailbox<RoomMail>(
       (mail) => this.handle(mail),
       env.mailboxLimit,
@@ -89,7 +96,7 @@ export class RoomActor implements RoomHost {
     return this.env.admins;
   }
 
-  get archive(): RoomArchive {
+  get archive(): ArchiveStore {
     return this.env.archive;
   }
 
@@ -118,7 +125,39 @@ export class RoomActor implements RoomHost {
     this.held.push({ nick, jid, present });
   }
 
+  /** The room's state and archive, at once when the store has them at hand. */
+  private load(): Loading<void> {
+    const record = this.env.store.load(this.jid);
+    const archive = this.env.archive.open(this.jid);
+    if (!(record instanceof Promise) && !(archive instanceof Promise)) return this.adopt(record);
+    this.loading = Promise.all([record, archive]).then(
+      ([loaded]) => this.adopt(loaded),
+      (err: unknown) => {
+        // The next stanza tries again.
+        this.loading = undefined;
+        throw err;
+      },
+    );
+    return this.loading;
+  }
+
+  private adopt(record: StoredRoom<AffiliationEntry> | undefined): void {
+    this.loaded = true;
+    this.loading = undefined;
+    this.stored = record !== undefined;
+    this.room = record === undefined ? undefined : new Room(this.jid, this.env.hooks, this, record);
+  }
+
   private handle(mail: RoomMail): void | Promise<void> {
+    if (!this.loaded) {
+      return Promise.resolve(this.loading ?? this.load()).then(
+        () => this.handle(mail),
+        (err: unknown) => {
+          if (mail.kind === 'destroy') mail.done(false);
+          throw err;
+        },
+      );
+    }
     if (mail.kind === 'stall') return new Promise<void>((resolve) => setTimeout(resolve, mail.ms)).then(() => this.settle());
     if (mail.kind === 'destroy') return this.destroy(mail);
     if (mail.kind === 'forget-user') {
@@ -206,10 +245,12 @@ export class RoomActor implements RoomHost {
       // Only a room that ended on the stanza just handled leaves its record behind.
       if (!this.stored) return undefined;
       this.stored = false;
+      this.env.configStored(this.jid, undefined);
       return this.env.store.delete(this.jid);
     }
     const keep = room.get(PERSISTENT) && !room.destroyed;
     let write: Promise<void> | undefined;
+    if (keep !== this.stored || (keep && room.configChanged)) this.env.configStored(this.jid, keep ? room.config : undefined);
     if (keep && !this.stored) {
       write = this.env.store.write(this.jid, { config: room.config, affiliations: room.affiliations, replace: true });
     } else if (keep && (room.configChanged || room.changedAffiliations.size > 0)) {

@@ -10,8 +10,7 @@
 
 import type { Config } from '../config/schema.js';
 import { bareJid, jidDomain, jidResource } from '../jid/jid.js';
-import type { RoomArchive } from '../store/archive.js';
-import type { StoredRoom } from '../store/rooms.js';
+import type { ArchiveStore, StoredRoom } from '../store/interface.js';
 import { el, type Element } from '../xml/element.js';
 import type { RoomEvents, RoomHooks } from './events.js';
 import type { RoomLimits } from './limits.js';
@@ -35,7 +34,7 @@ export interface RoomHost {
   /** Bare JIDs that own every room of the service. */
   readonly admins: ReadonlySet<string>;
   /** The service's message archive (XEP-0313). */
-  readonly archive: RoomArchive;
+  readonly archive: ArchiveStore;
   readonly limits: RoomLimits;
   /** The service's configuration. */
   readonly settings: MucSettings;
@@ -107,7 +106,7 @@ export class Room {
     return this.host.serviceDomain;
   }
 
-  get archive(): RoomArchive {
+  get archive(): ArchiveStore {
     return this.host.archive;
   }
 

@@ -1,6 +1,6 @@
 // The MUC service of one shard: the application each shard worker runs. It
 // routes every stanza for a room to that room's actor (created on first use;
-// a persistent room is loaded from LMDB then, and only then, so a start does
+// a persistent room is loaded from the store then, and only then, so a start does
 // not load the stored rooms: it reads only the configurations of those it
 // owns, for its list of public rooms), answers the service's own disco
 // queries and ad-hoc commands (asking the other shards through the ShardBus
@@ -8,12 +8,11 @@
 // mailbox is full.
 
 import { formatJid, parseJid, prepJid, bareJid } from '../jid/jid.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import type { ShardApplication, ShardApplicationFactory, ShardContext } from '../runtime/protocol.js';
 import type { StanzaErrorCondition } from '../xmpp/errors.js';
-import { openDatabase, type Database } from '../store/database.js';
-import { RoomArchive } from '../store/archive.js';
-import { RoomStore } from '../store/rooms.js';
+import type { RoomStores } from '../store/interface.js';
+import { openRoomStores } from '../store/open.js';
 import { el, type Element } from '../xml/element.js';
 import { RoomActor, type RoomEnvironment } from './actor.js';
 import { createRoomHooks } from './features/index.js';
@@ -33,31 +32,33 @@ import { errorReply, isAnswerable, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply,
 import type { AffiliationEntry } from './roles.js';
 
 /** The shard worker's entry (`MucShards.workerModule`): the MUC service for the shard's rooms. */
-const createMucShard: ShardApplicationFactory = async (context) => new MucService(context);
+const createMucShard: ShardApplicationFactory = async (context) => {
+  const { settings } = context;
+  const log = createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' });
+  const stores = await openRoomStores<AffiliationEntry>(settings, log);
+  const service = new MucService(context, stores, log);
+  await service.indexStoredRooms();
+  return service;
+};
 export default createMucShard;
 
 class MucService implements ShardApplication, CommandHost {
   private readonly actors = new Map<string, RoomActor>();
   private readonly serviceDomain: string;
-  private readonly database: Database;
-  private readonly store: RoomStore<AffiliationEntry>;
   private readonly env: RoomEnvironment;
   private readonly bus: ShardBus;
   /** The public stored rooms this shard owns: disco#items reads no stored configuration. */
   private readonly storedPublicRooms = new PublicRoomIndex();
   private readonly heap: HeapBudget;
 
-  constructor(private readonly context: ShardContext) {
+  constructor(
+    private readonly context: ShardContext,
+    private readonly stores: RoomStores<AffiliationEntry>,
+    log: Logger,
+  ) {
     const { settings } = context;
     this.serviceDomain = serviceDomainOf(settings);
-    this.database = openDatabase(settings.data_dir, settings.storage.durability);
     this.heap = new HeapBudget(settings.muc.heap_budget_mb * 1024 * 1024);
-    // Only the shard owning a room (by hash, as the pool routes) writes it, so
-    // each shard's index stays exact with what it writes itself.
-    this.store = new RoomStore<AffiliationEntry>(this.database, (room, config) => {
-      if (this.owns(room)) this.storedPublicRooms.record(room, config);
-    });
-    for (const [room, config] of this.store.list((room) => this.owns(room))) this.storedPublicRooms.record(room, config);
     const admins = new Set<string>();
     for (const admin of settings.muc.admins) admins.add(bareJid(prepJid(admin) ?? admin));
     this.env = {
@@ -65,9 +66,14 @@ class MucService implements ShardApplication, CommandHost {
       admins,
       hooks: createRoomHooks(),
       outbox: context.outbox,
-      store: this.store,
-      archive: new RoomArchive(this.database),
-      log: createLogger(settings.log_level, { shard: context.shardIndex, component: 'muc' }),
+      store: stores.rooms,
+      archive: stores.archive,
+      // Only the shard owning a room (by hash, as the pool routes) writes it, so
+      // each shard's index stays exact with what it writes itself.
+      configStored: (room, config) => {
+        if (this.owns(room)) this.storedPublicRooms.record(room, config);
+      },
+      log,
       mailboxLimit: settings.muc.mailbox_limit,
       turnBudget: settings.muc.turn_budget,
       limits: roomLimits(settings.muc, {
@@ -79,7 +85,10 @@ class MucService implements ShardApplication, CommandHost {
       }),
       settings: settings.muc,
       retire: (actor) => {
-        if (this.actors.get(actor.jid) === actor) this.actors.delete(actor.jid);
+        if (this.actors.get(actor.jid) !== actor) return;
+        this.actors.delete(actor.jid);
+        stores.rooms.release(actor.jid);
+        stores.archive.release(actor.jid);
       },
     };
     // The other shards answer, and in a cluster the other nodes, through one more member.
@@ -89,6 +98,11 @@ class MucService implements ShardApplication, CommandHost {
       publicRooms: () => [...this.publicRoomsHere()],
       destroy: (rooms, reason) => this.destroyHere(rooms, reason),
     });
+  }
+
+  /** Reads the configurations of the stored rooms this shard owns, for its list of public rooms. */
+  async indexStoredRooms(): Promise<void> {
+    for (const [room, config] of await this.stores.rooms.list((room) => this.owns(room))) this.storedPublicRooms.record(room, config);
   }
 
   get domain(): string {
@@ -156,7 +170,7 @@ class MucService implements ShardApplication, CommandHost {
     this.bus.close();
     this.heap.stop();
     await Promise.allSettled([...this.actors.values()].map((actor) => actor.pendingWrite));
-    await this.database.close();
+    await this.stores.close();
   }
 
   private actorFor(roomJid: string): RoomActor {
@@ -261,7 +275,7 @@ class MucService implements ShardApplication, CommandHost {
 
   async allRooms(): Promise<string[]> {
     const rooms = new Set<string>();
-    for (const jid of this.store.jids()) rooms.add(jid);
+    for (const jid of await this.stores.rooms.jids()) rooms.add(jid);
     for (const room of [...this.liveRooms(), ...(await this.bus.otherRooms())]) rooms.add(room.jid);
     return [...rooms];
   }
@@ -279,10 +293,11 @@ class MucService implements ShardApplication, CommandHost {
 
   /** Destroys the rooms of this list that are live on this shard, or stored and owned by it. */
   private async destroyHere(rooms: string[], reason?: string): Promise<string[]> {
-    const outcomes = rooms.map((jid) => {
-      const stored = this.owns(jid) && this.store.has(jid);
+    const outcomes = rooms.map(async (jid) => {
+      const stored = this.owns(jid) && (await this.stores.rooms.has(jid));
+      // A stored room's actor may still be loading it: it is asked all the same.
       const actor = stored ? this.actorFor(jid) : this.actors.get(jid);
-      if (actor?.room === undefined) return Promise.resolve(undefined);
+      if (actor === undefined || (actor.room === undefined && !stored)) return undefined;
       return new Promise<string | undefined>((resolve) => {
         const posted = actor.post({ kind: 'destroy', reason, done: (destroyed) => resolve(destroyed ? jid : undefined) });
         if (!posted) resolve(undefined);

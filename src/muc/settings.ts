@@ -3,7 +3,7 @@
 // room's configuration is stored as it is. A setting at its default is absent
 // from the record.
 
-import type { RoomConfig } from '../store/rooms.js';
+import type { RoomConfig } from '../store/interface.js';
 
 export interface RoomSetting<T> {
   readonly key: string;

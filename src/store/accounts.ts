@@ -12,8 +12,9 @@
 import { deriveCredential, type ScramCredential, type ScramHash } from '../xmpp/scram.js';
 import { saslprep } from '../jid/stringprep.js';
 import type { Database } from './database.js';
+import type { AccountsStore } from './interface.js';
 
-/** How a credential is kept in LMDB (binary fields as base64). */
+/** How a credential is kept (binary fields as base64). */
 interface StoredCredential {
   salt: string;
   iterations: number;
@@ -21,7 +22,7 @@ interface StoredCredential {
   serverKey: string;
 }
 
-interface StoredAccount {
+export interface StoredAccount {
   scram: Record<ScramHash, StoredCredential>;
 }
 
@@ -43,9 +44,9 @@ interface StoredChange {
 /** The log's counter key. Entries are keyed 1, 2, ...; numbers sort before strings, so a range over them never meets it. */
 const SEQUENCE_KEY = 'sequence';
 /** How long the log keeps an entry: far more than a running server takes to read it, not long enough to keep deleted JIDs around. */
-const CHANGE_RETENTION_MS = 60 * 60 * 1000;
+export const CHANGE_RETENTION_MS = 60 * 60 * 1000;
 
-export class AccountStore {
+export class AccountStore implements AccountsStore {
   private readonly db;
   private readonly changes;
 
@@ -60,14 +61,7 @@ export class AccountStore {
   }
 
   credential(bareJid: string, hash: ScramHash): ScramCredential | undefined {
-    const stored = this.db.get(bareJid)?.scram[hash];
-    if (!stored) return undefined;
-    return {
-      salt: Buffer.from(stored.salt, 'base64'),
-      iterations: stored.iterations,
-      storedKey: Buffer.from(stored.storedKey, 'base64'),
-      serverKey: Buffer.from(stored.serverKey, 'base64'),
-    };
+    return credentialOf(this.db.get(bareJid), hash);
   }
 
   /** Creates the account; false when it already exists. */
@@ -147,13 +141,24 @@ export class AccountStore {
 /** A password SASLprep (RFC 4013) refuses to store: a control, private-use or unassigned character, or mixed directions. */
 export class PasswordRefused extends Error {}
 
-async function storedAccount(password: string): Promise<StoredAccount> {
+export async function storedAccount(password: string): Promise<StoredAccount> {
   const prepared = saslprep(password, true);
   if (prepared === null) {
     throw new PasswordRefused('the password has a character SASLprep (RFC 4013) prohibits (a control, private-use or unassigned character, or mixed text directions)');
   }
   const [sha1, sha256] = await Promise.all([deriveCredential('sha1', prepared), deriveCredential('sha256', prepared)]);
   return { scram: { sha1: toStored(sha1), sha256: toStored(sha256) } };
+}
+
+export function credentialOf(account: StoredAccount | undefined, hash: ScramHash): ScramCredential | undefined {
+  const stored = account?.scram[hash];
+  if (!stored) return undefined;
+  return {
+    salt: Buffer.from(stored.salt, 'base64'),
+    iterations: stored.iterations,
+    storedKey: Buffer.from(stored.storedKey, 'base64'),
+    serverKey: Buffer.from(stored.serverKey, 'base64'),
+  };
 }
 
 function toStored(credential: ScramCredential): StoredCredential {

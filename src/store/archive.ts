@@ -6,44 +6,11 @@
 // in memory so that a query sees them at once. A room keeps at most
 // `maxItems` entries and none older than `maxAgeMs`.
 
+import { encodeId, IdSequence, idRange, idTime, pageOf } from './archive-pages.js';
 import type { Database } from './database.js';
+import type { ArchivedMessage, ArchiveEntry, ArchivePage, ArchiveQuery, ArchiveStore } from './interface.js';
 
-export interface ArchivedMessage {
-  id: string;
-  /** When it was archived (epoch ms). */
-  at: number;
-  /** The message as the room broadcast it, serialized. */
-  stanza: string;
-  /** The in-room JID of its sender, for the `with` filter. */
-  from: string;
-}
-
-type StoredEntry = Omit<ArchivedMessage, 'id' | 'at'>;
 type ArchiveKey = [room: string, id: string];
-
-export interface ArchiveQuery {
-  /** Time range, inclusive (epoch ms). */
-  start?: number;
-  end?: number;
-  /** Only messages from this in-room JID (or, for a bare JID, from anyone in that room). */
-  with?: string;
-  /** Only entries after / before this id. */
-  after?: string;
-  before?: string;
-  /** Page size. */
-  max: number;
-  /** The last `max` entries of the range rather than the first (RSM `<before/>`). */
-  fromEnd?: boolean;
-}
-
-export interface ArchivePage {
-  /** Oldest first. */
-  items: ArchivedMessage[];
-  /** No entries beyond this page in the direction of paging. */
-  complete: boolean;
-  /** Entries matching the time range and `with`, whatever the page. */
-  count: number;
-}
 
 export interface ArchiveLimits {
   maxItems: number;
@@ -54,25 +21,12 @@ export interface ArchiveLimits {
 /** Prosody's defaults: `storage_archive_item_limit` 1000, `muc_log_expires_after` one week. */
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = { maxItems: 1000, maxAgeMs: 7 * 24 * 3600 * 1000, now: Date.now };
 
-const TIME_DIGITS = 9;
-const SEQUENCE_DIGITS = 4;
 /** How often a room's archive is checked for expired entries. */
 const EXPIRY_INTERVAL_MS = 60_000;
 
-function encodeId(at: number, sequence: number): string {
-  return at.toString(36).padStart(TIME_DIGITS, '0') + sequence.toString(36).padStart(SEQUENCE_DIGITS, '0');
-}
-
-/** The time an id encodes, or undefined for something that is not an archive id. */
-function idTime(id: string): number | undefined {
-  if (id.length !== TIME_DIGITS + SEQUENCE_DIGITS || !/^[0-9a-z]+$/.test(id)) return undefined;
-  return parseInt(id.slice(0, TIME_DIGITS), 36);
-}
-
 /** What the archive tracks of a room it has written to in this process. */
 interface RoomState {
-  lastAt: number;
-  sequence: number;
+  ids: IdSequence;
   count: number;
   lastExpiry: number;
   /** Ids up to this one are removed, though their removal may not be committed yet. */
@@ -81,24 +35,22 @@ interface RoomState {
   pending: ArchivedMessage[];
 }
 
-export class RoomArchive {
+export class RoomArchive implements ArchiveStore {
   private readonly entries;
   private readonly rooms = new Map<string, RoomState>();
 
   constructor(
-    database: Database,
+    private readonly database: Database,
     private readonly limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
   ) {
-    this.entries = database.openDB<StoredEntry, ArchiveKey>({ name: 'muc_archive' });
+    this.entries = database.openDB<ArchiveEntry, ArchiveKey>({ name: 'muc_archive' });
   }
 
   /** Archives a message and returns its id at once; the write commits later. */
-  append(room: string, entry: StoredEntry): string {
+  append(room: string, entry: ArchiveEntry): string {
     const state = this.stateOf(room);
-    const now = Math.max(this.limits.now(), state.lastAt);
-    state.sequence = now === state.lastAt ? state.sequence + 1 : 0;
-    state.lastAt = now;
-    const archived: ArchivedMessage = { id: encodeId(now, state.sequence), at: now, ...entry };
+    const { id, at: now } = state.ids.next(this.limits.now());
+    const archived: ArchivedMessage = { id, at: now, ...entry };
     state.pending.push(archived);
     state.count++;
     void this.entries.put([room, archived.id], entry).finally(() => {
@@ -114,19 +66,11 @@ export class RoomArchive {
     return this.ids(room).includes(id);
   }
 
+  /** LMDB reads answer at once: nothing to ready. */
+  open(): void {}
+
   query(room: string, query: ArchiveQuery): ArchivePage {
-    const matching = this.ids(room, query.start, query.end).filter(
-      (id) => query.with === undefined || this.matchesWith(this.entry(room, id), query.with),
-    );
-    let slice = matching;
-    if (query.after !== undefined) slice = slice.filter((id) => id > (query.after as string));
-    if (query.before !== undefined) slice = slice.filter((id) => id < (query.before as string));
-    const page = query.fromEnd ? slice.slice(Math.max(0, slice.length - query.max)) : slice.slice(0, query.max);
-    return {
-      items: page.map((id) => this.entry(room, id)),
-      complete: page.length === slice.length,
-      count: matching.length,
-    };
+    return pageOf(this.ids(room, query.start, query.end), query, (id) => this.entry(room, id));
   }
 
   /** The newest `max` entries at or after `since` (for the discussion history), oldest first. */
@@ -141,15 +85,19 @@ export class RoomArchive {
     state.pending = [];
   }
 
+  async settled(): Promise<void> {
+    await this.database.flushed;
+  }
+
+  /** Kept: the room's id sequence must outlive its actor while its appends are uncommitted. */
+  release(): void {}
+
   private stateOf(room: string): RoomState {
     let state = this.rooms.get(room);
     if (state === undefined) {
       // Carry on from what an earlier process archived, so that ids keep growing.
       const ids = this.committedIds(room);
-      const last = ids.at(-1);
-      const lastAt = last === undefined ? 0 : (idTime(last) ?? 0);
-      const sequence = last === undefined ? 0 : parseInt(last.slice(TIME_DIGITS), 36);
-      state = { lastAt, sequence, count: ids.length, lastExpiry: 0, floor: '', pending: [] };
+      state = { ids: IdSequence.after(ids.at(-1)), count: ids.length, lastExpiry: 0, floor: '', pending: [] };
       this.rooms.set(room, state);
     }
     return state;
@@ -185,8 +133,7 @@ export class RoomArchive {
 
   /** Ids in the time range, committed and pending, oldest first. */
   private ids(room: string, start?: number, end?: number): string[] {
-    const from = start === undefined ? undefined : encodeId(Math.max(0, start), 0);
-    const to = end === undefined ? undefined : encodeId(Math.max(0, end), 36 ** SEQUENCE_DIGITS - 1);
+    const { from, to } = idRange(start, end);
     const inRange = (id: string): boolean => (from === undefined || id >= from) && (to === undefined || id <= to);
     const floor = this.rooms.get(room)?.floor ?? '';
     const committed = this.committedIds(room, from, to).filter((id) => id > floor);
@@ -228,11 +175,7 @@ export class RoomArchive {
   private entry(room: string, id: string): ArchivedMessage {
     const pending = this.rooms.get(room)?.pending.find((entry) => entry.id === id);
     if (pending !== undefined) return pending;
-    const stored = this.entries.get([room, id]) as StoredEntry;
+    const stored = this.entries.get([room, id]) as ArchiveEntry;
     return { id, at: idTime(id) ?? 0, ...stored };
-  }
-
-  private matchesWith(entry: ArchivedMessage, withJid: string): boolean {
-    return withJid.includes('/') ? entry.from === withJid : entry.from.split('/')[0] === withJid;
   }
 }

@@ -6,44 +6,20 @@
 // acknowledges after that.
 
 import type { Database } from './database.js';
-
-/** A room's configuration, its settings by key; the store keeps it whole. */
-export type RoomConfig = Record<string, unknown>;
-
-// `Affiliation` is one user's affiliation as the MUC records it (muc/roles.ts);
-// the store keeps it whole and never looks inside.
-
-export interface StoredRoom<Affiliation> {
-  config: RoomConfig;
-  affiliations: Map<string, Affiliation>;
-}
-
-export interface RoomWrite<Affiliation> {
-  /** The whole configuration, when it changed. */
-  config?: RoomConfig;
-  /** Affiliations that changed; undefined removes one. */
-  affiliations: Iterable<[string, Affiliation | undefined]>;
-  /** Drop whatever was stored for the room before writing (it just became persistent). */
-  replace?: boolean;
-}
+import type { RoomConfig, RoomStateStore, RoomWrite, StoredRoom } from './interface.js';
 
 type AffiliationKey = [room: string, user: string];
 
-/** Told of every configuration written (undefined: the room is no longer stored). */
-export type ConfigListener = (room: string, config: RoomConfig | undefined) => void;
-
-export class RoomStore<Affiliation = unknown> {
+export class RoomStore<Affiliation = unknown> implements RoomStateStore<Affiliation> {
   private readonly rooms;
   private readonly affiliations;
 
-  constructor(
-    private readonly database: Database,
-    private readonly configWritten?: ConfigListener,
-  ) {
+  constructor(private readonly database: Database) {
     this.rooms = database.openDB<RoomConfig, string>({ name: 'muc_rooms' });
     this.affiliations = database.openDB<Affiliation, AffiliationKey>({ name: 'muc_affiliations' });
   }
 
+  /** An LMDB read: the state itself, no promise. */
   load(room: string): StoredRoom<Affiliation> | undefined {
     const config = this.rooms.get(room);
     if (config === undefined) return undefined;
@@ -53,25 +29,26 @@ export class RoomStore<Affiliation = unknown> {
   }
 
   /** The stored rooms (those `which` takes, when given) with their configurations; only those are read. */
-  *list(which?: (room: string) => boolean): Iterable<[string, RoomConfig]> {
+  async list(which?: (room: string) => boolean): Promise<[string, RoomConfig][]> {
+    const rooms: [string, RoomConfig][] = [];
     for (const room of this.rooms.getKeys()) {
       if (which !== undefined && !which(room)) continue;
       const config = this.rooms.get(room);
-      if (config !== undefined) yield [room, config];
+      if (config !== undefined) rooms.push([room, config]);
     }
+    return rooms;
   }
 
-  /** The JIDs of the stored rooms, without reading their configurations. */
-  jids(): Iterable<string> {
-    return this.rooms.getKeys();
+  /** Without reading their configurations. */
+  async jids(): Promise<string[]> {
+    return [...this.rooms.getKeys()];
   }
 
-  has(room: string): boolean {
+  async has(room: string): Promise<boolean> {
     return this.rooms.doesExist(room);
   }
 
   write(room: string, change: RoomWrite<Affiliation>): Promise<void> {
-    if (change.replace || change.config !== undefined) this.configWritten?.(room, change.config);
     const write = this.database.transaction(() => {
       if (change.replace) this.removeAll(room);
       if (change.config !== undefined) void this.rooms.put(room, change.config);
@@ -98,9 +75,11 @@ export class RoomStore<Affiliation = unknown> {
   }
 
   delete(room: string): Promise<void> {
-    this.configWritten?.(room, undefined);
     return this.database.acknowledged(this.database.transaction(() => this.removeAll(room)));
   }
+
+  /** Nothing is held per room: LMDB is read on each load. */
+  release(): void {}
 
   private removeAll(room: string): void {
     void this.rooms.remove(room);

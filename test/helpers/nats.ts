@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ClusterSettings } from '../../src/store/jetstream/connect.js';
 
 export interface TestNats {
   url: string;
@@ -13,6 +14,15 @@ export interface TestNats {
   /** Stops the server, keeping its store for `restart`. */
   kill(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** The `cluster:` settings of node `node` on this NATS, with the default bucket and stream names. */
+export function clusterSettings(nats: TestNats, node: string): ClusterSettings {
+  return {
+    node,
+    nats: { servers: [nats.url] },
+    store: { rooms_bucket: 'conclave_rooms', archive_stream: 'conclave_archive', accounts_bucket: 'conclave_accounts', replicas: 1 },
+  };
 }
 
 export async function startNats(): Promise<TestNats> {

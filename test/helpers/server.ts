@@ -85,6 +85,8 @@ export class RawClient {
   /** The server closed its stream (`</stream:stream>`). */
   streamEnded = false;
   fullJid = '';
+  /** Stanzas (message, presence, iq) received so far: what stream management's h counts. */
+  stanzaCount = 0;
   private parser = this.newParser();
   private waiters: { predicate: (stanza: Element) => boolean; resolve(stanza: Element): void; reject(err: Error): void }[] = [];
   private isClosed = false;
@@ -255,6 +257,7 @@ export class RawClient {
   }
 
   private received(stanza: Element): void {
+    if (stanza.name === 'message' || stanza.name === 'presence' || stanza.name === 'iq') this.stanzaCount++;
     const index = this.waiters.findIndex((waiter) => waiter.predicate(stanza));
     if (index === -1) {
       this.queue.push(stanza);

@@ -261,7 +261,7 @@ describe('bench: acknowledged writes against Conclave', () => {
         assert.equal(result.acknowledgedPerServerCpuSecond, null, 'no server process given, no CPU figure');
         const database = openDatabase(server.dataDir, durability);
         try {
-          assert.equal([...new RoomStore(database).jids()].length, 2, "each writer's room is stored");
+          assert.equal((await new RoomStore(database).jids()).length, 2, "each writer's room is stored");
         } finally {
           await database.close();
         }

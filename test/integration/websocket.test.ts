@@ -18,6 +18,7 @@ import { openDatabase } from '../../src/store/database.js';
 import type { Element } from '../../src/xml/element.js';
 import { parseElement } from '../../src/xml/stream-parser.js';
 import { MucTestClient } from '../helpers/muc-client.js';
+import { received } from '../helpers/xmppjs.js';
 import { RawClient, selfSignedCertificate, startTestServer, type TestServer } from '../helpers/server.js';
 
 const ROOM = 'garden@conference.localhost';
@@ -65,17 +66,6 @@ async function online(options: { domain: string; username?: string; password?: s
   return xmpp;
 }
 
-/** The next stanza the client receives that matches. */
-function received(xmpp: Client, predicate: (stanza: XmlElement) => boolean): Promise<XmlElement> {
-  return new Promise((resolve) => {
-    const listener = (stanza: XmlElement) => {
-      if (!predicate(stanza)) return;
-      xmpp.off('stanza', listener);
-      resolve(stanza);
-    };
-    xmpp.on('stanza', listener);
-  });
-}
 
 /** Joins the room and resolves with the self-presence, or the error presence. */
 async function enterRoom(xmpp: Client, room: string, nick: string): Promise<XmlElement> {

@@ -24,6 +24,10 @@ declare module '@xmpp/client' {
     stop(): Promise<void>;
     send(element: XmlElement): Promise<void>;
     iqCaller: { request(element: XmlElement, timeout?: number): Promise<XmlElement> };
+    /** XEP-0198: emits 'resumed' after a resumption. */
+    streamManagement: EventEmitter & { id: string; enabled: boolean };
+    /** The transport: a net.Socket over TCP, a wrapper whose `socket` is the WebSocket over WebSocket. */
+    socket: { destroy?(): void; socket?: { close(): void } } | null;
   }
 
   export function client(options: {

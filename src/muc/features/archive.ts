@@ -6,7 +6,7 @@
 // never awaited, so a broadcast goes out as fast as without it.
 
 import { prepJid } from '../../jid/jid.js';
-import type { ArchiveQuery } from '../../store/archive.js';
+import type { ArchiveQuery } from '../../store/interface.js';
 import { el, type Element } from '../../xml/element.js';
 import { parseElement } from '../../xml/stream-parser.js';
 import { formType, readForm, renderForm, type FormField } from '../dataform.js';

@@ -1,0 +1,86 @@
+// Client state indication (XEP-0352) for one client session. While the client
+// says it is inactive (a phone in a pocket), what it would not show anyway
+// waits: presences in its rooms, of which only each occupant's latest is kept,
+// and messages without a body (chat states, receipts, headlines). It all goes
+// out, in order and before it, when something urgent comes (a message with a
+// body, a subject, an invitation, an error, an iq, a presence about the client
+// itself), when the client sends anything or becomes active, or when
+// `client.csi_max_held` stanzas wait. What counts as urgent is Prosody's
+// mod_csi_simple's, with the self-presence (status 110) it leaves as a TODO.
+
+import { startTagAttribute, topLevelElements } from '../xml/serialized.js';
+import type { Element } from '../xml/element.js';
+
+export const CSI_NS = 'urn:xmpp:csi:0';
+
+/** The feature offered after authentication. */
+export const CSI_FEATURE = `<csi xmlns='${CSI_NS}'/>`;
+
+/** Message payloads a user would want to see now (`<sent/>` is a carbon of their own message). */
+const URGENT_MESSAGE = /<(?:body|subject|invite)[\s/>]|jabber:x:conference|<sent xmlns='urn:xmpp:carbons:2'|urn:xmpp:jingle-message:/;
+/** A room's presence about the client's own occupant (its join, a kick, a ban). */
+const SELF_PRESENCE = /<status code='110'\/>/;
+
+export class ClientState {
+  private inactiveNow = false;
+  /** Held stanzas in arrival order, keyed so that a presence replaces its sender's previous one. */
+  private readonly held = new Map<string, string>();
+  private heldMessages = 0;
+
+  constructor(
+    private readonly maxHeld: number,
+    /** Sends what was held on to the client. */
+    private readonly release: (xml: string) => void,
+  ) {}
+
+  get inactive(): boolean {
+    return this.inactiveNow;
+  }
+
+  /** <active/> or <inactive/>; false for any other element. */
+  handle(element: Element): boolean {
+    if (element.name === 'inactive') this.inactiveNow = true;
+    else if (element.name === 'active') {
+      this.inactiveNow = false;
+      this.flush();
+    } else return false;
+    return true;
+  }
+
+  /** Takes what the session is about to send: true when it is held, false when it goes now (after what was held). */
+  holds(xml: string): boolean {
+    if (!this.inactiveNow) return false;
+    const stanzas = topLevelElements(xml);
+    if (stanzas.some(isUrgent)) {
+      this.flush();
+      return false;
+    }
+    for (const stanza of stanzas) {
+      const key = stanza.startsWith('<presence') ? 'presence ' + startTagAttribute(stanza, 'from') : String(this.heldMessages++);
+      // Deleted first so that the latest presence takes its place in the order.
+      this.held.delete(key);
+      this.held.set(key, stanza);
+    }
+    if (this.held.size >= this.maxHeld) this.flush();
+    return true;
+  }
+
+  /** Sends everything held. */
+  flush(): void {
+    if (this.held.size === 0) return;
+    const xml = [...this.held.values()].join('');
+    this.held.clear();
+    this.release(xml);
+  }
+}
+
+/** Prosody's mod_csi_simple's is_important, on a stanza as serialized. */
+function isUrgent(stanza: string): boolean {
+  if (stanza.startsWith('<iq')) return true;
+  const type = startTagAttribute(stanza, 'type');
+  if (stanza.startsWith('<presence')) {
+    return (type !== undefined && type !== 'unavailable' && type !== 'error') || SELF_PRESENCE.test(stanza);
+  }
+  if (!stanza.startsWith('<message') || type === 'error') return true;
+  return type !== 'headline' && URGENT_MESSAGE.test(stanza);
+}

@@ -1,0 +1,37 @@
+// Reading back XML this server serialized itself (element.ts, escape.ts),
+// where every '<' and '>' in text and attribute values is escaped: each '<'
+// starts a tag and the next '>' ends it. One string the router writes may
+// carry several stanzas (a shard's delivery to one occupant goes on with more
+// addressed to it); stream management counts them and client state indication
+// looks at each.
+
+/** The top-level elements of `xml`, in order. */
+export function topLevelElements(xml: string): string[] {
+  const elements: string[] = [];
+  let depth = 0;
+  let start = 0;
+  let lt = xml.indexOf('<');
+  while (lt >= 0) {
+    const gt = xml.indexOf('>', lt);
+    if (gt < 0) break;
+    if (xml.charCodeAt(lt + 1) === SLASH) depth--;
+    else if (xml.charCodeAt(gt - 1) !== SLASH) depth++;
+    if (depth === 0) {
+      elements.push(xml.slice(start, gt + 1));
+      start = gt + 1;
+    }
+    lt = xml.indexOf('<', gt);
+  }
+  return elements;
+}
+
+/** The value of attribute `name` on the element's start tag (single-quoted, as serialized), still escaped. */
+export function startTagAttribute(xml: string, name: string): string | undefined {
+  const end = xml.indexOf('>');
+  const at = xml.indexOf(` ${name}='`);
+  if (at < 0 || at > end) return undefined;
+  const from = at + name.length + 3;
+  return xml.slice(from, xml.indexOf("'", from));
+}
+
+const SLASH = 0x2f;
