@@ -200,7 +200,8 @@ export class IoThreads {
 class IoThread implements ShardLinks {
   /** The thread's last report of its connections' states. */
   states: [Phase, number][] = [];
-  private worker: Worker | undefined;
+  /** Undefined once the worker has exited, until it is replaced. */
+  worker: Worker | undefined;
   private readonly live = new Map<number, RemoteSession>();
   private readonly commands = new TurnBatch<SessionCommand>((batch) => this.post({ kind: 'commands', commands: batch }));
   /** The delivery the last `deliver` command was made from, while that command is still the last one. */
@@ -384,6 +385,8 @@ class IoThread implements ShardLinks {
     thread.live.set(to, session);
     thread.command({ kind: 'adopt', id: to, state });
     session.moved(thread, to);
+    // The thread died while the session was on its way: it went with the thread's other sessions.
+    if (thread.worker === undefined) thread.end(session, 'internal server error');
   }
 
   /** A worker that exits without being asked took its connections with it: their sessions end, and a new thread takes its place. */

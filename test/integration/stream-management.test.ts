@@ -390,3 +390,45 @@ test('with I/O threads, resumption follows the client to whichever thread its ne
     await threaded.close();
   }
 });
+
+test('with I/O threads, what a session holds for an inactive client moves with it, and refusals stay refusals', { skip: IO_THREADS_SKIP }, async () => {
+  const threaded = await serverWithAccounts({ client: { io_threads: 3 }, websocket: { enabled: false } });
+  try {
+    const room = 'held@conference.localhost';
+    const romeo = await owner(room, threaded.port);
+    const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    let connection = juliet.client;
+    let h = connection.stanzaCount - base;
+    let moves = 0;
+    for (let round = 0; round < 8; round++) {
+      const thread = threaded.ioThreadOf(juliet.fullJid);
+      connection.send(`<inactive xmlns='${CSI}'/>`);
+      romeo.client.send(`<presence to='${room}/Romeo'><show>away</show><status>round ${round}</status></presence>`);
+      await romeo.presenceFrom(`${room}/Romeo`);
+      // Refused wherever they land: an id nobody has, and juliet's id from another account.
+      for (const [user, previd] of [['nurse', id], ['juliet', 'no-such-id']] as const) {
+        const { raw, answer } = await resumeAs(threaded.port, user, previd, 0);
+        assert.ok(answer.name === 'failed' && answer.getChild('item-not-found'), answer.toString());
+        await raw.close();
+      }
+      connection.socket.destroy();
+      const { raw, answer } = await resumeAs(threaded.port, 'juliet', id, h);
+      assert.equal(answer.name, 'resumed', answer.toString());
+      if (threaded.ioThreadOf(juliet.fullJid) !== thread) moves++;
+      raw.send(`<active xmlns='${CSI}'/>`);
+      const held = await raw.next((s) => s.name === 'presence' && s.attrs.from === `${room}/Romeo`);
+      assert.equal(held.getChildText('status'), `round ${round}`);
+      connection = raw;
+      h += raw.stanzaCount;
+    }
+    assert.ok(moves > 0, 'some resumptions reached another thread');
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
+    // A wrong h still ends the session, once, after it moved or not.
+    connection.socket.destroy();
+    await assert.rejects(resumeAs(threaded.port, 'juliet', id, h + 1000), /connection closed/);
+    assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
+  } finally {
+    await threaded.close();
+  }
+});
