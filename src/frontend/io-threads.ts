@@ -60,6 +60,8 @@ export class RemoteSession implements BoundSession {
   resumption: string | undefined;
   /** While it moves between threads: its commands, in order, for the thread it ends up on. */
   private moving: SessionCommand[] | undefined;
+  /** While it moves: the connection waiting for it, as `to` on `thread`. */
+  private destination: { thread: IoThread; to: number } | undefined;
 
   constructor(
     public thread: IoThread,
@@ -108,9 +110,16 @@ export class RemoteSession implements BoundSession {
     this.command({ kind: 'account-changed', id: this.id, change });
   }
 
-  /** Its thread is asked to hand it over: what it is sent waits until `moved`. */
-  startMoving(): void {
+  /** Its thread is asked to hand it over to connection `to` of `thread`: what it is sent waits until `moved`. */
+  startMoving(thread: IoThread, to: number): void {
     this.moving = [];
+    this.destination = { thread, to };
+  }
+
+  /** It ended while moving (its thread died, say): the connection waiting for it is not left waiting. */
+  abandonMove(): void {
+    this.destination?.thread.command({ kind: 'resume-failed', id: this.destination.to });
+    this.destination = undefined;
   }
 
   get isMoving(): boolean {
@@ -121,6 +130,7 @@ export class RemoteSession implements BoundSession {
   moved(thread: IoThread, id: number): void {
     const waiting = this.moving!;
     this.moving = undefined;
+    this.destination = undefined;
     this.thread = thread;
     this.id = id;
     for (const command of waiting) {
@@ -200,8 +210,7 @@ export class IoThreads {
 class IoThread implements ShardLinks {
   /** The thread's last report of its connections' states. */
   states: [Phase, number][] = [];
-  /** Undefined once the worker has exited, until it is replaced. */
-  worker: Worker | undefined;
+  private worker: Worker | undefined;
   private readonly live = new Map<number, RemoteSession>();
   private readonly commands = new TurnBatch<SessionCommand>((batch) => this.post({ kind: 'commands', commands: batch }));
   /** The delivery the last `deliver` command was made from, while that command is still the last one. */
@@ -248,6 +257,11 @@ class IoThread implements ShardLinks {
     });
   }
 
+  /** False once its worker has exited, until it is replaced. */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
   /** Counts stanzas posted and handled for session `id`, in this turn's last command when it counts for `id` already. */
   inFlight(id: number, posted: number, handled: number): void {
     const last = this.commands.last();
@@ -285,6 +299,7 @@ class IoThread implements ShardLinks {
   /** The session is over for the router: it leaves the table and the directory, and its presence goes unavailable. */
   end(session: RemoteSession, reason: string | undefined): void {
     session.ended = true;
+    session.abandonMove();
     this.live.delete(session.id);
     if (session.resumption !== undefined && this.resumable.get(session.resumption) === session) this.resumable.delete(session.resumption);
     if (this.sessions.get(session.fullJid) === session) this.shards.placeSession(session.fullJid, undefined);
@@ -368,7 +383,7 @@ class IoThread implements ShardLinks {
     if (session === undefined || session.bareJid !== account || session.isMoving || session.thread === this) {
       return this.command({ kind: 'resume-failed', id });
     }
-    session.startMoving();
+    session.startMoving(this, id);
     session.thread.command({ kind: 'hand-over', id: session.id, resumption, thread: this.index, to: id });
   }
 
@@ -386,7 +401,7 @@ class IoThread implements ShardLinks {
     thread.command({ kind: 'adopt', id: to, state });
     session.moved(thread, to);
     // The thread died while the session was on its way: it went with the thread's other sessions.
-    if (thread.worker === undefined) thread.end(session, 'internal server error');
+    if (!thread.running) thread.end(session, 'internal server error');
   }
 
   /** A worker that exits without being asked took its connections with it: their sessions end, and a new thread takes its place. */
