@@ -432,3 +432,27 @@ test('with I/O threads, what a session holds for an inactive client moves with i
     await threaded.close();
   }
 });
+
+test('with I/O threads, a resumption before the server saw the old connection fail closes that connection, on whichever thread', { skip: IO_THREADS_SKIP }, async () => {
+  const threaded = await serverWithAccounts({ client: { io_threads: 3 }, websocket: { enabled: false } });
+  try {
+    const room = 'early@conference.localhost';
+    const romeo = await owner(room, threaded.port);
+    const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    let connection = juliet.client;
+    let h = connection.stanzaCount - base;
+    for (let round = 0; round < 6; round++) {
+      const { raw, answer } = await resumeAs(threaded.port, 'juliet', id, h);
+      assert.equal(answer.name, 'resumed', answer.toString());
+      await connection.closed;
+      romeo.say(room, `after ${round}`);
+      await raw.next(groupchat(`after ${round}`));
+      connection = raw;
+      h += raw.stanzaCount;
+    }
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
+  } finally {
+    await threaded.close();
+  }
+});
