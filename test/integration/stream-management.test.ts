@@ -339,15 +339,24 @@ describe('client state indication', () => {
   });
 });
 
-test('with I/O threads, resumption follows the client to whichever thread its new connection reached: room presence kept, every message once and in order', { skip: IO_THREADS_SKIP }, async () => {
+/** Romeo owns `room` and Juliet, resumable, is in it, on a server with three I/O threads; `body` runs, then the server stops. */
+async function onThreads(room: string, body: (threaded: TestServer, romeo: MucTestClient, juliet: Awaited<ReturnType<typeof managedOccupant>>) => Promise<void>): Promise<void> {
   // WebSocket clients are served on the main thread (load.ts), which would keep the I/O threads off.
   const threaded = await serverWithAccounts({ client: { io_threads: 3 }, websocket: { enabled: false } });
   try {
-    const room = 'threads@conference.localhost';
-    const fromRomeo = (s: Element) => s.name === 'message' && s.attrs.from === `${room}/Romeo`;
     const romeo = await owner(room, threaded.port);
-    const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
+    const juliet = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
     await romeo.presenceFrom(`${room}/Juliet`);
+    await body(threaded, romeo, juliet);
+  } finally {
+    await threaded.close();
+  }
+}
+
+test('with I/O threads, resumption follows the client to whichever thread its new connection reached: room presence kept, every message once and in order', { skip: IO_THREADS_SKIP }, async () => {
+  const room = 'threads@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
+    const fromRomeo = (s: Element) => s.name === 'message' && s.attrs.from === `${room}/Romeo`;
     const sent: string[] = [];
     const got: string[] = [];
     let connection = juliet.client;
@@ -386,18 +395,12 @@ test('with I/O threads, resumption follows the client to whichever thread its ne
     assert.deepEqual(got, sent);
     connection.send(`<presence type='unavailable' to='${room}/Juliet'/>`);
     assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
-  } finally {
-    await threaded.close();
-  }
+  });
 });
 
 test('with I/O threads, what a session holds for an inactive client moves with it, and refusals stay refusals', { skip: IO_THREADS_SKIP }, async () => {
-  const threaded = await serverWithAccounts({ client: { io_threads: 3 }, websocket: { enabled: false } });
-  try {
-    const room = 'held@conference.localhost';
-    const romeo = await owner(room, threaded.port);
-    const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
-    await romeo.presenceFrom(`${room}/Juliet`);
+  const room = 'held@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
     let connection = juliet.client;
     let h = connection.stanzaCount - base;
     let moves = 0;
@@ -428,18 +431,12 @@ test('with I/O threads, what a session holds for an inactive client moves with i
     connection.socket.destroy();
     await assert.rejects(resumeAs(threaded.port, 'juliet', id, h + 1000), /connection closed/);
     assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
-  } finally {
-    await threaded.close();
-  }
+  });
 });
 
 test('with I/O threads, a resumption before the server saw the old connection fail closes that connection, on whichever thread', { skip: IO_THREADS_SKIP }, async () => {
-  const threaded = await serverWithAccounts({ client: { io_threads: 3 }, websocket: { enabled: false } });
-  try {
-    const room = 'early@conference.localhost';
-    const romeo = await owner(room, threaded.port);
-    const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
-    await romeo.presenceFrom(`${room}/Juliet`);
+  const room = 'early@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
     let connection = juliet.client;
     let h = connection.stanzaCount - base;
     for (let round = 0; round < 6; round++) {
@@ -452,7 +449,5 @@ test('with I/O threads, a resumption before the server saw the old connection fa
       h += raw.stanzaCount;
     }
     assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
-  } finally {
-    await threaded.close();
-  }
+  });
 });
