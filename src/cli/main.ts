@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   deluser: { module: './accounts.js', summary: 'delete an account: deluser JID' },
   passwd: { module: './accounts.js', summary: "change an account's password: passwd JID [PASSWORD]" },
   bench: { module: './bench.js', summary: 'run a benchmark scenario against a server' },
+  cluster: { module: './cluster.js', summary: "a cluster's nodes, rooms and sessions: cluster status" },
 };
 
 function usage(): string {

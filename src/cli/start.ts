@@ -72,6 +72,9 @@ function banner(server: RunningServer, configFile: string | undefined): string {
     lines.push(`  component  ${settings.component.connections} link(s) to ${settings.component.host}:${settings.component.port} (XEP-0114)`);
   }
   lines.push(`  MUC        ${settings.muc.domain} on ${settings.shardCount} shard(s)`);
+  if (server.cluster) {
+    lines.push(`  cluster    node ${server.cluster.self} of ${server.cluster.members.join(', ')} (NATS ${settings.cluster!.nats.servers.join(', ')})`);
+  }
   lines.push(`  data       ${resolvePath(settings.data_dir)}`);
   lines.push(`  auth       ${settings.auth.backend}${settings.auth.backend === 'insecure' ? ' (any password logs in)' : ''}`);
   if (server.noAccounts) {

@@ -29,11 +29,15 @@ export const configSchema = z
     domain,
     data_dir: path,
     storage: z.object({ durability: z.enum(['committed', 'flushed']) }).strict(),
-    // null: one node, state in LMDB under data_dir. Set: a cluster node, rooms' state in NATS JetStream.
+    // null: one node, state in LMDB under data_dir. Set: a cluster node on NATS, rooms' state in JetStream.
     cluster: z
       .object({
+        // Names the node's NATS subjects and its room leases.
         node: natsName,
         nats: z.object({ servers: z.array(z.string().min(1)).min(1) }).strict(),
+        // Absent: clusterTiming's defaults.
+        heartbeat_seconds: z.number().positive().max(60).optional(),
+        node_timeout_seconds: z.number().positive().max(600).optional(),
         store: z
           .object({
             rooms_bucket: natsName.default('conclave_rooms'),
@@ -165,6 +169,12 @@ export const configSchema = z
     if (config.muc.history_length > config.muc.max_history_length) {
       context.addIssue({ code: 'custom', path: ['muc', 'history_length'], message: 'must not exceed muc.max_history_length' });
     }
+    if (config.cluster !== null && clusterTiming(config.cluster).node_timeout_seconds <= clusterTiming(config.cluster).heartbeat_seconds) {
+      context.addIssue({ code: 'custom', path: ['cluster', 'node_timeout_seconds'], message: 'must exceed cluster.heartbeat_seconds' });
+    }
+    if (config.cluster !== null && config.component.enabled) {
+      context.addIssue({ code: 'custom', path: ['cluster', 'node'], message: 'a cluster serves client connections only: set component.enabled to false' });
+    }
     if (!config.client.enabled && !config.component.enabled) {
       context.addIssue({
         code: 'custom',
@@ -175,3 +185,8 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** A cluster node's heartbeat interval and the silence after which the others count it out, defaults filled in. */
+export function clusterTiming(cluster: NonNullable<Config['cluster']>): { heartbeat_seconds: number; node_timeout_seconds: number } {
+  return { heartbeat_seconds: cluster.heartbeat_seconds ?? 1, node_timeout_seconds: cluster.node_timeout_seconds ?? 3 };
+}

@@ -38,8 +38,8 @@ import type { BoundSession, SessionTable } from './sessions.js';
 import type { ClientTransport } from './transport.js';
 import { TokenBucket } from './token-bucket.js';
 import { NS_CLIENT as CLIENT_NS, NS_TLS as TLS_NS, NS_SASL as SASL_NS, NS_BIND as BIND_NS, NS_SESSION as SESSION_NS, NS_PING as PING_NS } from '../xmpp/namespaces.js';
-import { CSI_FEATURE, CSI_NS, ClientState } from './client-state.js';
-import { failed, resumableSessions, SM_FEATURE, SM_NS, StreamManagement } from './stream-management.js';
+import { CSI_FEATURE, CSI_NS, ClientState, type CsiState } from './client-state.js';
+import { failed, resumableSessions, SM_FEATURE, SM_NS, StreamManagement, type SmState } from './stream-management.js';
 
 const ROSTER_VERSIONING_NS = 'urn:xmpp:features:rosterver';
 
@@ -63,6 +63,26 @@ export interface C2sContext {
   tls: SecureContext | undefined;
   log: Logger;
   pacing: LoginPacing;
+  /** On an I/O thread: resumption of sessions that hibernate on another thread (io-thread.ts). */
+  elsewhere?: ResumptionElsewhere;
+}
+
+/** How an I/O thread finds a resumable session on the other threads, through the main thread. */
+export interface ResumptionElsewhere {
+  /** The session can be resumed under `id`: the main thread learns where to find it. */
+  offered(session: ClientSession, id: string): void;
+  /** `connection`, logged in to `account`, asks to resume `previd`, which is not on this thread: the answer is `adopt` or `resumeFailed`. */
+  resume(connection: ClientSession, previd: string, account: string): void;
+}
+
+/** What a hibernating (or still connected) session carries to the thread its client reconnected to. */
+export interface HandedOverSession {
+  fullJid: string;
+  accountChangesSeen: number;
+  sm: SmState;
+  csi: CsiState | undefined;
+  inFlight: number;
+  congested: number;
 }
 
 /** Where a bound session's stanzas go, and its end. */
@@ -145,6 +165,10 @@ export class ClientSession implements BoundSession {
   private csi: ClientState | undefined;
   /** The session this connection resumed, which owns it since. */
   private resumedBy: ClientSession | undefined;
+  /** The <resume/> this connection waits on another thread's answer to. */
+  private awaitedResume: Element | undefined;
+  /** The shards' congestion holds on its reading, which move with the session. */
+  private congested = 0;
 
   constructor(
     socket: ClientTransport,
@@ -239,11 +263,67 @@ export class ClientSession implements BoundSession {
   }
 
   shardCongested(): void {
+    this.congested++;
     this.hold();
   }
 
   shardCaughtUp(): void {
+    this.congested--;
     this.release();
+  }
+
+  /**
+   * The client reconnected to another thread and resumes there: the session
+   * leaves this one silently (no unavailable: it lives on over there) and
+   * returns what it holds, or undefined when `previd` cannot be resumed here.
+   */
+  handOver(previd: string): HandedOverSession | undefined {
+    if (!this.sm?.resumable || resumableSessions<ClientSession>(this.context).get(previd) !== this) return undefined;
+    const state = { fullJid: this.fullJid, accountChangesSeen: this.accountChangesSeen, sm: this.sm.handOver(), csi: this.csi?.handOver(), inFlight: this.inFlight, congested: this.congested };
+    // An old connection the server had not seen fail yet is closed, as a resumption on this thread would.
+    this.detach();
+    this.socket.destroy();
+    this.phase = 'closed';
+    clearTimeout(this.timer);
+    clearTimeout(this.unreadTimer);
+    clearTimeout(this.rateTimer);
+    this.context.sessions.remove(this);
+    this.context.log.debug(this.logFields(), 'session handed over to another thread');
+    return state;
+  }
+
+  /**
+   * The session `previd` named moved here from another thread: this
+   * connection becomes it, answers <resumed/> and replays what the client did
+   * not acknowledge. A connection lost while it waited hibernates at once.
+   */
+  adopt(state: HandedOverSession): void {
+    const element = this.awaitedResume!;
+    this.awaitedResume = undefined;
+    this.release();
+    const { client } = this.context.settings;
+    this.fullJid = state.fullJid;
+    this.bareJid = this.account!;
+    this.accountChangesSeen = state.accountChangesSeen;
+    this.sm = StreamManagement.adopt(this, state.sm, client, resumableSessions<ClientSession>(this.context));
+    if (state.csi) (this.csi = new ClientState(client.csi_max_held, this.transmit)).adopt(state.csi);
+    for (let i = 0; i < state.inFlight; i++) this.stanzaPosted();
+    for (let i = 0; i < state.congested; i++) this.shardCongested();
+    const lost = this.phase === 'closed';
+    this.phase = 'bound';
+    this.context.sessions.add(this);
+    if (lost) return this.hibernate();
+    this.restartIdleCheck();
+    this.context.log.debug(this.logFields(), 'session resumed from another thread');
+    const resumed = this.sm.resume(element.attrs.h, state.sm.id);
+    if (resumed !== undefined) this.write(resumed);
+  }
+
+  /** No thread could hand over the session asked for. */
+  resumeFailed(): void {
+    this.awaitedResume = undefined;
+    this.release();
+    if (this.phase !== 'closed') this.write(failed('item-not-found'));
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -530,6 +610,7 @@ export class ClientSession implements BoundSession {
   }
 
   private bindPhase(stanza: Element): void {
+    if (this.awaitedResume) return this.streamError('policy-violation', 'Wait for the answer to <resume/>');
     if (stanza.attrs.xmlns === SM_NS) return this.resumeSession(stanza);
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
     if (!bind) return this.streamError('not-authorized', 'Bind a resource first');
@@ -562,6 +643,12 @@ export class ClientSession implements BoundSession {
     if (element.name !== 'resume') return this.write(failed('unexpected-request'));
     const previd = element.attrs.previd ?? '';
     const session = resumableSessions<ClientSession>(this.context).get(previd);
+    if (session === undefined && this.context.elsewhere) {
+      // Perhaps on another thread: nothing more is read until it answers.
+      this.awaitedResume = element;
+      this.hold();
+      return this.context.elsewhere.resume(this, previd, this.account!);
+    }
     if (session === undefined || session.bareJid !== this.account) return this.write(failed('item-not-found'));
     session.takeOver(this, element.attrs.h, previd);
   }
@@ -709,6 +796,7 @@ export class ClientSession implements BoundSession {
     if (element.name !== 'enable') return this.write(failed('unexpected-request'));
     const guest = this.host !== this.context.settings.domain;
     this.sm = StreamManagement.enable(this, element, this.context.settings.client, guest ? undefined : resumableSessions<ClientSession>(this.context));
+    if (this.sm.id !== undefined) this.context.elsewhere?.offered(this, this.sm.id);
   }
 
   /**

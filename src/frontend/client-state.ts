@@ -21,6 +21,13 @@ const URGENT_MESSAGE = /<(?:body|subject|invite)[\s/>]|jabber:x:conference|<sent
 /** A room's presence about the client's own occupant (its join, a kick, a ban). */
 const SELF_PRESENCE = /<status code='110'\/>/;
 
+/** Client state as it moves between threads. */
+export interface CsiState {
+  inactive: boolean;
+  held: [string, string][];
+  heldMessages: number;
+}
+
 export class ClientState {
   private inactiveNow = false;
   /** Held stanzas in arrival order, keyed so that a presence replaces its sender's previous one. */
@@ -32,6 +39,18 @@ export class ClientState {
     /** Sends what was held on to the client. */
     private readonly release: (xml: string) => void,
   ) {}
+
+  /** What to carry to another thread when the session moves (stream-management.ts). */
+  handOver(): CsiState {
+    return { inactive: this.inactiveNow, held: [...this.held], heldMessages: this.heldMessages };
+  }
+
+  /** Takes up the state of a session that moved from another thread. */
+  adopt(state: CsiState): void {
+    this.inactiveNow = state.inactive;
+    for (const [key, stanza] of state.held) this.held.set(key, stanza);
+    this.heldMessages = state.heldMessages;
+  }
 
   get inactive(): boolean {
     return this.inactiveNow;

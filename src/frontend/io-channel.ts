@@ -17,7 +17,7 @@ import type { Settings } from '../config/load.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { AccountChange } from '../store/accounts.js';
 import type { Element } from '../xml/element.js';
-import type { Phase } from './c2s-session.js';
+import type { HandedOverSession, Phase } from './c2s-session.js';
 
 /** I/O thread → main thread, in the order things happened on the thread. */
 export type SessionEvent =
@@ -27,7 +27,13 @@ export type SessionEvent =
   | { kind: 'stanza'; id: number; stanza: Element }
   | { kind: 'ended'; id: number; reason: string | undefined }
   /** What a shard's link brought for full JIDs this thread no longer serves (ended or moved): the router places it. */
-  | { kind: 'undelivered'; deliveries: Delivery[] };
+  | { kind: 'undelivered'; deliveries: Delivery[] }
+  /** Session `id` can be resumed under `resumption` (XEP-0198). */
+  | { kind: 'resumable'; id: number; resumption: string }
+  /** A connection logged in to `account` asks to resume `resumption`, not on this thread; `id` is the number it will have as that session. */
+  | { kind: 'resume'; id: number; resumption: string; account: string }
+  /** Answer to `hand-over`: session `id` left this thread with `state` for thread `thread`'s session `to`, or stayed (undefined). */
+  | { kind: 'handed-over'; id: number; state: HandedOverSession | undefined; thread: number; to: number };
 
 /** Main thread → I/O thread. */
 export type SessionCommand =
@@ -41,7 +47,13 @@ export type SessionCommand =
   | { kind: 'shard-congested'; id: number }
   | { kind: 'shard-caught-up'; id: number }
   /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
-  | { kind: 'ended'; id: number };
+  | { kind: 'ended'; id: number }
+  /** Its client resumes session `id` on thread `thread`, as that thread's session `to`: it leaves this thread. */
+  | { kind: 'hand-over'; id: number; resumption: string; thread: number; to: number }
+  /** The session a `resume` asked for, moved here as session `id`. */
+  | { kind: 'adopt'; id: number; state: HandedOverSession }
+  /** The session a `resume` asked for (by `id`) is nowhere. */
+  | { kind: 'resume-failed'; id: number };
 
 export type ToIoThread =
   | { kind: 'commands'; commands: SessionCommand[] }

@@ -34,13 +34,42 @@ class NumberedSessions extends SessionTable<ClientSession> {
   private nextId = 0;
   readonly byId = new Map<number, ClientSession>();
   readonly ids = new Map<ClientSession, number>();
+  /** Connections waiting for a session from another thread, by the number they will have as that session. */
+  readonly resuming = new Map<number, ClientSession>();
+  private readonly reserved = new Map<ClientSession, number>();
 
+  /** A connection that resumes a session of another thread: the number it will have once the session moved here. */
+  reserve(connection: ClientSession): number {
+    const id = this.nextId++;
+    this.resuming.set(id, connection);
+    this.reserved.set(connection, id);
+    return id;
+  }
+
+  /** The connection `id` was reserved for no longer waits. */
+  settle(id: number): ClientSession | undefined {
+    const connection = this.resuming.get(id);
+    this.resuming.delete(id);
+    if (connection !== undefined) this.reserved.delete(connection);
+    return connection;
+  }
+
+  /** A bound session is new to the main thread, unless it moved here (it took the number reserved for it then). */
   override add(session: ClientSession): void {
     super.add(session);
-    const id = this.nextId++;
+    const moved = this.reserved.get(session);
+    const id = moved ?? this.nextId++;
+    if (moved !== undefined) this.settle(moved);
     this.byId.set(id, session);
     this.ids.set(session, id);
-    events.push({ kind: 'bound', id, fullJid: session.fullJid });
+    if (moved === undefined) events.push({ kind: 'bound', id, fullJid: session.fullJid });
+  }
+
+  /** The session moved to another thread: it leaves without an end. */
+  forget(session: ClientSession): void {
+    const id = this.ids.get(session)!;
+    this.ids.delete(session);
+    this.byId.delete(id);
   }
 
   /** Sessions whose end the main thread has not confirmed yet, by number. */
@@ -83,6 +112,15 @@ const c2s: C2sContext = {
   tls: loadTlsContext(settings),
   log,
   pacing: new LoginPacing(settings),
+  elsewhere: {
+    offered(session, resumption) {
+      const id = sessions.ids.get(session);
+      if (id !== undefined) events.push({ kind: 'resumable', id, resumption });
+    },
+    resume(connection, resumption, account) {
+      events.push({ kind: 'resume', id: sessions.reserve(connection), resumption, account });
+    },
+  },
 };
 const listener = await ClientListener.listen(c2s, { port, reusePort: true });
 
@@ -109,6 +147,17 @@ function run(command: SessionCommand): void {
       return sessions.byId.get(command.id)?.shardCaughtUp();
     case 'ended':
       return sessions.confirmEnd(command.id);
+    case 'hand-over': {
+      const session = sessions.byId.get(command.id);
+      const state = session?.handOver(command.resumption);
+      if (state !== undefined) sessions.forget(session!);
+      events.push({ kind: 'handed-over', id: command.id, state, thread: command.thread, to: command.to });
+      return;
+    }
+    case 'adopt':
+      return sessions.resuming.get(command.id)?.adopt(command.state);
+    case 'resume-failed':
+      return sessions.settle(command.id)?.resumeFailed();
   }
 }
 

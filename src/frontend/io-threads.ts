@@ -18,6 +18,17 @@
 // directory, which tells the shards which thread serves a full JID. Only
 // deliveries to bare JIDs, and those a thread got for a session it no longer
 // has, are routed here.
+//
+// A resumable session (XEP-0198) moves to the thread its client reconnected
+// to, since the socket cannot move: the new thread asks here for the
+// resumption id, the session's thread hands over its state and forgets the
+// session silently, and the new thread adopts it. For the router nothing
+// changes: the same RemoteSession, now pointing at the other thread. What the
+// main thread sends it meanwhile waits and follows the hand-over in order.
+// The session directory keeps the old thread, which passes what the shards
+// send it on to here as undelivered, after the hand-over and in order:
+// pointing the shards at the new thread would let their later deliveries
+// overtake those still on their way through the old one.
 
 import { Worker, type MessagePort } from 'node:worker_threads';
 import type { AccountServices } from '../account/services.js';
@@ -28,7 +39,7 @@ import type { ShardLinks, ShardPool } from '../runtime/shard-pool.js';
 import type { AccountChange } from '../store/accounts.js';
 import { Element } from '../xml/element.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
-import type { Phase } from './c2s-session.js';
+import type { HandedOverSession, Phase } from './c2s-session.js';
 import type { StanzaRouter } from './router.js';
 import type { BoundSession, SessionTable } from './sessions.js';
 
@@ -45,49 +56,93 @@ export class RemoteSession implements BoundSession {
   presence: Element | undefined;
   readonly directedPresence = new Set<string>();
   ended = false;
+  /** The id its client may resume it by (XEP-0198). */
+  resumption: string | undefined;
+  /** While it moves between threads: its commands, in order, for the thread it ends up on. */
+  private moving: SessionCommand[] | undefined;
+  /** While it moves: the connection waiting for it, as `to` on `thread`. */
+  private destination: { thread: IoThread; to: number } | undefined;
 
   constructor(
-    readonly thread: IoThread,
-    readonly id: number,
+    public thread: IoThread,
+    public id: number,
     readonly fullJid: string,
   ) {
     this.bareJid = fullJid.slice(0, fullJid.indexOf('/'));
   }
 
   send(xml: string): void {
-    if (!this.ended) this.thread.command({ kind: 'send', id: this.id, xml });
+    this.command({ kind: 'send', id: this.id, xml });
   }
 
   deliver(delivery: Delivery, jid: string): void {
-    if (!this.ended) this.thread.deliver(delivery, jid, this.id);
+    if (this.moving) this.moving.push({ kind: 'deliver', head: delivery.head, tail: delivery.tail, to: [jid], ids: [this.id] });
+    else if (!this.ended) this.thread.deliver(delivery, jid, this.id);
   }
 
   /** Closes the session's stream; for the router it ends now (a newcomer may take its JID at once). */
   streamError(condition: string, text?: string): void {
     if (this.ended) return;
-    this.thread.command({ kind: 'stream-error', id: this.id, condition, text });
+    this.command({ kind: 'stream-error', id: this.id, condition, text });
     this.thread.end(this, text ?? condition);
   }
 
   stanzaPosted(): void {
-    if (!this.ended) this.thread.inFlight(this.id, 1, 0);
+    if (this.moving) this.moving.push({ kind: 'in-flight', id: this.id, posted: 1, handled: 0 });
+    else if (!this.ended) this.thread.inFlight(this.id, 1, 0);
   }
 
   stanzaHandled(): void {
-    if (!this.ended) this.thread.inFlight(this.id, 0, 1);
+    if (this.moving) this.moving.push({ kind: 'in-flight', id: this.id, posted: 0, handled: 1 });
+    else if (!this.ended) this.thread.inFlight(this.id, 0, 1);
   }
 
   shardCongested(): void {
-    if (!this.ended) this.thread.command({ kind: 'shard-congested', id: this.id });
+    this.command({ kind: 'shard-congested', id: this.id });
   }
 
   shardCaughtUp(): void {
-    if (!this.ended) this.thread.command({ kind: 'shard-caught-up', id: this.id });
+    this.command({ kind: 'shard-caught-up', id: this.id });
   }
 
   /** The thread's session judges whether the change ends it (c2s-session.ts), and says so when it does. */
   accountChanged(change: AccountChange): void {
-    if (!this.ended) this.thread.command({ kind: 'account-changed', id: this.id, change });
+    this.command({ kind: 'account-changed', id: this.id, change });
+  }
+
+  /** Its thread is asked to hand it over to connection `to` of `thread`: what it is sent waits until `moved`. */
+  startMoving(thread: IoThread, to: number): void {
+    this.moving = [];
+    this.destination = { thread, to };
+  }
+
+  /** It ended while moving (its thread died, say): the connection waiting for it is not left waiting. */
+  abandonMove(): void {
+    this.destination?.thread.command({ kind: 'resume-failed', id: this.destination.to });
+    this.destination = undefined;
+  }
+
+  get isMoving(): boolean {
+    return this.moving !== undefined;
+  }
+
+  /** The hand-over is over: the session is now `id` on `thread` (or stayed where it was); what waited follows it. */
+  moved(thread: IoThread, id: number): void {
+    const waiting = this.moving!;
+    this.moving = undefined;
+    this.destination = undefined;
+    this.thread = thread;
+    this.id = id;
+    for (const command of waiting) {
+      if (command.kind === 'deliver') command.ids[0] = id;
+      else if ('id' in command) command.id = id;
+      this.command(command);
+    }
+  }
+
+  private command(command: SessionCommand): void {
+    if (this.moving) this.moving.push(command);
+    else if (!this.ended) this.thread.command(command);
   }
 }
 
@@ -110,11 +165,13 @@ export class IoThreads {
     services.onRoomWatchChanged((bareJid) => {
       for (const session of sessions.resources(bareJid)) shards.placeSession(session.fullJid, services.watchesRooms(bareJid) ? undefined : session.thread.index);
     });
-    const first = new IoThread(0, settings, sessions, router, shards, services, log);
-    const threads = [first];
+    const threads: IoThread[] = [];
+    const resumable = new Map<string, RemoteSession>();
+    const first = new IoThread(0, settings, sessions, router, shards, services, log, threads, resumable);
+    threads.push(first);
     try {
       const port = await first.start(settings.client.port);
-      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, shards, services, log));
+      for (let index = 1; index < settings.ioThreadCount; index++) threads.push(new IoThread(index, settings, sessions, router, shards, services, log, threads, resumable));
       await Promise.all(threads.slice(1).map((thread) => thread.start(port)));
       log.info({ ioThreads: threads.length }, 'I/O threads started');
       return new IoThreads(threads, port);
@@ -170,6 +227,10 @@ class IoThread implements ShardLinks {
     private readonly shards: ShardPool,
     private readonly services: AccountServices,
     private readonly log: Logger,
+    /** Every I/O thread, by index. */
+    private readonly threads: readonly IoThread[],
+    /** The resumable sessions of every thread, by resumption id. */
+    private readonly resumable: Map<string, RemoteSession>,
   ) {}
 
   /** Starts the worker; resolves with the port it listens on, rejects if it fails first. */
@@ -194,6 +255,11 @@ class IoThread implements ShardLinks {
       });
       worker.on('exit', () => this.exited(worker));
     });
+  }
+
+  /** False once its worker has exited, until it is replaced. */
+  get running(): boolean {
+    return this.worker !== undefined;
   }
 
   /** Counts stanzas posted and handled for session `id`, in this turn's last command when it counts for `id` already. */
@@ -233,7 +299,9 @@ class IoThread implements ShardLinks {
   /** The session is over for the router: it leaves the table and the directory, and its presence goes unavailable. */
   end(session: RemoteSession, reason: string | undefined): void {
     session.ended = true;
+    session.abandonMove();
     this.live.delete(session.id);
+    if (session.resumption !== undefined && this.resumable.get(session.resumption) === session) this.resumable.delete(session.resumption);
     if (this.sessions.get(session.fullJid) === session) this.shards.placeSession(session.fullJid, undefined);
     this.sessions.remove(session);
     this.router.sessionEnded(session, reason);
@@ -291,8 +359,49 @@ class IoThread implements ShardLinks {
         case 'undelivered':
           this.router.deliver(event.deliveries);
           break;
+        case 'resumable': {
+          const session = this.live.get(event.id);
+          if (session === undefined) break;
+          session.resumption = event.resumption;
+          this.resumable.set(event.resumption, session);
+          break;
+        }
+        case 'resume':
+          this.resume(event.id, event.resumption, event.account);
+          break;
+        case 'handed-over':
+          this.handedOver(event.id, event.state, this.threads[event.thread]!, event.to);
+          break;
       }
     }
+  }
+
+  /** Connection `id` of this thread resumes `resumption`: the session's thread is asked to hand it over, or the connection is told it is nowhere. */
+  private resume(id: number, resumption: string, account: string): void {
+    const session = this.resumable.get(resumption);
+    // On this thread it would have been found there: it is gone.
+    if (session === undefined || session.bareJid !== account || session.isMoving || session.thread === this) {
+      return this.command({ kind: 'resume-failed', id });
+    }
+    session.startMoving(this, id);
+    session.thread.command({ kind: 'hand-over', id: session.id, resumption, thread: this.index, to: id });
+  }
+
+  /** This thread answered a `hand-over` of its session `id`: the session follows its state to `thread` as `to`, or stays. */
+  private handedOver(id: number, state: HandedOverSession | undefined, thread: IoThread, to: number): void {
+    // Ended meanwhile (replaced by a new bind, say), it is no longer in `live`, and the client starts anew.
+    const session = this.live.get(id);
+    if (state === undefined || session === undefined) {
+      thread.command({ kind: 'resume-failed', id: to });
+      session?.moved(this, id);
+      return;
+    }
+    this.live.delete(id);
+    thread.live.set(to, session);
+    thread.command({ kind: 'adopt', id: to, state });
+    session.moved(thread, to);
+    // The thread died while the session was on its way: it went with the thread's other sessions.
+    if (!thread.running) thread.end(session, 'internal server error');
   }
 
   /** A worker that exits without being asked took its connections with it: their sessions end, and a new thread takes its place. */

@@ -23,8 +23,14 @@ const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsub
 /** Where stanzas for the MUC service go (the shard pool), with the client session that sent them, for flow control. */
 export type MucDispatch = (stanza: Element, sender?: StanzaSender) => void;
 
+/** The other nodes of a cluster: sends a stanza to the node(s) serving a JID's sessions; false when none does. */
+export interface ClusterPeers {
+  forward(stanza: Element, jid: string): boolean;
+}
+
 export class StanzaRouter {
   private muc: MucDispatch | undefined;
+  private peers: ClusterPeers | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -39,6 +45,11 @@ export class StanzaRouter {
   /** Connects the MUC service; until then its domain answers service-unavailable. */
   attachMuc(dispatch: MucDispatch): void {
     this.muc = dispatch;
+  }
+
+  /** Connects the other nodes of a cluster: what has no session here may have one there. */
+  attachPeers(peers: ClusterPeers): void {
+    this.peers = peers;
   }
 
   /** A stanza from a bound client session. */
@@ -73,13 +84,25 @@ export class StanzaRouter {
     if (stanza.name === 'message') {
       const target = jidResource(to) === '' ? undefined : this.sessions.get(to);
       if (target) this.deliverMessage(bare, stanza, [target]);
-      else this.messageToBare(session, stanza, bare);
+      else if (jidResource(to) === '' || !this.peers?.forward(stanza, to)) this.messageToBare(session, stanza, bare);
     } else if (stanza.name === 'iq') {
       if (jidResource(to) === '') return this.accountIq(session, stanza, bare);
       const target = this.sessions.get(to);
       if (target) target.send(stanza.toString());
-      else this.bounce(session, stanza, 'service-unavailable');
+      else if (!this.peers?.forward(stanza, to)) this.bounce(session, stanza, 'service-unavailable');
     }
+  }
+
+  /** A stanza for a user here from a user on another node of the cluster (`from` stamped there). */
+  fromCluster(stanza: Element): void {
+    const to = stanza.attrs.to ?? '';
+    const session = this.sessions.get(to);
+    if (stanza.name === 'message') {
+      if (session) this.deliverMessage(bareJid(to), stanza, [session]);
+      else this.messageToBare(undefined, stanza, bareJid(to));
+    } else if (session) session.send(stanza.toString());
+    else if (stanza.name === 'iq') this.bounce(undefined, stanza, 'service-unavailable');
+    else if (jidResource(to) === '') for (const target of this.sessions.availableResources(to)) target.send(stanza.toString());
   }
 
   /** Deliveries from the shards. Recipients without a session are dropped, and what an account's module refuses (a block list). */
@@ -157,11 +180,14 @@ export class StanzaRouter {
     if (bare === domain || type === 'probe') return;
     if (type !== undefined && SUBSCRIPTION_TYPES.has(type) && this.services.hooks.fire('presence-subscription', { session, stanza })) return;
     if (jidResource(to) !== '') {
-      this.sessions.get(to)?.send(stanza.toString());
+      const target = this.sessions.get(to);
+      if (target) target.send(stanza.toString());
+      else this.peers?.forward(stanza, to);
       return;
     }
     const xml = stanza.toString();
     for (const target of this.sessions.availableResources(bare)) target.send(xml);
+    this.peers?.forward(stanza, bare);
   }
 
   /** Available broadcast presence (RFC 6121 §4.2, §4.4): to self, the user's other available resources, and (the roster's) contacts. */
@@ -201,8 +227,12 @@ export class StanzaRouter {
     for (const jid of directed) this.presenceFromClient(session, stanza.clone().setAttr('to', jid), jid);
   }
 
-  /** A message for an account, by RFC 6121 §8.5.2; what reaches no session the offline module may keep. */
-  private messageToBare(session: BoundSession, stanza: Element, bare: string): void {
+  /**
+   * A message for an account, by RFC 6121 §8.5.2; what reaches no session
+   * here goes to another node's, else the offline module may keep it.
+   * `session` is the sender's, undefined when it came from another node.
+   */
+  private messageToBare(session: BoundSession | undefined, stanza: Element, bare: string): void {
     const type = stanza.attrs.type;
     if (type === 'error') return;
     if (type === 'groupchat') return this.bounce(session, stanza, 'service-unavailable');
@@ -211,6 +241,7 @@ export class StanzaRouter {
         ? this.sessions.availableResources(bare).filter((target) => target.priority >= 0)
         : this.sessions.messageTargets(bare);
     if (targets.length === 0) {
+      if (session && this.peers?.forward(stanza, bare)) return;
       if (type === 'headline' || this.services.hooks.fire('message-undeliverable', { bareJid: bare, stanza })) return;
       return this.bounce(session, stanza, 'service-unavailable');
     }
@@ -300,9 +331,12 @@ export class StanzaRouter {
     session.send(result.toString());
   }
 
-  private bounce(session: BoundSession, stanza: Element, condition: StanzaErrorCondition, text?: string): void {
+  /** Answers with an error; to the sender's node when the sender is on another one (`session` undefined). */
+  private bounce(session: BoundSession | undefined, stanza: Element, condition: StanzaErrorCondition, text?: string): void {
     const error = errorAnswer(stanza, condition, text);
-    if (error) session.send(error.toString());
+    if (!error) return;
+    if (session) session.send(error.toString());
+    else this.peers?.forward(error, error.attrs.to ?? '');
   }
 }
 

@@ -4,6 +4,8 @@
 
 import { loadAccountModules } from '../account/index.js';
 import { AccountServices } from '../account/services.js';
+import { AnnouncedSessionTable } from '../cluster/sessions.js';
+import { ClusterNode } from '../cluster/node.js';
 import { changedKeys } from '../config/changes.js';
 import { REUSE_PORT_SUPPORTED, type Settings } from '../config/load.js';
 import { jidDomain } from '../jid/jid.js';
@@ -13,7 +15,7 @@ import { LoadSampler } from '../ops/thread-load.js';
 import { MucShards } from '../muc/shard-keeper.js';
 import { startIdleCompaction } from '../runtime/idle-compaction.js';
 import type { Delivery } from '../runtime/protocol.js';
-import { ShardPool } from '../runtime/shard-pool.js';
+import { ShardPool, type StanzaSender } from '../runtime/shard-pool.js';
 import { openDatabase } from '../store/database.js';
 import { openAccounts } from '../store/open.js';
 import { watchAccountChanges } from './account-watch.js';
@@ -28,6 +30,7 @@ import { LoginPacing } from './login-pacing.js';
 import { StanzaRouter } from './router.js';
 import { SessionTable } from './sessions.js';
 import { WebSocketListener } from './websocket.js';
+import type { Element } from '../xml/element.js';
 
 export interface RunningServer {
   /** The bound client port (the real one when `client.port` is 0); 0 when clients are disabled. */
@@ -39,6 +42,8 @@ export interface RunningServer {
   component: ComponentService | undefined;
   /** The MUC shard workers, for tests and diagnostics to inspect, stall or crash a shard of the live server. */
   shards: ShardPool;
+  /** This node of the cluster when there is a `cluster:` section. */
+  cluster: ClusterNode | undefined;
   /** The I/O thread serving a bound session (0 when the main thread serves clients); for tests and diagnostics. */
   ioThreadOf(fullJid: string): number | undefined;
   /** The bound HTTP port (/metrics, /health, /ready, /status); 0 when `http.enabled` is false. */
@@ -75,8 +80,13 @@ export async function startServer(
     await database.close();
     throw err;
   });
+  const cluster = settings.cluster ? await ClusterNode.join(settings, log).catch(async (err: unknown) => {
+    await accountStore.close();
+    await database.close();
+    throw err;
+  }) : undefined;
   const auth = createAuthBackend(settings, accountStore.accounts);
-  const sessions = new SessionTable<ClientSession | RemoteSession>();
+  const sessions = cluster ? new AnnouncedSessionTable<ClientSession | RemoteSession>(cluster) : new SessionTable<ClientSession | RemoteSession>();
   const services = new AccountServices();
   // Only the server's own domain has accounts (not the guests', whatever the back end).
   const accountExists = (jid: string) => jidDomain(jid) === settings.domain && auth.accountExists(jid);
@@ -96,9 +106,21 @@ export async function startServer(
     component?.deliver(deliveries);
   };
   try {
-    pool = await ShardPool.start(settings, log, deliver, mucShards);
+    // The one seam of a cluster: room stanzas go to their owner node, deliveries to the recipients' nodes.
+    pool = await ShardPool.start(settings, log, cluster?.deliver ?? deliver, mucShards);
     const muc = pool;
-    router.attachMuc((stanza, sender) => muc.dispatch(stanza, sender));
+    const dispatch = (stanza: Element, sender?: StanzaSender) => muc.dispatch(stanza, sender);
+    if (cluster) {
+      cluster.attach({
+        dispatch,
+        deliver,
+        fromCluster: (stanza) => router.fromCluster(stanza),
+        serves: (jid) => sessions.get(jid) !== undefined || sessions.resourceCount(jid) > 0,
+        rooms: () => muc.views().reduce((sum, shard) => sum + shard.roomSizes.length, 0),
+      });
+      router.attachPeers(cluster);
+    }
+    router.attachMuc(cluster?.dispatch ?? dispatch);
     if (settings.client.enabled) {
       if (settings.client.io_threads !== 'auto' && settings.client.io_threads > 1 && !REUSE_PORT_SUPPORTED) {
         log.warn({ node: process.versions.node }, 'client.io_threads needs Node >= 22.12; serving clients on the main thread');
@@ -125,6 +147,7 @@ export async function startServer(
     await component?.close();
     await Promise.all([websocket?.close(), listener?.close()]);
     await pool?.close();
+    await cluster?.close();
     await accountStore.close();
     await database.close();
     throw err;
@@ -138,6 +161,7 @@ export async function startServer(
     settings,
     component,
     shards: pool,
+    cluster,
     ioThreadOf(fullJid) {
       const session = sessions.get(fullJid);
       return session instanceof RemoteSession ? session.thread.index : session && 0;
@@ -162,6 +186,8 @@ export async function startServer(
         await component?.close();
         // The client listener closes the WebSockets' sessions too.
         await Promise.all([websocket?.close(), listener?.close()]);
+        // After the streams: the rooms' 332s and the sessions' ends reach the other nodes first.
+        await cluster?.close();
         // Last of the front: /ready says 503 while the others close.
         await http?.close();
         await accountStore.close();

@@ -8,18 +8,13 @@
 // hibernates, still bound, still in its rooms (no unavailable, no rejoin), and
 // what is sent to it waits in its unacknowledged queue. The client's new
 // connection authenticates, then the hibernating session takes that
-// connection over and replays what the client did not acknowledge. Nothing
-// is moved between sessions, so the router, the account modules and (with I/O
-// threads) the main thread's record of the session see no change at all.
+// connection over and replays what the client did not acknowledge.
 //
 // Resumable sessions are found in a registry per listener context, which is
-// per thread: with I/O threads a resumption that reaches another thread than
-// the session's (the kernel picks the thread of each new connection) finds
-// nothing there and gets <failed/> with item-not-found, as for an expired
-// session; the client then binds anew, which replaces the hibernating session
-// (a new session with the same resource ends it). That is correct, never half
-// done, and costs the client a rejoin; carrying the session to the thread the
-// connection reached would need the socket to follow, which Node cannot do.
+// per thread. With I/O threads the kernel may hand the new connection to
+// another thread than the session's, and a socket cannot change threads: the
+// session moves instead (io-threads.ts), its state (these counters and
+// queue among it) carried over as `SmState`.
 
 import { randomUUID } from 'node:crypto';
 import type { Element } from '../xml/element.js';
@@ -33,6 +28,16 @@ const H_MODULUS = 2 ** 32;
 
 /** The feature offered after authentication. */
 export const SM_FEATURE = `<sm xmlns='${SM_NS}'/>`;
+
+/** What stream management holds for a session that moves to another thread. */
+export interface SmState {
+  received: number;
+  sent: number;
+  acked: number;
+  unacked: string[];
+  timeoutSeconds: number;
+  id: string;
+}
 
 /** What stream management needs of its session. */
 export interface ManagedSession {
@@ -92,6 +97,26 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     const resumeAttributes = id === undefined ? '' : ` id='${id}' resume='true' max='${Math.ceil(timeout)}'`;
     session.writeNonza(`<enabled xmlns='${SM_NS}'${resumeAttributes}/>`);
     return sm;
+  }
+
+  /** A session moved from another thread (`state`, from `handOver` there) resumes here, resumable under the same id. */
+  static adopt<S extends ManagedSession>(session: S, state: SmState, settings: { max_unacked_stanzas: number; max_queued_bytes: number }, registry: Map<string, S>): StreamManagement<S> {
+    const sm = new StreamManagement(session, settings.max_unacked_stanzas, settings.max_queued_bytes, state.timeoutSeconds, state.id, registry);
+    sm.received = state.received;
+    sm.sent = state.sent;
+    sm.acked = state.acked;
+    for (const stanza of state.unacked) {
+      sm.unacked.push(stanza);
+      sm.unackedLength += stanza.length;
+    }
+    registry.set(state.id, session);
+    return sm;
+  }
+
+  /** The state to carry to another thread; the session can no longer be resumed here. */
+  handOver(): SmState {
+    this.ended();
+    return { received: this.received, sent: this.sent, acked: this.acked, unacked: this.unacked, timeoutSeconds: this.timeoutSeconds, id: this.id! };
   }
 
   /** Whether a resumption can take the session up again. */

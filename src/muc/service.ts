@@ -19,7 +19,7 @@ import { createRoomHooks } from './features/index.js';
 import { PUBLIC } from './features/public.js';
 import { NAME } from './features/name.js';
 import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } from './service-commands.js';
-import { ShardBus, type LiveRoom } from './shard-bus.js';
+import { busName, ShardBus, type LiveRoom } from './shard-bus.js';
 import { PublicRoomIndex } from './public-room-index.js';
 import { RoomBacklog } from './room-backlog.js';
 import { backpressure } from '../ops/counters.js';
@@ -100,7 +100,9 @@ class MucService implements ShardApplication, CommandHost {
         stores.archive.release(actor.jid);
       },
     };
-    this.bus = new ShardBus(`conclave-muc ${settings.data_dir} ${this.domain}`, context.shardIndex, context.shardCount, {
+    // The other shards answer, and in a cluster the other nodes, through one more member.
+    const answerers = context.shardCount - 1 + (settings.cluster === null ? 0 : 1);
+    this.bus = new ShardBus(busName(settings.data_dir, this.domain), context.shardIndex, answerers, {
       rooms: () => this.liveRooms(),
       publicRooms: () => [...this.publicRoomsHere()],
       destroy: (rooms, reason) => this.destroyHere(rooms, reason),

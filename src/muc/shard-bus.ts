@@ -6,12 +6,18 @@
 // question may overtake the stanzas the main thread sent a shard before it:
 // a shard answers once it has read and handled those (ShardAnswers.caughtUp).
 // A shard that does not answer in time (one restarting after a crash) is left
-// out of the answer.
+// out of the answer. In a cluster, one more member on the main thread answers
+// for the other nodes (src/cluster/service-bridge.ts).
 
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 
 const ANSWER_TIMEOUT_MS = 2_000;
+
+/** The bus of one server's MUC service. */
+export function busName(dataDir: string, mucDomain: string): string {
+  return `conclave-muc ${dataDir} ${mucDomain}`;
+}
 
 /** A room as the shard that holds it describes it. */
 export interface LiveRoom {
@@ -23,16 +29,19 @@ export interface LiveRoom {
 /** A public room as listed: its JID and name. */
 export type PublicRoom = [jid: string, name: string | undefined];
 
-/** What a shard answers for itself. */
+/** What a member of the bus answers for itself. */
 export interface ShardAnswers {
   /** Its live rooms. */
-  rooms(): LiveRoom[];
+  rooms(): LiveRoom[] | Promise<LiveRoom[]>;
   /** The public rooms it answers for, live or stored, with their names. */
-  publicRooms(): PublicRoom[];
+  publicRooms(): PublicRoom[] | Promise<PublicRoom[]>;
   /** Destroys those of these rooms it holds; resolves with the ones destroyed. */
   destroy(rooms: string[], reason?: string): Promise<string[]>;
-  /** Resolves once the shard has handled the stanzas it was sent before the question came. */
-  caughtUp(): Promise<void>;
+  /**
+   * Resolves once the shard has handled the stanzas it was sent before the
+   * question came. None for the cluster's bridge: nodes' stanzas have no order between them.
+   */
+  caughtUp?(): Promise<void>;
 }
 
 type Question = { kind: 'rooms' } | { kind: 'public' } | { kind: 'destroy'; rooms: string[]; reason?: string };
@@ -53,10 +62,11 @@ export class ShardBus {
   private closed = false;
 
   constructor(
-    /** Names the server: shards of other servers in the same process must not hear it. */
+    /** Names the server: shards of other servers in the same process must not hear it (`busName`). */
     name: string,
     private readonly shardIndex: number,
-    private readonly shardCount: number,
+    /** How many other members answer each question. */
+    private readonly answerers: number,
     private readonly own: ShardAnswers,
   ) {
     this.channel = new BroadcastChannel(name);
@@ -90,7 +100,7 @@ export class ShardBus {
   }
 
   private ask(question: Question): Promise<unknown[]> {
-    if (this.shardCount === 1) return Promise.resolve([]);
+    if (this.answerers === 0) return Promise.resolve([]);
     const id = randomUUID();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.settle(id), ANSWER_TIMEOUT_MS);
@@ -102,12 +112,12 @@ export class ShardBus {
   private async heard(message: Message): Promise<void> {
     if ('question' in message) {
       const { question } = message;
-      await this.own.caughtUp();
+      await this.own.caughtUp?.();
       const answer =
         question.kind === 'rooms'
-          ? this.own.rooms()
+          ? await this.own.rooms()
           : question.kind === 'public'
-            ? this.own.publicRooms()
+            ? await this.own.publicRooms()
             : await this.own.destroy(question.rooms, question.reason);
       // Catching up may have read the shard's close.
       if (this.closed) return;
@@ -117,7 +127,7 @@ export class ShardBus {
     const pending = message.asker === this.shardIndex ? this.pending.get(message.id) : undefined;
     if (pending === undefined) return;
     pending.answers.push(message.answer);
-    if (pending.answers.length === this.shardCount - 1) this.settle(message.id);
+    if (pending.answers.length === this.answerers) this.settle(message.id);
   }
 
   private settle(id: string): void {

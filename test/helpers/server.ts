@@ -88,7 +88,7 @@ export class RawClient {
   /** Stanzas (message, presence, iq) received so far: what stream management's h counts. */
   stanzaCount = 0;
   private parser = this.newParser();
-  private waiters: { predicate: (stanza: Element) => boolean; resolve(stanza: Element): void; reject(err: Error): void }[] = [];
+  private waiters: { predicate: (stanza: Element) => boolean; resolve(stanza: Element): void; reject(err: Error): void; keep?: boolean }[] = [];
   private isClosed = false;
   private readonly onData = (chunk: Buffer) => this.parser.write(chunk);
 
@@ -127,6 +127,14 @@ export class RawClient {
     if (index !== -1) return Promise.resolve(this.queue.splice(index, 1)[0]);
     if (this.isClosed) return Promise.reject(new Error('The connection closed'));
     return new Promise((resolvePromise, reject) => this.waiters.push({ predicate, resolve: resolvePromise, reject }));
+  }
+
+  /** Resolves once a matching stanza has been received, leaving it (and what came before it) queued in order. */
+  arrived(predicate: (stanza: Element) => boolean): Promise<Element> {
+    const queued = this.queue.find(predicate);
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.isClosed) return Promise.reject(new Error('The connection closed'));
+    return new Promise((resolvePromise, reject) => this.waiters.push({ predicate, resolve: resolvePromise, reject, keep: true }));
   }
 
   /** An iq reply with this id. */
@@ -264,6 +272,7 @@ export class RawClient {
       return;
     }
     const [waiter] = this.waiters.splice(index, 1);
+    if (waiter.keep) this.queue.push(stanza);
     waiter.resolve(stanza);
   }
 }

@@ -339,39 +339,115 @@ describe('client state indication', () => {
   });
 });
 
-test('with I/O threads, a resumption either resumes on the session\'s thread or fails cleanly and a new bind replaces it', { skip: IO_THREADS_SKIP }, async () => {
-  const threaded = await serverWithAccounts({ client: { io_threads: 2 } });
+/** Romeo owns `room` and Juliet, resumable, is in it, on a server with three I/O threads; `body` runs, then the server stops. */
+async function onThreads(room: string, body: (threaded: TestServer, romeo: MucTestClient, juliet: Awaited<ReturnType<typeof managedOccupant>>) => Promise<void>): Promise<void> {
+  // WebSocket clients are served on the main thread (load.ts), which would keep the I/O threads off.
+  const threaded = await serverWithAccounts({ client: { io_threads: 3 }, websocket: { enabled: false } });
   try {
-    const room = 'threads@conference.localhost';
     const romeo = await owner(room, threaded.port);
-    const outcomes = new Set<string>();
-    for (let attempt = 0; attempt < 6; attempt++) {
-      const { user: juliet, id, base } = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
-      const thread = threaded.ioThreadOf(juliet.fullJid);
-      await romeo.presenceFrom(`${room}/Juliet`);
-      juliet.client.socket.destroy();
-      romeo.say(room, `missed ${attempt}`);
-      await romeo.client.next(groupchat(`missed ${attempt}`));
-      const { raw, answer } = await resumeAs(threaded.port, 'juliet', id, juliet.client.stanzaCount - base);
-      if (answer.name === 'resumed') {
-        outcomes.add('resumed');
-        await raw.next(groupchat(`missed ${attempt}`));
-        assert.equal(threaded.ioThreadOf(juliet.fullJid), thread);
-        raw.send(`<presence type='unavailable' to='${room}/Juliet'/>`);
-      } else {
-        outcomes.add('failed');
-        assert.ok(answer.getChild('item-not-found'), answer.toString());
-        const resource = juliet.fullJid.split('/')[1]!;
-        raw.send(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
-        assert.equal((await raw.reply('bind')).attrs.type, 'result');
-        assert.notEqual(threaded.ioThreadOf(juliet.fullJid), thread, 'it failed only because it reached another thread');
-      }
-      // Either way the old occupant is gone exactly once before the next round.
-      assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
-      await raw.close();
-    }
-    assert.ok(outcomes.size > 0);
+    const juliet = await managedOccupant(threaded.port, 'juliet', room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    await body(threaded, romeo, juliet);
   } finally {
     await threaded.close();
   }
+}
+
+test('with I/O threads, resumption follows the client to whichever thread its new connection reached: room presence kept, every message once and in order', { skip: IO_THREADS_SKIP }, async () => {
+  const room = 'threads@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
+    const fromRomeo = (s: Element) => s.name === 'message' && s.attrs.from === `${room}/Romeo`;
+    const sent: string[] = [];
+    const got: string[] = [];
+    let connection = juliet.client;
+    let h = 0;
+    let counted = base;
+    let moves = 0;
+    for (let round = 0; round < 12; round++) {
+      const thread = threaded.ioThreadOf(juliet.fullJid);
+      // Everything sent so far has arrived (the last of it was awaited): it is what the client acknowledges.
+      got.push(...connection.queue.filter(fromRomeo).map((s) => s.getChildText('body')!));
+      h += connection.stanzaCount - counted;
+      connection.socket.destroy();
+      // Sent while the client is away.
+      sent.push(`away ${round}`);
+      romeo.say(room, `away ${round}`);
+      await romeo.client.next(groupchat(`away ${round}`));
+      const raw = await RawClient.connect(threaded.port);
+      rawClients.push(raw);
+      await raw.openStream();
+      assert.equal((await raw.authenticatePlain('juliet', 'password')).name, 'success');
+      await raw.openStream();
+      // Sent as the resumption starts: it reaches the session before, during or after its hand-over.
+      raw.send(`<resume xmlns='${SM}' previd='${id}' h='${h}'/>`);
+      sent.push(`during ${round}`);
+      romeo.say(room, `during ${round}`);
+      const answer = await raw.next((s) => s.name === 'resumed' || s.name === 'failed');
+      assert.equal(answer.name, 'resumed', answer.toString());
+      await raw.arrived(groupchat(`during ${round}`));
+      connection = raw;
+      counted = 0;
+      if (threaded.ioThreadOf(juliet.fullJid) !== thread) moves++;
+    }
+    got.push(...connection.queue.filter(fromRomeo).map((s) => s.getChildText('body')!));
+    assert.ok(moves > 0, 'some resumptions reached another thread');
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
+    assert.deepEqual(got, sent);
+    connection.send(`<presence type='unavailable' to='${room}/Juliet'/>`);
+    assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
+  });
+});
+
+test('with I/O threads, what a session holds for an inactive client moves with it, and refusals stay refusals', { skip: IO_THREADS_SKIP }, async () => {
+  const room = 'held@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
+    let connection = juliet.client;
+    let h = connection.stanzaCount - base;
+    let moves = 0;
+    for (let round = 0; round < 8; round++) {
+      const thread = threaded.ioThreadOf(juliet.fullJid);
+      connection.send(`<inactive xmlns='${CSI}'/>`);
+      romeo.client.send(`<presence to='${room}/Romeo'><show>away</show><status>round ${round}</status></presence>`);
+      await romeo.presenceFrom(`${room}/Romeo`);
+      // Refused wherever they land: an id nobody has, and juliet's id from another account.
+      for (const [user, previd] of [['nurse', id], ['juliet', 'no-such-id']] as const) {
+        const { raw, answer } = await resumeAs(threaded.port, user, previd, 0);
+        assert.ok(answer.name === 'failed' && answer.getChild('item-not-found'), answer.toString());
+        await raw.close();
+      }
+      connection.socket.destroy();
+      const { raw, answer } = await resumeAs(threaded.port, 'juliet', id, h);
+      assert.equal(answer.name, 'resumed', answer.toString());
+      if (threaded.ioThreadOf(juliet.fullJid) !== thread) moves++;
+      raw.send(`<active xmlns='${CSI}'/>`);
+      const held = await raw.next((s) => s.name === 'presence' && s.attrs.from === `${room}/Romeo`);
+      assert.equal(held.getChildText('status'), `round ${round}`);
+      connection = raw;
+      h += raw.stanzaCount;
+    }
+    assert.ok(moves > 0, 'some resumptions reached another thread');
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
+    // A wrong h still ends the session, once, after it moved or not.
+    connection.socket.destroy();
+    await assert.rejects(resumeAs(threaded.port, 'juliet', id, h + 1000), /connection closed/);
+    assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable');
+  });
+});
+
+test('with I/O threads, a resumption before the server saw the old connection fail closes that connection, on whichever thread', { skip: IO_THREADS_SKIP }, async () => {
+  const room = 'early@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
+    let connection = juliet.client;
+    let h = connection.stanzaCount - base;
+    for (let round = 0; round < 6; round++) {
+      const { raw, answer } = await resumeAs(threaded.port, 'juliet', id, h);
+      assert.equal(answer.name, 'resumed', answer.toString());
+      await connection.closed;
+      romeo.say(room, `after ${round}`);
+      await raw.next(groupchat(`after ${round}`));
+      connection = raw;
+      h += raw.stanzaCount;
+    }
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
+  });
 });

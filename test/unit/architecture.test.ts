@@ -35,6 +35,8 @@ const FLOORS: Record<string, number> = {
   // that hook its sessions.
   'frontend': 4,
   'account': 4,
+  // The nodes of a cluster: they route between the front ends and the shards of several servers.
+  'cluster': 5,
   // What watches the server (metrics, status) and what drives it from outside (scansion scripts).
   'ops': 5,
   'scansion': 5,
