@@ -21,6 +21,7 @@ import { NAME } from './features/name.js';
 import { commandInfo, commandItems, NS_COMMANDS, runCommand, type CommandHost } from './service-commands.js';
 import { busName, ShardBus, type LiveRoom } from './shard-bus.js';
 import { PublicRoomIndex } from './public-room-index.js';
+import { RoomBacklog } from './room-backlog.js';
 import { backpressure } from '../ops/counters.js';
 import { shardOf } from '../runtime/shard-of.js';
 import { HeapBudget } from '../runtime/heap-budget.js';
@@ -50,6 +51,7 @@ class MucService implements ShardApplication, CommandHost {
   /** The public stored rooms this shard owns: disco#items reads no stored configuration. */
   private readonly storedPublicRooms = new PublicRoomIndex();
   private readonly heap: HeapBudget;
+  private readonly backlog = new RoomBacklog();
 
   constructor(
     private readonly context: ShardContext,
@@ -65,7 +67,14 @@ class MucService implements ShardApplication, CommandHost {
       serviceDomain: this.serviceDomain,
       admins,
       hooks: createRoomHooks(),
-      outbox: context.outbox,
+      outbox: {
+        send: (stanza, to) => context.outbox.send(stanza, to),
+        event: (event) => context.outbox.event(event),
+        handled: (receipt) => {
+          context.outbox.handled(receipt);
+          this.backlog.handled(receipt);
+        },
+      },
       store: stores.rooms,
       archive: stores.archive,
       // Only the shard owning a room (by hash, as the pool routes) writes it, so
@@ -97,6 +106,11 @@ class MucService implements ShardApplication, CommandHost {
       rooms: () => this.liveRooms(),
       publicRooms: () => [...this.publicRoomsHere()],
       destroy: (rooms, reason) => this.destroyHere(rooms, reason),
+      caughtUp: () => {
+        // The stanzas that the pool sent before this question may still be in the port.
+        context.catchUp?.();
+        return this.backlog.drained();
+      },
     });
   }
 
@@ -125,7 +139,9 @@ class MucService implements ShardApplication, CommandHost {
       stanza.setAttr('to', formatJid(to));
       const roomJid = to.local + '@' + to.domain;
       // The room hands the receipt back once it has handled the stanza.
+      this.backlog.posted(receipt);
       if (this.actorFor(roomJid).post({ kind: 'stanza', stanza, receipt })) return;
+      this.backlog.handled(receipt);
       backpressure('room_mailbox');
       this.refuse(stanza, { type: 'wait', condition: 'resource-constraint' }, roomJid);
     }
@@ -255,7 +271,8 @@ class MucService implements ShardApplication, CommandHost {
 
   /** Public rooms of every shard, sorted by JID. */
   private async publicRooms(): Promise<Map<string, string | undefined>> {
-    const rooms = [...this.publicRoomsHere(), ...(await this.bus.otherPublicRooms())];
+    const [, elsewhere] = await Promise.all([this.backlog.drained(), this.bus.otherPublicRooms()]);
+    const rooms = [...this.publicRoomsHere(), ...elsewhere];
     return new Map(rooms.sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 

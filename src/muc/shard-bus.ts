@@ -2,10 +2,12 @@
 // one shard, so a question about all rooms (the public rooms for the
 // service's disco#items, the rooms an admin may destroy) is put to every
 // shard and the answers gathered: a BroadcastChannel joins the shard workers
-// of one server directly, without the main thread. A shard that does not
-// answer in time (one restarting after a crash) is left out of the answer.
-// In a cluster, one more member on the main thread answers for the other
-// nodes (src/cluster/service-bridge.ts).
+// of one server directly, without the main thread. Being another channel, a
+// question may overtake the stanzas the main thread sent a shard before it:
+// a shard answers once it has read and handled those (ShardAnswers.caughtUp).
+// A shard that does not answer in time (one restarting after a crash) is left
+// out of the answer. In a cluster, one more member on the main thread answers
+// for the other nodes (src/cluster/service-bridge.ts).
 
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
@@ -35,6 +37,11 @@ export interface ShardAnswers {
   publicRooms(): PublicRoom[] | Promise<PublicRoom[]>;
   /** Destroys those of these rooms it holds; resolves with the ones destroyed. */
   destroy(rooms: string[], reason?: string): Promise<string[]>;
+  /**
+   * Resolves once the shard has handled the stanzas it was sent before the
+   * question came. None for the cluster's bridge: nodes' stanzas have no order between them.
+   */
+  caughtUp?(): Promise<void>;
 }
 
 type Question = { kind: 'rooms' } | { kind: 'public' } | { kind: 'destroy'; rooms: string[]; reason?: string };
@@ -52,6 +59,7 @@ interface Pending {
 export class ShardBus {
   private readonly channel: BroadcastChannel;
   private readonly pending = new Map<string, Pending>();
+  private closed = false;
 
   constructor(
     /** Names the server: shards of other servers in the same process must not hear it (`busName`). */
@@ -82,6 +90,7 @@ export class ShardBus {
   }
 
   close(): void {
+    this.closed = true;
     for (const pending of this.pending.values()) {
       clearTimeout(pending.timer);
       pending.resolve(pending.answers);
@@ -103,12 +112,15 @@ export class ShardBus {
   private async heard(message: Message): Promise<void> {
     if ('question' in message) {
       const { question } = message;
+      await this.own.caughtUp?.();
       const answer =
         question.kind === 'rooms'
           ? await this.own.rooms()
           : question.kind === 'public'
             ? await this.own.publicRooms()
             : await this.own.destroy(question.rooms, question.reason);
+      // Catching up may have read the shard's close.
+      if (this.closed) return;
       this.channel.postMessage({ id: message.id, asker: message.asker, answer } satisfies Message);
       return;
     }

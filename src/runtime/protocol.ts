@@ -106,6 +106,13 @@ export interface ShardContext {
   shardCount: number;
   settings: Settings;
   outbox: Outbox;
+  /**
+   * Handles at once whatever the pool has already posted to this shard and
+   * the shard has not yet read. A question from another shard (over another
+   * channel) may overtake the pool's stanzas that caused it; answering after
+   * this answers after them. Optional: a shard fed by no pool has nothing to read.
+   */
+  catchUp?(): void;
 }
 
 export type ShardApplicationFactory = (context: ShardContext) => Promise<ShardApplication>;

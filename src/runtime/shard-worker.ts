@@ -4,7 +4,7 @@
 // pool closes the shard. The task stays pending for the shard's whole life, so
 // piscina reports the worker's death as the task's rejection.
 
-import { threadId, workerData, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { LOAD_SAMPLE_MS, LoadSampler, takeWorkerReport } from '../ops/thread-load.js';
@@ -26,13 +26,20 @@ const log = createLogger(settings.log_level, { shard: shardIndex });
 export default async function attach({ port }: AttachTask): Promise<void> {
   const outbox = new PortOutbox(port);
   const factory = await loadApplication(applicationModule);
-  const application = await factory({ shardIndex, shardCount, settings, outbox });
+  // Serves one request from the pool; set once the application is built.
+  let serve: ((request: ShardRequest) => void) | undefined;
+  // Reads ahead what the pool has posted, as the port's listener would have.
+  const catchUp = (): void => {
+    if (serve === undefined) return;
+    for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) serve(next.message as ShardRequest);
+  };
+  const application = await factory({ shardIndex, shardCount, settings, outbox, catchUp });
   const stopCompaction = startIdleCompaction();
   const stopLoadReports = settings.http.enabled ? reportLoad(port) : () => {};
   return new Promise<void>((resolve) => {
     // Requests the pool posted while the application was being built waited in
     // the port; attaching the listener delivers them, in order.
-    port.on('message', (request: ShardRequest) => {
+    serve = (request: ShardRequest): void => {
       switch (request.kind) {
         case 'stanzas': {
           let receipt = request.first;
@@ -79,7 +86,8 @@ export default async function attach({ port }: AttachTask): Promise<void> {
           });
           break;
       }
-    });
+    };
+    port.on('message', serve);
     reply(port, { kind: 'ready', threadId });
     log.debug({ threadId }, 'shard attached');
   });
