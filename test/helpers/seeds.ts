@@ -1,22 +1,13 @@
-// Test support: the user's seed scansion scripts (../shared/scansion/seeds/),
-// run one at a time against any server, and what the 2018 revision's known
-// first divergence looks like. The seeds live beside the repository, not in
-// it: a plain clone skips the tests that need them and says so; CI (CI=true)
-// must have them.
+// Test support: the user's seed scansion scripts (kept in test/fixtures/seeds/,
+// so that a plain clone runs them too), run one at a time against any server,
+// and what the 2018 revision's known first divergence looks like.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runScripts, type RunOptions, type ScriptResult } from '../../src/scansion/runner.js';
 
-// From dist/test/helpers/ up to the folder that holds main/ and shared/.
-export const SEEDS = fileURLToPath(new URL('../../../../shared/scansion/seeds/', import.meta.url));
-
-/** The `skip` option of a test that needs the seeds: why it is skipped, or false to run it (and fail, under CI, if they are missing). */
-export function seedsSkipReason(): string | false {
-  if (existsSync(SEEDS) || process.env.CI === 'true') return false;
-  return `the seed scripts are not beside this checkout (${SEEDS}); under CI=true this is a failure`;
-}
+// From dist/test/helpers/ up to the repository, where the sources of the tests are.
+export const SEEDS = fileURLToPath(new URL('../../../test/fixtures/seeds/', import.meta.url));
 
 /** The four that describe today's Prosody behaviour. */
 export const PASSING_SEEDS = [
@@ -27,7 +18,6 @@ export const PASSING_SEEDS = [
 ];
 
 export async function runSeed(name: string, options: RunOptions): Promise<ScriptResult> {
-  assert.ok(existsSync(SEEDS), `the seed scripts are missing: ${SEEDS}`);
   const { results } = await runScripts([SEEDS + name], options);
   assert.equal(results.length, 1);
   return results[0];

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ScriptResult } from '../../src/scansion/runner.js';
-import { assertRegister2018Divergence, PASSING_SEEDS, runSeed, seedsSkipReason } from '../helpers/seeds.js';
+import { assertRegister2018Divergence, PASSING_SEEDS, runSeed } from '../helpers/seeds.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { componentOverrides, linksAnswerPings, MUC_DOMAIN, PEER_LIVENESS, peerSkipReason, startProsody, type PeerServer } from '../helpers/peers.js';
 import { MucTestClient, presenceAfterDroppedSession } from '../helpers/muc-client.js';
@@ -35,13 +35,13 @@ describe('component mode under Prosody', { skip: peerSkipReason('prosody'), time
   });
 
   for (const name of PASSING_SEEDS) {
-    it(`${name} passes through Prosody`, { skip: seedsSkipReason() }, async () => {
+    it(`${name} passes through Prosody`, async () => {
       const result = await run(name);
       assert.equal(result.passed, true, JSON.stringify(result.failure, null, 2));
     });
   }
 
-  it('muc_register_2018.scs stops at its first divergence, as in standalone mode', { skip: seedsSkipReason() }, async () => {
+  it('muc_register_2018.scs stops at its first divergence, as in standalone mode', async () => {
     assertRegister2018Divergence(await run('muc_register_2018.scs'));
   });
 

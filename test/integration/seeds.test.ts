@@ -1,14 +1,14 @@
-// The user's seed scansion scripts (../shared/scansion/seeds/) against a real
+// The user's seed scansion scripts (test/fixtures/seeds/) against a real
 // server. Four describe today's Prosody behaviour and must pass. The fifth,
 // muc_register_2018.scs, is an older revision of muc_show_offline.scs: it
 // must fail exactly at its first known divergence (see helpers/seeds.ts).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertRegister2018Divergence, PASSING_SEEDS, runSeed, seedsSkipReason } from '../helpers/seeds.js';
+import { assertRegister2018Divergence, PASSING_SEEDS, runSeed } from '../helpers/seeds.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-describe('seed scansion scripts', { skip: seedsSkipReason() }, () => {
+describe('seed scansion scripts', () => {
   let server: TestServer;
 
   before(async () => {
