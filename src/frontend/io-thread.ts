@@ -1,13 +1,16 @@
 // An I/O thread (see io-threads.ts): it listens on the client port beside the
 // other I/O threads (SO_REUSEPORT: the kernel spreads the connections) and
 // runs each connection's ClientSession as the main thread would: reading,
-// parsing, SASL, binding, writing. Routing is the main thread's: a bound
-// session's stanzas go there, and what the router sends the session comes
-// back as commands. The shards' deliveries for the thread's sessions come
-// straight from each shard over its link, with only this thread's recipients.
+// parsing, SASL, binding, writing. A bound session's stanzas for the MUC
+// service go straight to the room's shard over the thread's link to it
+// (room-path.ts, io-links.ts); the others are routed by the main thread, and
+// what the router sends the session comes back as commands. The shards'
+// deliveries for the thread's sessions come straight from each shard over its
+// link, with only this thread's recipients.
 
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
+import { serviceDomainOf, unhandledStanzaAnswer } from '../muc/shard-keeper.js';
 import type { Delivery } from '../runtime/protocol.js';
 import { addressedTo } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
@@ -16,9 +19,11 @@ import type { Element } from '../xml/element.js';
 import { createAuthBackend, createGuestBackend } from './auth.js';
 import type { C2sContext, ClientSession } from './c2s-session.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
+import { IoLinks } from './io-links.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { applyLiveSettings } from './live-settings.js';
 import { LoginPacing } from './login-pacing.js';
+import { RoomPath } from './room-path.js';
 import { SessionTable } from './sessions.js';
 
 /** How often the thread tells the main thread its connections' states. */
@@ -62,7 +67,9 @@ class NumberedSessions extends SessionTable<ClientSession> {
     if (moved !== undefined) this.settle(moved);
     this.byId.set(id, session);
     this.ids.set(session, id);
-    if (moved === undefined) events.push({ kind: 'bound', id, fullJid: session.fullJid });
+    if (moved !== undefined) return;
+    events.push({ kind: 'bound', id, fullJid: session.fullJid });
+    rooms?.bound(id, session);
   }
 
   /** The session moved to another thread: it leaves without an end. */
@@ -96,12 +103,30 @@ const log = createLogger(settings.log_level, { ioThread: index });
 const database = openDatabase(settings.data_dir, settings.storage.durability);
 const accountStore = await openAccounts(settings, database, log);
 const sessions = new NumberedSessions();
+const serviceDomain = serviceDomainOf(settings);
+const links = new IoLinks({
+  shardCount: settings.shardCount,
+  maxInFlight: Math.ceil(settings.client.max_shard_stanzas_in_flight / settings.ioThreadCount),
+  deliver,
+  refuse(stanzas, condition) {
+    for (const stanza of stanzas) {
+      const error = unhandledStanzaAnswer(stanza, condition, serviceDomain);
+      if (error !== undefined) sessions.get(error.attrs.to!)?.send(error.toString());
+    }
+  },
+});
+// In a cluster a room may live on another node: its stanzas go through the main thread's seam.
+const rooms = settings.cluster === null ? new RoomPath(settings, index, links, (id, stanza) => events.push({ kind: 'message-out', id, stanza })) : undefined;
 const router = {
   fromClient(session: ClientSession, stanza: Element): void {
     const id = sessions.ids.get(session);
-    if (id !== undefined) events.push({ kind: 'stanza', id, stanza });
+    if (id !== undefined && rooms?.fromClient(id, stanza) !== true) events.push({ kind: 'stanza', id, stanza });
   },
-  sessionEnded: (session: ClientSession, reason?: string) => sessions.ended(session, reason),
+  sessionEnded(session: ClientSession, reason?: string) {
+    const id = sessions.ids.get(session);
+    if (id !== undefined) rooms?.ended(id, reason);
+    return sessions.ended(session, reason);
+  },
 };
 const c2s: C2sContext = {
   settings,
@@ -145,17 +170,31 @@ function run(command: SessionCommand): void {
       return sessions.byId.get(command.id)?.shardCongested();
     case 'shard-caught-up':
       return sessions.byId.get(command.id)?.shardCaughtUp();
+    case 'route':
+      return rooms?.route(command.id, command.watched);
+    case 'answer':
+      return rooms?.answer(command.id, command.send);
     case 'ended':
       return sessions.confirmEnd(command.id);
     case 'hand-over': {
       const session = sessions.byId.get(command.id);
       const state = session?.handOver(command.resumption);
-      if (state !== undefined) sessions.forget(session!);
-      events.push({ kind: 'handed-over', id: command.id, state, thread: command.thread, to: command.to });
+      let carried;
+      if (state !== undefined) {
+        sessions.forget(session!);
+        carried = rooms?.handOver(command.id);
+        // What it has in flight to the shards went over this thread's links, whose receipts come back here.
+        if (carried !== undefined) state.inFlight = state.congested = 0;
+      }
+      events.push({ kind: 'handed-over', id: command.id, state, rooms: carried, thread: command.thread, to: command.to });
       return;
     }
-    case 'adopt':
-      return sessions.resuming.get(command.id)?.adopt(command.state);
+    case 'adopt': {
+      const connection = sessions.resuming.get(command.id);
+      connection?.adopt(command.state);
+      if (connection !== undefined && command.rooms !== undefined) rooms?.adopt(command.id, connection, command.rooms);
+      return;
+    }
     case 'resume-failed':
       return sessions.settle(command.id)?.resumeFailed();
   }
@@ -176,24 +215,6 @@ function deliver(deliveries: Delivery[]): void {
   if (undelivered !== undefined) events.push({ kind: 'undelivered', deliveries: undelivered });
 }
 
-/** The direct link from each shard, by shard index. */
-const links = new Map<number, MessagePort>();
-
-function link(shard: number, port: MessagePort): void {
-  links.get(shard)?.close();
-  links.set(shard, port);
-  port.on('message', deliver);
-  port.unref();
-}
-
-function unlink(shard: number): void {
-  const port = links.get(shard);
-  if (port === undefined) return;
-  links.delete(shard);
-  for (let left = receiveMessageOnPort(port); left !== undefined; left = receiveMessageOnPort(port)) deliver(left.message as Delivery[]);
-  port.close();
-}
-
 main.on('message', (message: ToIoThread) => {
   switch (message.kind) {
     case 'commands':
@@ -204,9 +225,9 @@ main.on('message', (message: ToIoThread) => {
     case 'stop-accepting':
       return listener.stopAccepting();
     case 'link':
-      return link(message.shard, message.port);
+      return links.link(message.shard, message.port);
     case 'unlink':
-      return unlink(message.shard);
+      return links.unlink(message.shard, message.closed);
   }
   void (async () => {
     await listener.close();
