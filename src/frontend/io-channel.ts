@@ -37,7 +37,11 @@ export type SessionEvent =
   /** A connection logged in to `account` asks to resume `resumption`, not on this thread; `id` is the number it will have as that session. */
   | { kind: 'resume'; id: number; resumption: string; account: string }
   /** Answer to `hand-over`: session `id` left this thread with `state` for thread `thread`'s session `to`, or stayed (undefined). */
-  | { kind: 'handed-over'; id: number; state: HandedOverSession | undefined; rooms: RoomPathState | undefined; thread: number; to: number };
+  | { kind: 'handed-over'; id: number; state: HandedOverSession | undefined; rooms: RoomPathState | undefined; thread: number; to: number }
+  /** A session that moved here has its shards' directory entry under key `from` (on the thread it left): move it to `to` (move-fence.ts). */
+  | { kind: 'move'; fullJid: string; from: number; to: number }
+  /** Shard `shard` moved the entry of `fullJid` away from this thread, after everything it sent here for it (move-fence.ts). */
+  | { kind: 'fenced'; fullJid: string; shard: number };
 
 /** Main thread → I/O thread. */
 export type SessionCommand =
@@ -61,7 +65,11 @@ export type SessionCommand =
   /** The session a `resume` asked for, moved here as session `id`. */
   | { kind: 'adopt'; id: number; state: HandedOverSession; rooms: RoomPathState | undefined }
   /** The session a `resume` asked for (by `id`) is nowhere. */
-  | { kind: 'resume-failed'; id: number };
+  | { kind: 'resume-failed'; id: number }
+  /** A session of this thread's that moved away: its entry in the shards' directory follows it (move-fence.ts). */
+  | { kind: 'move'; fullJid: string; from: number; to: number }
+  /** Shard `shard`'s deliveries for session `id` no longer come through its old thread. */
+  | { kind: 'fenced'; id: number; shard: number };
 
 export type ToIoThread =
   | { kind: 'commands'; commands: SessionCommand[] }

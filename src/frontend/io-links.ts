@@ -22,8 +22,10 @@ export interface IoLinksOptions {
   shardCount: number;
   /** Stanzas this thread may have in flight to one shard before its senders stop. */
   maxInFlight: number;
-  /** Writes a shard's deliveries to the thread's sessions. */
-  deliver(deliveries: Delivery[]): void;
+  /** Writes shard `shard`'s deliveries to the thread's sessions. */
+  deliver(deliveries: Delivery[], shard: number): void;
+  /** Shard `shard` made the `move` of these full JIDs, after every delivery it sent here for them. */
+  moved(fullJids: string[], shard: number): void;
   /** Answers stanzas a shard will not handle, with `condition`. */
   refuse(stanzas: readonly Element[], condition: StanzaErrorCondition): void;
 }
@@ -35,7 +37,7 @@ export class IoLinks {
   private flushScheduled = false;
 
   constructor(private readonly options: IoLinksOptions) {
-    this.links = Array.from({ length: options.shardCount }, () => new ShardLink(options));
+    this.links = Array.from({ length: options.shardCount }, (_, shard) => new ShardLink(shard, options));
   }
 
   /** Sends a stanza (from and to set) to the shard of its room. */
@@ -56,13 +58,15 @@ export class IoLinks {
     this.changeDirectory([fullJid, -1 - key]);
   }
 
-  /** The session behind `fullJid` moved to another thread: its entry stays (that thread removes it), but a new worker no longer gets it from here. */
-  forget(fullJid: string): void {
-    this.placed.delete(fullJid);
+  /** The session behind `fullJid` moved to another thread: its entry goes to that thread's `to` (see `move` in shard-channel.ts). */
+  move(fullJid: string, from: number, to: number): void {
+    if (this.placed.get(fullJid) === from) this.placed.delete(fullJid);
+    for (const link of this.links) link.push({ kind: 'move', fullJid, from, to });
+    this.scheduleFlush();
   }
 
-  /** A session moved here with its entry `key`, placed by the thread it came from: a new worker gets it from here now. */
-  adopt(fullJid: string, key: number): void {
+  /** A session moved here, and its entry with it (`move`): a new worker gets it from here now. */
+  expect(fullJid: string, key: number): void {
     this.placed.set(fullJid, key);
   }
 
@@ -108,7 +112,10 @@ class ShardLink {
   /** Senders stopped because the shard has too many of this thread's stanzas in flight. */
   private readonly congested = new Set<StanzaSender>();
 
-  constructor(private readonly options: IoLinksOptions) {}
+  constructor(
+    private readonly shard: number,
+    private readonly options: IoLinksOptions,
+  ) {}
 
   dispatch(stanza: Element, sender: StanzaSender): void {
     if (this.closed) return this.options.refuse([stanza], 'service-unavailable');
@@ -134,11 +141,15 @@ class ShardLink {
     else this.queue.push({ kind: 'directory', changes: [change] });
   }
 
+  push(request: LinkRequest): void {
+    this.queue.push(request);
+  }
+
   link(port: MessagePort, directory: [string, number][]): void {
     this.port?.close();
     this.port = port;
     // The directory as it stands now stands for every change that waited.
-    this.queue = this.queue.filter((request) => request.kind === 'stanzas');
+    this.queue = this.queue.filter((request) => request.kind !== 'directory');
     if (directory.length > 0) this.queue.unshift({ kind: 'directory', changes: directory });
     port.on('message', this.receive);
     // The thread's life is its listener's and the main thread's port, not its links.
@@ -182,8 +193,9 @@ class ShardLink {
     this.queuedSenders = [];
   }
 
-  private readonly receive = ({ deliveries, handled }: LinkOutput): void => {
-    if (deliveries.length > 0) this.options.deliver(deliveries);
+  private readonly receive = ({ deliveries, handled, moved }: LinkOutput): void => {
+    if (deliveries.length > 0) this.options.deliver(deliveries, this.shard);
+    if (moved !== undefined) this.options.moved(moved, this.shard);
     if (handled.length > 0) this.released(this.unhandled.forget(handled));
   };
 

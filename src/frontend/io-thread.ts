@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import { serviceDomainOf, unhandledStanzaAnswer } from '../muc/shard-keeper.js';
 import type { Delivery } from '../runtime/protocol.js';
-import { addressedTo } from '../runtime/shard-channel.js';
+import { addressedTo, directoryKey } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
 import { openAccounts } from '../store/open.js';
 import type { Element } from '../xml/element.js';
@@ -23,6 +23,7 @@ import { IoLinks } from './io-links.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { applyLiveSettings } from './live-settings.js';
 import { LoginPacing } from './login-pacing.js';
+import { MoveFence } from './move-fence.js';
 import { RoomPath } from './room-path.js';
 import { SessionTable } from './sessions.js';
 
@@ -104,10 +105,14 @@ const database = openDatabase(settings.data_dir, settings.storage.durability);
 const accountStore = await openAccounts(settings, database, log);
 const sessions = new NumberedSessions();
 const serviceDomain = serviceDomainOf(settings);
+const fence = new MoveFence(settings.shardCount);
 const links = new IoLinks({
   shardCount: settings.shardCount,
   maxInFlight: Math.ceil(settings.client.max_shard_stanzas_in_flight / settings.ioThreadCount),
   deliver,
+  moved(fullJids, shard) {
+    for (const fullJid of fullJids) events.push({ kind: 'fenced', fullJid, shard });
+  },
   refuse(stanzas, condition) {
     for (const stanza of stanzas) {
       const error = unhandledStanzaAnswer(stanza, condition, serviceDomain);
@@ -125,6 +130,7 @@ const router = {
   sessionEnded(session: ClientSession, reason?: string) {
     const id = sessions.ids.get(session);
     if (id !== undefined) rooms?.ended(id, reason);
+    fence.drop(session);
     return sessions.ended(session, reason);
   },
 };
@@ -178,6 +184,7 @@ function run(command: SessionCommand): void {
       return sessions.confirmEnd(command.id);
     case 'hand-over': {
       const session = sessions.byId.get(command.id);
+      if (session !== undefined) fence.writeAll(session);
       const state = session?.handOver(command.resumption);
       let carried;
       if (state !== undefined) {
@@ -192,7 +199,18 @@ function run(command: SessionCommand): void {
     case 'adopt': {
       const connection = sessions.resuming.get(command.id);
       connection?.adopt(command.state);
-      if (connection !== undefined && command.rooms !== undefined) rooms?.adopt(command.id, connection, command.rooms);
+      const from = connection && command.rooms && rooms?.adopt(command.id, connection, command.rooms);
+      if (from === undefined) return;
+      // Adopted first, so that what the shards send here once they switch finds the session, and waits for their fences.
+      fence.expect(connection!);
+      events.push({ kind: 'move', fullJid: command.state.fullJid, from, to: directoryKey(index, command.id) });
+      return;
+    }
+    case 'move':
+      return links.move(command.fullJid, command.from, command.to);
+    case 'fenced': {
+      const session = sessions.byId.get(command.id);
+      if (session !== undefined) fence.fenced(session, command.shard);
       return;
     }
     case 'resume-failed':
@@ -201,14 +219,17 @@ function run(command: SessionCommand): void {
 }
 
 /** Writes a shard's deliveries to this thread's sessions; those it no longer has go to the main thread's router. */
-function deliver(deliveries: Delivery[]): void {
+function deliver(deliveries: Delivery[], shard: number): void {
   let undelivered: Delivery[] | undefined;
   for (const delivery of deliveries) {
     let missing: string[] | undefined;
     for (const jid of delivery.to) {
       const session = sessions.get(jid);
-      if (session !== undefined) session.send(addressedTo(delivery, jid));
-      else (missing ??= []).push(jid);
+      if (session === undefined) (missing ??= []).push(jid);
+      else {
+        const xml = addressedTo(delivery, jid);
+        if (!fence.held(session, shard, xml)) session.send(xml);
+      }
     }
     if (missing !== undefined) (undelivered ??= []).push({ head: delivery.head, tail: delivery.tail, to: missing });
   }
@@ -225,6 +246,7 @@ main.on('message', (message: ToIoThread) => {
     case 'stop-accepting':
       return listener.stopAccepting();
     case 'link':
+      fence.relinked(message.shard);
       return links.link(message.shard, message.port);
     case 'unlink':
       return links.unlink(message.shard, message.closed);

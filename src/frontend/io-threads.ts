@@ -38,6 +38,7 @@ import type { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import { threadOfKey } from '../runtime/shard-channel.js';
 import type { ShardLinks, ShardPool } from '../runtime/shard-pool.js';
 import type { AccountChange } from '../store/accounts.js';
 import { Element } from '../xml/element.js';
@@ -117,6 +118,11 @@ export class RemoteSession implements BoundSession {
   /** The answer to its thread's `message-out`. */
   answer(send: boolean): void {
     this.command({ kind: 'answer', id: this.id, send });
+  }
+
+  /** Shard `shard` no longer sends to it through its old thread (move-fence.ts). */
+  fenced(shard: number): void {
+    this.command({ kind: 'fenced', id: this.id, shard });
   }
 
   /** The thread's session judges whether the change ends it (c2s-session.ts), and says so when it does. */
@@ -389,6 +395,12 @@ class IoThread implements ShardLinks {
         }
         case 'resume':
           this.resume(event.id, event.resumption, event.account);
+          break;
+        case 'move':
+          this.threads[threadOfKey(event.from)]?.command({ kind: 'move', fullJid: event.fullJid, from: event.from, to: event.to });
+          break;
+        case 'fenced':
+          this.sessions.get(event.fullJid)?.fenced(event.shard);
           break;
         case 'handed-over':
           this.handedOver(event.id, event.state, event.rooms, this.threads[event.thread]!, event.to);

@@ -38,7 +38,7 @@ export interface RoomPathState {
   asking: boolean;
   rooms: string[];
   waiting: Element[];
-  /** The session's entry in the shards' directory, which stays where it was (io-threads.ts). */
+  /** The session's entry in the shards' directory, if it is placed: its key on the thread it leaves. */
   placed: number | undefined;
 }
 
@@ -147,18 +147,22 @@ export class RoomPath {
     const state = this.byId.get(id);
     if (state === undefined) return undefined;
     this.byId.delete(id);
-    if (state.placed !== undefined) this.links.forget(state.session.fullJid);
     const { ready, watched, asking, waiting, placed } = state;
     return { ready, watched, asking, waiting, placed, rooms: [...state.rooms] };
   }
 
-  /** Session `id` moved here from another thread with its room path. */
-  adopt(id: number, session: ClientSession, carried: RoomPathState): void {
+  /**
+   * Session `id` moved here from another thread with its room path. Returns
+   * its directory key there when it was placed: the shards are to move the
+   * entry here (move-fence.ts), and it is taken as placed here from now on.
+   */
+  adopt(id: number, session: ClientSession, carried: RoomPathState): number | undefined {
     const state = new SessionRooms(session, directoryKey(this.thread, id));
     Object.assign(state, { ...carried, rooms: new Set(carried.rooms) });
     this.byId.set(id, state);
-    if (state.placed !== undefined) this.links.adopt(session.fullJid, state.placed);
+    if (carried.placed !== undefined) this.links.expect(session.fullJid, (state.placed = state.key));
     this.drain(id, state);
+    return carried.placed;
   }
 
   private leaveAll(id: number, state: SessionRooms, unavailable: Element): void {

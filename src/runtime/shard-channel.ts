@@ -53,13 +53,22 @@ export type LinkRequest =
    * removes it if it is still that session's, so that a thread's late removal
    * never takes the entry of a session that bound the JID since on another.
    */
-  | { kind: 'directory'; changes: [string, number][] };
+  | { kind: 'directory'; changes: [string, number][] }
+  /**
+   * The session behind `fullJid` moved to another thread (XEP-0198
+   * resumption): its entry goes from key `from` to key `to` if it is still
+   * `from`'s, and the worker answers with `moved` on this link after every
+   * delivery it sent here before, whatever the entry was.
+   */
+  | { kind: 'move'; fullJid: string; from: number; to: number };
 
 /** Worker → I/O thread over their link, one per worker turn. */
 export interface LinkOutput {
   deliveries: Delivery[];
   /** The thread's receipts handled since the last output, as flat `[start, end)` pairs of its numbering. */
   handled: number[];
+  /** Full JIDs whose `move` the worker made: nothing more for them comes on this link. */
+  moved?: string[];
 }
 
 /** I/O thread indexes are below this (`client.io_threads` is at most 256). */

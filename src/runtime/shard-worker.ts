@@ -214,7 +214,13 @@ class PortOutbox implements Outbox {
   private serveLink(thread: number, requests: LinkRequest[]): void {
     for (const request of requests) {
       if (request.kind === 'stanzas') this.receive(request.stanzas, (index) => linkReceipt(thread, request.first + index));
-      else this.placeSessions(request.changes);
+      else if (request.kind === 'directory') this.placeSessions(request.changes);
+      else {
+        if (this.directory.get(request.fullJid) === request.from) this.directory.set(request.fullJid, request.to);
+        // The fence: after every delivery this link got for the session, in this turn's output to it.
+        (this.outputFor(thread).moved ??= []).push(request.fullJid);
+        this.scheduleFlush();
+      }
     }
   }
 

@@ -288,6 +288,7 @@ test("a thread's links carry its stanzas and its directory entries to the shards
   // Two I/O threads' links, as io-thread.ts has them, each with a sender that counts its stanzas in flight.
   const threads = [new Recipients(), new Recipients()];
   const refused: [string | undefined, string][] = [];
+  const moved: [string, number][] = [];
   let inFlight = 0;
   const sender = { stanzaPosted: () => inFlight++, stanzaHandled: () => inFlight--, shardCongested() {}, shardCaughtUp() {} };
   const links = threads.map((thread, index) => {
@@ -295,6 +296,10 @@ test("a thread's links carry its stanzas and its directory entries to the shards
       shardCount: SHARDS,
       maxInFlight: 1_000,
       deliver: thread.deliver,
+      moved: (fullJids, shard) => {
+        moved.push(...fullJids.map((jid): [string, number] => [jid, shard]));
+        thread.deliver([]);
+      },
       refuse: (stanzas, condition) => refused.push(...stanzas.map((stanza): [string | undefined, string] => [stanza.attrs.id, condition])),
     });
     pool.connect(index, { linked: (shard, port) => ioLinks.link(shard, port), unlinked: (shard, closed) => ioLinks.unlink(shard, closed) });
@@ -323,11 +328,17 @@ test("a thread's links carry its stanzas and its directory entries to the shards
   await threads[0].until(() => inFlight === 0);
   assert.equal(inFlight, 0, 'every stanza handled or answered is out of flight');
 
-  // A removal that comes late does not take the entry of the session that bound the JID since, on another thread.
-  links[1].place(one, directoryKey(1, 2));
-  links[0].unplace(one, directoryKey(0, 1));
+  // The session moves to thread 1: every shard switches its entry and says so on thread 0's link, after what it sent there.
+  links[1].expect(one, directoryKey(1, 2));
+  links[0].move(one, directoryKey(0, 1), directoryKey(1, 2));
+  await threads[0].until(() => moved.length === SHARDS);
+  assert.deepEqual(moved.map(([, shard]) => shard).sort(), [0, 1, 2]);
   links[1].dispatch(message(room, 'moved-one', 'x', one), sender);
   assert.equal((await threads[1].echo('moved-one')).to, one);
+  // A removal that comes late does not take the entry of the session that has the JID now, on another thread.
+  links[0].unplace(one, directoryKey(0, 1));
+  links[1].dispatch(message(room, 'still-one', 'x', one), sender);
+  assert.equal((await threads[1].echo('still-one')).to, one);
   links[1].unplace(one, directoryKey(1, 2));
   pool.dispatch(message(room, 'gone-one', 'x', one));
   assert.equal((await recipients.echo('gone-one')).to, one, "a session that left the directory is the pool's again");
