@@ -38,6 +38,7 @@ import type { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import { counters } from '../ops/counters.js';
 import { threadOfKey } from '../runtime/shard-channel.js';
 import type { ShardLinks, ShardPool } from '../runtime/shard-pool.js';
 import type { AccountChange } from '../store/accounts.js';
@@ -384,6 +385,7 @@ class IoThread implements ShardLinks {
           break;
         }
         case 'undelivered':
+          counters.reroutedDeliveries += event.deliveries.length;
           this.router.deliver(event.deliveries);
           break;
         case 'resumable': {

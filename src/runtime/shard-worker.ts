@@ -85,6 +85,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
         case 'close':
           stopCompaction();
           stopLoadReports();
+          outbox.refuseLinks();
           void application.close().then(() => {
             outbox.flush();
             outbox.unlinkAll();
@@ -145,6 +146,7 @@ class PortOutbox implements Outbox {
   private direct: (LinkOutput | undefined)[] = [];
   /** Full JID → the directory key (thread and session) of its session, as the threads last said. */
   private readonly directory = new Map<string, number>();
+  private refusing = false;
 
   constructor(
     private readonly port: MessagePort,
@@ -206,12 +208,22 @@ class PortOutbox implements Outbox {
     this.receipts = [];
   }
 
+  /**
+   * The shard closes: what the threads send from now on is not handed to the
+   * application (which is closing its stores); its receipts never come back,
+   * so each thread answers it when it sees the shard go.
+   */
+  refuseLinks(): void {
+    this.refusing = true;
+  }
+
   /** Closes the direct ports (after the last flush): the threads see the shard go. */
   unlinkAll(): void {
     for (const port of this.links) port?.close();
   }
 
   private serveLink(thread: number, requests: LinkRequest[]): void {
+    if (this.refusing) return;
     for (const request of requests) {
       if (request.kind === 'stanzas') this.receive(request.stanzas, (index) => linkReceipt(thread, request.first + index));
       else if (request.kind === 'directory') this.placeSessions(request.changes);
