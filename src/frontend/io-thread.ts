@@ -198,12 +198,13 @@ function run(command: SessionCommand): void {
     }
     case 'adopt': {
       const connection = sessions.resuming.get(command.id);
-      connection?.adopt(command.state);
-      const from = connection && command.rooms && rooms?.adopt(command.id, connection, command.rooms);
-      if (from === undefined) return;
-      // Adopted first, so that what the shards send here once they switch finds the session, and waits for their fences.
-      fence.expect(connection!);
-      events.push({ kind: 'move', fullJid: command.state.fullJid, from, to: directoryKey(index, command.id) });
+      if (connection === undefined) return;
+      // The room path first: the session may end as it is adopted (a wrong h), and its end leaves its rooms.
+      const from = command.rooms && rooms?.adopt(command.id, connection, command.state.fullJid, command.rooms);
+      if (from !== undefined) fence.expect(connection);
+      connection.adopt(command.state);
+      // Adopted, so that what the shards send here once they switch finds the session, and waits for their fences.
+      if (from !== undefined && sessions.ids.get(connection) === command.id) events.push({ kind: 'move', fullJid: command.state.fullJid, from, to: directoryKey(index, command.id) });
       return;
     }
     case 'move':

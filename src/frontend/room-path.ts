@@ -55,6 +55,8 @@ class SessionRooms {
   waiting: Element[] = [];
   /** The directory key its entry was placed under, if it is placed. */
   placed: number | undefined;
+  /** Moved here: its entry's key on the thread it left, until the shards moved it (an end before then removes either). */
+  movedFrom: number | undefined;
 
   constructor(
     readonly session: ClientSession,
@@ -156,11 +158,11 @@ export class RoomPath {
    * its directory key there when it was placed: the shards are to move the
    * entry here (move-fence.ts), and it is taken as placed here from now on.
    */
-  adopt(id: number, session: ClientSession, carried: RoomPathState): number | undefined {
+  adopt(id: number, session: ClientSession, fullJid: string, carried: RoomPathState): number | undefined {
     const state = new SessionRooms(session, directoryKey(this.thread, id));
-    Object.assign(state, { ...carried, rooms: new Set(carried.rooms) });
+    Object.assign(state, { ...carried, rooms: new Set(carried.rooms), movedFrom: carried.placed });
     this.byId.set(id, state);
-    if (carried.placed !== undefined) this.links.expect(session.fullJid, (state.placed = state.key));
+    if (carried.placed !== undefined) this.links.expect(fullJid, (state.placed = state.key));
     this.drain(id, state);
     return carried.placed;
   }
@@ -191,6 +193,7 @@ export class RoomPath {
     }
     waiting.splice(0, sent);
     if (!state.ended || waiting.length > 0) return;
+    if (state.movedFrom !== undefined) this.links.unplace(state.session.fullJid, state.movedFrom);
     if (state.placed !== undefined) this.links.unplace(state.session.fullJid, state.placed);
     this.byId.delete(id);
   }
