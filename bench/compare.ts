@@ -14,9 +14,7 @@ import { scenarioNamed, type ScenarioResult } from './scenarios/index.js';
 import { parametersOf } from './scenarios/scenario.js';
 import { loadAverage } from './server-probe.js';
 import {
-  BENCH_DOMAIN,
-  BENCH_MUC_DOMAIN,
-  BENCH_PASSWORD,
+  benchTarget,
   SERVER_KINDS,
   serverKind,
   type RunningServer,
@@ -282,17 +280,7 @@ export async function compare(options: CompareOptions): Promise<string> {
         try {
           measurement.result = await scenario.run(
             {
-              target: {
-                host: '127.0.0.1',
-                port: server.port,
-                domain: BENCH_DOMAIN,
-                mucDomain: BENCH_MUC_DOMAIN,
-                auth: 'plain',
-                password: BENCH_PASSWORD,
-                spread: server.spread,
-                serverProcesses: server.processes,
-                natsMonitor: server.natsMonitor,
-              },
+              target: benchTarget(server),
               generators: options.generators,
               log: (line) => options.log(`   ${line}`),
             },

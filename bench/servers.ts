@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, RequestStrategy } from 'nats';
 import { LoadClient, type Endpoint } from './load-client.js';
-import type { ServerProcess } from './scenarios/common.js';
+import type { BenchTarget, ServerProcess } from './scenarios/common.js';
 import { SUBJECTS, type NodeStatus } from '../src/cluster/node.js';
 import type { Durability } from '../src/store/database.js';
 
@@ -67,6 +67,21 @@ interface Launch {
   executable: string;
   args: string[];
   env?: Record<string, string>;
+}
+
+/** Where a scenario's clients go to reach a server started here, and what to measure. */
+export function benchTarget(server: RunningServer): BenchTarget {
+  return {
+    host: '127.0.0.1',
+    port: server.port,
+    domain: BENCH_DOMAIN,
+    mucDomain: BENCH_MUC_DOMAIN,
+    auth: 'plain',
+    password: BENCH_PASSWORD,
+    spread: server.spread,
+    serverProcesses: server.processes,
+    natsMonitor: server.natsMonitor,
+  };
 }
 
 /** Fills a template's @NAME@ placeholders. */

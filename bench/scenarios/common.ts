@@ -257,6 +257,21 @@ export function round(value: number, decimals = 0): number {
   return Math.round(value * factor) / factor;
 }
 
+/**
+ * "n1 31%, n2 28%, n3 27%, nats-server 9%; NATS: n1 1.2k → 0.8k msgs/s, …", for
+ * a server of several processes (a cluster); empty for one process.
+ */
+export function describeProcesses(usage: ResourceUsage): string {
+  if (!usage.serverProcesses) return '';
+  const share = (seconds: number | null): string => (seconds === null ? '?' : `${Math.round((seconds / usage.wallSeconds) * 100)}%`);
+  const cpu = usage.serverProcesses.map(({ name, cpuSeconds }) => `${name} ${share(cpuSeconds)}`).join(', ');
+  const rate = (count: number): number => round(count / usage.wallSeconds);
+  const nats = usage.nats?.nodes.map(
+    (node) => `${node.node} ${rate(node.inMsgs)} → ${rate(node.outMsgs)} msgs/s, ${rate(node.inBytes / 1024)} → ${rate(node.outBytes / 1024)} KiB/s`,
+  );
+  return `server processes (CPU, % of a core): ${cpu}` + (nats ? `; NATS published → received: ${nats.join('; ')}` : '');
+}
+
 /** Per server CPU-second, or null when the server's CPU is unknown or too small to divide by. */
 export function perServerCpuSecond(count: number, usage: ResourceUsage): number | null {
   return usage.serverCpuSeconds === null || usage.serverCpuSeconds < 0.05 ? null : round(count / usage.serverCpuSeconds);
