@@ -252,11 +252,11 @@ function launchConclave(name: string, pin: boolean, durability: Durability, extr
 }
 
 /**
- * nats-server (JetStream, monitoring on) and three Conclave nodes on it, one
- * after the other, ready once each node sees all three: before that, a
- * room's owner could still change under the workload.
+ * nats-server (JetStream, monitoring on) and Conclave nodes on it, one after
+ * the other, ready once each node sees all of them: before that, a room's
+ * owner could still change under the workload.
  */
-async function launchCluster(pin: boolean, durability: Durability): Promise<RunningServer> {
+async function launchCluster(pin: boolean, durability: Durability, names: readonly string[]): Promise<RunningServer> {
   const nats = await launchNats(pin);
   const nodes: RunningServer[] = [];
   const stop = async (): Promise<void> => {
@@ -264,11 +264,11 @@ async function launchCluster(pin: boolean, durability: Durability): Promise<Runn
     await nats.stop();
   };
   try {
-    for (const node of CLUSTER_NODES) {
+    for (const node of names) {
       const section = `\ncluster:\n  node: ${node}\n  nats: { servers: ["${nats.url}"] }\n`;
       nodes.push(await launchConclave(node, pin, durability, section));
     }
-    await membersSeeEachOther(nats.url, CLUSTER_NODES);
+    await membersSeeEachOther(nats.url, names);
   } catch (error) {
     await stop();
     throw error;
@@ -284,6 +284,10 @@ async function launchCluster(pin: boolean, durability: Durability): Promise<Runn
 }
 
 const CLUSTER_NODES = ['n1', 'n2', 'n3'];
+
+function natsServerMissing(): string | null {
+  return onPath('nats-server') ? null : 'nats-server is not installed (apt-get install nats-server)';
+}
 
 /** nats-server on free loopback ports, its store in a scratch folder, ready once its monitoring endpoint answers. */
 async function launchNats(pin: boolean): Promise<RunningServer & { url: string; monitor: string }> {
@@ -355,8 +359,18 @@ export const SERVER_KINDS: readonly ServerKind[] = [
       '(JetStream); clients spread over the nodes in turn; server CPU is all four processes',
     template: 'conclave.yaml',
     version: conclaveVersion,
-    unavailable: () => (onPath('nats-server') ? null : 'nats-server is not installed (apt-get install nats-server)'),
-    start: ({ pin, durability }) => launchCluster(pin, durability),
+    unavailable: natsServerMissing,
+    start: ({ pin, durability }) => launchCluster(pin, durability, CLUSTER_NODES),
+  },
+  {
+    name: 'conclave-cluster-1',
+    description:
+      'one Conclave node with a cluster: section on nats-server: the JetStream store and the cluster code with nothing ' +
+      'crossing between nodes, to tell the store from the crossings',
+    template: 'conclave.yaml',
+    version: conclaveVersion,
+    unavailable: natsServerMissing,
+    start: ({ pin, durability }) => launchCluster(pin, durability, CLUSTER_NODES.slice(0, 1)),
   },
   prosody('prosody', true),
   prosody('prosody-default-gc', false),

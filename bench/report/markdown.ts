@@ -14,6 +14,7 @@ import { renderBarChart, renderLineChart } from './charts.js';
 const SERVER_COLORS: Record<string, string> = {
   conclave: '#1f77b4',
   'conclave-cluster': '#17becf',
+  'conclave-cluster-1': '#9edae5',
   prosody: '#2ca02c',
   'prosody-default-gc': '#98df8a',
   ejabberd: '#d62728',

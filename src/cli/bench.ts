@@ -60,7 +60,7 @@ function usage(): string {
     ...scenarios,
     '',
     `compare: --servers ${COMPARE_SERVERS.join(',')} (--quick leaves out prosody-default-gc;`,
-    '         conclave-cluster, three nodes on nats-server, runs only when named)',
+    '         conclave-cluster, three nodes on nats-server, and conclave-cluster-1, one, run only when named)',
     `         --scenarios ${COMPARE_WORKLOADS.map((workload) => workload.name).join(',')}`,
     '         --set floodSeconds=30 (repeatable): a scenario parameter, in every workload that has it',
   ].join('\n');
