@@ -290,7 +290,7 @@ function natsServerMissing(): string | null {
 }
 
 /** nats-server on free loopback ports, its store in a scratch folder, ready once its monitoring endpoint answers. */
-async function launchNats(pin: boolean): Promise<RunningServer & { url: string; monitor: string }> {
+export async function launchNats(pin: boolean): Promise<RunningServer & { url: string; monitor: string }> {
   const [port, monitorPort] = [await freePort(), await freePort()];
   const directory = mkdtempSync(join(tmpdir(), 'conclave-bench-nats-'));
   const args = ['-js', '-sd', directory, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)];
