@@ -62,8 +62,10 @@ export function trafficBetween(before: NatsSample, after: NatsSample): NatsTraff
 }
 
 async function fetchJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const response = await fetch(url).catch((error: Error) => {
+    throw new Error(`nats-server's monitoring at ${url}: ${error.message} (--nats-monitor; nats-server -m PORT)`);
+  });
+  if (!response.ok) throw new Error(`nats-server's monitoring at ${url}: HTTP ${response.status}`);
   return (await response.json()) as T;
 }
 
