@@ -9,6 +9,7 @@ import type { LatencySummary } from '../latency.js';
 import {
   awaitDeliveries,
   ceilingPerSecond,
+  describeProcesses,
   describeThreads,
   Meter,
   perServerCpuSecond,
@@ -135,7 +136,8 @@ function describeStep(step: FanoutStep): string {
     (step.deliveriesPerServerCpuSecond === null ? '' : `, ${step.deliveriesPerServerCpuSecond} per server CPU-s`) +
     (step.ceilingPerSecond === null ? '' : `, ceiling ${step.ceilingPerSecond}/s`) +
     (step.failure ? ` — fails on ${step.failure}` : '') +
-    (step.usage.serverThreads === null ? '' : `\n  ${describeThreads(step.usage)}`)
+    (step.usage.serverThreads === null ? '' : `\n  ${describeThreads(step.usage)}`) +
+    (step.usage.serverProcesses ? `\n  ${describeProcesses(step.usage)}` : '')
   );
 }
 
