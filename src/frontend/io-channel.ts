@@ -76,7 +76,7 @@ export type ToIoThread =
   /** A reload's settings (live-settings.ts), already checked on the main thread. */
   | { kind: 'reload'; settings: Settings }
   | { kind: 'stop-accepting' }
-  /** The thread's end of a direct link from shard `shard` (transferred); it carries `Delivery[]` per shard turn. */
+  /** The thread's end of a direct link with shard `shard` (transferred): `LinkRequest[]` one way, `LinkOutput` the other (shard-channel.ts). */
   | { kind: 'link'; shard: number; port: MessagePort }
   /**
    * Shard `shard`'s worker is gone: write what it sent, answer what the thread

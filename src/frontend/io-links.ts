@@ -11,8 +11,7 @@
 
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { backpressure } from '../ops/counters.js';
-import type { Delivery } from '../runtime/protocol.js';
-import { FAILED_STANZA, type LinkOutput, type LinkRequest } from '../runtime/shard-channel.js';
+import { FAILED_STANZA, type LinkDelivery, type LinkOutput, type LinkRequest } from '../runtime/shard-channel.js';
 import { shardOf } from '../runtime/shard-of.js';
 import { RESTART_QUEUE_LIMIT, UnhandledStanzas, type StanzaSender } from '../runtime/shard-pool.js';
 import type { Element } from '../xml/element.js';
@@ -23,7 +22,7 @@ export interface IoLinksOptions {
   /** Stanzas this thread may have in flight to one shard before its senders stop. */
   maxInFlight: number;
   /** Writes shard `shard`'s deliveries to the thread's sessions. */
-  deliver(deliveries: Delivery[], shard: number): void;
+  deliver(deliveries: LinkDelivery[], shard: number): void;
   /** Shard `shard` made the `move` of these full JIDs, after every delivery it sent here for them. */
   moved(fullJids: string[], shard: number): void;
   /** Answers stanzas a shard will not handle, with `condition`. */

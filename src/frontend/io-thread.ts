@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import { serviceDomainOf, unhandledStanzaAnswer } from '../muc/shard-keeper.js';
 import type { Delivery } from '../runtime/protocol.js';
-import { addressedTo, directoryKey } from '../runtime/shard-channel.js';
+import { addressedTo, directoryKey, type LinkDelivery } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
 import { openAccounts } from '../store/open.js';
 import type { Element } from '../xml/element.js';
@@ -220,12 +220,14 @@ function run(command: SessionCommand): void {
 }
 
 /** Writes a shard's deliveries to this thread's sessions; those it no longer has go to the main thread's router. */
-function deliver(deliveries: Delivery[], shard: number): void {
+function deliver(deliveries: LinkDelivery[], shard: number): void {
   let undelivered: Delivery[] | undefined;
   for (const delivery of deliveries) {
     let missing: string[] | undefined;
-    for (const jid of delivery.to) {
-      const session = sessions.get(jid);
+    for (let i = 0; i < delivery.to.length; i++) {
+      const jid = delivery.to[i]!;
+      // By number: a JID cloned across threads would be hashed anew for each lookup.
+      const session = sessions.byId.get(delivery.ids[i]!);
       if (session === undefined) (missing ??= []).push(jid);
       else {
         const xml = addressedTo(delivery, jid);

@@ -28,10 +28,11 @@
 // session silently, and the new thread adopts it. For the router nothing
 // changes: the same RemoteSession, now pointing at the other thread. What the
 // main thread sends it meanwhile waits and follows the hand-over in order.
-// The shards' session directory keeps the old thread, which passes what the shards
-// send it on to here as undelivered, after the hand-over and in order:
-// pointing the shards at the new thread would let their later deliveries
-// overtake those still on their way through the old one.
+// Until the shards move the session's directory entry (the new thread asks
+// for it once it has adopted the session; move-fence.ts), the old thread
+// passes what they send it on to here as undelivered, after the hand-over and
+// in order; the new thread holds what they send it directly until each
+// shard's fence has come through here behind those.
 
 import { Worker, type MessagePort } from 'node:worker_threads';
 import type { AccountServices } from '../account/services.js';

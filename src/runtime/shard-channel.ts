@@ -62,9 +62,14 @@ export type LinkRequest =
    */
   | { kind: 'move'; fullJid: string; from: number; to: number };
 
+/** A delivery over a link: beside each recipient, its session's number on the thread, which the thread finds it by without hashing the JID. */
+export interface LinkDelivery extends Delivery {
+  ids: number[];
+}
+
 /** Worker → I/O thread over their link, one per worker turn. */
 export interface LinkOutput {
-  deliveries: Delivery[];
+  deliveries: LinkDelivery[];
   /** The thread's receipts handled since the last output, as flat `[start, end)` pairs of its numbering. */
   handled: number[];
   /** Full JIDs whose `move` the worker made: nothing more for them comes on this link. */
@@ -84,6 +89,11 @@ export function threadOfKey(key: number): number {
   return key % MAX_LINKED_THREADS;
 }
 
+/** The session number on its thread of a directory key. */
+export function sessionOfKey(key: number): number {
+  return (key - threadOfKey(key)) / MAX_LINKED_THREADS;
+}
+
 /** The receipt of I/O thread `thread`'s stanza `number`: negative, so it never meets the pool's (0, 1, …). */
 export function linkReceipt(thread: number, number: number): number {
   return -1 - directoryKey(thread, number);
@@ -92,8 +102,7 @@ export function linkReceipt(thread: number, number: number): number {
 /** The thread and its number of a receipt from `linkReceipt`. */
 export function linkReceiptOwner(receipt: number): { thread: number; number: number } {
   const key = -1 - receipt;
-  const thread = threadOfKey(key);
-  return { thread, number: (key - thread) / MAX_LINKED_THREADS };
+  return { thread: threadOfKey(key), number: sessionOfKey(key) };
 }
 
 /** Adds `receipt` to flat `[start, end)` pairs, extending the last pair when receipts come in order. */

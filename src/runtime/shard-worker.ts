@@ -15,10 +15,12 @@ import {
   appendDelivery,
   linkReceipt,
   linkReceiptOwner,
+  sessionOfKey,
   threadOfKey,
   toDelivery,
   FAILED_STANZA,
   type AttachTask,
+  type LinkDelivery,
   type LinkOutput,
   type LinkRequest,
   type ShardReply,
@@ -251,15 +253,19 @@ class PortOutbox implements Outbox {
   private split(delivery: Delivery): void {
     const { head, tail } = delivery;
     let viaPool: string[] | undefined;
-    const byThread: (string[] | undefined)[] = [];
+    const byThread: (LinkDelivery | undefined)[] = [];
     for (const jid of delivery.to) {
       const key = this.directory.get(jid);
       const thread = key === undefined ? -1 : threadOfKey(key);
       if (thread < 0 || this.links[thread] === undefined) (viaPool ??= []).push(jid);
-      else (byThread[thread] ??= []).push(jid);
+      else {
+        const forThread = (byThread[thread] ??= { head, tail, to: [], ids: [] });
+        forThread.to.push(jid);
+        forThread.ids.push(sessionOfKey(key!));
+      }
     }
     if (viaPool !== undefined) appendDelivery(this.deliveries, { head, tail, to: viaPool });
-    byThread.forEach((to, thread) => to !== undefined && appendDelivery(this.outputFor(thread).deliveries, { head, tail, to }));
+    byThread.forEach((forThread, thread) => forThread !== undefined && appendDelivery(this.outputFor(thread).deliveries, forThread));
   }
 
   private scheduleFlush(): void {
