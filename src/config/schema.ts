@@ -38,6 +38,13 @@ export const configSchema = z
         // Absent: clusterTiming's defaults.
         heartbeat_seconds: z.number().positive().max(60).optional(),
         node_timeout_seconds: z.number().positive().max(600).optional(),
+        // What every subject of the cluster starts with: two clusters on one NATS need two prefixes.
+        subject_prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/, 'must be NATS subject tokens (letters, digits, "-", "_") joined by "."')
+          .default('conclave'),
+        // Bytes sent to one other node and not yet acknowledged by it; past this, what is for that node gets `wait`.
+        max_pending_bytes_per_peer: z.number().int().min(1024).default(16 * 1024 * 1024),
         store: z
           .object({
             rooms_bucket: natsName.default('conclave_rooms'),

@@ -21,6 +21,8 @@ export function clusterSettings(nats: TestNats, node: string): ClusterSettings {
   return {
     node,
     nats: { servers: [nats.url] },
+    subject_prefix: 'conclave',
+    max_pending_bytes_per_peer: 16 * 1024 * 1024,
     store: { rooms_bucket: 'conclave_rooms', archive_stream: 'conclave_archive', accounts_bucket: 'conclave_accounts', replicas: 1 },
   };
 }
