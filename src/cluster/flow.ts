@@ -7,12 +7,17 @@
 // (`cluster.max_pending_bytes_per_peer`): past the cap, stanzas for that peer
 // are answered with `wait` and room deliveries to it are dropped and counted,
 // until its acknowledgements catch up. A peer that leaves or comes back, or a
-// connection that was lost, starts from nothing pending: whatever was in
-// flight then is delivered or gone, never waited for.
+// connection that was lost, starts from nothing pending: the stanzas that were
+// in flight then go back to the node, whose senders hear `wait` rather than
+// silence (NATS core delivers at most once: they may be lost).
+
+import type { Element } from '../xml/element.js';
 
 interface Sent {
   seq: number;
   bytes: number;
+  /** The stanzas in it whose senders would wait for an answer. */
+  stanzas: readonly Element[];
 }
 
 interface PeerFlow {
@@ -36,12 +41,12 @@ export class PeerWindows {
     return this.peers.get(peer)?.pendingBytes ?? 0;
   }
 
-  /** Counts a message of `bytes` sent to `peer`; returns its number. */
-  sent(peer: string, bytes: number): number {
+  /** Counts a message of `bytes` sent to `peer`, with the stanzas in it; returns its number. */
+  sent(peer: string, bytes: number, stanzas: readonly Element[]): number {
     let flow = this.peers.get(peer);
     if (!flow) this.peers.set(peer, (flow = { nextSeq: 1, unacked: [], pendingBytes: 0 }));
     const seq = flow.nextSeq++;
-    flow.unacked.push({ seq, bytes });
+    flow.unacked.push({ seq, bytes, stanzas });
     flow.pendingBytes += bytes;
     return seq;
   }
@@ -55,13 +60,16 @@ export class PeerWindows {
     flow.unacked.splice(0, handled);
   }
 
-  /** Forgets what was pending toward `peer` (it left or came back), or toward every peer. */
-  reset(peer?: string): void {
+  /** Forgets what was pending toward `peer` (it left or came back), or toward every peer; returns the stanzas that were. */
+  reset(peer?: string): Element[] {
+    const unanswered: Element[] = [];
     // The numbering goes on: a late acknowledgement of an old message must not cover a new one.
     for (const [name, flow] of this.peers) {
       if (peer !== undefined && name !== peer) continue;
+      for (const sent of flow.unacked) unanswered.push(...sent.stanzas);
       flow.unacked = [];
       flow.pendingBytes = 0;
     }
+    return unanswered;
   }
 }

@@ -32,7 +32,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { headers, RequestStrategy, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
 import { clusterTiming } from '../config/schema.js';
-import { errorAnswer } from '../xmpp/errors.js';
+import { errorAnswer, isAnswerable } from '../xmpp/errors.js';
 import { bareJid, jidResource } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
@@ -127,9 +127,16 @@ export class ClusterNode {
   /** Another process heartbeats under this node's name. */
   private duplicate = false;
   private readonly listeners = new Set<(change: MembershipChange) => void>();
+  private readonly connectionListeners = new Set<(connected: boolean) => void>();
   private service: ServiceBridge | undefined;
   private readonly heartbeatMs: number;
   private readonly timeoutMs: number;
+  /**
+   * From the moment NATS is lost until the node is back in the cluster (its
+   * rooms dropped if it was counted out): it then acts as no room's owner and
+   * sends nothing to the others. /ready says "cluster: disconnected".
+   */
+  private cutOff = false;
   /** When another node's heartbeat last arrived (undefined before any). */
   private lastHeardOther: number | undefined;
 
@@ -174,6 +181,12 @@ export class ClusterNode {
     return this.membership.members;
   }
 
+  /** Calls `listener` each time the node is cut off from the cluster (false) or back in it (true); tests wait on it. */
+  onConnection(listener: (connected: boolean) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
   /** Calls `listener` on every membership change (tests wait on it). */
   onChange(listener: (change: MembershipChange) => void): () => void {
     this.listeners.add(listener);
@@ -186,15 +199,19 @@ export class ClusterNode {
     this.service = new ServiceBridge(this.settings, this.nats, this.subjects.service, this.self, () => this.members, this.log);
     this.heartbeat();
     this.heartbeats = setInterval(() => {
-      if (this.connection.up) this.heartbeat();
+      if (!this.cutOff) this.heartbeat();
       this.membership.sweep(Date.now());
     }, this.heartbeatMs);
-    this.connection.onChange((up) => (up ? void this.reconnected() : this.windows.reset()));
+    this.connection.onChange((up) => {
+      if (up) return void this.reconnected();
+      this.setCutOff(true);
+      this.lostInFlight();
+    });
   }
 
   /** Whether NATS is reachable, and what could not cross for want of it or of a peer keeping up. */
   health(): ClusterHealth {
-    return { connected: this.connection.up, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped };
+    return { connected: !this.cutOff, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped };
   }
 
   /** The node that owns the room a stanza is for; service-wide stanzas stay here. */
@@ -208,7 +225,7 @@ export class ClusterNode {
   readonly dispatch = (stanza: Element, sender?: StanzaSender): void => {
     const to = stanza.attrs.to ?? '';
     // Cut off, this node cannot tell whether it still owns a room: it acts as no room's owner.
-    if (!this.connection.up && bareJid(to).includes('@')) return this.refuse(stanza, 'unreachable');
+    if (this.cutOff && bareJid(to).includes('@')) return this.refuse(stanza, 'unreachable');
     const owner = this.ownerOf(to);
     if (owner === this.self) this.local?.dispatch(stanza, sender);
     else this.toPeer(owner, 'rooms', stanza);
@@ -266,7 +283,7 @@ export class ClusterNode {
    * one for anything else. False when no other node has a session.
    */
   forward(stanza: Element, jid: string): boolean {
-    if (!this.connection.up) {
+    if (this.cutOff) {
       // Whether another node has the user is not known now: a wait, not an offline message or a cancel. Presences just lapse.
       if (stanza.name !== 'presence') this.refuse(stanza, 'unreachable');
       return true;
@@ -353,7 +370,6 @@ export class ClusterNode {
    * heartbeat and re-reads this node's sessions) and re-reads theirs.
    */
   private async reconnected(): Promise<void> {
-    this.windows.reset();
     // Silent for about as long as the others wait (a heartbeat of margin either side): they have counted it out.
     const silentMs = this.lastHeardOther === undefined ? 0 : Date.now() - this.lastHeardOther;
     if (this.local && silentMs > this.timeoutMs - 2 * this.heartbeatMs) {
@@ -361,9 +377,21 @@ export class ClusterNode {
       await this.local.restartRooms();
     }
     if (!this.connection.up) return;
+    this.lostInFlight();
+    this.setCutOff(false);
     this.publish(this.subjects.hello, { node: this.self, instance: this.instance } satisfies Heartbeat);
     this.heartbeat();
     for (const node of this.membership.members) if (node !== this.self) void this.readSessions(node);
+  }
+
+  /** What was sent to `node` (or to any) and not acknowledged will not be: its senders hear `wait`. */
+  private lostInFlight(node?: string): void {
+    for (const stanza of this.windows.reset(node)) this.refuse(stanza, 'unreachable');
+  }
+
+  private setCutOff(cutOff: boolean): void {
+    this.cutOff = cutOff;
+    for (const listener of this.connectionListeners) listener(!cutOff);
   }
 
   /** Replaces what the directory knows of `node` with its sessions as it lists them now. */
@@ -408,12 +436,12 @@ export class ClusterNode {
     for (const node of change.left) {
       for (const jid of this.directory.drop(node)) this.sessionLost(jid);
       this.batches.delete(node);
-      this.windows.reset(node);
+      this.lostInFlight(node);
       this.log.warn({ left: node, members: change.members }, 'cluster node out: its rooms re-home');
     }
     for (const node of change.joined) {
       this.log.info({ joined: node, members: change.members }, 'cluster node in');
-      this.windows.reset(node);
+      this.lostInFlight(node);
       void this.readSessions(node);
     }
     for (const listener of this.listeners) listener(change);
@@ -480,7 +508,7 @@ export class ClusterNode {
   }
 
   private refusalFor(node: string): Refusal | undefined {
-    if (!this.connection.up) return 'unreachable';
+    if (this.cutOff) return 'unreachable';
     if (!this.windows.open(node)) return 'peer_full';
     return undefined;
   }
@@ -492,7 +520,7 @@ export class ClusterNode {
     if (error === undefined) return;
     const to = error.attrs.to ?? '';
     if (this.local?.serves(to)) this.local.fromCluster(error);
-    else if (this.connection.up) this.forward(error, to);
+    else if (!this.cutOff) this.forward(error, to);
   }
 
   private batchFor(node: string): Batch {
@@ -520,13 +548,13 @@ export class ClusterNode {
     this.announcements = [];
     this.acksDue = new Map();
     this.batches = new Map();
-    const up = this.connection.up;
+    const up = !this.cutOff;
     if (up && announcements.length > 0) this.publish(this.subjects.sessions, { node: this.self, changes: announcements });
     if (up) for (const [node, seq] of acksDue) this.publish(this.subjects.acks(node), { node: this.self, seq });
     const limit = this.payloadLimit();
     for (const [node, batch] of batches) {
       for (const { payload, stanzas } of encodeBatch(batch, limit)) {
-        if (up && this.publishBatch(node, payload)) continue;
+        if (up && this.publishBatch(node, payload, stanzas)) continue;
         for (const stanza of stanzas) this.refuse(stanza, 'unreachable');
       }
       if (!up) count(this.dropped, 'unreachable', batch.deliveries.length);
@@ -534,11 +562,11 @@ export class ClusterNode {
   }
 
   /** One message of a batch, numbered for the receiver's acknowledgement and counted as pending until it comes. */
-  private publishBatch(node: string, payload: string): boolean {
+  private publishBatch(node: string, payload: string, stanzas: readonly Element[]): boolean {
     const head = headers();
     head.set(FROM_HEADER, this.self);
     // Its length in UTF-16 units: near enough to its bytes for a cap.
-    head.set(SEQ_HEADER, String(this.windows.sent(node, payload.length)));
+    head.set(SEQ_HEADER, String(this.windows.sent(node, payload.length, stanzas.filter(isAnswerable))));
     return this.publish(this.subjects.node(node), payload, head);
   }
 
