@@ -17,10 +17,10 @@ import { connect as natsConnect, StorageType, type NatsConnection } from 'nats';
 import type { ClusterNode } from '../../src/cluster/node.js';
 import { ownerOf } from '../../src/cluster/placement.js';
 import type { Element } from '../../src/xml/element.js';
-import { membersBecome, startNode, TEST_TIMING, type TestNode } from '../helpers/cluster.js';
+import { membersBecome, startNode, type TestNode } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
-import { rawClient, spawnServer, type RawClient } from '../helpers/server.js';
+import { rawClient, spawnServer, startTestServer, type RawClient } from '../helpers/server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const BOTH = ['n1', 'n2'];
@@ -362,6 +362,65 @@ describe('the session directory of a node with more sessions than one NATS messa
       await n2?.close();
       await n1.close();
       await nats.stop();
+    }
+  });
+});
+
+describe('a node whose peer stops reading', { timeout: 120_000 }, () => {
+  it('caps what it has pending toward it: past the cap, stanzas for it get wait; once it reads again, they go', async () => {
+    const nats = await startNats();
+    // The peer is not counted out while stopped: only the cap holds the sender back.
+    const timing = { heartbeat_seconds: 0.2, node_timeout_seconds: 600 };
+    const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-flow-'));
+    const config = join(folder, 'n2.yaml');
+    const cluster2 = { node: 'n2', nats: { servers: [nats.url] }, ...timing };
+    await writeFile(config, JSON.stringify({ data_dir: join(folder, 'data'), log_level: 'warn', client: { port: 0, io_threads: 1 }, muc: { shards: 1 }, cluster: cluster2 }));
+    const peer = await spawnServer(['--profile', 'scansion', '--config', config]);
+    const n1 = (await startTestServer({
+      ...HTTP,
+      muc: { shards: 1 },
+      cluster: { node: 'n1', nats: { servers: [nats.url] }, ...timing, max_pending_bytes_per_peer: 1024 },
+    })) as TestNode;
+    const clients: { close(): Promise<void> }[] = [];
+    try {
+      await membersBecome(n1.cluster, BOTH);
+      const room = roomOwnedBy('n2', BOTH, 'stalled');
+      const alice = await MucTestClient.login(n1.port, 'alice');
+      clients.push(alice);
+      await alice.createRoom(room, 'Alice');
+
+      peer.process.kill('SIGSTOP');
+      let sent = 0;
+      for (;;) {
+        alice.client.send(`<message type='groupchat' to='${room}' id='g${sent}'><body>${'x'.repeat(100)}</body></message>`);
+        sent++;
+        // Each is either on its way (answered later) or refused now: wait for the first refusal.
+        const refusal = alice.client.queue.find((stanza) => stanza.attrs.type === 'error');
+        if (refusal) {
+          assert.match(errorOf(refusal), /^wait <resource-constraint/);
+          break;
+        }
+        await sleep(10);
+      }
+      assert.ok(sent > 1, 'the first messages went');
+      assert.ok((await metric(n1, /^conclave_cluster_refused_total\{reason="peer_full"\} (\d+)$/m)) >= 1);
+
+      peer.process.kill('SIGCONT');
+      // The peer handles what it was sent and acknowledges it: the room echoes the messages that went, then takes new ones.
+      await alice.client.next((stanza) => stanza.name === 'message' && stanza.attrs.id === 'g0' && stanza.attrs.type === 'groupchat');
+      for (;;) {
+        alice.say(room, 'after');
+        const answer = await alice.client.next((stanza) => stanza.name === 'message' && (stanza.getChildText('body') === 'after' || stanza.attrs.type === 'error'));
+        if (answer.attrs.type === 'groupchat') break;
+        await sleep(50);
+      }
+    } finally {
+      peer.process.kill('SIGCONT');
+      await Promise.all(clients.map((client) => client.close()));
+      await peer.stop('SIGKILL');
+      await n1.close();
+      await nats.stop();
+      await rm(folder, { recursive: true, force: true });
     }
   });
 });
