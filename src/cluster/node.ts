@@ -319,7 +319,7 @@ export class ClusterNode {
   }
 
   private listen(): void {
-    const { nats, self } = this;
+    const { self } = this;
     this.subscribe(this.subjects.heartbeat, (beat: Heartbeat) => {
       if (beat.node === self) {
         if (beat.instance !== this.instance && !this.duplicate) {
@@ -374,7 +374,8 @@ export class ClusterNode {
     const silentMs = this.lastHeardOther === undefined ? 0 : Date.now() - this.lastHeardOther;
     if (this.local && silentMs > this.timeoutMs - 2 * this.heartbeatMs) {
       this.log.warn({ silentMs }, 'cluster: this node was counted out; ending its rooms here (their occupants hear 332) before it rejoins');
-      await this.local.restartRooms();
+      // The shards restart as after a crash (logged as one): their workers take the rooms and the leases with them.
+      await this.local.restartRooms().catch((err: unknown) => this.log.error({ err }, 'cluster: could not end the rooms of a node counted out'));
     }
     if (!this.connection.up) return;
     this.lostInFlight();
