@@ -4,7 +4,7 @@
 // meanwhile the node answers what needs the cluster with a temporary error
 // (node.ts), /ready says "cluster: disconnected" and the log says when it went
 // and came back. A connection that stays open but carries nothing (a silent
-// partition) is found by the client's pings within about node_timeout_seconds.
+// partition) is found by the client's pings within about 1.5 node_timeout_seconds.
 
 import { connect, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
@@ -53,8 +53,9 @@ export class ClusterConnection {
         name: `conclave-${cluster.node}`,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
-        // Two unanswered pings make the connection stale: a silent cut is seen in about node_timeout_seconds.
-        pingInterval: Math.max(100, timeoutMs / 2),
+        // A third ping due with two unanswered makes the connection stale: a silent cut is seen within
+        // about 1.5 node_timeout_seconds; never under a second apart, lest a busy event loop look like a cut.
+        pingInterval: Math.max(1000, timeoutMs / 2),
         maxPingOut: 2,
       });
       return new ClusterConnection(nats, log);

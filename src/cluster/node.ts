@@ -385,6 +385,15 @@ export class ClusterNode {
     for (const node of this.membership.members) if (node !== this.self) void this.readSessions(node);
   }
 
+  /** The turn's batch for a node that is out: its room stanzas go to the rooms' new owners, the others' senders hear `wait`. */
+  private unsent(node: string): void {
+    const batch = this.batches.get(node);
+    this.batches.delete(node);
+    for (const stanza of batch?.rooms ?? []) this.dispatch(stanza);
+    for (const stanza of batch?.relayed ?? []) this.relay(stanza);
+    for (const stanza of batch?.stanzas ?? []) this.refuse(stanza, 'unreachable');
+  }
+
   /** What was sent to `node` (or to any) and not acknowledged will not be: its senders hear `wait`. */
   private lostInFlight(node?: string): void {
     for (const stanza of this.windows.reset(node)) this.refuse(stanza, 'unreachable');
@@ -436,7 +445,7 @@ export class ClusterNode {
   private membersChanged(change: MembershipChange): void {
     for (const node of change.left) {
       for (const jid of this.directory.drop(node)) this.sessionLost(jid);
-      this.batches.delete(node);
+      this.unsent(node);
       this.lostInFlight(node);
       this.log.warn({ left: node, members: change.members }, 'cluster node out: its rooms re-home');
     }
@@ -457,16 +466,17 @@ export class ClusterNode {
       this.acksDue.set(from, seq);
       this.scheduleFlush();
     }
-    for (const plain of batch.rooms) {
-      const stanza = Element.revive(plain);
-      // The sender's view of the members was not ours: pass it on once, to whom we see as the owner.
-      const owner = this.ownerOf(stanza.attrs.to ?? '');
-      if (owner === this.self) this.toLocalRoom(stanza);
-      else this.toPeer(owner, 'relayed', stanza);
-    }
+    for (const plain of batch.rooms) this.relay(Element.revive(plain));
     for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain));
     if (batch.deliveries.length > 0) local.deliver(batch.deliveries);
     for (const plain of batch.stanzas) local.fromCluster(Element.revive(plain));
+  }
+
+  /** A room stanza from another node's session to its room's owner as this node sees it (the sender's view may differ): passed on once at most. */
+  private relay(stanza: Element): void {
+    const owner = this.ownerOf(stanza.attrs.to ?? '');
+    if (owner === this.self) this.toLocalRoom(stanza);
+    else this.toPeer(owner, 'relayed', stanza);
   }
 
   /** A room stanza from another node's session, noting the rooms that session is in. */
