@@ -14,9 +14,7 @@ import { scenarioNamed, type ScenarioResult } from './scenarios/index.js';
 import { parametersOf } from './scenarios/scenario.js';
 import { loadAverage } from './server-probe.js';
 import {
-  BENCH_DOMAIN,
-  BENCH_MUC_DOMAIN,
-  BENCH_PASSWORD,
+  benchTarget,
   SERVER_KINDS,
   serverKind,
   type RunningServer,
@@ -139,6 +137,8 @@ export const COMPARE_WORKLOADS: readonly Workload[] = [
 ];
 
 export const COMPARE_SERVERS: readonly string[] = SERVER_KINDS.map((kind) => kind.name);
+/** The clusters are asked for by name (--servers conclave,conclave-cluster): they would lengthen every run by a fifth each. */
+const DEFAULT_SERVERS = COMPARE_SERVERS.filter((name) => !name.startsWith('conclave-cluster'));
 /** prosody-default-gc is a reference figure; the quick run leaves it out. */
 const QUICK_SERVERS = ['conclave', 'prosody', 'ejabberd', 'limit'];
 
@@ -205,7 +205,7 @@ export async function compare(options: CompareOptions): Promise<string> {
     // The generator (this process and the ones it forks) on CPU 1, each server on CPU 0.
     execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   }
-  const kinds = (options.servers ?? (options.quick ? QUICK_SERVERS : COMPARE_SERVERS)).map((name) => {
+  const kinds = (options.servers ?? (options.quick ? QUICK_SERVERS : DEFAULT_SERVERS)).map((name) => {
     const kind = serverKind(name);
     if (!kind) throw new Error(`unknown server "${name}" (known: ${COMPARE_SERVERS.join(', ')})`);
     return kind;
@@ -280,15 +280,7 @@ export async function compare(options: CompareOptions): Promise<string> {
         try {
           measurement.result = await scenario.run(
             {
-              target: {
-                host: '127.0.0.1',
-                port: server.port,
-                domain: BENCH_DOMAIN,
-                mucDomain: BENCH_MUC_DOMAIN,
-                auth: 'plain',
-                password: BENCH_PASSWORD,
-                serverPid: server.pid,
-              },
+              target: benchTarget(server),
               generators: options.generators,
               log: (line) => options.log(`   ${line}`),
             },

@@ -16,7 +16,7 @@ import type {
   WritesResult,
 } from './generator-protocol.js';
 import { createLatencyHistogram, encodeHistogram, monotonicMicros } from './latency.js';
-import { LoadClient, type DeliverySink, type MobileMode } from './load-client.js';
+import { addressFor, LoadClient, type DeliverySink, type MobileMode } from './load-client.js';
 
 const TICK_MS = 5;
 const CLOSE_GRACE_MS = 3000;
@@ -49,7 +49,7 @@ function clientFor(id: number, mobile?: MobileMode): LoadClient {
   const existing = clients.get(id);
   if (existing && existing.isOpen) return existing;
   const client = new LoadClient(
-    setup.server,
+    addressFor(setup.server, id),
     `${setup.userPrefix}${id}`,
     `n${id}`,
     deliveries,

@@ -28,6 +28,22 @@ export interface ServerAddress {
   mucDomain: string;
   auth: AuthMechanism;
   password: string;
+  /**
+   * The nodes of a cluster: client `id` connects to `spread[id % length]`
+   * instead of host and port, so a room's occupants are on every node.
+   */
+  spread?: readonly Endpoint[];
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** Where client `id` connects: round-robin over the spread, if any. */
+export function addressFor(server: ServerAddress, id: number): ServerAddress {
+  const spread = server.spread ?? [];
+  return spread.length === 0 ? server : { ...server, ...spread[id % spread.length]! };
 }
 
 /** Receives what the traffic phase measures. */

@@ -8,7 +8,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LoadClient } from './load-client.js';
+import { connect, RequestStrategy } from 'nats';
+import { LoadClient, type Endpoint } from './load-client.js';
+import type { BenchTarget, ServerProcess } from './scenarios/common.js';
+import { SUBJECTS, type NodeStatus } from '../src/cluster/node.js';
 import type { Durability } from '../src/store/database.js';
 
 const PEERS_DIRECTORY = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
@@ -31,8 +34,13 @@ export const BENCH_PASSWORD = 'bench';
 export type ServerLimits = 'lifted' | 'stock';
 
 export interface RunningServer {
-  pid: number;
+  /** Its processes: one, or a cluster's nodes and nats-server. */
+  processes: ServerProcess[];
   port: number;
+  /** A cluster's client ports, the clients going to each in turn. */
+  spread?: Endpoint[];
+  /** A cluster's nats-server monitoring URL. */
+  natsMonitor?: string;
   /** The command line that started it, with the configuration file's path. */
   command: string;
   stop(): Promise<void>;
@@ -59,6 +67,21 @@ interface Launch {
   executable: string;
   args: string[];
   env?: Record<string, string>;
+}
+
+/** Where a scenario's clients go to reach a server started here, and what to measure. */
+export function benchTarget(server: RunningServer): BenchTarget {
+  return {
+    host: '127.0.0.1',
+    port: server.port,
+    domain: BENCH_DOMAIN,
+    mucDomain: BENCH_MUC_DOMAIN,
+    auth: 'plain',
+    password: BENCH_PASSWORD,
+    spread: server.spread,
+    serverProcesses: server.processes,
+    natsMonitor: server.natsMonitor,
+  };
 }
 
 /** Fills a template's @NAME@ placeholders. */
@@ -140,7 +163,7 @@ async function launch(
   }
   const shown = argv.map((arg) => (/[\s"']/.test(arg) ? `'${arg}'` : arg)).join(' ');
   const envText = Object.entries(env ?? {}).map(([key, value]) => `${key}=${value} `).join('');
-  return { pid: child.pid!, port, command: `${envText}${shown}`, stop };
+  return { processes: [{ name, pid: child.pid! }], port, command: `${envText}${shown}`, stop };
 }
 
 async function waitUntilReady(port: number, child: ChildProcess): Promise<void> {
@@ -208,38 +231,146 @@ function prosody(name: string, generationalGc: boolean): ServerKind {
   };
 }
 
+function conclaveVersion(): string {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    return `${version} (${commit})`;
+  } catch {
+    return version;
+  }
+}
+
+/** Conclave from bench/peers/conclave.yaml, with `extra` (YAML) appended: a cluster node's section. */
+function launchConclave(name: string, pin: boolean, durability: Durability, extra: string): Promise<RunningServer> {
+  return launch(name, pin, (directory, port) => {
+    const config = join(directory, 'conclave.yaml');
+    const values = { PORT: String(port), DATA_DIR: directory, DOMAIN: BENCH_DOMAIN, MUC_DOMAIN: BENCH_MUC_DOMAIN, DURABILITY: durability };
+    writeFileSync(config, render('conclave.yaml', values) + extra);
+    return { executable: process.execPath, args: [CONCLAVE_MAIN, 'start', '--config', config] };
+  });
+}
+
+/**
+ * nats-server (JetStream, monitoring on) and Conclave nodes on it, one after
+ * the other, ready once each node sees all of them: before that, a room's
+ * owner could still change under the workload.
+ */
+async function launchCluster(pin: boolean, durability: Durability, names: readonly string[]): Promise<RunningServer> {
+  const nats = await launchNats(pin);
+  const nodes: RunningServer[] = [];
+  const stop = async (): Promise<void> => {
+    for (const node of nodes.reverse()) await node.stop();
+    await nats.stop();
+  };
+  try {
+    for (const node of names) {
+      const section = `\ncluster:\n  node: ${node}\n  nats: { servers: ["${nats.url}"] }\n`;
+      nodes.push(await launchConclave(node, pin, durability, section));
+    }
+    await membersSeeEachOther(nats.url, names);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    processes: [...nodes.flatMap((node) => node.processes), ...nats.processes],
+    port: nodes[0]!.port,
+    spread: nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
+    natsMonitor: nats.monitor,
+    command: [nats.command, ...nodes.map((node) => node.command)].join(' ; '),
+    stop,
+  };
+}
+
+const CLUSTER_NODES = ['n1', 'n2', 'n3'];
+
+function natsServerMissing(): string | null {
+  return onPath('nats-server') ? null : 'nats-server is not installed (apt-get install nats-server)';
+}
+
+/** nats-server on free loopback ports, its store in a scratch folder, ready once its monitoring endpoint answers. */
+export async function launchNats(pin: boolean): Promise<RunningServer & { url: string; monitor: string }> {
+  const [port, monitorPort] = [await freePort(), await freePort()];
+  const directory = mkdtempSync(join(tmpdir(), 'conclave-bench-nats-'));
+  const args = ['-js', '-sd', directory, '-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort)];
+  const argv = pin ? ['taskset', '-c', '0', 'nats-server', ...args] : ['nats-server', ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    await terminate(child, exited);
+    rmSync(directory, { recursive: true, force: true });
+  };
+  const monitor = `http://127.0.0.1:${monitorPort}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(`nats-server exited (${child.exitCode ?? child.signalCode})`);
+    }
+    const healthy = await fetch(`${monitor}/healthz`).then((response) => response.ok, () => false);
+    if (healthy) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error('nats-server did not start');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { processes: [{ name: 'nats-server', pid: child.pid! }], port, url: `nats://127.0.0.1:${port}`, monitor, command: argv.join(' '), stop };
+}
+
+/** Waits until every node answers the cluster's status request naming all of `nodes` as members. */
+async function membersSeeEachOther(natsUrl: string, nodes: readonly string[]): Promise<void> {
+  const wanted = [...nodes].sort().join(' ');
+  const nats = await connect({ servers: natsUrl, name: 'bench' });
+  try {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const views: string[] = [];
+      try {
+        for await (const reply of await nats.requestMany(SUBJECTS.status, '', { strategy: RequestStrategy.Timer, maxWait: 500 })) {
+          views.push([...reply.json<NodeStatus>().members].sort().join(' '));
+        }
+      } catch {
+        // No node answered yet.
+      }
+      if (views.length === nodes.length && views.every((view) => view === wanted)) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`the cluster's nodes did not all see ${wanted}`);
+  } finally {
+    await nats.close();
+  }
+}
+
 export const SERVER_KINDS: readonly ServerKind[] = [
   {
     name: 'conclave',
     description: 'Conclave from this tree (dist/), bench/peers/conclave.yaml',
     template: 'conclave.yaml',
-    version: () => {
-      const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-        version: string;
-      };
-      try {
-        const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-        return `${version} (${commit})`;
-      } catch {
-        return version;
-      }
-    },
+    version: conclaveVersion,
     unavailable: () => null,
-    start: ({ pin, durability }) =>
-      launch('conclave', pin, (directory, port) => {
-        const config = join(directory, 'conclave.yaml');
-        writeFileSync(
-          config,
-          render('conclave.yaml', {
-            PORT: String(port),
-            DATA_DIR: directory,
-            DOMAIN: BENCH_DOMAIN,
-            MUC_DOMAIN: BENCH_MUC_DOMAIN,
-            DURABILITY: durability,
-          }),
-        );
-        return { executable: process.execPath, args: [CONCLAVE_MAIN, 'start', '--config', config] };
-      }),
+    start: ({ pin, durability }) => launchConclave('conclave', pin, durability, ''),
+  },
+  {
+    name: 'conclave-cluster',
+    description:
+      'three Conclave nodes from this tree, bench/peers/conclave.yaml with a cluster: section, on one nats-server ' +
+      '(JetStream); clients spread over the nodes in turn; server CPU is all four processes',
+    template: 'conclave.yaml',
+    version: conclaveVersion,
+    unavailable: natsServerMissing,
+    start: ({ pin, durability }) => launchCluster(pin, durability, CLUSTER_NODES),
+  },
+  {
+    name: 'conclave-cluster-1',
+    description:
+      'one Conclave node with a cluster: section on nats-server: the JetStream store and the cluster code with nothing ' +
+      'crossing between nodes, to tell the store from the crossings',
+    template: 'conclave.yaml',
+    version: conclaveVersion,
+    unavailable: natsServerMissing,
+    start: ({ pin, durability }) => launchCluster(pin, durability, CLUSTER_NODES.slice(0, 1)),
   },
   prosody('prosody', true),
   prosody('prosody-default-gc', false),

@@ -13,6 +13,8 @@ import { renderBarChart, renderLineChart } from './charts.js';
 
 const SERVER_COLORS: Record<string, string> = {
   conclave: '#1f77b4',
+  'conclave-cluster': '#17becf',
+  'conclave-cluster-1': '#9edae5',
   prosody: '#2ca02c',
   'prosody-default-gc': '#98df8a',
   ejabberd: '#d62728',
@@ -380,6 +382,8 @@ function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
     out.push(...equalLoadTable(run, workload, names), '');
   }
 
+  out.push(...clusterSection(run));
+
   if (chartFiles.length > 0) {
     out.push('## Charts', '');
     for (const file of chartFiles) out.push(`![${file.replace(/\.svg$/, '')}](${file})`, '');
@@ -420,6 +424,98 @@ function renderMarkdown(run: CompareRun, chartFiles: string[]): string {
     '',
   );
   return out.join('\n');
+}
+
+const SINGLE = 'conclave';
+const CLUSTER = 'conclave-cluster';
+/** Issue 13's targets for the cluster beside one node, at equal load. */
+const CLUSTER_TARGETS = { efficiencyRatio: 0.7, p99Ratio: 2 };
+
+/** The cluster beside the single node, when both ran: efficiency and p99 ratios, then what crossed NATS. */
+function clusterSection(run: CompareRun): string[] {
+  const names = servers(run);
+  if (!names.includes(SINGLE) || !names.includes(CLUSTER)) return [];
+  const out = [
+    '## Cluster: three nodes beside one',
+    '',
+    `\`${CLUSTER}\` is three Conclave nodes and nats-server on this machine, the clients spread over the nodes in turn ` +
+      "(a room's occupants on all three); its server CPU is all four processes'. Targets (issue 13): efficiency at least " +
+      `${CLUSTER_TARGETS.efficiencyRatio * 100}% of the single node's, p99 at equal load within ${CLUSTER_TARGETS.p99Ratio}× of it.`,
+    '',
+  ];
+  const ratio = (cluster: number | null | undefined, single: number | null | undefined): string =>
+    cluster == null || single == null || single === 0 ? '—' : `${Math.round((cluster / single) * 100)}%`;
+  const efficient = run.workloads.filter((workload) => EFFICIENCY_UNITS[workload.scenario as ScenarioResult['scenario']]);
+  out.push(
+    table(
+      ['workload', 'unit', SINGLE, CLUSTER, 'cluster ÷ single'],
+      efficient.map((workload) => {
+        const [single, cluster] = [efficiency(run, workload, SINGLE), efficiency(run, workload, CLUSTER)];
+        return [workload.name, EFFICIENCY_UNITS[workload.scenario as ScenarioResult['scenario']]!, figure(single), figure(cluster), ratio(cluster, single)];
+      }),
+    ),
+    '',
+  );
+  for (const workload of run.workloads.filter((w) => w.scenario === 'fanout')) {
+    const single = resultOf(run, workload.name, SINGLE, 'fanout');
+    const cluster = resultOf(run, workload.name, CLUSTER, 'fanout');
+    if (!single || !cluster) continue;
+    const pairs = cluster.steps.flatMap((step) => {
+      const other = single.steps.find((candidate) => candidate.offeredDeliveriesPerSecond === step.offeredDeliveriesPerSecond);
+      return other ? [[other, step] as const] : [];
+    });
+    out.push(`### ${workload.title}, at equal offered load`, '');
+    out.push(
+      table(
+        ['offered/s', 'p99 ms, single', 'p99 ms, cluster', 'cluster ÷ single', 'per CPU-s, single', 'per CPU-s, cluster', 'cluster ÷ single'],
+        pairs.map(([one, three]) => [
+          figure(one.offeredDeliveriesPerSecond),
+          figure(one.latency.p99),
+          figure(three.latency.p99),
+          ratio(three.latency.p99, one.latency.p99),
+          figure(one.deliveriesPerServerCpuSecond),
+          figure(three.deliveriesPerServerCpuSecond),
+          ratio(three.deliveriesPerServerCpuSecond, one.deliveriesPerServerCpuSecond),
+        ]),
+      ),
+      '',
+    );
+    out.push(...clusterCostTable(cluster.steps), '');
+  }
+  return out;
+}
+
+/**
+ * Where a cluster step's CPU went (each process, percent of one core) and
+ * what crossed NATS: messages and bytes each node published and received per
+ * second, and NATS bytes (in and out of nats-server) per delivered stanza.
+ */
+function clusterCostTable(steps: FanoutStep[]): string[] {
+  const measured = steps.filter((step) => step.usage.serverProcesses && step.usage.nats);
+  if (measured.length === 0) return [];
+  const processes = measured[0]!.usage.serverProcesses!.map((process) => process.name);
+  const nodes = measured[0]!.usage.nats!.nodes.map((node) => node.node);
+  const perSecond = (value: number, step: FanoutStep): string => figure(value / step.usage.wallSeconds);
+  return [
+    'Cluster cost per step: CPU of each process (% of one core); per node, NATS messages/s published → received and KiB/s ' +
+      'published → received; NATS bytes (in + out of nats-server) and server CPU microseconds per delivered stanza.',
+    '',
+    table(
+      ['offered/s', ...processes.map((name) => `${name} CPU`), ...nodes.map((node) => `${node} msgs/s`), ...nodes.map((node) => `${node} KiB/s`), 'NATS B/delivery', 'CPU µs/delivery'],
+      measured.map((step) => {
+        const { nats, serverProcesses } = step.usage;
+        const nodeTraffic = nodes.map((node) => nats!.nodes.find((candidate) => candidate.node === node));
+        return [
+          figure(step.offeredDeliveriesPerSecond),
+          ...processes.map((name) => percentOfCore(serverProcesses!.find((process) => process.name === name)?.cpuSeconds ?? null, step.usage)),
+          ...nodeTraffic.map((t) => (t ? `${perSecond(t.inMsgs, step)} → ${perSecond(t.outMsgs, step)}` : '—')),
+          ...nodeTraffic.map((t) => (t ? `${perSecond(t.inBytes / 1024, step)} → ${perSecond(t.outBytes / 1024, step)}` : '—')),
+          step.delivered === 0 ? '—' : figure((nats!.server.inBytes + nats!.server.outBytes) / step.delivered),
+          step.delivered === 0 || step.usage.serverCpuSeconds === null ? '—' : figure((step.usage.serverCpuSeconds * 1e6) / step.delivered),
+        ];
+      }),
+    ),
+  ];
 }
 
 function equalLoadTable(run: CompareRun, workload: WorkloadEntry, names: string[]): string[] {

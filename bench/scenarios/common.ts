@@ -6,11 +6,23 @@ import { randomBytes } from 'node:crypto';
 import { GeneratorPool } from '../generator-pool.js';
 import { monotonicMicros } from '../latency.js';
 import type { ServerAddress } from '../load-client.js';
+import { sampleNats, trafficBetween, type NatsSample, type NatsTraffic } from '../nats-traffic.js';
 import { machineBusySeconds, threadCpuSeconds, treeCpuSeconds, treeRssKiB } from '../server-probe.js';
 
 export interface BenchTarget extends ServerAddress {
-  /** The server's process, for its CPU and memory; null when unknown (then those figures are missing). */
-  serverPid: number | null;
+  /**
+   * The server's processes, for their CPU and memory: one, or a cluster's
+   * nodes and nats-server, all counted as the server. Empty when unknown
+   * (then those figures are missing).
+   */
+  serverProcesses: readonly ServerProcess[];
+  /** nats-server's monitoring URL, for what crosses between a cluster's nodes. */
+  natsMonitor?: string;
+}
+
+export interface ServerProcess {
+  name: string;
+  pid: number;
 }
 
 export interface ScenarioContext {
@@ -34,6 +46,15 @@ export interface ResourceUsage {
    * however many cores the machine has. Null when the server's CPU is unknown.
    */
   serverThreads: ThreadUsage[] | null;
+  /** Each server process's CPU seconds, when the server is several (a cluster). */
+  serverProcesses?: ProcessUsage[];
+  /** What crossed nats-server, for a cluster with its monitoring URL known. */
+  nats?: NatsTraffic;
+}
+
+export interface ProcessUsage {
+  name: string;
+  cpuSeconds: number | null;
 }
 
 export interface ThreadUsage {
@@ -46,24 +67,42 @@ export class Meter {
     private readonly context: ScenarioContext,
     private readonly pool: GeneratorPool,
     private readonly startedAt: number,
-    private readonly serverCpu: number | null,
+    /** Each server process's CPU seconds so far, in the order of `serverProcesses`. */
+    private readonly processCpu: (number | null)[],
     private readonly generatorCpu: number,
     private readonly machineBusy: number,
     private readonly serverThreads: Map<string, number> | null,
+    private readonly nats: NatsSample | null,
   ) {}
 
   static async start(context: ScenarioContext, pool: GeneratorPool): Promise<Meter> {
     const generatorCpu = await pool.cpuSeconds();
-    return new Meter(context, pool, monotonicMicros(), serverCpuSeconds(context), generatorCpu, machineBusySeconds(), serverThreadCpu(context));
+    const nats = await natsSample(context);
+    return new Meter(
+      context,
+      pool,
+      monotonicMicros(),
+      processCpuSeconds(context),
+      generatorCpu,
+      machineBusySeconds(),
+      serverThreadCpu(context),
+      nats,
+    );
   }
 
   async stop(): Promise<ResourceUsage> {
     const machineBusy = machineBusySeconds() - this.machineBusy;
-    const serverCpuNow = serverCpuSeconds(this.context);
+    const processCpuNow = processCpuSeconds(this.context);
     const threadsNow = serverThreadCpu(this.context);
+    const natsNow = this.nats && (await natsSample(this.context));
     const wallSeconds = (monotonicMicros() - this.startedAt) / 1e6;
     const generatorCpuSeconds = (await this.pool.cpuSeconds()) - this.generatorCpu;
-    const serverCpu = serverCpuNow === null || this.serverCpu === null ? null : serverCpuNow - this.serverCpu;
+    const processes = this.context.target.serverProcesses.map(({ name }, index) => {
+      const before = this.processCpu[index] ?? null;
+      const after = processCpuNow[index] ?? null;
+      return { name, cpuSeconds: before === null || after === null ? null : round(after - before, 2) };
+    });
+    const serverCpu = sumOf(processes.map((process) => process.cpuSeconds));
     return {
       wallSeconds: round(wallSeconds, 3),
       serverCpuSeconds: serverCpu === null ? null : round(serverCpu, 2),
@@ -71,12 +110,31 @@ export class Meter {
       otherCpuSeconds: serverCpu === null ? null : round(Math.max(0, machineBusy - serverCpu - generatorCpuSeconds), 2),
       serverRssKiB: serverRssKiB(this.context),
       serverThreads: threadsNow === null || this.serverThreads === null ? null : threadUsage(this.serverThreads, threadsNow, wallSeconds),
+      ...(processes.length > 1 && { serverProcesses: processes }),
+      ...(this.nats && natsNow && { nats: trafficBetween(this.nats, natsNow) }),
     };
   }
 }
 
+/** Every server thread's CPU seconds; with several processes, each label names its process. */
 function serverThreadCpu(context: ScenarioContext): Map<string, number> | null {
-  return context.target.serverPid === null ? null : threadCpuSeconds(context.target.serverPid);
+  const { serverProcesses } = context.target;
+  if (serverProcesses.length === 0) return null;
+  if (serverProcesses.length === 1) return threadCpuSeconds(serverProcesses[0]!.pid);
+  const threads = new Map<string, number>();
+  for (const { name, pid } of serverProcesses) {
+    for (const [thread, seconds] of threadCpuSeconds(pid)) threads.set(`${name} ${thread}`, seconds);
+  }
+  return threads;
+}
+
+function processCpuSeconds(context: ScenarioContext): (number | null)[] {
+  return context.target.serverProcesses.map(({ pid }) => treeCpuSeconds(pid));
+}
+
+function natsSample(context: ScenarioContext): Promise<NatsSample | null> {
+  const monitor = context.target.natsMonitor;
+  return monitor === undefined ? Promise.resolve(null) : sampleNats(monitor);
 }
 
 /** Each thread's CPU between two readings, in cores; threads born meanwhile count from zero. */
@@ -113,12 +171,14 @@ export function describeThreads(usage: ResourceUsage): string {
   return `server threads (cores): ${listed}${share === null ? '' : ` (busiest ${Math.round(share * 100)}% of the server's CPU)`}`;
 }
 
-function serverCpuSeconds(context: ScenarioContext): number | null {
-  return context.target.serverPid === null ? null : treeCpuSeconds(context.target.serverPid);
+export function serverRssKiB(context: ScenarioContext): number | null {
+  return sumOf(context.target.serverProcesses.map(({ pid }) => treeRssKiB(pid)));
 }
 
-export function serverRssKiB(context: ScenarioContext): number | null {
-  return context.target.serverPid === null ? null : treeRssKiB(context.target.serverPid);
+/** The sum, or null when there is nothing to sum or a value is unknown. */
+function sumOf(values: (number | null)[]): number | null {
+  if (values.length === 0 || values.includes(null)) return null;
+  return (values as number[]).reduce((total, value) => total + value, 0);
 }
 
 /** Starts the generator processes with usernames unique to this run. */
@@ -195,6 +255,21 @@ export function sleep(ms: number): Promise<void> {
 export function round(value: number, decimals = 0): number {
   const factor = 10 ** decimals;
   return Math.round(value * factor) / factor;
+}
+
+/**
+ * "n1 31%, n2 28%, n3 27%, nats-server 9%; NATS: n1 1.2k → 0.8k msgs/s, …", for
+ * a server of several processes (a cluster); empty for one process.
+ */
+export function describeProcesses(usage: ResourceUsage): string {
+  if (!usage.serverProcesses) return '';
+  const share = (seconds: number | null): string => (seconds === null ? '?' : `${Math.round((seconds / usage.wallSeconds) * 100)}%`);
+  const cpu = usage.serverProcesses.map(({ name, cpuSeconds }) => `${name} ${share(cpuSeconds)}`).join(', ');
+  const rate = (count: number): number => round(count / usage.wallSeconds);
+  const nats = usage.nats?.nodes.map(
+    (node) => `${node.node} ${rate(node.inMsgs)} → ${rate(node.outMsgs)} msgs/s, ${rate(node.inBytes / 1024)} → ${rate(node.outBytes / 1024)} KiB/s`,
+  );
+  return `server processes (CPU, % of a core): ${cpu}` + (nats ? `; NATS published → received: ${nats.join('; ')}` : '');
 }
 
 /** Per server CPU-second, or null when the server's CPU is unknown or too small to divide by. */

@@ -9,6 +9,7 @@ import type { LatencySummary } from '../latency.js';
 import {
   awaitDeliveries,
   ceilingPerSecond,
+  describeProcesses,
   describeThreads,
   Meter,
   perServerCpuSecond,
@@ -134,7 +135,8 @@ function describeStep(step: FanoutStep): string {
     `${cpu}, generator CPU ${percent(step.usage.generatorCpuSeconds, step.usage.wallSeconds)}` +
     (step.ceilingPerSecond === null ? '' : `, ceiling ${step.ceilingPerSecond}/s`) +
     (step.failure ? ` — fails on ${step.failure}` : '') +
-    (step.usage.serverThreads === null ? '' : `\n  ${describeThreads(step.usage)}`)
+    (step.usage.serverThreads === null ? '' : `\n  ${describeThreads(step.usage)}`) +
+    (step.usage.serverProcesses ? `\n  ${describeProcesses(step.usage)}` : '')
   );
 }
 

@@ -9,11 +9,12 @@ import { compare, COMPARE_SERVERS, COMPARE_WORKLOADS } from '../../bench/compare
 import { startLimitServer } from '../../bench/limit-server.js';
 import { describeFuzz, findings, fuzz, showInput } from '../../bench/fuzz/fuzz.js';
 import { readRun, writeReport } from '../../bench/report/markdown.js';
-import { describeThreads, type ResourceUsage } from '../../bench/scenarios/common.js';
+import { describeThreads, type ResourceUsage, type ServerProcess } from '../../bench/scenarios/common.js';
 import { describeSoak, soak } from '../../bench/soak.js';
 import { SCENARIOS, scenarioNamed } from '../../bench/scenarios/index.js';
 import { parametersOf, type Scenario } from '../../bench/scenarios/scenario.js';
 import { findListeningPid } from '../../bench/server-probe.js';
+import { parseSpread } from './scansion.js';
 
 const TARGET_OPTIONS = {
   host: { type: 'string', default: '127.0.0.1' },
@@ -23,6 +24,8 @@ const TARGET_OPTIONS = {
   auth: { type: 'string', default: 'plain' },
   password: { type: 'string', default: 'bench' },
   'server-pid': { type: 'string' },
+  spread: { type: 'string' },
+  'nats-monitor': { type: 'string' },
   generators: { type: 'string' },
   quick: { type: 'boolean', default: false },
   json: { type: 'string' },
@@ -48,13 +51,16 @@ function usage(): string {
     '                           mixed traffic against a Conclave it starts; RSS and latency drift; exit 1 on any crash or hang',
     '',
     'Server options: --host 127.0.0.1 --port 5222 --domain localhost --muc-domain conference.DOMAIN',
-    '  --auth plain|anonymous --password bench --server-pid PID (default: whoever listens on the port)',
+    '  --auth plain|anonymous --password bench --server-pid PID,... (default: whoever listens on the port(s))',
+    '  --spread HOST:PORT,... (a cluster: client N connects to the Nth in turn, instead of --host/--port)',
+    "  --nats-monitor URL (a cluster: nats-server's monitoring endpoint, e.g. http://127.0.0.1:8222, for NATS traffic per node)",
     `  --generators N (generator processes, default ${defaultGenerators()}) --quick (small sizes) --json FILE`,
     '',
     'Scenarios:',
     ...scenarios,
     '',
-    `compare: --servers ${COMPARE_SERVERS.join(',')} (--quick leaves out prosody-default-gc)`,
+    `compare: --servers ${COMPARE_SERVERS.join(',')} (--quick leaves out prosody-default-gc;`,
+    '         conclave-cluster, three nodes on nats-server, and conclave-cluster-1, one, run only when named)',
     `         --scenarios ${COMPARE_WORKLOADS.map((workload) => workload.name).join(',')}`,
     '         --set floodSeconds=30 (repeatable): a scenario parameter, in every workload that has it',
   ].join('\n');
@@ -103,8 +109,9 @@ async function runScenario(scenario: Scenario<string>, args: string[]): Promise<
   }
   if (values.auth !== 'plain' && values.auth !== 'anonymous') throw new Error('--auth is plain or anonymous');
   const port = number(values.port, 'port');
-  const serverPid = values['server-pid'] !== undefined ? number(values['server-pid'], 'server-pid') : findListeningPid(port);
-  if (serverPid === null) console.error('bench: server process not found; server CPU and memory will be missing (--server-pid)');
+  const spread = values.spread === undefined ? undefined : parseSpread(values.spread);
+  const serverProcesses = serverProcessesOf(values['server-pid'], spread?.map((endpoint) => endpoint.port) ?? [port]);
+  if (serverProcesses.length === 0) console.error('bench: server process not found; server CPU and memory will be missing (--server-pid)');
   const context = {
     target: {
       host: values.host,
@@ -113,7 +120,9 @@ async function runScenario(scenario: Scenario<string>, args: string[]): Promise<
       mucDomain: values['muc-domain'] ?? `conference.${values.domain}`,
       auth: values.auth,
       password: values.password,
-      serverPid,
+      spread,
+      serverProcesses,
+      natsMonitor: values['nats-monitor'],
     },
     generators: values.generators !== undefined ? number(values.generators, 'generators') : defaultGenerators(),
     log: (line: string) => console.error(line),
@@ -257,6 +266,19 @@ async function runLimitServer(args: string[]): Promise<number> {
     process.once('SIGTERM', stop);
   });
   return 0;
+}
+
+/**
+ * The processes given (`--server-pid A,B`), or those listening on the ports;
+ * none when one is not found, rather than a CPU figure missing a node.
+ */
+function serverProcessesOf(given: string | undefined, ports: number[]): ServerProcess[] {
+  if (given !== undefined) {
+    return given.split(',').map((text, index) => ({ name: `server ${index + 1}`, pid: number(text, 'server-pid') }));
+  }
+  const pids = ports.map((port) => findListeningPid(port));
+  if (pids.includes(null)) return [];
+  return pids.map((pid, index) => ({ name: ports.length === 1 ? 'server' : `:${ports[index]}`, pid: pid! }));
 }
 
 /** Two generator processes on a 2-core machine, more on bigger ones, leaving a core or so to the server. */

@@ -57,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
     options = {
       host: values.host,
       port: positiveInteger('--port', values.port),
-      spread: values.spread === undefined ? undefined : servers(values.spread),
+      spread: values.spread === undefined ? undefined : parseSpread(values.spread),
       timeout: positiveInteger('--timeout', values.timeout),
       nothingWait: positiveInteger('--nothing-wait', values['nothing-wait']),
       sendDelay: positiveInteger('--send-delay', values['send-delay']),
@@ -99,7 +99,8 @@ function list(value: string | undefined): string[] | undefined {
   return value?.split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
-function servers(value: string): Server[] {
+/** `--spread host:port,host:port,…` (also `conclave bench`'s): the servers clients go to in turn. */
+export function parseSpread(value: string): Server[] {
   const spread = list(value)!.map((server) => {
     const match = /^(.+):(\d+)$/.exec(server);
     const port = Number(match?.[2]);

@@ -19,6 +19,7 @@ import { overload } from '../../bench/scenarios/overload.js';
 import { type ScenarioContext } from '../../bench/scenarios/common.js';
 import type { ScenarioResult } from '../../bench/scenarios/index.js';
 import { parametersOf } from '../../bench/scenarios/scenario.js';
+import { benchTarget, serverKind } from '../../bench/servers.js';
 import { StanzaScanner } from '../../bench/stanza-scanner.js';
 import { openDatabase } from '../../src/store/database.js';
 import { RoomStore } from '../../src/store/rooms.js';
@@ -47,7 +48,7 @@ function contextFor(server: { process: ChildProcess; port: number }): ScenarioCo
       mucDomain: 'conference.localhost',
       auth: 'plain',
       password: 'bench',
-      serverPid: server.process.pid!,
+      serverProcesses: [{ name: 'limit', pid: server.process.pid! }],
     },
     generators: 2,
     log: () => {},
@@ -130,6 +131,51 @@ describe('bench: fan-out against the limit server', () => {
         assert.match(await readFile(join(directory, chart), 'utf8'), /^<svg xmlns='http:\/\/www.w3.org\/2000\/svg'/);
       }
     } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bench: fan-out against a three-node cluster on nats-server', () => {
+  test('spreads the clients over the nodes, counts every process as the server, reports NATS traffic per node', async () => {
+    const cluster = await serverKind('conclave-cluster')!.start({ pin: false, limits: 'lifted', durability: 'flushed', mobile: false });
+    const directory = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
+    try {
+      assert.deepEqual(cluster.processes.map((process) => process.name), ['n1', 'n2', 'n3', 'nats-server']);
+      assert.equal(cluster.spread?.length, 3);
+      const parameters = parametersOf(fanout, true, {
+        rooms: 2,
+        occupants: 6,
+        startRate: 60,
+        rateFactor: 2,
+        maxRate: 60,
+        stepSeconds: 0.5,
+        warmupSeconds: 0.2,
+        drainSeconds: 5,
+      });
+      const result = await fanout.run({ target: benchTarget(cluster), generators: 2, log: () => {} }, parameters);
+      const [step] = result.steps;
+      assert.ok(step && step.delivered > 0, JSON.stringify(result.steps));
+      assert.equal(typeof step.usage.serverCpuSeconds, 'number');
+      assert.deepEqual(step.usage.serverProcesses?.map((process) => process.name), ['n1', 'n2', 'n3', 'nats-server']);
+      const sum = step.usage.serverProcesses!.reduce((total, process) => total + process.cpuSeconds!, 0);
+      assert.ok(Math.abs(sum - step.usage.serverCpuSeconds!) < 0.05, 'the server CPU is all four processes');
+      assert.deepEqual(step.usage.nats?.nodes.map((node) => node.node), ['n1', 'n2', 'n3']);
+      // Each room has occupants on all three nodes: its owner sends deliveries to the other two.
+      assert.ok(step.usage.nats!.server.inMsgs > 0 && step.usage.nats!.server.outBytes > 0);
+
+      // The report puts the cluster beside the single node (here the same figures under both names).
+      const run = runOnTheLimitServer({ name: 'fanout-tiny', title: 'Fan-out, 2 rooms × 6', scenario: 'fanout', parameters, targets: null }, result);
+      run.servers = ['conclave', 'conclave-cluster'].map((name) => ({ ...run.servers[0]!, name }));
+      run.measurements = run.servers.map(({ name }) => ({ workload: 'fanout-tiny', server: name, result, error: null }));
+      writeReport(directory, run);
+      const markdown = await readFile(join(directory, 'README.md'), 'utf8');
+      assert.match(markdown, /## Cluster: three nodes beside one/);
+      // The ratio is 100%, or none when the tiny run used too little CPU to divide by.
+      assert.match(markdown, /\| fanout-tiny \| delivered stanzas per server CPU-second[^|]*\|[^|]+\|[^|]+\| (100%|—) \|/);
+      assert.match(markdown, /\| offered\/s \| n1 CPU \| n2 CPU \| n3 CPU \| nats-server CPU \| n1 msgs\/s/);
+    } finally {
+      await cluster.stop();
       await rm(directory, { recursive: true, force: true });
     }
   });
@@ -248,7 +294,7 @@ describe('bench: acknowledged writes against Conclave', () => {
               mucDomain: server.settings.muc.domain,
               auth: 'plain',
               password: 'bench',
-              serverPid: null,
+              serverProcesses: [],
             },
             generators: 1,
             log: () => {},
