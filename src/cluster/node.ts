@@ -29,7 +29,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { headers, RequestStrategy, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
 import { clusterTiming } from '../config/schema.js';
 import { errorAnswer, isAnswerable } from '../xmpp/errors.js';
@@ -336,7 +336,7 @@ export class ClusterNode {
       if (hello.node === self || !this.local) return;
       this.heartbeat();
       // A member back from an outage may have bound and ended sessions meanwhile, unannounced.
-      if (this.membership.members.includes(hello.node)) void this.readSessions(hello.node);
+      if (this.membership.members.includes(hello.node)) this.readSessions(hello.node);
     });
     this.subscribe(this.subjects.leaving, (beat: Heartbeat) => {
       if (beat.node !== self) this.membership.leaving(beat.node);
@@ -382,7 +382,7 @@ export class ClusterNode {
     this.setCutOff(false);
     this.publish(this.subjects.hello, { node: this.self, instance: this.instance } satisfies Heartbeat);
     this.heartbeat();
-    for (const node of this.membership.members) if (node !== this.self) void this.readSessions(node);
+    for (const node of this.membership.members) if (node !== this.self) this.readSessions(node);
   }
 
   /** The turn's batch for a node that is out: its room stanzas go to the rooms' new owners, the others' senders hear `wait`. */
@@ -404,24 +404,40 @@ export class ClusterNode {
     for (const listener of this.connectionListeners) listener(!cutOff);
   }
 
-  /** Replaces what the directory knows of `node` with its sessions as it lists them now. */
-  private async readSessions(node: string): Promise<void> {
+  /**
+   * Replaces what the directory knows of `node` with its sessions as it lists
+   * them now. The parts arrive on a subscription of this connection, so they
+   * are handled in order with the node's announcements: those it published
+   * before its answer come first and give way to it, those after it apply on
+   * top (an iterator's answer, handled a turn later, could be overtaken by a
+   * newer announcement and undo it).
+   */
+  private readSessions(node: string): void {
+    const inbox = createInbox();
     const sessions: string[] = [];
-    let complete = false;
-    try {
-      const parts = await this.nats.requestMany(this.subjects.snapshot(node), undefined, { strategy: RequestStrategy.SentinelMsg, maxWait: SNAPSHOT_WAIT_MS });
-      for await (const part of parts) {
-        if (part.data.length === 0) complete = true;
-        else sessions.push(...(JSON.parse(new TextDecoder().decode(part.data)) as string[]));
-      }
-    } catch (err) {
-      return this.log.warn({ err, node }, 'no session snapshot from a cluster node');
-    }
-    if (!complete) return this.log.warn({ node, parts: sessions.length }, 'the session snapshot of a cluster node did not arrive whole');
-    if (!this.membership.members.includes(node)) return;
-    const now = new Set(sessions);
-    // Sessions that ended unannounced (while NATS was away) leave the rooms here as on a disconnect.
-    for (const jid of this.directory.replace(node, sessions)) if (!now.has(jid)) this.sessionLost(jid);
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+      this.log.warn({ node, received: sessions.length }, 'no whole session snapshot from a cluster node');
+    }, SNAPSHOT_WAIT_MS);
+    const subscription = this.nats.subscribe(inbox, {
+      callback: (err, msg) => {
+        try {
+          if (err) throw err;
+          if (msg.data.length > 0) return void sessions.push(...(JSON.parse(new TextDecoder().decode(msg.data)) as string[]));
+        } catch (error) {
+          clearTimeout(timer);
+          subscription.unsubscribe();
+          return this.log.warn({ err: error, node }, 'no session snapshot from a cluster node');
+        }
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        if (!this.membership.members.includes(node)) return;
+        const now = new Set(sessions);
+        // Sessions that ended unannounced (while NATS was away) leave the rooms here as on a disconnect.
+        for (const jid of this.directory.replace(node, sessions)) if (!now.has(jid)) this.sessionLost(jid);
+      },
+    });
+    this.nats.publish(this.subjects.snapshot(node), undefined, { reply: inbox });
   }
 
   /** Subscribes with a JSON handler; what another node sends wrong is logged, never thrown. */
@@ -452,7 +468,7 @@ export class ClusterNode {
     for (const node of change.joined) {
       this.log.info({ joined: node, members: change.members }, 'cluster node in');
       this.lostInFlight(node);
-      void this.readSessions(node);
+      this.readSessions(node);
     }
     for (const listener of this.listeners) listener(change);
   }
