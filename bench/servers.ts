@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { connect, RequestStrategy } from 'nats';
 import { LoadClient, type Endpoint } from './load-client.js';
 import type { BenchTarget, ServerProcess } from './scenarios/common.js';
-import { SUBJECTS, type NodeStatus } from '../src/cluster/node.js';
+import { clusterSubjects } from '../src/cluster/connection.js';
+import type { NodeStatus } from '../src/cluster/node.js';
+import { DEFAULT_SUBJECT_PREFIX } from '../src/config/schema.js';
 import type { Durability } from '../src/store/database.js';
 
 const PEERS_DIRECTORY = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
@@ -328,7 +330,7 @@ async function membersSeeEachOther(natsUrl: string, nodes: readonly string[]): P
     while (Date.now() < deadline) {
       const views: string[] = [];
       try {
-        for await (const reply of await nats.requestMany(SUBJECTS.status, '', { strategy: RequestStrategy.Timer, maxWait: 500 })) {
+        for await (const reply of await nats.requestMany(clusterSubjects(DEFAULT_SUBJECT_PREFIX).status, '', { strategy: RequestStrategy.Timer, maxWait: 500 })) {
           views.push([...reply.json<NodeStatus>().members].sort().join(' '));
         }
       } catch {

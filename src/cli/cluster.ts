@@ -5,7 +5,8 @@
 
 import { parseArgs } from 'node:util';
 import { connect, RequestStrategy } from 'nats';
-import { SUBJECTS, type NodeStatus } from '../cluster/node.js';
+import { clusterSubjects } from '../cluster/connection.js';
+import type { NodeStatus } from '../cluster/node.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 
 const USAGE = `usage: conclave cluster status [--config FILE] [--profile NAME] [--wait MS]
@@ -44,7 +45,7 @@ export async function main(args: string[]): Promise<number> {
   });
   const nodes: NodeStatus[] = [];
   try {
-    const replies = await nats.requestMany(SUBJECTS.status, '', { strategy: RequestStrategy.Timer, maxWait: wait });
+    const replies = await nats.requestMany(clusterSubjects(settings.cluster.subject_prefix).status, '', { strategy: RequestStrategy.Timer, maxWait: wait });
     for await (const reply of replies) nodes.push(reply.json<NodeStatus>());
   } catch (err) {
     // No node listening is an answer too: an empty cluster.

@@ -48,10 +48,11 @@ export class SessionDirectory {
     if (nodes.size === 0) this.nodesOfBare.delete(bare);
   }
 
-  /** Replaces what is known of the node with its snapshot. */
-  replace(node: string, fullJids: readonly string[]): void {
-    this.drop(node);
+  /** Replaces what is known of the node with its snapshot; returns the full JIDs it was known to serve before. */
+  replace(node: string, fullJids: readonly string[]): string[] {
+    const before = this.drop(node);
     for (const jid of fullJids) this.bound(node, jid);
+    return before;
   }
 
   /** Forgets the node; returns the full JIDs it served. */

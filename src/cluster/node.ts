@@ -13,38 +13,38 @@
 // room's owner knows a newcomer's node before its join arrives. When a node is
 // out, the rooms here hear that its sessions left them, as on a disconnect.
 //
-// Not yet (issue 13 items 3-5): a room that changes owner starts afresh on the
+// When NATS is out of reach (connection.ts) the node keeps its sessions and
+// acts as no room's owner: every room stanza, and every stanza for a session
+// of another node, is answered with `wait` (resource-constraint), what its
+// rooms would send elsewhere is dropped and counted. Back within
+// node_timeout_seconds, nothing else happened; back later, the others have
+// counted it out and placed its rooms elsewhere, so it drops its own (their
+// occupants here hear 332, as on a restart) before it heartbeats again. Either
+// way it then says hello and every node re-reads the others' sessions. What is
+// sent to one node and not acknowledged is capped (flow.ts).
+//
+// Not yet (issue 13 item 4): a room that changes owner starts afresh on the
 // new one (its live occupants and history are lost, persistent state comes
-// from the new owner's store); stanzas between nodes carry no flow control.
+// from the new owner's store).
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type Msg, type NatsConnection } from 'nats';
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
 import { clusterTiming } from '../config/schema.js';
-import { errorAnswer } from '../xmpp/errors.js';
+import { errorAnswer, isAnswerable } from '../xmpp/errors.js';
 import { bareJid, jidResource } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { Element, el } from '../xml/element.js';
 import { emptyBatch, encodeBatch, type Batch } from './batch.js';
+import { ClusterConnection, clusterSubjects, type ClusterSubjects } from './connection.js';
 import { SessionDirectory } from './directory.js';
+import { PeerWindows } from './flow.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { ownerOf } from './placement.js';
 import { ServiceBridge } from './service-bridge.js';
-
-/** The subjects of a cluster: one for each node, and a few everyone hears. */
-export const SUBJECTS = {
-  hello: 'conclave.hello',
-  heartbeat: 'conclave.heartbeat',
-  leaving: 'conclave.leaving',
-  sessions: 'conclave.sessions',
-  status: 'conclave.status',
-  node: (node: string) => `conclave.node.${node}`,
-  snapshot: (node: string) => `conclave.node.${node}.snapshot`,
-  service: (node: string) => `conclave.node.${node}.service`,
-};
 
 /** NATS's own default, for a server that has not said its limit. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -59,6 +59,22 @@ export interface LocalNode {
   serves(jid: string): boolean;
   /** Live rooms with occupants on this node's shards. */
   rooms(): number;
+  /** Ends every room on this node's shards, their occupants here told so (332); resolves once the shards serve again. */
+  restartRooms(): Promise<void>;
+}
+
+/** Why a stanza for another node was answered with `wait` instead. */
+export type Refusal = 'unreachable' | 'peer_full';
+
+/** What /ready and /metrics show of the node's link to the cluster. */
+export interface ClusterHealth {
+  connected: boolean;
+  members: number;
+  disconnects: number;
+  /** Stanzas answered with `wait`, by why. */
+  refused: Map<Refusal, number>;
+  /** Room deliveries to other nodes' sessions that could not leave this node, by why. */
+  dropped: Map<Refusal, number>;
 }
 
 /** What a node tells `conclave cluster status`. */
@@ -75,9 +91,29 @@ interface Heartbeat {
   instance: string;
 }
 
+/** What the sender of a refused stanza reads. */
+const REFUSAL_TEXT: Record<Refusal, string> = {
+  unreachable: 'This server has lost its cluster for a moment; try again shortly',
+  peer_full: 'The cluster node serving this is not keeping up; try again shortly',
+};
+
+/** The headers of a batch: its sender, and its number in what the sender sent the receiver. */
+const FROM_HEADER = 'Conclave-From';
+const SEQ_HEADER = 'Conclave-Seq';
+
+/** How long a node waits for another's sessions (all the parts of its snapshot). */
+const SNAPSHOT_WAIT_MS = 5_000;
+
 export class ClusterNode {
   readonly self: string;
   private readonly instance = randomUUID();
+  private readonly nats: NatsConnection;
+  private readonly subjects: ClusterSubjects;
+  private readonly windows: PeerWindows;
+  /** For each node a batch came from this turn, the highest number handled: acknowledged at the turn's end. */
+  private acksDue = new Map<string, number>();
+  private readonly refused = new Map<Refusal, number>();
+  private readonly dropped = new Map<Refusal, number>();
   private readonly membership: Membership;
   private readonly directory = new SessionDirectory();
   private readonly localSessions = new Set<string>();
@@ -91,18 +127,32 @@ export class ClusterNode {
   /** Another process heartbeats under this node's name. */
   private duplicate = false;
   private readonly listeners = new Set<(change: MembershipChange) => void>();
+  private readonly connectionListeners = new Set<(connected: boolean) => void>();
   private service: ServiceBridge | undefined;
   private readonly heartbeatMs: number;
+  private readonly timeoutMs: number;
+  /**
+   * From the moment NATS is lost until the node is back in the cluster (its
+   * rooms dropped if it was counted out): it then acts as no room's owner and
+   * sends nothing to the others. /ready says "cluster: disconnected".
+   */
+  private cutOff = false;
+  /** When another node's heartbeat last arrived (undefined before any). */
+  private lastHeardOther: number | undefined;
 
   private constructor(
-    private readonly nats: NatsConnection,
+    private readonly connection: ClusterConnection,
     private readonly settings: Settings & { cluster: NonNullable<Settings['cluster']> },
     private readonly log: Logger,
   ) {
     this.self = settings.cluster.node;
+    this.nats = connection.nats;
+    this.subjects = clusterSubjects(settings.cluster.subject_prefix);
+    this.windows = new PeerWindows(settings.cluster.max_pending_bytes_per_peer);
     const timing = clusterTiming(settings.cluster);
     this.heartbeatMs = timing.heartbeat_seconds * 1000;
-    this.membership = new Membership(this.self, timing.node_timeout_seconds * 1000, (change) => this.membersChanged(change));
+    this.timeoutMs = timing.node_timeout_seconds * 1000;
+    this.membership = new Membership(this.self, this.timeoutMs, (change) => this.membersChanged(change));
   }
 
   /**
@@ -114,14 +164,8 @@ export class ClusterNode {
   static async join(settings: Settings, log: Logger): Promise<ClusterNode> {
     const cluster = settings.cluster;
     if (cluster === null) throw new Error('no cluster section');
-    let nats: NatsConnection;
-    try {
-      nats = await connect({ servers: cluster.nats.servers, name: `conclave-${cluster.node}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    } catch (err) {
-      const file = settings.sources[settings.sources.length - 1];
-      throw new ConfigError(`cannot reach NATS at ${cluster.nats.servers.join(', ')} (cluster.nats.servers in ${file}): ${(err as Error).message}`);
-    }
-    const node = new ClusterNode(nats, { ...settings, cluster }, log.child({ node: cluster.node }));
+    const child = log.child({ node: cluster.node });
+    const node = new ClusterNode(await ClusterConnection.open(settings, cluster, child), { ...settings, cluster }, child);
     node.listen();
     await node.nats.flush();
     await sleep(node.heartbeatMs);
@@ -137,6 +181,12 @@ export class ClusterNode {
     return this.membership.members;
   }
 
+  /** Calls `listener` each time the node is cut off from the cluster (false) or back in it (true); tests wait on it. */
+  onConnection(listener: (connected: boolean) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
   /** Calls `listener` on every membership change (tests wait on it). */
   onChange(listener: (change: MembershipChange) => void): () => void {
     this.listeners.add(listener);
@@ -146,12 +196,22 @@ export class ClusterNode {
   /** Connects this node's shards and sessions; until then nothing reaches them from the cluster. */
   attach(local: LocalNode): void {
     this.local = local;
-    this.service = new ServiceBridge(this.settings, this.nats, SUBJECTS.service, this.self, () => this.members, this.log);
+    this.service = new ServiceBridge(this.settings, this.nats, this.subjects.service, this.self, () => this.members, this.log);
     this.heartbeat();
     this.heartbeats = setInterval(() => {
-      this.heartbeat();
+      if (!this.cutOff) this.heartbeat();
       this.membership.sweep(Date.now());
     }, this.heartbeatMs);
+    this.connection.onChange((up) => {
+      if (up) return void this.reconnected();
+      this.setCutOff(true);
+      this.lostInFlight();
+    });
+  }
+
+  /** Whether NATS is reachable, and what could not cross for want of it or of a peer keeping up. */
+  health(): ClusterHealth {
+    return { connected: !this.cutOff, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped };
   }
 
   /** The node that owns the room a stanza is for; service-wide stanzas stay here. */
@@ -163,9 +223,12 @@ export class ClusterNode {
 
   /** A stanza for the MUC service from a client of this node. */
   readonly dispatch = (stanza: Element, sender?: StanzaSender): void => {
-    const owner = this.ownerOf(stanza.attrs.to ?? '');
+    const to = stanza.attrs.to ?? '';
+    // Cut off, this node cannot tell whether it still owns a room: it acts as no room's owner.
+    if (this.cutOff && bareJid(to).includes('@')) return this.refuse(stanza, 'unreachable');
+    const owner = this.ownerOf(to);
     if (owner === this.self) this.local?.dispatch(stanza, sender);
-    else this.batchFor(owner).rooms.push(stanza);
+    else this.toPeer(owner, 'rooms', stanza);
   };
 
   /** What this node's shards produced: recipients here are served here, the others once per node. */
@@ -189,7 +252,11 @@ export class ClusterNode {
         }
       }
       if (local.length > 0) here.push({ head: delivery.head, tail: delivery.tail, to: local });
-      for (const [node, to] of remote) this.batchFor(node).deliveries.push({ head: delivery.head, tail: delivery.tail, to });
+      for (const [node, to] of remote) {
+        const refusal = this.refusalFor(node);
+        if (refusal === undefined) this.batchFor(node).deliveries.push({ head: delivery.head, tail: delivery.tail, to });
+        else count(this.dropped, refusal);
+      }
     }
     if (here.length > 0) this.local?.deliver(here);
   };
@@ -216,8 +283,13 @@ export class ClusterNode {
    * one for anything else. False when no other node has a session.
    */
   forward(stanza: Element, jid: string): boolean {
+    if (this.cutOff) {
+      // Whether another node has the user is not known now: a wait, not an offline message or a cancel. Presences just lapse.
+      if (stanza.name !== 'presence') this.refuse(stanza, 'unreachable');
+      return true;
+    }
     const nodes = this.directory.nodesServing(jid);
-    for (const node of stanza.name === 'presence' ? nodes : nodes.slice(0, 1)) this.batchFor(node).stanzas.push(stanza);
+    for (const node of stanza.name === 'presence' ? nodes : nodes.slice(0, 1)) this.toPeer(node, 'stanzas', stanza);
     return nodes.length > 0;
   }
 
@@ -240,13 +312,15 @@ export class ClusterNode {
     clearInterval(this.heartbeats);
     this.service?.close();
     this.flush();
-    this.publish(SUBJECTS.leaving, { node: this.self, instance: this.instance } satisfies Heartbeat);
+    this.publish(this.subjects.leaving, { node: this.self, instance: this.instance } satisfies Heartbeat);
+    // Cut off, there is nothing to drain to: it would wait for NATS to come back.
+    if (!this.connection.up) return this.nats.close();
     await this.nats.drain().catch((err: unknown) => this.log.warn({ err }, 'NATS drain failed'));
   }
 
   private listen(): void {
-    const { nats, self } = this;
-    this.subscribe(SUBJECTS.heartbeat, (beat: Heartbeat) => {
+    const { self } = this;
+    this.subscribe(this.subjects.heartbeat, (beat: Heartbeat) => {
       if (beat.node === self) {
         if (beat.instance !== this.instance && !this.duplicate) {
           this.duplicate = true;
@@ -254,16 +328,20 @@ export class ClusterNode {
         }
         return;
       }
+      this.lastHeardOther = Date.now();
       // A newcomer hears from everyone at once rather than a heartbeat later.
-      if (this.membership.heard(beat.node, Date.now()) && this.local) this.heartbeat();
+      if (this.membership.heard(beat.node, this.lastHeardOther) && this.local) this.heartbeat();
     });
-    this.subscribe(SUBJECTS.hello, (hello: Heartbeat) => {
-      if (hello.node !== self && this.local) this.heartbeat();
+    this.subscribe(this.subjects.hello, (hello: Heartbeat) => {
+      if (hello.node === self || !this.local) return;
+      this.heartbeat();
+      // A member back from an outage may have bound and ended sessions meanwhile, unannounced.
+      if (this.membership.members.includes(hello.node)) this.readSessions(hello.node);
     });
-    this.subscribe(SUBJECTS.leaving, (beat: Heartbeat) => {
+    this.subscribe(this.subjects.leaving, (beat: Heartbeat) => {
       if (beat.node !== self) this.membership.leaving(beat.node);
     });
-    this.subscribe(SUBJECTS.sessions, (message: { node: string; changes: [string, boolean][] }) => {
+    this.subscribe(this.subjects.sessions, (message: { node: string; changes: [string, boolean][] }) => {
       // Announcements from a node not (or no longer) counted in would outlive it in the directory.
       if (message.node === self || !this.membership.members.includes(message.node)) return;
       for (const [jid, bound] of message.changes) {
@@ -274,15 +352,92 @@ export class ClusterNode {
         }
       }
     });
-    this.subscribe(SUBJECTS.node(self), (batch: Batch) => this.received(batch));
-    this.subscribe(SUBJECTS.snapshot(self), (_: unknown, msg) => msg.respond(JSON.stringify([...this.localSessions])));
-    this.subscribe(SUBJECTS.status, (_: unknown, msg) => msg.respond(JSON.stringify(this.status())));
-    void (async () => {
-      for await (const status of nats.status()) {
-        if (status.type === 'disconnect' || status.type === 'reconnect') this.log.warn({ nats: status.data }, `NATS ${status.type}`);
-      }
-    })();
-    this.publish(SUBJECTS.hello, { node: self, instance: this.instance } satisfies Heartbeat);
+    this.subscribe(this.subjects.node(self), (batch: Batch, msg) => this.received(batch, msg));
+    this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.windows.acked(ack.node, ack.seq));
+    this.subscribe(this.subjects.snapshot(self), (_: unknown, msg) => {
+      // In parts under the payload limit (20,000 sessions outgrow 1 MiB), then an empty message: the end.
+      for (const part of jsonArrays([...this.localSessions], this.payloadLimit())) msg.respond(part);
+      msg.respond();
+    });
+    this.subscribe(this.subjects.status, (_: unknown, msg) => msg.respond(JSON.stringify(this.status())));
+    this.publish(this.subjects.hello, { node: self, instance: this.instance } satisfies Heartbeat);
+  }
+
+  /**
+   * NATS is back. Counted out meanwhile (silent past node_timeout_seconds),
+   * this node's rooms have been placed on the others: its own copies go
+   * before it heartbeats again. Then it says hello (each node answers with a
+   * heartbeat and re-reads this node's sessions) and re-reads theirs.
+   */
+  private async reconnected(): Promise<void> {
+    // Silent for about as long as the others wait (a heartbeat of margin either side): they have counted it out.
+    const silentMs = this.lastHeardOther === undefined ? 0 : Date.now() - this.lastHeardOther;
+    if (this.local && silentMs > this.timeoutMs - 2 * this.heartbeatMs) {
+      this.log.warn({ silentMs }, 'cluster: this node was counted out; ending its rooms here (their occupants hear 332) before it rejoins');
+      // The shards restart as after a crash (logged as one): their workers take the rooms and the leases with them.
+      await this.local.restartRooms().catch((err: unknown) => this.log.error({ err }, 'cluster: could not end the rooms of a node counted out'));
+    }
+    if (!this.connection.up) return;
+    this.lostInFlight();
+    this.setCutOff(false);
+    this.publish(this.subjects.hello, { node: this.self, instance: this.instance } satisfies Heartbeat);
+    this.heartbeat();
+    for (const node of this.membership.members) if (node !== this.self) this.readSessions(node);
+  }
+
+  /** The turn's batch for a node that is out: its room stanzas go to the rooms' new owners, the others' senders hear `wait`. */
+  private unsent(node: string): void {
+    const batch = this.batches.get(node);
+    this.batches.delete(node);
+    for (const stanza of batch?.rooms ?? []) this.dispatch(stanza);
+    for (const stanza of batch?.relayed ?? []) this.relay(stanza);
+    for (const stanza of batch?.stanzas ?? []) this.refuse(stanza, 'unreachable');
+  }
+
+  /** What was sent to `node` (or to any) and not acknowledged will not be: its senders hear `wait`. */
+  private lostInFlight(node?: string): void {
+    for (const stanza of this.windows.reset(node)) this.refuse(stanza, 'unreachable');
+  }
+
+  private setCutOff(cutOff: boolean): void {
+    this.cutOff = cutOff;
+    for (const listener of this.connectionListeners) listener(!cutOff);
+  }
+
+  /**
+   * Replaces what the directory knows of `node` with its sessions as it lists
+   * them now. The parts arrive on a subscription of this connection, so they
+   * are handled in order with the node's announcements: those it published
+   * before its answer come first and give way to it, those after it apply on
+   * top (an iterator's answer, handled a turn later, could be overtaken by a
+   * newer announcement and undo it).
+   */
+  private readSessions(node: string): void {
+    const inbox = createInbox();
+    const sessions: string[] = [];
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+      this.log.warn({ node, received: sessions.length }, 'no whole session snapshot from a cluster node');
+    }, SNAPSHOT_WAIT_MS);
+    const subscription = this.nats.subscribe(inbox, {
+      callback: (err, msg) => {
+        try {
+          if (err) throw err;
+          if (msg.data.length > 0) return void sessions.push(...(JSON.parse(new TextDecoder().decode(msg.data)) as string[]));
+        } catch (error) {
+          clearTimeout(timer);
+          subscription.unsubscribe();
+          return this.log.warn({ err: error, node }, 'no session snapshot from a cluster node');
+        }
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        if (!this.membership.members.includes(node)) return;
+        const now = new Set(sessions);
+        // Sessions that ended unannounced (while NATS was away) leave the rooms here as on a disconnect.
+        for (const jid of this.directory.replace(node, sessions)) if (!now.has(jid)) this.sessionLost(jid);
+      },
+    });
+    this.nats.publish(this.subjects.snapshot(node), undefined, { reply: inbox });
   }
 
   /** Subscribes with a JSON handler; what another node sends wrong is logged, never thrown. */
@@ -300,40 +455,44 @@ export class ClusterNode {
   }
 
   private heartbeat(): void {
-    this.publish(SUBJECTS.heartbeat, { node: this.self, instance: this.instance } satisfies Heartbeat);
+    this.publish(this.subjects.heartbeat, { node: this.self, instance: this.instance } satisfies Heartbeat);
   }
 
   private membersChanged(change: MembershipChange): void {
     for (const node of change.left) {
       for (const jid of this.directory.drop(node)) this.sessionLost(jid);
-      this.batches.delete(node);
+      this.unsent(node);
+      this.lostInFlight(node);
       this.log.warn({ left: node, members: change.members }, 'cluster node out: its rooms re-home');
     }
     for (const node of change.joined) {
       this.log.info({ joined: node, members: change.members }, 'cluster node in');
-      this.nats
-        .request(SUBJECTS.snapshot(node), undefined, { timeout: 5000 })
-        .then((reply) => {
-          if (this.membership.members.includes(node)) this.directory.replace(node, JSON.parse(new TextDecoder().decode(reply.data)) as string[]);
-        })
-        .catch((err: unknown) => this.log.warn({ err, node }, 'no session snapshot from a cluster node'));
+      this.lostInFlight(node);
+      this.readSessions(node);
     }
     for (const listener of this.listeners) listener(change);
   }
 
-  private received(batch: Batch): void {
+  private received(batch: Batch, msg: Msg): void {
     const local = this.local;
     if (!local) return;
-    for (const plain of batch.rooms) {
-      const stanza = Element.revive(plain);
-      // The sender's view of the members was not ours: pass it on once, to whom we see as the owner.
-      const owner = this.ownerOf(stanza.attrs.to ?? '');
-      if (owner === this.self) this.toLocalRoom(stanza);
-      else this.batchFor(owner).relayed.push(stanza);
+    const from = msg.headers?.get(FROM_HEADER);
+    const seq = Number(msg.headers?.get(SEQ_HEADER));
+    if (from && Number.isInteger(seq)) {
+      this.acksDue.set(from, seq);
+      this.scheduleFlush();
     }
+    for (const plain of batch.rooms) this.relay(Element.revive(plain));
     for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain));
     if (batch.deliveries.length > 0) local.deliver(batch.deliveries);
     for (const plain of batch.stanzas) local.fromCluster(Element.revive(plain));
+  }
+
+  /** A room stanza from another node's session to its room's owner as this node sees it (the sender's view may differ): passed on once at most. */
+  private relay(stanza: Element): void {
+    const owner = this.ownerOf(stanza.attrs.to ?? '');
+    if (owner === this.self) this.toLocalRoom(stanza);
+    else this.toPeer(owner, 'relayed', stanza);
   }
 
   /** A room stanza from another node's session, noting the rooms that session is in. */
@@ -368,6 +527,29 @@ export class ClusterNode {
     this.scheduleFlush();
   }
 
+  /** Batches a stanza for another node, or answers it with `wait` when that node cannot be reached now. */
+  private toPeer(node: string, kind: 'rooms' | 'relayed' | 'stanzas', stanza: Element): void {
+    const refusal = this.refusalFor(node);
+    if (refusal === undefined) this.batchFor(node)[kind].push(stanza);
+    else this.refuse(stanza, refusal);
+  }
+
+  private refusalFor(node: string): Refusal | undefined {
+    if (this.cutOff) return 'unreachable';
+    if (!this.windows.open(node)) return 'peer_full';
+    return undefined;
+  }
+
+  /** Answers a stanza that cannot reach its node with a temporary error, to its sender here or on its node. */
+  private refuse(stanza: Element, refusal: Refusal): void {
+    count(this.refused, refusal);
+    const error = errorAnswer(stanza, 'resource-constraint', REFUSAL_TEXT[refusal]);
+    if (error === undefined) return;
+    const to = error.attrs.to ?? '';
+    if (this.local?.serves(to)) this.local.fromCluster(error);
+    else if (!this.cutOff) this.forward(error, to);
+  }
+
   private batchFor(node: string): Batch {
     let batch = this.batches.get(node);
     if (!batch) this.batches.set(node, (batch = emptyBatch()));
@@ -381,39 +563,76 @@ export class ClusterNode {
     setImmediate(() => this.flush());
   }
 
-  /** Sends the turn's announcements, then one batch per node. */
+  /**
+   * Sends the turn's announcements, its acknowledgements, then one batch per
+   * node. Cut off, it sends nothing: the batches' stanzas get `wait`, their
+   * deliveries are dropped, and the announcements are left to the snapshot
+   * every node reads of this one when it is back.
+   */
   private flush(): void {
     this.flushScheduled = false;
-    if (this.announcements.length > 0) {
-      this.publish(SUBJECTS.sessions, { node: this.self, changes: this.announcements });
-      this.announcements = [];
-    }
-    const batches = this.batches;
+    const { announcements, acksDue, batches } = this;
+    this.announcements = [];
+    this.acksDue = new Map();
     this.batches = new Map();
-    const limit = this.nats.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    const up = !this.cutOff;
+    if (up && announcements.length > 0) this.publish(this.subjects.sessions, { node: this.self, changes: announcements });
+    if (up) for (const [node, seq] of acksDue) this.publish(this.subjects.acks(node), { node: this.self, seq });
+    const limit = this.payloadLimit();
     for (const [node, batch] of batches) {
       for (const { payload, stanzas } of encodeBatch(batch, limit)) {
-        if (!this.publish(SUBJECTS.node(node), payload)) this.bounce(stanzas);
+        if (up && this.publishBatch(node, payload, stanzas)) continue;
+        for (const stanza of stanzas) this.refuse(stanza, 'unreachable');
       }
+      if (!up) count(this.dropped, 'unreachable', batch.deliveries.length);
     }
   }
 
+  /** One message of a batch, numbered for the receiver's acknowledgement and counted as pending until it comes. */
+  private publishBatch(node: string, payload: string, stanzas: readonly Element[]): boolean {
+    const head = headers();
+    head.set(FROM_HEADER, this.self);
+    // Its length in UTF-16 units: near enough to its bytes for a cap.
+    head.set(SEQ_HEADER, String(this.windows.sent(node, payload.length, stanzas.filter(isAnswerable))));
+    return this.publish(this.subjects.node(node), payload, head);
+  }
+
+  private payloadLimit(): number {
+    return this.nats.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
   /** False when NATS refused it (the connection is closed, or it is over the payload limit). */
-  private publish(subject: string, body: unknown): boolean {
+  private publish(subject: string, body: unknown, head?: MsgHdrs): boolean {
     try {
-      this.nats.publish(subject, typeof body === 'string' ? body : JSON.stringify(body));
+      this.nats.publish(subject, typeof body === 'string' ? body : JSON.stringify(body), { headers: head });
       return true;
     } catch (err) {
       this.log.error({ err, subject }, 'cannot publish to NATS');
       return false;
     }
   }
+}
 
-  /** Stanzas that could not leave this node: their senders here hear so. */
-  private bounce(stanzas: Element[]): void {
-    for (const stanza of stanzas) {
-      const error = errorAnswer(stanza, 'service-unavailable', 'The cluster is unreachable');
-      if (error) this.local?.fromCluster(error);
+function count(counts: Map<Refusal, number>, refusal: Refusal, amount = 1): void {
+  if (amount > 0) counts.set(refusal, (counts.get(refusal) ?? 0) + amount);
+}
+
+/** JSON arrays of the strings, each under `limit` bytes but where one string alone is over it. */
+function jsonArrays(items: readonly string[], limit: number): string[] {
+  const arrays: string[] = [];
+  let part: string[] = [];
+  let size = 2;
+  for (const item of items) {
+    const json = JSON.stringify(item);
+    const bytes = Buffer.byteLength(json) + 1;
+    if (size + bytes > limit && part.length > 0) {
+      arrays.push(`[${part.join(',')}]`);
+      part = [];
+      size = 2;
     }
+    part.push(json);
+    size += bytes;
   }
+  if (part.length > 0) arrays.push(`[${part.join(',')}]`);
+  return arrays;
 }

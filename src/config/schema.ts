@@ -22,6 +22,8 @@ const domain = z
   .min(1)
   .max(1023)
   .regex(/^[^@/\s]+$/, 'must be a domain name without "@", "/" or spaces');
+/** What a cluster's NATS subjects start with when `cluster.subject_prefix` is not set. */
+export const DEFAULT_SUBJECT_PREFIX = 'conclave';
 const natsName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_" (a name NATS accepts)');
 
 export const configSchema = z
@@ -38,6 +40,13 @@ export const configSchema = z
         // Absent: clusterTiming's defaults.
         heartbeat_seconds: z.number().positive().max(60).optional(),
         node_timeout_seconds: z.number().positive().max(600).optional(),
+        // What every subject of the cluster starts with: two clusters on one NATS need two prefixes.
+        subject_prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/, 'must be NATS subject tokens (letters, digits, "-", "_") joined by "."')
+          .default(DEFAULT_SUBJECT_PREFIX),
+        // Bytes sent to one other node and not yet acknowledged by it; past this, what is for that node gets `wait`.
+        max_pending_bytes_per_peer: z.number().int().min(1024).default(16 * 1024 * 1024),
         store: z
           .object({
             rooms_bucket: natsName.default('conclave_rooms'),

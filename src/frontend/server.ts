@@ -117,6 +117,7 @@ export async function startServer(
         fromCluster: (stanza) => router.fromCluster(stanza),
         serves: (jid) => sessions.get(jid) !== undefined || sessions.resourceCount(jid) > 0,
         rooms: () => muc.views().reduce((sum, shard) => sum + shard.roomSizes.length, 0),
+        restartRooms: async () => void (await Promise.all(muc.views().map((shard) => muc.crashShard(shard.index)))),
       });
       router.attachPeers(cluster);
     }
@@ -139,7 +140,7 @@ export async function startServer(
     // The links connect in the background and retry until closed: the server runs while its XMPP server is away.
     if (settings.component.enabled) component = new ComponentService(settings, log, (stanza) => muc.dispatch(stanza), options.componentLiveness);
     if (settings.http.enabled) {
-      const parts = { settings, auth, shards: muc, clients: listener, component, mainLoad: new LoadSampler(), closing: () => closing !== undefined };
+      const parts = { settings, auth, shards: muc, clients: listener, component, cluster, mainLoad: new LoadSampler(), closing: () => closing !== undefined };
       http = await HttpListener.listen(parts, log);
       log.info({ host: settings.http.host, port: http.port }, 'listening for HTTP (/metrics, /health, /ready, /status)');
     }

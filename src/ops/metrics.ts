@@ -77,6 +77,21 @@ export function metricsRegistry(parts: ServerParts): Registry {
   counter('conclave_component_link_dropped_total', 'Stanzas dropped while the component link was down and its queue full', ['link'], () =>
     (parts.component?.stats() ?? []).map((link, index) => [{ link: String(index) }, link.dropped]),
   );
+  const cluster = () => parts.cluster?.health();
+  /** One sample on a cluster node, none on a single server. */
+  const ofCluster = (read: (health: NonNullable<ReturnType<typeof cluster>>) => number) => (): Samples => {
+    const health = cluster();
+    return health === undefined ? [] : [[{}, read(health)]];
+  };
+  gauge('conclave_cluster_connected', '1 while this cluster node reaches NATS (absent without a cluster: section)', [], ofCluster((health) => (health.connected ? 1 : 0)));
+  gauge('conclave_cluster_members', 'Live nodes of the cluster as this node sees them, itself included', [], ofCluster((health) => health.members));
+  counter('conclave_cluster_disconnects_total', 'Times this node lost NATS', [], ofCluster((health) => health.disconnects));
+  counter('conclave_cluster_refused_total', 'Stanzas for another node answered with wait: NATS unreachable, or that node not keeping up', ['reason'], () =>
+    labelled('reason', cluster()?.refused ?? new Map()),
+  );
+  counter('conclave_cluster_dropped_deliveries_total', "Room deliveries that could not reach another node's sessions, by why", ['reason'], () =>
+    labelled('reason', cluster()?.dropped ?? new Map()),
+  );
   gauge('conclave_lmdb_size_bytes', 'Size of the LMDB file', [], () => [[{}, storeSize(parts.settings)]]);
   return registry;
 }
@@ -116,7 +131,7 @@ function byKind(labels: Labels, counts: StanzaCounts): [Labels, number][] {
   return (['message', 'presence', 'iq', 'other'] as const).map((kind) => [{ ...labels, kind }, counts[kind]]);
 }
 
-function labelled(label: string, counts: Map<string, number>): [Labels, number][] {
+function labelled(label: string, counts: ReadonlyMap<string, number>): [Labels, number][] {
   return Array.from(counts, ([key, value]) => [{ [label]: key }, value]);
 }
 

@@ -2,7 +2,7 @@
 // on an ephemeral loopback port, its store in a scratch folder removed on stop.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterSettings } from '../../src/store/jetstream/connect.js';
@@ -21,13 +21,19 @@ export function clusterSettings(nats: TestNats, node: string): ClusterSettings {
   return {
     node,
     nats: { servers: [nats.url] },
+    subject_prefix: 'conclave',
+    max_pending_bytes_per_peer: 16 * 1024 * 1024,
     store: { rooms_bucket: 'conclave_rooms', archive_stream: 'conclave_archive', accounts_bucket: 'conclave_accounts', replicas: 1 },
   };
 }
 
-export async function startNats(): Promise<TestNats> {
+/** `maxPayload`: the largest message the server takes (NATS's default is 1 MiB). */
+export async function startNats(options: { maxPayload?: number } = {}): Promise<TestNats> {
   const storeDir = await mkdtemp(join(tmpdir(), 'conclave-nats-'));
-  let server = await launch(storeDir, '-1');
+  const config = join(storeDir, 'nats.conf');
+  await writeFile(config, options.maxPayload === undefined ? '' : `max_payload: ${options.maxPayload}\n`);
+  const launch = (port: string) => launchIn(storeDir, config, port);
+  let server = await launch('-1');
   const url = server.url;
   const port = url.slice(url.lastIndexOf(':') + 1);
   const kill = async () => {
@@ -39,7 +45,7 @@ export async function startNats(): Promise<TestNats> {
     kill,
     async restart() {
       await kill();
-      server = await launch(storeDir, port);
+      server = await launch(port);
     },
     async stop() {
       await kill();
@@ -55,8 +61,8 @@ interface Launched {
 }
 
 /** Starts nats-server on `port` (-1: any) and resolves once it accepts clients. */
-async function launch(storeDir: string, port: string): Promise<Launched> {
-  const child = spawn('nats-server', ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', port], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function launchIn(storeDir: string, config: string, port: string): Promise<Launched> {
+  const child = spawn('nats-server', ['-c', config, '-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', port], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {

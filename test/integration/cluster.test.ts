@@ -222,6 +222,10 @@ describe('the cluster section', () => {
     const cluster = (more: Record<string, unknown>) => ({ cluster: { node: 'n1', nats: { servers: ['nats://127.0.0.1:4222'] }, ...more } });
     assert.throws(() => loadConfig({ overrides: cluster({ node: 'a.b' }) }), /key cluster\.node/);
     assert.throws(() => loadConfig({ overrides: cluster({ heartbeat_seconds: 3 }) }), /cluster\.node_timeout_seconds.*must exceed cluster\.heartbeat_seconds/);
+    assert.throws(() => loadConfig({ overrides: cluster({ subject_prefix: 'two words' }) }), /key cluster\.subject_prefix/);
+    assert.throws(() => loadConfig({ overrides: cluster({ subject_prefix: 'conclave.>' }) }), /key cluster\.subject_prefix/);
+    assert.throws(() => loadConfig({ overrides: cluster({ max_pending_bytes_per_peer: 10 }) }), /key cluster\.max_pending_bytes_per_peer/);
+    assert.equal(loadConfig({ overrides: cluster({ subject_prefix: 'tenant-a.chat' }) }).cluster?.subject_prefix, 'tenant-a.chat');
     assert.throws(() => loadConfig({ overrides: { ...cluster({}), component: { enabled: true, secret: 's' } } }), /client connections only/);
     assert.throws(() => loadConfig({ overrides: { cluster: { node: 'n1' } } }), /key cluster\.nats/);
     assert.deepEqual(clusterTiming(loadConfig({ overrides: cluster({}) }).cluster!), { heartbeat_seconds: 1, node_timeout_seconds: 3 });

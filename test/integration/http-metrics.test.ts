@@ -49,7 +49,7 @@ describe('HTTP listener under load', () => {
     assert.deepEqual(await get(server.httpPort, '/health'), { status: 200, body: '{"live":true}\n' });
     const ready = await get(server.httpPort, '/ready');
     assert.equal(ready.status, 200);
-    assert.deepEqual(JSON.parse(ready.body), { ready: true, checks: { shards: true, clients: true, component: true, not_closing: true } });
+    assert.deepEqual(JSON.parse(ready.body), { ready: true, checks: { shards: true, clients: true, component: true, cluster: true, not_closing: true } });
   });
 
   it('shows counters change while clients chat in a room', async () => {
