@@ -348,7 +348,8 @@ test("a thread's links carry its stanzas and its directory entries to the shards
   links[1].dispatch(message(room, 'still-one', 'x', one), sender);
   assert.equal((await threads[1].echo('still-one')).to, one);
   links[1].unplace(one, directoryKey(1, 2));
-  pool.dispatch(message(room, 'gone-one', 'x', one));
+  // On the same link as the removal, so that it is handled after it.
+  links[1].dispatch(message(room, 'gone-one', 'x', one), sender);
   assert.equal((await recipients.echo('gone-one')).to, one, "a session that left the directory is the pool's again");
 
   links[1].unplace(two, directoryKey(1, 1));
