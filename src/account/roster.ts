@@ -165,8 +165,8 @@ export default function roster({ services, database, sessions, settings, account
   /** Routes the account's request or answer to the contact, with the presence it grants or withdraws. */
   const tellContact = (session: BoundSession, contact: string, type: string): void => {
     const account = session.bareJid;
+    // An approval's presence goes with it, in subscriptionIn (once: sent here as well, it reached the new subscriber twice).
     if (local(contact)) subscriptionIn(contact, account, type);
-    if (type === 'subscribed') for (const own of sessions.availableResources(account)) sendPresence(own, contact);
     if (type === 'unsubscribed') for (const own of sessions.availableResources(account)) sendUnavailable(own.fullJid, contact);
   };
 
