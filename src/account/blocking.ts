@@ -162,8 +162,10 @@ export default function blocking({ services, database, sessions, settings, roomO
       if (error) session.send(error.toString());
       return true;
     }
+    // Unavailable presence only withdraws (a room the user blocked can still be left).
+    if (stanza.name === 'presence' && stanza.attrs.type === 'unavailable') return undefined;
     if (!blocks(session.bareJid, to) && !privateWithBlockedUser(session.bareJid, to, stanza)) return undefined;
-    // §3.5: whatever the user sends a blocked JID is refused; an error or an iq result just goes nowhere.
+    // §3.5: whatever else the user sends a blocked JID is refused; an error or an iq result just goes nowhere.
     if (isAnswerable(stanza)) {
       const error = errorReply(stanza, { type: 'cancel', condition: 'not-acceptable' });
       error.getChild('error')!.c('blocked', { xmlns: ERRORS_NS });

@@ -163,6 +163,28 @@ describe('blocking presence', () => {
   });
 });
 
+describe('blocking a room', () => {
+  test('a user who blocked a room cannot join it again, and can still leave it', async () => {
+    const room = 'blockedroom@conference.localhost';
+    const nurse = await online('bronurse', 'hall');
+    const juliet = await online('brojuliet', 'balcony');
+    nurse.send(`<presence to='${room}/Nurse'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await nurse.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Nurse`);
+    assert.equal((await iq(nurse, 'c1', `<iq type='set' to='${room}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`)).attrs.type, 'result');
+    juliet.send(`<presence to='${room}/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await juliet.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Juliet`);
+    await nurse.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Juliet`);
+
+    assert.equal((await iq(juliet, 'b1', `<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='${room}'/></block></iq>`)).attrs.type, 'result');
+    juliet.send(`<presence type='unavailable' to='${room}/Juliet'/>`);
+    assert.equal((await nurse.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Juliet`)).attrs.type, 'unavailable');
+    juliet.send(`<presence id='again' to='${room}/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    const refused = await juliet.next((stanza) => stanza.name === 'presence' && stanza.attrs.id === 'again');
+    assert.equal(refused.attrs.type, 'error');
+    assert.ok(refused.getChild('error')!.getChild('blocked', 'urn:xmpp:blocking:errors'), refused.toString());
+  });
+});
+
 describe('carbons', () => {
   test('a session with carbons enabled sees what its other resources send and receive', async () => {
     const desk = await online('mercutio', 'desk');
