@@ -1,7 +1,12 @@
 // Blocking command (XEP-0191): an account's list of JIDs it wants nothing
-// from. Messages from a blocked entity are refused before they are routed
-// (never kept offline); a message to one is refused with <blocked/>.
-// Changes are pushed to every session that has asked for the list.
+// from. Stanzas from a blocked entity are refused before they are routed
+// (never kept offline; a request is answered service-unavailable); what the
+// account sends one is refused with <blocked/>. Presence the roster sends
+// between two accounts (broadcasts, the answers to initial presence) stops
+// at a block on either side, as Prosody's mod_blocklist has it: blocking a
+// contact that sees the account's presence sends it unavailable presence,
+// and unblocking sends the current presence again. Changes are pushed to
+// every session that has asked for the list.
 //
 // The rooms' traffic is matched the same way, by the JID it comes from
 // (XEP-0191 §3.4, as Prosody's mod_blocklist): blocking an occupant JID
