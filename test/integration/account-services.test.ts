@@ -129,13 +129,20 @@ describe('blocking presence', () => {
   test("the blocker's broadcasts reach no blocked subscriber and cost it no error; unblocking sends the latest; requests from the blocked are refused", async () => {
     const juliet = await online('bpjuliet', 'balcony');
     const romeo = await online('bpromeo', 'orchard');
+    const nurse = await online('bpnurse', 'hall');
     // Sessions that read the roster get the answers to their requests (RFC 6121 §3.1.6).
     for (const client of [juliet, romeo]) await iq(client, 'r0', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
     await subscribe(romeo, juliet);
     await subscribe(juliet, romeo);
 
-    assert.equal((await iq(juliet, 'b1', "<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='bpromeo@localhost'/></block></iq>")).attrs.type, 'result');
+    const block = "<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='bpromeo@localhost'/><item jid='bpnurse@localhost'/></block></iq>";
+    assert.equal((await iq(juliet, 'b1', block)).attrs.type, 'result');
     assert.equal((await romeo.next(presenceFrom(juliet))).attrs.type, 'unavailable');
+    // A stranger she blocked cannot ask for her presence, nor send her his.
+    nurse.send("<presence type='subscribe' to='bpjuliet@localhost'/>");
+    nurse.send(`<presence to='${juliet.fullJid}'><show>chat</show></presence>`);
+    // Handled in order: by the pong, whatever reached her is on her stream before her next answer.
+    await nurse.ping();
 
     // Her two broadcasts while he is blocked: she gets her echoes and nothing else; he gets neither.
     juliet.send('<presence><status>one</status></presence>');
@@ -151,14 +158,14 @@ describe('blocking presence', () => {
     assert.equal((await iq(juliet, 'b2', "<iq type='set'><unblock xmlns='urn:xmpp:blocking'><item jid='bpromeo@localhost'/></unblock></iq>")).attrs.type, 'result');
     assert.equal((await romeo.next(presenceFrom(juliet))).getChildText('status'), 'two', 'her latest presence, and not the ones sent while he was blocked');
     assert.equal((await juliet.next(presenceFrom(romeo))).getChildText('status'), 'hidden', 'his current presence, both subscribed');
-    const herStanzas = juliet.queue.filter((stanza) => stanza.name === 'presence' && stanza.attrs.type !== 'subscribe');
+    const herStanzas = juliet.queue.filter((stanza) => stanza.name === 'presence');
     assert.deepEqual(
       herStanzas.map((stanza) => [stanza.attrs.from, stanza.attrs.type, stanza.getChildText('status')]),
       [
         [juliet.fullJid, undefined, 'one'],
         [juliet.fullJid, undefined, 'two'],
       ],
-      'only her echoes: no error for a broadcast',
+      'only her echoes: no error for a broadcast, nothing from the nurse',
     );
   });
 });
