@@ -63,8 +63,8 @@ export class StanzaRouter {
       if (to === undefined) return this.bounce(session, stanza, 'jid-malformed');
       stanza.attrs.to = to;
     }
+    if (this.services.hooks.fire('stanza-out', { session, stanza })) return;
     if (stanza.name === 'presence') return this.presenceFromClient(session, stanza, to);
-    if (stanza.name === 'message' && this.services.hooks.fire('message-out', { session, stanza })) return;
     if (to === undefined) {
       // No `to` means the sender's own account (RFC 6120 §10.3); its iq the server answers.
       if (stanza.name === 'iq') return this.serverIq(session, stanza);
