@@ -13,9 +13,9 @@
 // room's owner knows a newcomer's node before its join arrives. When a node is
 // out, the rooms here hear that its sessions left them, as on a disconnect.
 //
-// Not yet (issue 13 items 3-5): a room that changes owner starts afresh on the
-// new one (its live occupants and history are lost, persistent state comes
-// from the new owner's store); stanzas between nodes carry no flow control.
+// A room that changes owner goes on there with its live state (rehoming.ts:
+// handed over by a live former owner, rebuilt from the survivors' sessions
+// after a death). Not yet: stanzas between nodes carry no flow control.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +33,11 @@ import { SessionDirectory } from './directory.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { ownerOf } from './placement.js';
 import { ServiceBridge } from './service-bridge.js';
+import { LocalOccupancy } from './occupancy.js';
+import { Rehoming, type Control } from './rehoming.js';
+import { serviceDomainOf } from '../muc/shard-keeper.js';
+import { transferOf } from '../muc/transfer.js';
+import { parseElement } from '../xml/stream-parser.js';
 
 /** The subjects of a cluster: one for each node, and a few everyone hears. */
 export const SUBJECTS = {
@@ -93,6 +98,10 @@ export class ClusterNode {
   private readonly listeners = new Set<(change: MembershipChange) => void>();
   private service: ServiceBridge | undefined;
   private readonly heartbeatMs: number;
+  /** What this node's sessions are in, for the rooms' next owners. */
+  private readonly occupancy = new LocalOccupancy();
+  private readonly rehoming: Rehoming;
+  private readonly serviceDomain: string;
 
   private constructor(
     private readonly nats: NatsConnection,
@@ -103,6 +112,26 @@ export class ClusterNode {
     const timing = clusterTiming(settings.cluster);
     this.heartbeatMs = timing.heartbeat_seconds * 1000;
     this.membership = new Membership(this.self, timing.node_timeout_seconds * 1000, (change) => this.membersChanged(change));
+    this.serviceDomain = serviceDomainOf(settings);
+    this.rehoming = new Rehoming({
+      self: this.self,
+      serviceDomain: this.serviceDomain,
+      occupancy: this.occupancy,
+      log: this.log,
+      // Long enough for every member to see the change (a sweep) and answer.
+      timeoutMs: (timing.node_timeout_seconds + 2 * timing.heartbeat_seconds) * 1000,
+      members: () => this.membership.members,
+      liveRooms: () => this.service?.liveRooms() ?? Promise.resolve([]),
+      send: (node, control) => {
+        this.flush();
+        this.publish(SUBJECTS.node(node), { control });
+      },
+      toShards: (stanza, sender) => this.local?.dispatch(stanza, sender),
+      relay: (node, stanza) => this.batchFor(node).relayed.push(stanza),
+      occupies: (fullJid, occupantJid) => {
+        if (!this.localSessions.has(fullJid)) this.noteOccupant(fullJid, occupantJid, true);
+      },
+    });
   }
 
   /**
@@ -147,6 +176,8 @@ export class ClusterNode {
   attach(local: LocalNode): void {
     this.local = local;
     this.service = new ServiceBridge(this.settings, this.nats, SUBJECTS.service, this.self, () => this.members, this.log);
+    // This node joins the view the others have: the rooms that are now its own come from their former owners.
+    this.rehoming.changed(this.members.filter((node) => node !== this.self), this.members);
     this.heartbeat();
     this.heartbeats = setInterval(() => {
       this.heartbeat();
@@ -163,8 +194,9 @@ export class ClusterNode {
 
   /** A stanza for the MUC service from a client of this node. */
   readonly dispatch = (stanza: Element, sender?: StanzaSender): void => {
+    this.occupancy.sent(stanza);
     const owner = this.ownerOf(stanza.attrs.to ?? '');
-    if (owner === this.self) this.local?.dispatch(stanza, sender);
+    if (owner === this.self) this.rehoming.admit(stanza, sender, false);
     else this.batchFor(owner).rooms.push(stanza);
   };
 
@@ -172,6 +204,10 @@ export class ClusterNode {
   readonly deliver = (deliveries: Delivery[]): void => {
     const here: Delivery[] = [];
     for (const delivery of deliveries) {
+      if (delivery.to.length === 1 && delivery.to[0] === this.serviceDomain) {
+        this.fromRooms(delivery);
+        continue;
+      }
       if (delivery.to.every((jid) => this.otherNodesServing(jid).length === 0)) {
         here.push(delivery);
         continue;
@@ -191,8 +227,19 @@ export class ClusterNode {
       if (local.length > 0) here.push({ head: delivery.head, tail: delivery.tail, to: local });
       for (const [node, to] of remote) this.batchFor(node).deliveries.push({ head: delivery.head, tail: delivery.tail, to });
     }
-    if (here.length > 0) this.local?.deliver(here);
+    if (here.length > 0) this.localDelivery(here);
   };
+
+  /** What a room says to the service itself: a room's state, exported for its new owner. */
+  private fromRooms(delivery: Delivery): void {
+    const transfer = transferOf(parseElement(delivery.head + ` to='${this.serviceDomain}'` + delivery.tail), this.serviceDomain);
+    if (transfer?.kind === 'exported') this.rehoming.exported(transfer.room, transfer.state);
+  }
+
+  private localDelivery(deliveries: Delivery[]): void {
+    this.occupancy.delivered(deliveries);
+    this.local?.deliver(deliveries);
+  }
 
   /**
    * The other nodes a room's stanza for `jid` goes to: those the directory
@@ -228,6 +275,7 @@ export class ClusterNode {
   }
 
   sessionEnded(fullJid: string): void {
+    this.occupancy.sessionEnded(fullJid);
     if (this.localSessions.delete(fullJid)) this.announce(fullJid, false);
   }
 
@@ -238,6 +286,7 @@ export class ClusterNode {
   /** Says goodbye (the others count this node out at once) and closes the connection once what is queued has gone. */
   async close(): Promise<void> {
     clearInterval(this.heartbeats);
+    this.rehoming.close();
     this.service?.close();
     this.flush();
     this.publish(SUBJECTS.leaving, { node: this.self, instance: this.instance } satisfies Heartbeat);
@@ -274,7 +323,10 @@ export class ClusterNode {
         }
       }
     });
-    this.subscribe(SUBJECTS.node(self), (batch: Batch) => this.received(batch));
+    this.subscribe(SUBJECTS.node(self), (message: Batch | { control: Control }) => {
+      if ('control' in message) this.rehoming.control(message.control);
+      else this.received(message);
+    });
     this.subscribe(SUBJECTS.snapshot(self), (_: unknown, msg) => msg.respond(JSON.stringify([...this.localSessions])));
     this.subscribe(SUBJECTS.status, (_: unknown, msg) => msg.respond(JSON.stringify(this.status())));
     void (async () => {
@@ -304,6 +356,8 @@ export class ClusterNode {
   }
 
   private membersChanged(change: MembershipChange): void {
+    // Before the node is attached it is learning the members, not changing them.
+    if (this.local) this.rehoming.changed([...change.members.filter((node) => !change.joined.includes(node)), ...change.left].sort(), change.members);
     for (const node of change.left) {
       for (const jid of this.directory.drop(node)) this.sessionLost(jid);
       this.batches.delete(node);
@@ -328,29 +382,35 @@ export class ClusterNode {
       const stanza = Element.revive(plain);
       // The sender's view of the members was not ours: pass it on once, to whom we see as the owner.
       const owner = this.ownerOf(stanza.attrs.to ?? '');
-      if (owner === this.self) this.toLocalRoom(stanza);
+      // A node that saw a membership change before this one sends a room's stanzas to whom it sees as the owner.
+      if (owner === this.self || this.rehoming.expects(bareJid(stanza.attrs.to ?? ''))) this.toLocalRoom(stanza, false);
       else this.batchFor(owner).relayed.push(stanza);
     }
-    for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain));
-    if (batch.deliveries.length > 0) local.deliver(batch.deliveries);
+    for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain), true);
+    if (batch.deliveries.length > 0) this.localDelivery(batch.deliveries);
     for (const plain of batch.stanzas) local.fromCluster(Element.revive(plain));
   }
 
   /** A room stanza from another node's session, noting the rooms that session is in. */
-  private toLocalRoom(stanza: Element): void {
+  private toLocalRoom(stanza: Element, relayed: boolean): void {
     const { from, to, type } = stanza.attrs;
-    if (stanza.name === 'presence' && from !== undefined && to !== undefined) {
-      const room = bareJid(to);
-      let rooms = this.remoteOccupants.get(from);
-      if (type === undefined) {
-        if (!rooms) this.remoteOccupants.set(from, (rooms = new Map()));
-        rooms.set(room, to);
-      } else if (type === 'unavailable' || type === 'error') {
-        rooms?.delete(room);
-        if (rooms?.size === 0) this.remoteOccupants.delete(from);
-      }
+    if (stanza.name === 'presence' && from !== undefined && to !== undefined && (type === undefined || type === 'unavailable' || type === 'error')) {
+      this.noteOccupant(from, to, type === undefined);
     }
-    this.local?.dispatch(stanza);
+    this.rehoming.admit(stanza, undefined, relayed);
+  }
+
+  /** Whether another node's session is in a room here (as `occupantJid`), for when that node is out. */
+  private noteOccupant(fullJid: string, occupantJid: string, present: boolean): void {
+    const room = bareJid(occupantJid);
+    let rooms = this.remoteOccupants.get(fullJid);
+    if (present) {
+      if (!rooms) this.remoteOccupants.set(fullJid, (rooms = new Map()));
+      rooms.set(room, occupantJid);
+    } else {
+      rooms?.delete(room);
+      if (rooms?.size === 0) this.remoteOccupants.delete(fullJid);
+    }
   }
 
   /** A session of a node that is out: it leaves the rooms here as on a disconnect. */

@@ -24,6 +24,7 @@ import { PERSISTENT } from './settings.js';
 import { errorReply, isAnswerable, NS_MUC, type StanzaError } from './stanzas.js';
 import type { OccupantEvent } from './shard-keeper.js';
 import type { AffiliationEntry } from './roles.js';
+import { exportAnswer, exportRoom, importOccupants, transferOf, type RoomState } from './transfer.js';
 
 export type RoomMail =
   /** `receipt`: the shard runtime's number for the stanza, handed back once it is handled. */
@@ -149,6 +150,9 @@ export class RoomActor implements RoomHost {
   }
 
   private handle(mail: RoomMail): void | Promise<void> {
+    const transfer = mail.kind === 'stanza' ? transferOf(mail.stanza, this.env.serviceDomain) : undefined;
+    if (transfer?.kind === 'export') return this.exportState();
+    if (transfer?.kind === 'import') return this.importState(transfer.state);
     if (!this.loaded) {
       return Promise.resolve(this.loading ?? this.load()).then(
         () => this.handle(mail),
@@ -168,6 +172,35 @@ export class RoomActor implements RoomHost {
     }
     this.dispatch(mail.stanza);
     return this.commit(() => this.replyError(mail.stanza, { type: 'wait', condition: 'internal-server-error' }));
+  }
+
+  /**
+   * Hands the room to another node of the cluster: its state goes out once
+   * what was queued before is handled and archived, and the room ends here
+   * without a word to its occupants, who are in it on the new owner.
+   */
+  private async exportState(): Promise<void> {
+    await this.loading?.catch(() => undefined);
+    await this.env.archive.settled();
+    const room = this.room;
+    this.send(exportAnswer(this.jid, this.env.serviceDomain, room && exportRoom(room)), this.env.serviceDomain);
+    for (const occupant of room?.occupants.values() ?? []) for (const jid of occupant.liveSessions()) this.occupancy(occupant.name, jid, false);
+    this.room = undefined;
+    // Should the room come back here, its state is loaded afresh.
+    this.loaded = false;
+    this.stored = false;
+    this.release();
+  }
+
+  /** Takes the room over from another node: its lease and archive from the store, its live state from the transfer. */
+  private async importState(state: RoomState): Promise<void> {
+    this.loaded = false;
+    await this.load();
+    if (state.config !== undefined || this.room === undefined) {
+      this.room = new Room(this.jid, this.env.hooks, this, { config: state.config ?? {}, affiliations: new Map(state.affiliations) });
+    }
+    importOccupants(this.room, state);
+    this.release();
   }
 
   /** Writes what changed, then sends what was held back; on a failed write, `failed` says so instead of those stanzas. */
