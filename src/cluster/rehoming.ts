@@ -78,6 +78,8 @@ class Transition {
   readonly held = new Map<string, Held[]>();
   rebuilt = false;
   exportsStarted = false;
+  /** Whether every room to export is in `exports`. */
+  exportsListed = false;
   /** Rooms whose export this node awaits. */
   readonly exports = new Set<string>();
   movesAnnounced = false;
@@ -113,6 +115,7 @@ export class Rehoming {
   private recentRooms = new Set<string>();
   private olderRooms = new Set<string>();
   private readonly ageing: NodeJS.Timeout;
+  private closed = false;
   /** Exports asked of the shards: room → its transition. */
   private readonly exporting = new Map<string, Transition>();
 
@@ -157,6 +160,7 @@ export class Rehoming {
 
   /** This node's view changed from `before` to `after`. */
   changed(before: readonly string[], after: readonly string[]): void {
+    if (this.closed) return;
     const transition = this.transition(before, after);
     transition.before = before;
     transition.confirmed = true;
@@ -169,7 +173,9 @@ export class Rehoming {
       if (owner === this.host.self) this.addReport(transition, report);
       else reports.set(owner, [...(reports.get(owner) ?? []), report]);
     }
-    for (const node of transition.awaited) this.host.send(node, { kind: 'view', from: this.host.self, members: [...after], reports: reports.get(node) ?? [] });
+    for (const node of after) {
+      if (node !== this.host.self) this.host.send(node, { kind: 'view', from: this.host.self, members: [...after], reports: reports.get(node) ?? [] });
+    }
     this.progress(transition);
   }
 
@@ -209,6 +215,7 @@ export class Rehoming {
 
   /** Clears the timers (the node is closing). */
   close(): void {
+    this.closed = true;
     clearInterval(this.ageing);
     for (const transition of this.transitions.values()) clearTimeout(transition.timer);
   }
@@ -249,7 +256,7 @@ export class Rehoming {
       void this.startExports(transition);
       return;
     }
-    if (transition.exportsStarted && transition.exports.size === 0 && !transition.movesAnnounced && transition.confirmed) {
+    if (transition.exportsListed && transition.exports.size === 0 && !transition.movesAnnounced) {
       transition.movesAnnounced = true;
       // Every room this node gave up in this transition has gone to its new owner.
       for (const node of transition.after) if (node !== this.host.self) this.host.send(node, { kind: 'moves-done', from: this.host.self, members: [...transition.after] });
@@ -268,13 +275,17 @@ export class Rehoming {
    * and those given a stanza lately (a room still loading is not live yet).
    */
   private async startExports(transition: Transition): Promise<void> {
-    const candidates = new Set([...(await this.host.liveRooms()), ...this.recentRooms, ...this.olderRooms]);
+    // A node closing has no shards to ask: what they hold ends with them.
+    const live = await this.host.liveRooms().catch(() => []);
+    if (this.closed) return;
+    const candidates = new Set([...live, ...this.recentRooms, ...this.olderRooms]);
     for (const room of candidates) {
       if (ownerOf(room, transition.before) !== this.host.self || ownerOf(room, transition.after) === this.host.self) continue;
       transition.exports.add(room);
       this.exporting.set(room, transition);
       this.host.toShards(exportRequest(room, this.host.serviceDomain));
     }
+    transition.exportsListed = true;
     this.progress(transition);
   }
 
