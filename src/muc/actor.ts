@@ -64,6 +64,8 @@ export class RoomActor implements RoomHost {
   private stored = false;
   /** Whether the room's state came from the store; until then stanzas wait, in order. */
   private loaded = false;
+  /** A temporary room's state as the store kept it, until an import takes it. */
+  private keptTemporary: StoredRoom<AffiliationEntry> | undefined;
   /** The load in progress. */
   private loading: Promise<void> | undefined;
   private readonly mailbox: Mailbox<RoomMail>;
@@ -145,8 +147,10 @@ export class RoomActor implements RoomHost {
   private adopt(record: StoredRoom<AffiliationEntry> | undefined): void {
     this.loaded = true;
     this.loading = undefined;
-    this.stored = record !== undefined;
-    this.room = record === undefined ? undefined : new Room(this.jid, this.env.hooks, this, record);
+    this.stored = record !== undefined && record.temporary !== true;
+    this.room = this.stored ? new Room(this.jid, this.env.hooks, this, record!) : undefined;
+    // What a temporary room kept in the store is for a node that takes it over after its owner died (importState), not for a room started afresh.
+    this.keptTemporary = record?.temporary === true ? record : undefined;
   }
 
   private handle(mail: RoomMail): void | Promise<void> {
@@ -196,11 +200,17 @@ export class RoomActor implements RoomHost {
   private async importState(state: RoomState): Promise<void> {
     this.loaded = false;
     await this.load();
-    if (state.config !== undefined || this.room === undefined) {
-      this.room = new Room(this.jid, this.env.hooks, this, { config: state.config ?? {}, affiliations: new Map(state.affiliations) });
+    if (state.config !== undefined) {
+      this.room = new Room(this.jid, this.env.hooks, this, { config: state.config, affiliations: new Map(state.affiliations) });
+    } else if (this.room === undefined) {
+      // A temporary room whose owner died: as the store kept it, or as its survivors were shown it.
+      this.room = new Room(this.jid, this.env.hooks, this, this.keptTemporary ?? { config: {}, affiliations: new Map(state.affiliations) });
     }
+    this.keptTemporary = undefined;
     importOccupants(this.room, state);
-    this.release();
+    // A temporary room's state is kept again, now under this node's lease.
+    if (!this.stored) this.room.configChanged = true;
+    return this.commit();
   }
 
   /** Writes what changed, then sends what was held back; on a failed write, `failed` says so instead of those stanzas. */
@@ -294,6 +304,12 @@ export class RoomActor implements RoomHost {
       write = this.env.store.write(this.jid, change);
     } else if (!keep && this.stored) {
       write = this.env.store.delete(this.jid);
+    }
+    const { keepTemporary } = this.env.store;
+    if (!keep && !room.destroyed && keepTemporary !== undefined && (room.configChanged || room.changedAffiliations.size > 0 || this.stored)) {
+      // In a cluster a temporary room's state is kept too, for whoever takes the room over should this node die.
+      const state = { config: room.config, affiliations: room.affiliations };
+      write = (write ?? Promise.resolve()).then(() => keepTemporary.call(this.env.store, this.jid, state));
     }
     this.stored = keep;
     room.configChanged = false;

@@ -85,6 +85,10 @@ describe('rooms that change owner in a cluster', () => {
     for (let i = 1; i <= 10; i++) assert.equal((await bob.messageFrom(`${room}/Alice`)).getChildText('body'), `before ${i}`);
     // An acknowledged change, after the archived messages: the store has both once it is answered.
     await alice.setAffiliation(room, 'dave@localhost', 'admin');
+    // A temporary room of the same node, its configuration and affiliations changed.
+    const temporary = roomOwnedBy('n3', ['n1', 'n2', 'n3'], 'temporary');
+    await alice.createRoom(temporary, 'Alice', { 'muc#roomconfig_roomname': 'Kept' });
+    await alice.setAffiliation(temporary, 'zed@localhost', 'member');
 
     // Messages flow while the owner dies: Carol's node's and the survivors'.
     let flowing = true;
@@ -131,6 +135,11 @@ describe('rooms that change owner in a cluster', () => {
       archived.push(stanza.getChild('result', MAM)?.getChild('forwarded')?.getChild('message')?.getChildText('body') ?? '');
     }
     assert.deepEqual(archived.filter((body) => body.startsWith('before ')), Array.from({ length: 10 }, (_, i) => `before ${i + 1}`));
+
+    // The temporary room kept its configuration and affiliations in the shared state, and its owner.
+    const info = await alice.iq('get', temporary, `<query xmlns='http://jabber.org/protocol/disco#info'/>`);
+    assert.equal(info.getChild('query')?.getChild('identity')?.attrs.name, 'Kept');
+    assert.deepEqual((await alice.affiliationList(temporary, 'member')).map((item) => item.attrs.jid), ['zed@localhost']);
   });
 
   it('a node that joins under traffic: the rooms that now hash to it move, and every sequence arrives complete, once and in order', async () => {
