@@ -127,10 +127,9 @@ export class Rehoming {
   }
 
   /**
-   * A stanza for a room on its way to this node's shards: held while the
-   * room's state is on its way here, else handed on (a stanza that is not
-   * the room's here any more goes to the owner, unless another node relayed
-   * it here already: those are handled where they arrive).
+   * A stanza for a room this node owns as it sees the members (or one
+   * another node relayed here), on its way to the shards: held while the
+   * room's state is on its way here.
    */
   admit(stanza: Element, sender: StanzaSender | undefined, relayed: boolean): void {
     const room = bareJid(stanza.attrs.to ?? '');
@@ -141,15 +140,15 @@ export class Rehoming {
       held.push({ stanza, sender, relayed });
       return;
     }
-    if (room.includes('@')) {
-      const owner = ownerOf(room, this.host.members()) ?? this.host.self;
-      if (owner !== this.host.self && !relayed) {
-        this.host.relay(owner, stanza);
-        return;
-      }
-      this.recentRooms.add(room);
-    }
+    if (room.includes('@')) this.recentRooms.add(room);
     this.host.toShards(stanza, sender);
+  }
+
+  /** A held stanza let go: to the room's owner as the view now stands (what was relayed here is handled here). */
+  private readmit({ stanza, sender, relayed }: Held): void {
+    const owner = ownerOf(bareJid(stanza.attrs.to ?? ''), this.host.members()) ?? this.host.self;
+    if (owner === this.host.self || relayed) this.admit(stanza, sender, relayed);
+    else this.host.relay(owner, stanza);
   }
 
   /** Whether another node's marker says this node owns the room in a view it does not have yet. */
@@ -265,7 +264,7 @@ export class Rehoming {
       if (transition.waitsFor(room, this.host.self)) continue;
       transition.held.delete(room);
       // What the former owner relayed was sent before anything that came straight here.
-      for (const item of [...held.filter((item) => item.relayed), ...held.filter((item) => !item.relayed)]) this.admit(item.stanza, item.sender, item.relayed);
+      for (const item of [...held.filter((item) => item.relayed), ...held.filter((item) => !item.relayed)]) this.readmit(item);
     }
     if (transition.movesAnnounced && transition.held.size === 0) this.finish(transition);
   }
@@ -303,7 +302,7 @@ export class Rehoming {
     );
     this.finish(transition);
     for (const room of transition.exports) this.exporting.delete(room);
-    for (const held of transition.held.values()) for (const item of held) this.admit(item.stanza, item.sender, item.relayed);
+    for (const held of transition.held.values()) for (const item of held) this.readmit(item);
   }
 
   private noteOccupants(occupants: readonly TransferredOccupant[]): void {
