@@ -266,7 +266,9 @@ export class Rehoming {
       // What the former owner relayed was sent before anything that came straight here.
       for (const item of [...held.filter((item) => item.relayed), ...held.filter((item) => !item.relayed)]) this.readmit(item);
     }
-    if (transition.movesAnnounced && transition.held.size === 0) this.finish(transition);
+    // Done once nothing is held and no member has rooms left to send here (each says so once it has sent them).
+    const allMoved = transition.after.every((node) => node === this.host.self || transition.movesDone.has(node));
+    if (transition.movesAnnounced && allMoved && transition.held.size === 0) this.finish(transition);
   }
 
   /**

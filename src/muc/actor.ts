@@ -198,8 +198,9 @@ export class RoomActor implements RoomHost {
 
   /** Takes the room over from another node: its lease and archive from the store, its live state from the transfer. */
   private async importState(state: RoomState): Promise<void> {
-    this.loaded = false;
-    await this.load();
+    // A load under way (the actor was made for this import) is as fresh as another; a room loaded before is not.
+    if (this.loading === undefined) this.loaded = false;
+    await (this.loading ?? this.load());
     if (state.config !== undefined) {
       this.room = new Room(this.jid, this.env.hooks, this, { config: state.config, affiliations: new Map(state.affiliations) });
     } else if (this.room === undefined) {
