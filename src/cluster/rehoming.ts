@@ -76,12 +76,14 @@ class Transition {
   readonly movesDone = new Set<string>();
   /** Stanzas held per room, in arrival order. */
   readonly held = new Map<string, Held[]>();
+  /** Whether the rooms of departed nodes were rebuilt here from the reports (all markers in). */
   rebuilt = false;
   exportsStarted = false;
   /** Whether every room to export is in `exports`. */
   exportsListed = false;
   /** Rooms whose export this node awaits. */
   readonly exports = new Set<string>();
+  /** Whether this node said `moves-done` for this transition. */
   movesAnnounced = false;
   timer: NodeJS.Timeout | undefined;
 
@@ -92,10 +94,6 @@ class Transition {
   ) {
     this.key = after.join(' ');
     this.awaited = new Set(after.filter((node) => node !== self));
-  }
-
-  get departed(): string[] {
-    return this.before.filter((node) => !this.after.includes(node));
   }
 
   /** Whether this node gains the room in this transition and its state is not here yet. */
