@@ -204,10 +204,7 @@ export class ClusterNode {
   readonly deliver = (deliveries: Delivery[]): void => {
     const here: Delivery[] = [];
     for (const delivery of deliveries) {
-      if (delivery.to.length === 1 && delivery.to[0] === this.serviceDomain) {
-        this.fromRooms(delivery);
-        continue;
-      }
+      if (delivery.to.length === 1 && delivery.to[0] === this.serviceDomain && this.exported(delivery)) continue;
       if (delivery.to.every((jid) => this.otherNodesServing(jid).length === 0)) {
         here.push(delivery);
         continue;
@@ -230,10 +227,12 @@ export class ClusterNode {
     if (here.length > 0) this.localDelivery(here);
   };
 
-  /** What a room says to the service itself: a room's state, exported for its new owner. */
-  private fromRooms(delivery: Delivery): void {
+  /** Whether a room's stanza to the service itself is its state, exported for its new owner (taken here). */
+  private exported(delivery: Delivery): boolean {
     const transfer = transferOf(parseElement(delivery.head + ` to='${this.serviceDomain}'` + delivery.tail), this.serviceDomain);
-    if (transfer?.kind === 'exported') this.rehoming.exported(transfer.room, transfer.state);
+    if (transfer?.kind !== 'exported') return false;
+    this.rehoming.exported(transfer.room, transfer.state);
+    return true;
   }
 
   private localDelivery(deliveries: Delivery[]): void {
