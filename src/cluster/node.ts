@@ -122,6 +122,7 @@ export class ClusterNode {
       timeoutMs: (timing.node_timeout_seconds + 2 * timing.heartbeat_seconds) * 1000,
       members: () => this.membership.members,
       liveRooms: () => this.service?.liveRooms() ?? Promise.resolve([]),
+      maxPayload: () => this.maxPayload,
       send: (node, control) => {
         this.flush();
         this.publish(SUBJECTS.node(node), { control });
@@ -449,12 +450,17 @@ export class ClusterNode {
     }
     const batches = this.batches;
     this.batches = new Map();
-    const limit = this.nats.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    const limit = this.maxPayload;
     for (const [node, batch] of batches) {
       for (const { payload, stanzas } of encodeBatch(batch, limit)) {
         if (!this.publish(SUBJECTS.node(node), payload)) this.bounce(stanzas);
       }
     }
+  }
+
+  /** The largest message the NATS server takes. */
+  private get maxPayload(): number {
+    return this.nats.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   }
 
   /** False when NATS refused it (the connection is closed, or it is over the payload limit). */

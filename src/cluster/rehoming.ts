@@ -36,6 +36,8 @@ import { ownerOf } from './placement.js';
 /** What nodes tell each other about a transition, on the receiver's subject, in order with the stanzas. */
 export type Control =
   | { kind: 'view'; from: string; members: string[]; reports: RoomReport[] }
+  /** Reports that did not fit in one message with the marker: they come before it. */
+  | { kind: 'reports'; from: string; members: string[]; reports: RoomReport[] }
   | { kind: 'moved'; from: string; room: string; state: RoomState }
   | { kind: 'moves-done'; from: string; members: string[] };
 
@@ -48,6 +50,8 @@ export interface RehomingHost {
   members(): readonly string[];
   /** The rooms live on this node's shards. */
   liveRooms(): Promise<string[]>;
+  /** The largest message NATS takes, in bytes. */
+  maxPayload(): number;
   /** Sends a control message to a node, after everything already on its way there. */
   send(node: string, control: Control): void;
   /** Hands a stanza to this node's shards. */
@@ -171,15 +175,19 @@ export class Rehoming {
       else reports.set(owner, [...(reports.get(owner) ?? []), report]);
     }
     for (const node of after) {
-      if (node !== this.host.self) this.host.send(node, { kind: 'view', from: this.host.self, members: [...after], reports: reports.get(node) ?? [] });
+      if (node === this.host.self) continue;
+      const parts = inParts(reports.get(node) ?? [], this.host.maxPayload());
+      const last = parts.pop() ?? [];
+      for (const part of parts) this.host.send(node, { kind: 'reports', from: this.host.self, members: [...after], reports: part });
+      this.host.send(node, { kind: 'view', from: this.host.self, members: [...after], reports: last });
     }
     this.progress(transition);
   }
 
   control(message: Control): void {
-    if (message.kind === 'view') {
+    if (message.kind === 'view' || message.kind === 'reports') {
       const transition = this.transition(this.host.members(), message.members);
-      transition.awaited.delete(message.from);
+      if (message.kind === 'view') transition.awaited.delete(message.from);
       for (const report of message.reports) this.addReport(transition, report);
       this.progress(transition);
     } else if (message.kind === 'moved') {
@@ -308,6 +316,26 @@ export class Rehoming {
   private noteOccupants(occupants: readonly TransferredOccupant[]): void {
     for (const occupant of occupants) for (const [jid] of occupant.sessions) this.host.occupies(jid, occupant.nick);
   }
+}
+
+/** Reports in groups that each fit in a message of `limit` bytes (a report larger than that alone in one). */
+export function inParts(reports: readonly RoomReport[], limit: number): RoomReport[][] {
+  const parts: RoomReport[][] = [];
+  let part: RoomReport[] = [];
+  // Room for the message's other fields.
+  let size = 1024;
+  for (const report of reports) {
+    const bytes = Buffer.byteLength(JSON.stringify(report)) + 1;
+    if (part.length > 0 && size + bytes > limit) {
+      parts.push(part);
+      part = [];
+      size = 1024;
+    }
+    part.push(report);
+    size += bytes;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 /** A room whose owner died, as the survivors' sessions were in it: the occupants they kept, and those nobody did. */

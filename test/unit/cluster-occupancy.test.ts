@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalOccupancy, type RoomReport } from '../../src/cluster/occupancy.js';
-import { rebuiltState } from '../../src/cluster/rehoming.js';
+import { inParts, rebuiltState } from '../../src/cluster/rehoming.js';
 import type { Delivery } from '../../src/runtime/protocol.js';
 import { parseElement } from '../../src/xml/stream-parser.js';
 
@@ -96,5 +96,15 @@ describe('a room rebuilt from the survivors', () => {
     ]);
     assert.deepEqual(state.gone, [[`${ROOM}/Carol`, 'none']]);
     assert.equal(state.config, undefined);
+  });
+});
+
+describe('reports sent to a new owner', () => {
+  it('go in parts that each fit in a NATS message, in order, a report larger than that alone in its part', () => {
+    const report = (room: string, size: number): RoomReport => ({ room, sessions: [], seen: [[`${room}/${'x'.repeat(size)}`, 'none']] });
+    const reports = [report('a@c', 300), report('b@c', 300), report('c@c', 5000), report('d@c', 10)];
+    const parts = inParts(reports, 2000);
+    assert.deepEqual(parts.map((part) => part.map((r) => r.room)), [['a@c', 'b@c'], ['c@c'], ['d@c']]);
+    assert.deepEqual(inParts([], 2000), []);
   });
 });
