@@ -7,17 +7,14 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ownerOf } from '../../src/cluster/placement.js';
 import type { Element } from '../../src/xml/element.js';
-import { membersBecome, startNode, TEST_TIMING, type TestNode } from '../helpers/cluster.js';
+import { membersBecome, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
-import { startNats, type TestNats } from '../helpers/nats.js';
-import { spawnServer, type SpawnedServer } from '../helpers/server.js';
+import type { TestNats } from '../helpers/nats.js';
+import type { SpawnedServer } from '../helpers/server.js';
 
 const MUC_USER = 'http://jabber.org/protocol/muc#user';
 const MAM = 'urn:xmpp:mam:2';
@@ -39,29 +36,20 @@ function isGroupchat(stanza: Element): boolean {
 }
 
 describe('rooms that change owner in a cluster', () => {
+  let cluster: ThreeNodes;
   let nats: TestNats;
-  let folder: string;
   let nodes: TestNode[];
   let third: SpawnedServer;
   const clients: MucTestClient[] = [];
 
   before(async () => {
-    nats = await startNats();
-    nodes = [await startNode('n1', nats.url), await startNode('n2', nats.url)];
-    folder = await mkdtemp(join(tmpdir(), 'conclave-rehoming-'));
-    const config = join(folder, 'n3.yaml');
-    const cluster = { node: 'n3', nats: { servers: [nats.url] }, ...TEST_TIMING };
-    await writeFile(config, JSON.stringify({ data_dir: join(folder, 'data'), log_level: 'warn', client: { port: 0, io_threads: 1 }, muc: { shards: 1 }, cluster }));
-    third = await spawnServer(['--profile', 'scansion', '--config', config]);
-    await Promise.all(nodes.map((node) => membersBecome(node.cluster, ['n1', 'n2', 'n3'])));
+    cluster = await startThreeNodes();
+    ({ nats, nodes, third } = cluster);
   });
 
   after(async () => {
     await Promise.all(clients.map((client) => client.close()));
-    await third.stop('SIGKILL');
-    await Promise.all(nodes.map((node) => node.close()));
-    await nats.stop();
-    await rm(folder, { recursive: true, force: true });
+    await cluster.stop();
   });
 
   async function login(port: number, name: string): Promise<MucTestClient> {
