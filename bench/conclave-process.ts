@@ -56,20 +56,18 @@ export async function startConclave(options: { shards: number; admins?: string[]
   const configFile = join(directory, 'conclave.yaml');
   writeFileSync(configFile, stringify(config));
 
-  const child = spawn(process.execPath, [CONCLAVE_MAIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: a ^C at the terminal is the run's to handle (bench/interrupt.ts), not the server's.
+  const child = spawn(process.execPath, [CONCLAVE_MAIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const findings: ServerFinding[] = [];
   const warnings = new Map<string, number>();
   let stopping = false;
-  // The server must not outlive the fuzzer or soak, even when that is interrupted.
+  // The server must not outlive the fuzzer or soak, even when that is killed (SIGTERM) or quit with a second ^C.
   const killChild = (): void => void child.kill('SIGKILL');
-  const interrupted = (signal: NodeJS.Signals): void => {
-    killChild();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('exit', killChild).once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  const terminated = (): void => process.exit(143);
+  process.once('exit', killChild).once('SIGTERM', terminated);
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
-      process.off('exit', killChild).off('SIGINT', interrupted).off('SIGTERM', interrupted);
+      process.off('exit', killChild).off('SIGTERM', terminated);
       if (!stopping) findings.push({ kind: 'exit', detail: `exited with ${code ?? signal}` });
       resolve();
     }),

@@ -25,6 +25,8 @@ export interface SoakOptions {
   hangTimeoutMs: number;
   configFiles: string[];
   log(line: string): void;
+  /** Once aborted (^C), the clients end after their current action and the report covers what ran. */
+  stop?: AbortSignal;
 }
 
 export interface SoakSample {
@@ -36,7 +38,9 @@ export interface SoakSample {
 }
 
 export interface SoakReport {
+  /** How long it ran: less than asked when interrupted. */
   seconds: number;
+  interrupted: boolean;
   clients: number;
   rooms: number;
   actions: Record<Action, number>;
@@ -85,7 +89,8 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   const sampler = (async () => {
     const every = (options.seconds * 1000) / options.samples;
     for (let next = started + every; next <= deadline + 1; next += every) {
-      await sleep(Math.max(0, next - performance.now()));
+      const slept = await sleep(Math.max(0, next - performance.now()), true, { signal: options.stop }).catch(() => false);
+      if (!slept) return;
       const sorted = latencies.sort((a, b) => a - b);
       const sample = {
         atSeconds: Math.round((performance.now() - started) / 1000),
@@ -103,7 +108,7 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   try {
     await Promise.all([
       sampler,
-      ...Array.from({ length: options.clients }, (_, index) => runClient(index, server.port, options, (turns) => performance.now() >= deadline && turns >= (options.minTurns ?? 0), stats)),
+      ...Array.from({ length: options.clients }, (_, index) => runClient(index, server.port, options, (turns) => (performance.now() >= deadline && turns >= (options.minTurns ?? 0)) || options.stop?.aborted === true, stats)),
     ]);
   } finally {
     await server.stop();
@@ -111,8 +116,10 @@ export async function soak(options: SoakOptions): Promise<SoakReport> {
   const measured = samples.slice(Math.floor(samples.length / 5));
   const first = measured[0];
   const last = measured.at(-1);
+  const interrupted = options.stop?.aborted === true;
   return {
-    seconds: options.seconds,
+    seconds: interrupted ? Math.round((performance.now() - started) / 1000) : options.seconds,
+    interrupted,
     clients: options.clients,
     rooms: options.rooms,
     actions,
@@ -250,7 +257,7 @@ export function describeSoak(report: SoakReport): string {
   const ms = (value: number | null | undefined): string => (value === null || value === undefined ? '?' : `${value.toFixed(1)} ms`);
   const percent = (value: number | null): string => (value === null ? '?' : `${value >= 0 ? '+' : ''}${value.toFixed(1)}%`);
   return [
-    `soak: ${report.seconds} s, ${report.clients} clients over ${report.rooms} rooms; ${ACTIONS.map((action) => `${report.actions[action]} ${action}`).join(', ')}`,
+    `soak: ${report.seconds} s${report.interrupted ? ' (interrupted)' : ''}, ${report.clients} clients over ${report.rooms} rooms; ${ACTIONS.map((action) => `${report.actions[action]} ${action}`).join(', ')}`,
     `  rss after warm-up ${mib(first?.rssKiB)} at ${first?.atSeconds ?? '?'} s, at the end ${mib(last?.rssKiB)}: ${percent(report.rssGrowthPercent)}`,
     `  rss mean over the first half after warm-up ${mib(firstHalf)}, over the second ${mib(secondHalf)}: ${percent(report.rssMeanGrowthPercent)}`,
     `  groupchat round trip p50 ${ms(first?.latencyP50Ms)} → ${ms(last?.latencyP50Ms)} (${percent(report.latencyP50DriftPercent)}), p99 ${ms(first?.latencyP99Ms)} → ${ms(last?.latencyP99Ms)}`,

@@ -21,6 +21,8 @@ export interface FuzzOptions {
   /** YAML files layered over the fuzz configuration (e.g. to lift rate limits). */
   configFiles: string[];
   log(line: string): void;
+  /** Once aborted (^C), no new inputs are taken, as when the budget is spent. */
+  stop?: AbortSignal;
 }
 
 export interface ParserFinding {
@@ -33,6 +35,8 @@ export interface ParserFinding {
 export interface FuzzReport {
   seed: number;
   seconds: number;
+  /** Stopped early (^C): the counts say how far it went. */
+  interrupted: boolean;
   server: {
     stanzas: number;
     streams: number;
@@ -61,7 +65,7 @@ const PARSER_SLICE = 200;
 
 export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const started = performance.now();
-  const overBudget = (): boolean => performance.now() - started > options.budgetMs;
+  const overBudget = (): boolean => performance.now() - started > options.budgetMs || options.stop?.aborted === true;
   // A parsers-only run needs no server (and must not count one's exit as a finding).
   const server = options.serverInputs > 0 ? await startConclave({ shards: options.shards, admins: [userJid(0)], extraConfigFiles: options.configFiles }) : null;
   options.log(`fuzz: seed ${options.seed}${server ? `; conclave pid ${server.pid} on port ${server.port}` : ''}`);
@@ -96,6 +100,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
     return {
       seed: options.seed,
       seconds: (performance.now() - started) / 1000,
+      interrupted: options.stop?.aborted === true,
       server: {
         ...serverResult,
         hangs: serverResult.hangs.map((hang) => ({ ...hang, texts: hang.inputs.map((index) => serverInput(options.seed, index)) })),
@@ -170,7 +175,7 @@ export function describeFuzz(report: FuzzReport): string {
   // A run of only one kind says nothing of the other.
   const serverRan = server.connections > 0;
   const lines = [
-    `fuzz seed ${report.seed}: ${server.stanzas + server.streams + parserTotal} inputs in ${report.seconds.toFixed(0)} s, ${findings(report)} finding(s)`,
+    `fuzz seed ${report.seed}: ${server.stanzas + server.streams + parserTotal} inputs in ${report.seconds.toFixed(0)} s${report.interrupted ? ' (interrupted)' : ''}, ${findings(report)} finding(s)`,
     ...(serverRan
       ? [
           `  server: ${server.stanzas} stanzas + ${server.streams} streams, ${server.connections} connections, ${server.crashes.length} crash(es), ${server.hangs.length} hang(s)`,

@@ -1,7 +1,12 @@
 // Blocking command (XEP-0191): an account's list of JIDs it wants nothing
-// from. Messages from a blocked entity are refused before they are routed
-// (never kept offline); a message to one is refused with <blocked/>.
-// Changes are pushed to every session that has asked for the list.
+// from. Stanzas from a blocked entity are refused before they are routed
+// (never kept offline; a request is answered service-unavailable); what the
+// account sends one is refused with <blocked/>. Presence the roster sends
+// between two accounts (broadcasts, the answers to initial presence) stops
+// at a block on either side, as Prosody's mod_blocklist has it: blocking a
+// contact that sees the account's presence sends it unavailable presence,
+// and unblocking sends the current presence again. Changes are pushed to
+// every session that has asked for the list.
 //
 // The rooms' traffic is matched the same way, by the JID it comes from
 // (XEP-0191 §3.4, as Prosody's mod_blocklist): blocking an occupant JID
@@ -63,6 +68,8 @@ export default function blocking({ services, database, sessions, settings, roomO
     if (query.name === 'block' && jids.length === 0) return { error: 'bad-request' } as const;
     const unblocked = query.name === 'unblock' && jids.length === 0 ? [...list] : jids;
     const added = query.name === 'block' ? jids.filter((jid) => !list.has(jid)) : [];
+    // §3.3: a newly blocked contact that sees the user's presence sees the user go offline (asked before the block hides it).
+    const sawPresence = added.filter((jid) => seesPresence(session.bareJid, jid));
     if (query.name === 'block') {
       if (list.size + added.length > MAX_ITEMS) return { error: 'resource-constraint', text: `At most ${MAX_ITEMS} blocked JIDs` } as const;
       for (const jid of jids) list.add(jid);
@@ -72,12 +79,15 @@ export default function blocking({ services, database, sessions, settings, roomO
     blocksRooms.delete(session.bareJid);
     services.roomWatchChanged(session.bareJid);
     await database.acknowledged(store.put(session.bareJid, [...list]));
-    // §3.3: a newly blocked contact that sees the user's presence sees the user go offline.
-    for (const jid of added) {
-      if (services.hooks.fire('presence-subscriber', { owner: session.bareJid, contact: bareJid(jid) }) !== true) continue;
+    for (const jid of sawPresence) {
       for (const own of sessions.availableResources(session.bareJid)) {
         for (const target of sessions.availableResources(bareJid(jid))) target.send(el('presence', { type: 'unavailable', from: own.fullJid, to: target.fullJid }).toString());
       }
+    }
+    // §3.4: once unblocked, presence flows again both ways where subscriptions allow, beginning with the current one.
+    for (const jid of query.name === 'unblock' ? unblocked : []) {
+      if (seesPresence(session.bareJid, jid)) sendPresence(session.bareJid, bareJid(jid));
+      if (seesPresence(bareJid(jid), session.bareJid)) sendPresence(bareJid(jid), session.bareJid);
     }
     // The pushes follow the result (as in XEP-0191's examples and Prosody): the router sends it once this handler returns.
     const push = el(query.name, { xmlns: NS }, ...(query.name === 'block' ? jids : jids.length === 0 ? [] : unblocked).map((jid) => el('item', { jid })));
@@ -87,6 +97,14 @@ export default function blocking({ services, database, sessions, settings, roomO
       }
     });
     return null;
+  };
+
+  const seesPresence = (owner: string, contact: string): boolean => services.hooks.fire('presence-subscriber', { owner, contact: bareJid(contact) }) === true;
+  /** The available presence of each of `owner`'s resources, to each of `contact`'s. */
+  const sendPresence = (owner: string, contact: string): void => {
+    for (const own of sessions.availableResources(owner)) {
+      for (const target of sessions.availableResources(contact)) if (own.presence) target.send(own.presence.clone().setAttr('to', target.fullJid).toString());
+    }
   };
 
   /** XEP-0191 §3.4 matching: full JID, bare JID, domain/resource, domain. An account without sessions is read, not cached. */
@@ -141,17 +159,18 @@ export default function blocking({ services, database, sessions, settings, roomO
     }
     return true;
   });
-  services.hooks.on('message-out', ({ session, stanza }) => {
+  services.hooks.on('stanza-out', ({ session, stanza }) => {
     const to = stanza.attrs.to;
     if (to === undefined) return undefined;
     if (blockedBy(to, session.fullJid)) {
-      // §3.5: not delivered, nor kept offline; a chat or normal message to the bare JID bounces (to a full JID it is dropped, as Prosody does).
-      const type = stanza.attrs.type ?? 'normal';
-      const bounce = jidResource(to) === '' && (type === 'chat' || type === 'normal') ? errorAnswer(stanza, 'service-unavailable') : undefined;
-      if (bounce) session.send(bounce.toString());
+      const error = incomingRefusal(stanza, to);
+      if (error) session.send(error.toString());
       return true;
     }
+    // Unavailable presence only withdraws (a room the user blocked can still be left).
+    if (stanza.name === 'presence' && stanza.attrs.type === 'unavailable') return undefined;
     if (!blocks(session.bareJid, to) && !privateWithBlockedUser(session.bareJid, to, stanza)) return undefined;
+    // §3.5: whatever else the user sends a blocked JID is refused; an error or an iq result just goes nowhere.
     if (isAnswerable(stanza)) {
       const error = errorReply(stanza, { type: 'cancel', condition: 'not-acceptable' });
       error.getChild('error')!.c('blocked', { xmlns: ERRORS_NS });
@@ -159,4 +178,19 @@ export default function blocking({ services, database, sessions, settings, roomO
     }
     return true;
   });
+  // Presence between accounts that the roster sends (broadcasts, probes' answers) stops at a block on either side.
+  services.hooks.on('presence-blocked', ({ from, to }) => (blockedBy(to, from) || blockedBy(from, to) ? true : undefined));
+}
+
+/**
+ * The answer to a stanza from a blocked JID (§3.4), which is never delivered
+ * nor kept offline: a request (iq get or set) is answered service-unavailable,
+ * as is a chat or normal message to the bare JID (to a full JID it is dropped,
+ * as Prosody does); presence and everything else is dropped silently.
+ */
+function incomingRefusal(stanza: Element, to: string): Element | undefined {
+  const type = stanza.attrs.type ?? 'normal';
+  if (stanza.name === 'iq') return type === 'get' || type === 'set' ? errorAnswer(stanza, 'service-unavailable') : undefined;
+  if (stanza.name !== 'message' || jidResource(to) !== '' || (type !== 'chat' && type !== 'normal')) return undefined;
+  return errorAnswer(stanza, 'service-unavailable');
 }

@@ -44,8 +44,8 @@ export default function carbons({ services, sessions, settings }: AccountContext
     enabled.delete(session);
     return null;
   });
-  services.hooks.on('message-out', ({ session, stanza }) => {
-    if (eligible(stanza)) copy('sent', session.bareJid, stanza, (other) => other === session);
+  services.hooks.on('stanza-out', ({ session, stanza }) => {
+    if (stanza.name === 'message' && eligible(stanza)) copy('sent', session.bareJid, stanza, (other) => other === session);
     return undefined;
   }, -10);
   services.hooks.on('message-delivered', ({ bareJid, stanza, targets }) => {

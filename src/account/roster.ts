@@ -65,6 +65,8 @@ export default function roster({ services, database, sessions, settings, account
     return all;
   };
   const local = (jid: string) => jidDomain(jid) === settings.domain && bareJid(jid) !== settings.domain && accountExists(jid);
+  /** A block list on either side stops presence between the two accounts, whatever their subscription (XEP-0191). */
+  const blocked = (account: string, contact: string) => services.hooks.fire('presence-blocked', { from: account, to: contact }) === true;
 
   const itemElement = (contact: string, item: RosterItem, removed = false): Element =>
     removed
@@ -163,8 +165,8 @@ export default function roster({ services, database, sessions, settings, account
   /** Routes the account's request or answer to the contact, with the presence it grants or withdraws. */
   const tellContact = (session: BoundSession, contact: string, type: string): void => {
     const account = session.bareJid;
+    // An approval's presence goes with it, in subscriptionIn (once: sent here as well, it reached the new subscriber twice).
     if (local(contact)) subscriptionIn(contact, account, type);
-    if (type === 'subscribed') for (const own of sessions.availableResources(account)) sendPresence(own, contact);
     if (type === 'unsubscribed') for (const own of sessions.availableResources(account)) sendUnavailable(own.fullJid, contact);
   };
 
@@ -202,20 +204,21 @@ export default function roster({ services, database, sessions, settings, account
 
   const sendPresence = (from: BoundSession, to: string): void => {
     const presence = from.presence;
-    if (presence === undefined) return;
+    if (presence === undefined || blocked(from.bareJid, to)) return;
     for (const target of sessions.availableResources(to)) target.send(presence.clone().setAttr('to', target.fullJid).toString());
   };
   const sendUnavailable = (from: string, to: string): void => {
+    if (blocked(bareJid(from), to)) return;
     for (const target of sessions.availableResources(to)) target.send(el('presence', { from, to: target.fullJid, type: 'unavailable' }).toString());
   };
 
   services.feature(NS);
   services.iq('query', NS, 'both', handle);
   const contactsWith = (account: string, direction: 'to' | 'from'): string[] =>
-    [...entries(account)].filter(([contact, item]) => has(item.subscription, direction) && local(contact)).map(([contact]) => contact);
+    [...entries(account)].filter(([contact, item]) => has(item.subscription, direction) && local(contact) && !blocked(account, contact)).map(([contact]) => contact);
   services.hooks.on('presence-subscriber', ({ owner, contact }) => {
     const item = read(owner, contact);
-    return item !== undefined && has(item.subscription, 'from') ? true : undefined;
+    return item !== undefined && has(item.subscription, 'from') && !blocked(owner, contact) ? true : undefined;
   });
   services.hooks.on('presence-subscribers', ({ owner }) => contactsWith(owner, 'from'));
   services.hooks.on('presence-subscriptions', ({ account }) => contactsWith(account, 'to'));
@@ -227,7 +230,7 @@ export default function roster({ services, database, sessions, settings, account
   services.hooks.on('presence-broadcast', ({ session, stanza, initial }) => {
     const available = stanza.attrs.type !== 'unavailable';
     for (const [contact, value] of entries(session.bareJid)) {
-      if (!local(contact)) continue;
+      if (!local(contact) || blocked(session.bareJid, contact)) continue;
       if (has(value.subscription, 'from')) {
         for (const target of sessions.availableResources(contact)) target.send(stanza.clone().setAttr('to', target.fullJid).toString());
       }

@@ -4,7 +4,7 @@
 //
 // A module registers iq handlers by payload (element name and namespace) for
 // the server itself or for an account's bare JID, lists its disco features,
-// and hooks the router's message events: a message a session sends, the
+// and hooks the router's events: a stanza a session sends, the
 // rooms' stanzas about to reach a session, one that reached nobody, and a
 // session's initial presence.
 
@@ -37,8 +37,8 @@ export type IqHandler = (request: IqRequest) => IqAnswer | Promise<IqAnswer>;
 
 /** The router's message events; a handler that returns true has dealt with the stanza. */
 export type AccountEvents = {
-  /** A bound session sent a message (`to` prepared); true stops its routing (it was refused). */
-  'message-out': { event: { session: BoundSession; stanza: Element }; result: true };
+  /** A bound session sent a stanza (`to` prepared, if any); true stops its routing (it was refused). */
+  'stanza-out': { event: { session: BoundSession; stanza: Element }; result: true };
   /**
    * The MUC service's stanzas (`delivery`, addressed to `jid`) are about to be
    * written to a local session; true: a module wrote what it accepts itself.
@@ -55,6 +55,8 @@ export type AccountEvents = {
   'presence-broadcast': { event: { session: BoundSession; stanza: Element; initial: boolean }; result: never };
   /** An iq result or error addressed to the server (an answer to a query a module sent); true: it was expected. */
   'iq-response': { event: { session: BoundSession; stanza: Element }; result: true };
+  /** Whether presence from account `from` must not reach account `to` (bare JIDs), whatever their subscription: true if so. */
+  'presence-blocked': { event: { from: string; to: string }; result: true };
   /** Whether `contact` (a bare JID) receives the presence of `owner`: true if so. */
   'presence-subscriber': { event: { owner: string; contact: string }; result: true };
   /** The local accounts that receive `owner`'s presence. */
@@ -113,8 +115,8 @@ export class AccountServices {
    * The rooms' stanzas to an account pass the 'room-delivery' hook only when
    * a module watches that account (blocking, for an account with a block
    * list): on one thread the router skips the hook for the others, and with
-   * I/O threads theirs come straight from the shards, while every message a
-   * watched account sends to a room passes 'message-out' on the main thread
+   * I/O threads theirs come straight from the shards, while every stanza a
+   * watched account sends to a room passes 'stanza-out' on the main thread
    * first. A module says whom it watches here, and calls `roomWatchChanged`
    * when that changes.
    */

@@ -11,6 +11,7 @@ import { describeFuzz, findings, fuzz, showInput } from '../../bench/fuzz/fuzz.j
 import { readRun, writeReport } from '../../bench/report/markdown.js';
 import { describeThreads, type ResourceUsage, type ServerProcess } from '../../bench/scenarios/common.js';
 import { describeSoak, soak } from '../../bench/soak.js';
+import { exitCode, onInterrupt } from '../../bench/interrupt.js';
 import { SCENARIOS, scenarioNamed } from '../../bench/scenarios/index.js';
 import { parametersOf, type Scenario } from '../../bench/scenarios/scenario.js';
 import { findListeningPid } from '../../bench/server-probe.js';
@@ -193,6 +194,7 @@ async function runFuzz(args: string[]): Promise<number> {
     console.log(showInput(seed, values.show));
     return 0;
   }
+  const interruption = onInterrupt((line) => console.error(line));
   const report = await fuzz({
     seed,
     serverInputs: number(values['server-inputs'], 'server-inputs'),
@@ -203,10 +205,11 @@ async function runFuzz(args: string[]): Promise<number> {
     budgetMs: number(values.minutes, 'minutes') * 60_000,
     configFiles: values.config,
     log: (line) => console.error(line),
-  });
+    stop: interruption.signal,
+  }).finally(() => interruption.dispose());
   console.log(describeFuzz(report));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
-  return findings(report) === 0 ? 0 : 1;
+  return exitCode(interruption, findings(report) === 0 ? 0 : 1);
 }
 
 async function runSoak(args: string[]): Promise<number> {
@@ -225,6 +228,7 @@ async function runSoak(args: string[]): Promise<number> {
     },
     strict: true,
   });
+  const interruption = onInterrupt((line) => console.error(line));
   const report = await soak({
     seconds: number(values.minutes, 'minutes') * 60,
     clients: number(values.clients, 'clients'),
@@ -235,10 +239,11 @@ async function runSoak(args: string[]): Promise<number> {
     hangTimeoutMs: number(values['hang-timeout'], 'hang-timeout') * 1000,
     configFiles: values.config,
     log: (line) => console.error(line),
-  });
+    stop: interruption.signal,
+  }).finally(() => interruption.dispose());
   console.log(describeSoak(report));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
-  return report.crashes.length + report.hangs.length === 0 ? 0 : 1;
+  return exitCode(interruption, report.crashes.length + report.hangs.length === 0 ? 0 : 1);
 }
 
 function rewriteReport(args: string[]): number {

@@ -23,9 +23,9 @@
 // way it then says hello and every node re-reads the others' sessions. What is
 // sent to one node and not acknowledged is capped (flow.ts).
 //
-// Not yet (issue 13 item 4): a room that changes owner starts afresh on the
-// new one (its live occupants and history are lost, persistent state comes
-// from the new owner's store).
+// A room that changes owner goes on there with its live state (rehoming.ts:
+// handed over by a live former owner, rebuilt from the survivors' sessions
+// after a death).
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,6 +45,11 @@ import { PeerWindows } from './flow.js';
 import { Membership, type MembershipChange } from './membership.js';
 import { ownerOf } from './placement.js';
 import { ServiceBridge } from './service-bridge.js';
+import { LocalOccupancy } from './occupancy.js';
+import { Rehoming, type Control } from './rehoming.js';
+import { serviceDomainOf } from '../muc/shard-keeper.js';
+import { transferOf } from '../muc/transfer.js';
+import { parseElement } from '../xml/stream-parser.js';
 
 /** NATS's own default, for a server that has not said its limit. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -139,6 +144,10 @@ export class ClusterNode {
   private cutOff = false;
   /** When another node's heartbeat last arrived (undefined before any). */
   private lastHeardOther: number | undefined;
+  /** What this node's sessions are in, for the rooms' next owners. */
+  private readonly occupancy = new LocalOccupancy();
+  private readonly rehoming: Rehoming;
+  private readonly serviceDomain: string;
 
   private constructor(
     private readonly connection: ClusterConnection,
@@ -153,6 +162,27 @@ export class ClusterNode {
     this.heartbeatMs = timing.heartbeat_seconds * 1000;
     this.timeoutMs = timing.node_timeout_seconds * 1000;
     this.membership = new Membership(this.self, this.timeoutMs, (change) => this.membersChanged(change));
+    this.serviceDomain = serviceDomainOf(settings);
+    this.rehoming = new Rehoming({
+      self: this.self,
+      serviceDomain: this.serviceDomain,
+      occupancy: this.occupancy,
+      log: this.log,
+      // Long enough for every member to see the change (a sweep) and answer.
+      timeoutMs: (timing.node_timeout_seconds + 2 * timing.heartbeat_seconds) * 1000,
+      members: () => this.membership.members,
+      liveRooms: () => this.service?.liveRooms() ?? Promise.resolve([]),
+      maxPayload: () => this.payloadLimit(),
+      send: (node, control) => {
+        this.flush();
+        this.publish(this.subjects.node(node), { control });
+      },
+      toShards: (stanza, sender) => this.local?.dispatch(stanza, sender),
+      relay: (node, stanza) => this.toPeer(node, 'relayed', stanza),
+      occupies: (fullJid, occupantJid) => {
+        if (!this.localSessions.has(fullJid)) this.noteOccupant(fullJid, occupantJid, true);
+      },
+    });
   }
 
   /**
@@ -197,6 +227,8 @@ export class ClusterNode {
   attach(local: LocalNode): void {
     this.local = local;
     this.service = new ServiceBridge(this.settings, this.nats, this.subjects.service, this.self, () => this.members, this.log);
+    // This node joins the view the others have: the rooms that are now its own come from their former owners.
+    this.rehoming.changed(this.members.filter((node) => node !== this.self), this.members);
     this.heartbeat();
     this.heartbeats = setInterval(() => {
       if (!this.cutOff) this.heartbeat();
@@ -226,8 +258,9 @@ export class ClusterNode {
     const to = stanza.attrs.to ?? '';
     // Cut off, this node cannot tell whether it still owns a room: it acts as no room's owner.
     if (this.cutOff && bareJid(to).includes('@')) return this.refuse(stanza, 'unreachable');
+    this.occupancy.sent(stanza);
     const owner = this.ownerOf(to);
-    if (owner === this.self) this.local?.dispatch(stanza, sender);
+    if (owner === this.self) this.rehoming.admit(stanza, sender, false);
     else this.toPeer(owner, 'rooms', stanza);
   };
 
@@ -235,6 +268,7 @@ export class ClusterNode {
   readonly deliver = (deliveries: Delivery[]): void => {
     const here: Delivery[] = [];
     for (const delivery of deliveries) {
+      if (delivery.to.length === 1 && delivery.to[0] === this.serviceDomain && this.exported(delivery)) continue;
       if (delivery.to.every((jid) => this.otherNodesServing(jid).length === 0)) {
         here.push(delivery);
         continue;
@@ -258,8 +292,21 @@ export class ClusterNode {
         else count(this.dropped, refusal);
       }
     }
-    if (here.length > 0) this.local?.deliver(here);
+    if (here.length > 0) this.localDelivery(here);
   };
+
+  /** Whether a room's stanza to the service itself is its state, exported for its new owner (taken here). */
+  private exported(delivery: Delivery): boolean {
+    const transfer = transferOf(parseElement(delivery.head + ` to='${this.serviceDomain}'` + delivery.tail), this.serviceDomain);
+    if (transfer?.kind !== 'exported') return false;
+    this.rehoming.exported(transfer.room, transfer.state);
+    return true;
+  }
+
+  private localDelivery(deliveries: Delivery[]): void {
+    this.occupancy.delivered(deliveries);
+    this.local?.deliver(deliveries);
+  }
 
   /**
    * The other nodes a room's stanza for `jid` goes to: those the directory
@@ -300,6 +347,7 @@ export class ClusterNode {
   }
 
   sessionEnded(fullJid: string): void {
+    this.occupancy.sessionEnded(fullJid);
     if (this.localSessions.delete(fullJid)) this.announce(fullJid, false);
   }
 
@@ -310,6 +358,7 @@ export class ClusterNode {
   /** Says goodbye (the others count this node out at once) and closes the connection once what is queued has gone. */
   async close(): Promise<void> {
     clearInterval(this.heartbeats);
+    this.rehoming.close();
     this.service?.close();
     this.flush();
     this.publish(this.subjects.leaving, { node: this.self, instance: this.instance } satisfies Heartbeat);
@@ -352,7 +401,10 @@ export class ClusterNode {
         }
       }
     });
-    this.subscribe(this.subjects.node(self), (batch: Batch, msg) => this.received(batch, msg));
+    this.subscribe(this.subjects.node(self), (message: Batch | { control: Control }, msg) => {
+      if ('control' in message) this.rehoming.control(message.control);
+      else this.received(message, msg);
+    });
     this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.windows.acked(ack.node, ack.seq));
     this.subscribe(this.subjects.snapshot(self), (_: unknown, msg) => {
       // In parts under the payload limit (20,000 sessions outgrow 1 MiB), then an empty message: the end.
@@ -459,6 +511,8 @@ export class ClusterNode {
   }
 
   private membersChanged(change: MembershipChange): void {
+    // Before the node is attached it is learning the members, not changing them.
+    if (this.local) this.rehoming.changed([...change.members.filter((node) => !change.joined.includes(node)), ...change.left].sort(), change.members);
     for (const node of change.left) {
       for (const jid of this.directory.drop(node)) this.sessionLost(jid);
       this.unsent(node);
@@ -483,33 +537,40 @@ export class ClusterNode {
       this.scheduleFlush();
     }
     for (const plain of batch.rooms) this.relay(Element.revive(plain));
-    for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain));
-    if (batch.deliveries.length > 0) local.deliver(batch.deliveries);
+    for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain), true);
+    if (batch.deliveries.length > 0) this.localDelivery(batch.deliveries);
     for (const plain of batch.stanzas) local.fromCluster(Element.revive(plain));
   }
 
   /** A room stanza from another node's session to its room's owner as this node sees it (the sender's view may differ): passed on once at most. */
   private relay(stanza: Element): void {
-    const owner = this.ownerOf(stanza.attrs.to ?? '');
-    if (owner === this.self) this.toLocalRoom(stanza);
+    const to = stanza.attrs.to ?? '';
+    const owner = this.ownerOf(to);
+    // A node that saw a membership change before this one sends a room's stanzas to whom it sees as the owner.
+    if (owner === this.self || this.rehoming.expects(bareJid(to))) this.toLocalRoom(stanza, false);
     else this.toPeer(owner, 'relayed', stanza);
   }
 
   /** A room stanza from another node's session, noting the rooms that session is in. */
-  private toLocalRoom(stanza: Element): void {
+  private toLocalRoom(stanza: Element, relayed: boolean): void {
     const { from, to, type } = stanza.attrs;
-    if (stanza.name === 'presence' && from !== undefined && to !== undefined) {
-      const room = bareJid(to);
-      let rooms = this.remoteOccupants.get(from);
-      if (type === undefined) {
-        if (!rooms) this.remoteOccupants.set(from, (rooms = new Map()));
-        rooms.set(room, to);
-      } else if (type === 'unavailable' || type === 'error') {
-        rooms?.delete(room);
-        if (rooms?.size === 0) this.remoteOccupants.delete(from);
-      }
+    if (stanza.name === 'presence' && from !== undefined && to !== undefined && (type === undefined || type === 'unavailable' || type === 'error')) {
+      this.noteOccupant(from, to, type === undefined);
     }
-    this.local?.dispatch(stanza);
+    this.rehoming.admit(stanza, undefined, relayed);
+  }
+
+  /** Whether another node's session is in a room here (as `occupantJid`), for when that node is out. */
+  private noteOccupant(fullJid: string, occupantJid: string, present: boolean): void {
+    const room = bareJid(occupantJid);
+    let rooms = this.remoteOccupants.get(fullJid);
+    if (present) {
+      if (!rooms) this.remoteOccupants.set(fullJid, (rooms = new Map()));
+      rooms.set(room, occupantJid);
+    } else {
+      rooms?.delete(room);
+      if (rooms?.size === 0) this.remoteOccupants.delete(fullJid);
+    }
   }
 
   /** A session of a node that is out: it leaves the rooms here as on a disconnect. */

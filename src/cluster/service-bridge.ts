@@ -52,6 +52,11 @@ export class ServiceBridge {
     this.bus.close();
   }
 
+  /** The rooms live on this node's shards. */
+  async liveRooms(): Promise<string[]> {
+    return (await this.bus.otherRooms()).map((room) => room.jid);
+  }
+
   /** What this node's shards answer. */
   private answer(question: Question): Promise<unknown[]> {
     if (question.kind === 'rooms') return this.bus.otherRooms();

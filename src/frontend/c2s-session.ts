@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Settings } from '../config/load.js';
-import { prepJid } from '../jid/jid.js';
+import { jidDomain, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { authFailure, counters } from '../ops/counters.js';
 import type { AccountChange } from '../store/accounts.js';
@@ -306,7 +306,7 @@ export class ClientSession implements BoundSession {
     this.bareJid = this.account!;
     this.accountChangesSeen = state.accountChangesSeen;
     this.sm = StreamManagement.adopt(this, state.sm, client, resumableSessions<ClientSession>(this.context));
-    if (state.csi) (this.csi = new ClientState(client.csi_max_held, this.transmit)).adopt(state.csi);
+    if (state.csi) (this.csi = new ClientState(client.csi_max_held, jidDomain(this.bareJid), this.transmit)).adopt(state.csi);
     for (let i = 0; i < state.inFlight; i++) this.stanzaPosted();
     for (let i = 0; i < state.congested; i++) this.shardCongested();
     const lost = this.phase === 'closed';
@@ -776,7 +776,7 @@ export class ClientSession implements BoundSession {
     if (ns === SM_NS) return this.streamManagement(stanza);
     if (ns === CSI_NS) {
       const { csi_max_held: maxHeld } = this.context.settings.client;
-      if ((this.csi ??= new ClientState(maxHeld, this.transmit)).handle(stanza)) return;
+      if ((this.csi ??= new ClientState(maxHeld, jidDomain(this.bareJid), this.transmit)).handle(stanza)) return;
       return this.streamError('unsupported-stanza-type', `<${stanza.name}/> is not a client state element`);
     }
     if (ns !== undefined && ns !== CLIENT_NS) return this.streamError('invalid-namespace', `Unexpected namespace ${ns}`);

@@ -7,9 +7,11 @@
 // itself), when the client sends anything or becomes active, or when
 // `client.csi_max_held` stanzas wait. What counts as urgent is Prosody's
 // mod_csi_simple's, with the self-presence (status 110) it leaves as a TODO.
+// What waited goes out stamped with the time it came (XEP-0203).
 
 import { startTagAttribute, topLevelElements } from '../xml/serialized.js';
 import type { Element } from '../xml/element.js';
+import { delayed } from '../xmpp/delay.js';
 
 export const CSI_NS = 'urn:xmpp:csi:0';
 
@@ -36,6 +38,8 @@ export class ClientState {
 
   constructor(
     private readonly maxHeld: number,
+    /** Who stamps what was held as delayed: the session's server domain. */
+    private readonly domain: string,
     /** Sends what was held on to the client. */
     private readonly release: (xml: string) => void,
   ) {}
@@ -74,11 +78,12 @@ export class ClientState {
       this.flush();
       return false;
     }
+    const now = Date.now();
     for (const stanza of stanzas) {
       const key = stanza.startsWith('<presence') ? 'presence ' + startTagAttribute(stanza, 'from') : String(this.heldMessages++);
       // Deleted first so that the latest presence takes its place in the order.
       this.held.delete(key);
-      this.held.set(key, stanza);
+      this.held.set(key, delayed(stanza, this.domain, now));
     }
     if (this.held.size >= this.maxHeld) this.flush();
     return true;

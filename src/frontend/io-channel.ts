@@ -27,8 +27,8 @@ export type SessionEvent =
   | { kind: 'bound'; id: number; fullJid: string }
   /** A stanza from a bound session (as parsed: the router stamps and checks it). */
   | { kind: 'stanza'; id: number; stanza: Element }
-  /** A message of session `id` to a room, waiting on the thread for the main thread's account modules ('message-out'): the answer is `answer`. */
-  | { kind: 'message-out'; id: number; stanza: Element }
+  /** A stanza of session `id` to a room, waiting on the thread for the main thread's account modules ('stanza-out'): the answer is `answer`. */
+  | { kind: 'stanza-out'; id: number; stanza: Element }
   | { kind: 'ended'; id: number; reason: string | undefined }
   /** What a shard's link brought for full JIDs this thread no longer serves (ended or moved): the router places it. */
   | { kind: 'undelivered'; deliveries: Delivery[] }
@@ -56,7 +56,7 @@ export type SessionCommand =
   | { kind: 'shard-caught-up'; id: number }
   /** Whether a module watches the session's account: its room stanzas wait for the first of these (room-path.ts). */
   | { kind: 'route'; id: number; watched: boolean }
-  /** The answer to `message-out`: the message goes on to its room, or not (a module took it). */
+  /** The answer to `stanza-out`: the stanza goes on to its room, or not (a module took it). */
   | { kind: 'answer'; id: number; send: boolean }
   /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
   | { kind: 'ended'; id: number }

@@ -121,7 +121,7 @@ const links = new IoLinks({
   },
 });
 // In a cluster a room may live on another node: its stanzas go through the main thread's seam.
-const rooms = settings.cluster === null ? new RoomPath(settings, index, links, (id, stanza) => events.push({ kind: 'message-out', id, stanza })) : undefined;
+const rooms = settings.cluster === null ? new RoomPath(settings, index, links, (id, stanza) => events.push({ kind: 'stanza-out', id, stanza })) : undefined;
 const router = {
   fromClient(session: ClientSession, stanza: Element): void {
     const id = sessions.ids.get(session);

@@ -18,7 +18,7 @@
 // sessions' stanzas for the rooms and its entries in the shards' session
 // directory (room-path.ts). What the main thread adds to that path: whether a
 // module watches an account (`route`), and the account modules' look at the
-// messages the thread asks about (`message-out`). Only deliveries to bare
+// stanzas the thread asks about (`stanza-out`). Only deliveries to bare
 // JIDs, to watched accounts, and those a thread got for a session it no
 // longer has, are routed here.
 //
@@ -117,7 +117,7 @@ export class RemoteSession implements BoundSession {
     this.command({ kind: 'route', id: this.id, watched });
   }
 
-  /** The answer to its thread's `message-out`. */
+  /** The answer to its thread's `stanza-out`. */
   answer(send: boolean): void {
     this.command({ kind: 'answer', id: this.id, send });
   }
@@ -370,9 +370,9 @@ class IoThread implements ShardLinks {
           }
           break;
         }
-        case 'message-out': {
+        case 'stanza-out': {
           const session = this.live.get(event.id);
-          const send = session === undefined || !this.router.messageOut(session, Element.revive(event.stanza));
+          const send = session === undefined || !this.router.stanzaOut(session, Element.revive(event.stanza));
           // An ended session's thread still sends what waited behind the message: its leaves.
           if (session !== undefined) session.answer(send);
           else this.command({ kind: 'answer', id: event.id, send });

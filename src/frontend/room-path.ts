@@ -6,11 +6,12 @@
 // other, so no room-bound stanza of a session may take another way: what
 // still needs the main thread is asked about there and waits its turn here.
 //
-// - A message that an account module must see first (carbons of a private
-//   message through a room, any message of an account with a block list) is
-//   asked about on the main thread ('message-out', which runs those modules);
-//   the session's room-bound stanzas after it wait on the thread until the
-//   answer comes: go, or dropped (the module answered the client).
+// - A stanza that an account module must see first (carbons of a private
+//   message through a room; anything an account with a block list sends, as
+//   blocking refuses what goes to a blocked room or occupant) is asked about
+//   on the main thread ('stanza-out', which runs those modules); the
+//   session's room-bound stanzas after it wait on the thread until the answer
+//   comes: go, or dropped (the module answered the client).
 // - Until the main thread has said whether a module watches the account (the
 //   `route` command, after the binding), the session's room stanzas wait too.
 //   A watched session is kept out of the shards' session directory, so the
@@ -177,14 +178,14 @@ export class RoomPath {
     if (state.waiting.length === 1) this.drain(id, state);
   }
 
-  /** Sends what waits, up to the first message the main thread must see; an ended session's entry goes once nothing waits. */
+  /** Sends what waits, up to the first stanza the main thread must see; an ended session's entry goes once nothing waits. */
   private drain(id: number, state: SessionRooms): void {
     if (!state.ready || state.asking) return;
     const { waiting } = state;
     let sent = 0;
     for (; sent < waiting.length; sent++) {
       const stanza = waiting[sent]!;
-      if (stanza.name === 'message' && (state.watched || stanza.attrs.type !== 'groupchat')) {
+      if (state.watched || (stanza.name === 'message' && stanza.attrs.type !== 'groupchat')) {
         state.asking = true;
         this.ask(id, stanza);
         break;

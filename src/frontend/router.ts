@@ -57,8 +57,8 @@ export class StanzaRouter {
     const problem = stampFromClient(session.fullJid, stanza);
     if (problem !== undefined) return this.bounce(session, stanza, problem);
     const to = stanza.attrs.to;
+    if (this.stanzaOut(session, stanza)) return;
     if (stanza.name === 'presence') return this.presenceFromClient(session, stanza, to);
-    if (stanza.name === 'message' && this.messageOut(session, stanza)) return;
     if (to === undefined) {
       // No `to` means the sender's own account (RFC 6120 §10.3); its iq the server answers.
       if (stanza.name === 'iq') return this.serverIq(session, stanza);
@@ -87,9 +87,9 @@ export class StanzaRouter {
     }
   }
 
-  /** Runs the account modules' look at a message the session sends (carbons, blocking); true when one of them took it. */
-  messageOut(session: BoundSession, stanza: Element): boolean {
-    return this.services.hooks.fire('message-out', { session, stanza }) === true;
+  /** Runs the account modules' look at a stanza the session sends (carbons, blocking); true when one of them took it. */
+  stanzaOut(session: BoundSession, stanza: Element): boolean {
+    return this.services.hooks.fire('stanza-out', { session, stanza }) === true;
   }
 
   /** A stanza for a user here from a user on another node of the cluster (`from` stamped there). */

@@ -75,7 +75,7 @@ export async function startServer(
   assertAuthAllowed(settings);
   const tls = loadTlsContext(settings);
 
-  const database = openDatabase(settings.data_dir, settings.storage.durability);
+  const database = openDatabase(settings.data_dir, settings.storage.durability, { exclusive: true });
   const accountStore = await openAccounts(settings, database, log).catch(async (err: unknown) => {
     await database.close();
     throw err;

@@ -17,8 +17,10 @@
 // queue among it) carried over as `SmState`.
 
 import { randomUUID } from 'node:crypto';
+import { jidDomain } from '../jid/jid.js';
 import type { Element } from '../xml/element.js';
 import { topLevelElements } from '../xml/serialized.js';
+import { delayed } from '../xmpp/delay.js';
 import { NS_STANZAS } from '../xmpp/namespaces.js';
 
 export const SM_NS = 'urn:xmpp:sm:3';
@@ -35,6 +37,7 @@ export interface SmState {
   sent: number;
   acked: number;
   unacked: string[];
+  unackedAt: number[];
   timeoutSeconds: number;
   id: string;
 }
@@ -56,6 +59,8 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   private acked = 0;
   /** Stanzas sent and not yet acknowledged, oldest first, as serialized. */
   private readonly unacked: string[] = [];
+  /** When each of `unacked` was sent (ms since the epoch): a replay stamps it with that time (XEP-0203). */
+  private readonly unackedAt: number[] = [];
   /** The characters `unacked` holds. */
   private unackedLength = 0;
   /** An <r/> is out and its <a/> has not come back. */
@@ -109,6 +114,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
       sm.unacked.push(stanza);
       sm.unackedLength += stanza.length;
     }
+    sm.unackedAt.push(...state.unackedAt);
     registry.set(state.id, session);
     return sm;
   }
@@ -116,7 +122,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   /** The state to carry to another thread; the session can no longer be resumed here. */
   handOver(): SmState {
     this.ended();
-    return { received: this.received, sent: this.sent, acked: this.acked, unacked: this.unacked, timeoutSeconds: this.timeoutSeconds, id: this.id! };
+    return { received: this.received, sent: this.sent, acked: this.acked, unacked: this.unacked, unackedAt: this.unackedAt, timeoutSeconds: this.timeoutSeconds, id: this.id! };
   }
 
   /** Whether a resumption can take the session up again. */
@@ -134,8 +140,10 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     const stanzas = topLevelElements(xml);
     this.sent = (this.sent + stanzas.length) % H_MODULUS;
     if (this.overflowed) return;
+    const now = Date.now();
     for (const stanza of stanzas) {
       this.unacked.push(stanza);
+      this.unackedAt.push(now);
       this.unackedLength += stanza.length;
     }
     if (this.unacked.length > this.maxUnacked || this.unackedLength > this.maxUnackedLength) this.overflow();
@@ -178,13 +186,16 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   /**
    * <resume/> reached this (hibernating or still connected) session from the
    * client's new connection: applies the client's h and returns <resumed/>
-   * followed by every stanza it has not acknowledged, or undefined when h is
-   * wrong (the session has ended then).
+   * followed by every stanza it has not acknowledged, stamped with the time
+   * it was first sent, or undefined when h is wrong (the session has ended
+   * then).
    */
   resume(h: string | undefined, previd: string): string | undefined {
     if (!this.acknowledge(h)) return undefined;
     this.ackRequested = false;
-    return `<resumed xmlns='${SM_NS}' h='${this.received}' previd='${previd}'/>` + this.unacked.join('');
+    const domain = jidDomain(this.session.bareJid);
+    const replayed = this.unacked.map((stanza, index) => delayed(stanza, domain, this.unackedAt[index]!));
+    return `<resumed xmlns='${SM_NS}' h='${this.received}' previd='${previd}'/>` + replayed.join('');
   }
 
   /** The session ended: it can no longer be resumed. */
@@ -210,6 +221,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     }
     if (!this.overflowed) {
       for (const stanza of this.unacked.splice(0, count)) this.unackedLength -= stanza.length;
+      this.unackedAt.splice(0, count);
     }
     this.acked = value;
     return true;
@@ -223,6 +235,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   private overflow(): void {
     this.overflowed = true;
     this.unacked.length = 0;
+    this.unackedAt.length = 0;
     this.unackedLength = 0;
     this.ended();
   }

@@ -24,6 +24,7 @@ import { PERSISTENT } from './settings.js';
 import { errorReply, isAnswerable, NS_MUC, type StanzaError } from './stanzas.js';
 import type { OccupantEvent } from './shard-keeper.js';
 import type { AffiliationEntry } from './roles.js';
+import { exportAnswer, exportRoom, importOccupants, transferOf, type RoomState } from './transfer.js';
 
 export type RoomMail =
   /** `receipt`: the shard runtime's number for the stanza, handed back once it is handled. */
@@ -63,6 +64,8 @@ export class RoomActor implements RoomHost {
   private stored = false;
   /** Whether the room's state came from the store; until then stanzas wait, in order. */
   private loaded = false;
+  /** A temporary room's state as the store kept it, until an import takes it. */
+  private keptTemporary: StoredRoom<AffiliationEntry> | undefined;
   /** The load in progress. */
   private loading: Promise<void> | undefined;
   private readonly mailbox: Mailbox<RoomMail>;
@@ -144,11 +147,16 @@ export class RoomActor implements RoomHost {
   private adopt(record: StoredRoom<AffiliationEntry> | undefined): void {
     this.loaded = true;
     this.loading = undefined;
-    this.stored = record !== undefined;
-    this.room = record === undefined ? undefined : new Room(this.jid, this.env.hooks, this, record);
+    this.stored = record !== undefined && record.temporary !== true;
+    this.room = this.stored ? new Room(this.jid, this.env.hooks, this, record!) : undefined;
+    // What a temporary room kept in the store is for a node that takes it over after its owner died (importState), not for a room started afresh.
+    this.keptTemporary = record?.temporary === true ? record : undefined;
   }
 
   private handle(mail: RoomMail): void | Promise<void> {
+    const transfer = mail.kind === 'stanza' ? transferOf(mail.stanza, this.env.serviceDomain) : undefined;
+    if (transfer?.kind === 'export') return this.exportState();
+    if (transfer?.kind === 'import') return this.importState(transfer.state);
     if (!this.loaded) {
       return Promise.resolve(this.loading ?? this.load()).then(
         () => this.handle(mail),
@@ -168,6 +176,42 @@ export class RoomActor implements RoomHost {
     }
     this.dispatch(mail.stanza);
     return this.commit(() => this.replyError(mail.stanza, { type: 'wait', condition: 'internal-server-error' }));
+  }
+
+  /**
+   * Hands the room to another node of the cluster: its state goes out once
+   * what was queued before is handled and archived, and the room ends here
+   * without a word to its occupants, who are in it on the new owner.
+   */
+  private async exportState(): Promise<void> {
+    await this.loading?.catch(() => undefined);
+    await this.env.archive.settled();
+    const room = this.room;
+    this.send(exportAnswer(this.jid, this.env.serviceDomain, room && exportRoom(room)), this.env.serviceDomain);
+    for (const occupant of room?.occupants.values() ?? []) for (const jid of occupant.liveSessions()) this.occupancy(occupant.name, jid, false);
+    this.room = undefined;
+    // Should the room come back here, its state is loaded afresh.
+    this.loaded = false;
+    this.stored = false;
+    this.release();
+  }
+
+  /** Takes the room over from another node: its lease and archive from the store, its live state from the transfer. */
+  private async importState(state: RoomState): Promise<void> {
+    // A load under way (the actor was made for this import) is as fresh as another; a room loaded before is not.
+    if (this.loading === undefined) this.loaded = false;
+    await (this.loading ?? this.load());
+    if (state.config !== undefined) {
+      this.room = new Room(this.jid, this.env.hooks, this, { config: state.config, affiliations: new Map(state.affiliations) });
+    } else if (this.room === undefined) {
+      // A temporary room whose owner died: as the store kept it, or as its survivors were shown it.
+      this.room = new Room(this.jid, this.env.hooks, this, this.keptTemporary ?? { config: {}, affiliations: new Map(state.affiliations) });
+    }
+    this.keptTemporary = undefined;
+    importOccupants(this.room, state);
+    // A temporary room's state is kept again, now under this node's lease.
+    if (!this.stored) this.room.configChanged = true;
+    return this.commit();
   }
 
   /** Writes what changed, then sends what was held back; on a failed write, `failed` says so instead of those stanzas. */
@@ -261,6 +305,12 @@ export class RoomActor implements RoomHost {
       write = this.env.store.write(this.jid, change);
     } else if (!keep && this.stored) {
       write = this.env.store.delete(this.jid);
+    }
+    const { keepTemporary } = this.env.store;
+    if (!keep && !room.destroyed && keepTemporary !== undefined && (room.configChanged || room.changedAffiliations.size > 0 || this.stored)) {
+      // In a cluster a temporary room's state is kept too, for whoever takes the room over should this node die.
+      const state = { config: room.config, affiliations: room.affiliations };
+      write = (write ?? Promise.resolve()).then(() => keepTemporary.call(this.env.store, this.jid, state));
     }
     this.stored = keep;
     room.configChanged = false;

@@ -80,6 +80,10 @@ export type RoomEvents = {
     event: RoomEvent & { jid: string; affiliation: Affiliation; previous: Affiliation; inRoom: boolean };
     result: never;
   };
+  /** The room moves to another node of a cluster (transfer.ts): features put what they keep beside the configuration into `features`. */
+  'room-export': { event: RoomEvent & { features: Record<string, unknown> }; result: never };
+  /** The room arrived from another node, with what the features put into `features` there. */
+  'room-import': { event: RoomEvent & { features: Record<string, unknown> }; result: never };
   /** An iq get or set to the room itself, by the namespace of its payload. */
   [iq: `iq-get/${string}` | `iq-set/${string}`]: { event: StanzaEvent & { query: Element }; result: Handled };
 };

@@ -31,6 +31,7 @@ import { serviceDomainOf, unhandledStanzaAnswer } from './shard-keeper.js';
 import { NS_RSM } from '../xmpp/namespaces.js';
 import { errorReply, isAnswerable, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, reply, type StanzaError } from './stanzas.js';
 import type { AffiliationEntry } from './roles.js';
+import { exportAnswer, transferOf } from './transfer.js';
 
 /** The shard worker's entry (`MucShards.workerModule`): the MUC service for the shard's rooms. */
 const createMucShard: ShardApplicationFactory = async (context) => {
@@ -138,6 +139,12 @@ class MucService implements ShardApplication, CommandHost {
     } else {
       stanza.setAttr('to', formatJid(to));
       const roomJid = to.local + '@' + to.domain;
+      if (!this.actors.has(roomJid) && transferOf(stanza, this.serviceDomain)?.kind === 'export') {
+        // No room here to hand over: nothing to load for it either.
+        this.send(exportAnswer(roomJid, this.serviceDomain, undefined), this.serviceDomain);
+        this.context.outbox.handled(receipt);
+        return;
+      }
       // The room hands the receipt back once it has handled the stanza.
       this.backlog.posted(receipt);
       if (this.actorFor(roomJid).post({ kind: 'stanza', stanza, receipt })) return;

@@ -8,11 +8,15 @@
 // dies) and the flush to disk follows, so a power loss or kernel crash can
 // lose the last writes the server had acknowledged (never the database's
 // integrity). `flushed` acknowledges only once the write is on disk.
+//
+// The server opens it `exclusive`: one server per data directory
+// (data-dir-lock.ts); the account commands and the shard workers do not.
 
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { ConfigError } from '../config/load.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 
 export type Durability = 'committed' | 'flushed';
 
@@ -25,15 +29,18 @@ export interface Database extends RootDatabase {
   acknowledged<T>(write: Promise<T>): Promise<T>;
 }
 
-export function openDatabase(dataDir: string, durability: Durability = 'flushed'): Database {
+export function openDatabase(dataDir: string, durability: Durability = 'flushed', { exclusive = false } = {}): Database {
   const path = resolve(dataDir);
   let root: RootDatabase;
+  let lock: DataDirLock | undefined;
   try {
     makeDirectories(path);
     if (!statSync(path).isDirectory()) throw new Error('it is not a directory');
     accessSync(path, constants.R_OK | constants.W_OK);
+    if (exclusive) lock = lockDataDir(path);
     root = open({ path: resolve(path, 'conclave.mdb'), maxDbs: 16 });
   } catch (err) {
+    lock?.release();
     throw new ConfigError(`Cannot use the data directory ${path}: ${(err as Error).message}`, 'data_dir');
   }
   // `flushed` covers the last commit of this thread's writes, and so every earlier one.
@@ -45,7 +52,12 @@ export function openDatabase(dataDir: string, durability: Durability = 'flushed'
           return result;
         }
       : <T>(write: Promise<T>): Promise<T> => write;
-  return Object.assign(root, { acknowledged });
+  const closeEnvironment = root.close.bind(root);
+  const close = async (): Promise<void> => {
+    await closeEnvironment();
+    lock?.release();
+  };
+  return Object.assign(root, { acknowledged, close });
 }
 
 /**

@@ -51,6 +51,8 @@ export type RoomConfig = Record<string, unknown>;
 export interface StoredRoom<Affiliation> {
   config: RoomConfig;
   affiliations: Map<string, Affiliation>;
+  /** A temporary room's state, kept for its next owner (`keepTemporary`): the room is not stored. */
+  temporary?: boolean;
 }
 
 export interface RoomWrite<Affiliation> {
@@ -81,6 +83,13 @@ export interface RoomStateStore<Affiliation> {
   delete(room: string): Promise<void>;
   /** The room's actor is gone from this node: whatever the store held for it may go. */
   release(room: string): void;
+  /**
+   * Keeps a temporary room's configuration and affiliations beside its lease
+   * until its actor leaves the node, for the node that takes the room over if
+   * this one dies (a clustered store; fenced as `write`). `load` then returns
+   * them marked `temporary`.
+   */
+  keepTemporary?(room: string, state: StoredRoom<Affiliation>): Promise<void>;
 }
 
 /** Who owns a room's state: the node that took its lease, and the lease's number. */

@@ -34,4 +34,22 @@ export function startTagAttribute(xml: string, name: string): string | undefined
   return xml.slice(from, xml.indexOf("'", from));
 }
 
+/** The element's children, in order (its text left out). */
+export function childElements(xml: string): string[] {
+  const end = xml.indexOf('>');
+  if (xml.charCodeAt(end - 1) === SLASH) return [];
+  return topLevelElements(xml.slice(end + 1, xml.lastIndexOf('</')));
+}
+
+/** The element with `child` (serialized) added after its other children. */
+export function withChild(xml: string, child: string): string {
+  const end = xml.indexOf('>');
+  if (xml.charCodeAt(end - 1) !== SLASH) {
+    const close = xml.lastIndexOf('</');
+    return xml.slice(0, close) + child + xml.slice(close);
+  }
+  const name = /^<([^\s/>]+)/.exec(xml)![1];
+  return `${xml.slice(0, end - 1)}>${child}</${name}>`;
+}
+
 const SLASH = 0x2f;

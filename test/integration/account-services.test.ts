@@ -112,6 +112,86 @@ describe('blocking', () => {
   });
 });
 
+describe('blocking presence', () => {
+  const presenceFrom = (client: RawClient) => (stanza: { name: string; attrs: Record<string, string | undefined> }) =>
+    stanza.name === 'presence' && stanza.attrs.from === client.fullJid;
+  /** `from` subscribes to `to`'s presence, both online, and gets it. */
+  async function subscribe(from: RawClient, to: RawClient): Promise<void> {
+    const toBare = to.fullJid.split('/')[0]!;
+    const fromBare = from.fullJid.split('/')[0]!;
+    from.send(`<presence type='subscribe' to='${toBare}'/>`);
+    await to.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribe');
+    to.send(`<presence type='subscribed' to='${fromBare}'/>`);
+    await from.next((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'subscribed');
+    await from.next(presenceFrom(to));
+  }
+
+  test("the blocker's broadcasts reach no blocked subscriber and cost it no error; unblocking sends the latest; requests from the blocked are refused", async () => {
+    const juliet = await online('bpjuliet', 'balcony');
+    const romeo = await online('bpromeo', 'orchard');
+    const nurse = await online('bpnurse', 'hall');
+    // Sessions that read the roster get the answers to their requests (RFC 6121 §3.1.6).
+    for (const client of [juliet, romeo]) await iq(client, 'r0', "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    await subscribe(romeo, juliet);
+    await subscribe(juliet, romeo);
+
+    const block = "<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='bpromeo@localhost'/><item jid='bpnurse@localhost'/></block></iq>";
+    assert.equal((await iq(juliet, 'b1', block)).attrs.type, 'result');
+    assert.equal((await romeo.next(presenceFrom(juliet))).attrs.type, 'unavailable');
+    // A stranger she blocked cannot ask for her presence, nor send her his.
+    nurse.send("<presence type='subscribe' to='bpjuliet@localhost'/>");
+    nurse.send(`<presence to='${juliet.fullJid}'><show>chat</show></presence>`);
+    // Handled in order: by the pong, whatever reached her is on her stream before her next answer.
+    await nurse.ping();
+
+    // Her two broadcasts while he is blocked: she gets her echoes and nothing else; he gets neither.
+    juliet.send('<presence><status>one</status></presence>');
+    juliet.send('<presence><status>two</status></presence>');
+    // His broadcast does not reach her either.
+    romeo.send('<presence><status>hidden</status></presence>');
+    await romeo.next((stanza) => stanza.name === 'presence' && stanza.getChildText('status') === 'hidden' && stanza.attrs.from === romeo.fullJid);
+    // An iq to her bare JID (her vCard) is answered for her: refused.
+    const vcard = await iq(romeo, 'v1', "<iq type='get' to='bpjuliet@localhost'><vCard xmlns='vcard-temp'/></iq>");
+    assert.equal(vcard.attrs.type, 'error');
+    assert.ok(vcard.getChild('error')!.getChild('service-unavailable'));
+
+    assert.equal((await iq(juliet, 'b2', "<iq type='set'><unblock xmlns='urn:xmpp:blocking'><item jid='bpromeo@localhost'/></unblock></iq>")).attrs.type, 'result');
+    assert.equal((await romeo.next(presenceFrom(juliet))).getChildText('status'), 'two', 'her latest presence, and not the ones sent while he was blocked');
+    assert.equal((await juliet.next(presenceFrom(romeo))).getChildText('status'), 'hidden', 'his current presence, both subscribed');
+    const herStanzas = juliet.queue.filter((stanza) => stanza.name === 'presence');
+    assert.deepEqual(
+      herStanzas.map((stanza) => [stanza.attrs.from, stanza.attrs.type, stanza.getChildText('status')]),
+      [
+        [juliet.fullJid, undefined, 'one'],
+        [juliet.fullJid, undefined, 'two'],
+      ],
+      'only her echoes: no error for a broadcast, nothing from the nurse',
+    );
+  });
+});
+
+describe('blocking a room', () => {
+  test('a user who blocked a room cannot join it again, and can still leave it', async () => {
+    const room = 'blockedroom@conference.localhost';
+    const nurse = await online('bronurse', 'hall');
+    const juliet = await online('brojuliet', 'balcony');
+    nurse.send(`<presence to='${room}/Nurse'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await nurse.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Nurse`);
+    assert.equal((await iq(nurse, 'c1', `<iq type='set' to='${room}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>`)).attrs.type, 'result');
+    juliet.send(`<presence to='${room}/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await juliet.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Juliet`);
+    await nurse.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Juliet`);
+
+    assert.equal((await iq(juliet, 'b1', `<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='${room}'/></block></iq>`)).attrs.type, 'result');
+    juliet.send(`<presence type='unavailable' to='${room}/Juliet'/>`);
+    assert.equal((await nurse.next((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Juliet`)).attrs.type, 'unavailable');
+    juliet.send(`<presence id='again' to='${room}/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    const refused = await juliet.next((stanza) => stanza.name === 'presence' && stanza.attrs.id === 'again');
+    assert.equal(refused.attrs.type, 'error');
+    assert.ok(refused.getChild('error')!.getChild('blocked', 'urn:xmpp:blocking:errors'), refused.toString());
+  });
+});
+
 describe('carbons', () => {
   test('a session with carbons enabled sees what its other resources send and receive', async () => {
     const desk = await online('mercutio', 'desk');

@@ -1,9 +1,11 @@
 // The command line as a user meets it: `conclave start` refusing bad
 // configurations with a message that names the key, the value and the file;
 // the account commands against a scratch data folder; a started server
-// logging the accounts in and shutting down on SIGTERM.
+// logging the accounts in and shutting down on SIGTERM; one server per data
+// folder.
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -229,5 +231,32 @@ describe('a CLI that helps', () => {
     } finally {
       assert.equal(await server.stop('SIGTERM'), 0);
     }
+  });
+});
+
+describe('one server per data folder', () => {
+  test('a second server on the same data_dir is refused, naming the holder and the file that set data_dir; the account commands run beside it; the lock goes with the server, and a killed server\'s is taken over', async () => {
+    const data = join(dir, 'locked-data');
+    const lock = join(data, 'conclave.lock');
+    const file = await configFile('locked.yaml', `log_level: warn\ndata_dir: ${JSON.stringify(data)}\nclient:\n  port: 0\nmuc:\n  shards: 1\n`);
+    const first = await spawnServer(['--config', file]);
+    try {
+      const second = await conclave(['start', '--config', file]);
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, new RegExp(`another Conclave server uses it \\(PID ${first.process.pid}`));
+      assert.ok(second.stderr.includes(lock), second.stderr);
+      assert.ok(second.stderr.includes(`data_dir is set in ${file}`), second.stderr);
+      // LMDB takes writers from several processes: the account commands are meant to run beside the server.
+      assert.equal((await conclave(['adduser', 'beside@localhost', 'pw', '--config', file])).code, 0);
+    } finally {
+      assert.equal(await first.stop('SIGTERM'), 0);
+    }
+    assert.equal(existsSync(lock), false, 'a server that stops removes its lock');
+
+    const killed = await spawnServer(['--config', file]);
+    await killed.stop('SIGKILL');
+    assert.equal(existsSync(lock), true, 'SIGKILL leaves the lock behind');
+    const next = await spawnServer(['--config', file]);
+    assert.equal(await next.stop('SIGTERM'), 0);
   });
 });

@@ -4,7 +4,11 @@
 // hang timeout is only how long an answer may take before it counts as missing.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, resolve } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { describeFuzz, fuzz, showInput } from '../../bench/fuzz/fuzz.js';
 import { describeSoak, soak } from '../../bench/soak.js';
 
@@ -64,5 +68,52 @@ describe('soak', () => {
     // Figures, not assertions: only that the drift of each half's mean was computed.
     assert.equal(typeof report.rssMeanGrowthPercent, 'number', summary);
     assert.match(summary, /rss mean over the first half after warm-up [\d.]+ MiB, over the second [\d.]+ MiB/);
+  });
+});
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+/** Runs `conclave bench ARGS` and sends it SIGINT once its log matches `ready`; resolves with its exit code and output. */
+async function interrupted(args: string[], ready: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => {
+    const before = stderr;
+    stderr += chunk.toString();
+    if (!ready.test(before) && ready.test(stderr)) child.kill('SIGINT');
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** Whether the server a run started (its log names the PID) is gone. */
+function serverGone(stderr: string): boolean {
+  const pid = Number(/conclave pid (\d+)/.exec(stderr)![1]);
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+describe('^C', () => {
+  test('during bench fuzz prints the report of what ran and exits 130, its server stopped', async () => {
+    // Interrupted at its first progress line, a twentieth of the way.
+    const run = await interrupted(['fuzz', '--server-inputs', '200000', '--parser-inputs', '200000', '--clients', '2', '--shards', '1'], /fuzz: server \d+\//);
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stdout, /^fuzz seed \d+: \d+ inputs in \d+ s \(interrupted\), 0 finding\(s\)/, run.stdout + run.stderr);
+    assert.match(run.stdout, /server: [1-9]\d* stanzas/);
+    assert.ok(serverGone(run.stderr));
+  });
+
+  test('during bench soak prints the report of what ran and exits 130, its server stopped', async () => {
+    const run = await interrupted(['soak', '--minutes', '600', '--clients', '2', '--rooms', '1', '--samples', '100000', '--shards', '1'], /soak: \d+ s: rss/);
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stdout, /^soak: \d+ s \(interrupted\), 2 clients over 1 rooms; [1-9]\d* message/, run.stdout + run.stderr);
+    assert.match(run.stdout, /0 crash\(es\), 0 hang\(s\)/);
+    assert.ok(serverGone(run.stderr));
   });
 });

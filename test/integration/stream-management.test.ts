@@ -197,6 +197,40 @@ test('a raw resumption with h replays only what the client did not acknowledge',
   assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), []);
 });
 
+test('what a resumption replays is stamped delayed (XEP-0203) by the server at the time it was first sent; a room\'s history keeps its own stamp alone, an iq has none', async () => {
+  const room = 'replay-delay@conference.localhost';
+  const romeo = await owner(room);
+  romeo.say(room, 'history');
+  await romeo.client.next(groupchat('history'));
+  const first = Date.now();
+  const { user: juliet, id } = await managedOccupant(server.port, 'juliet', room, 'Juliet');
+  await juliet.client.next(groupchat('history'));
+  await juliet.client.ping('before-drop');
+  juliet.client.socket.destroy();
+  romeo.say(room, 'missed');
+  await romeo.client.next(groupchat('missed'));
+
+  const resumedAt = Date.now();
+  const { raw, answer } = await resumeAs(server.port, 'juliet', id, 0);
+  assert.equal(answer.name, 'resumed', answer.toString());
+  await raw.arrived(groupchat('missed'));
+  const replayed = raw.queue.filter((s) => s.name === 'message' || s.name === 'presence' || s.name === 'iq');
+  const delaysOf = (stanza: Element) => stanza.getChildren('delay', 'urn:xmpp:delay');
+  for (const stanza of replayed) {
+    const delays = delaysOf(stanza);
+    if (stanza.name === 'iq') assert.equal(delays.length, 0, 'an iq is not stamped');
+    else if (stanza.getChildText('body') === 'history') {
+      assert.deepEqual(delays.map((delay) => delay.attrs.from), [room], 'the history keeps the room\'s stamp only');
+    } else {
+      assert.deepEqual(delays.map((delay) => delay.attrs.from), ['localhost'], stanza.toString());
+      const stamp = Date.parse(delays[0]!.attrs.stamp!);
+      assert.ok(stamp >= first - 1 && stamp <= resumedAt, `stamped when first sent: ${delays[0]!.attrs.stamp}`);
+    }
+  }
+  assert.ok(replayed.some((s) => s.name === 'iq'), 'the ping\'s result was replayed too');
+  assert.ok(replayed.some((s) => s.name === 'presence'), 'the join\'s presences were replayed too');
+});
+
 test('a session not resumed in time ends as a disconnect: the room sees it leave, and the resumption fails', async () => {
   const quick = await serverWithAccounts({ client: { resumption_timeout: 0.2 } });
   try {
@@ -307,13 +341,15 @@ describe('client state indication', () => {
     assert.equal(juliet.client.stanzaCount, before, 'nothing reached the inactive client yet');
 
     romeo.say(room, 'urgent');
-    await juliet.client.next(groupchat('urgent'));
+    assert.equal((await juliet.client.next(groupchat('urgent'))).getChild('delay'), undefined);
     const got = juliet.client.queue.splice(0);
     assert.deepEqual(
       got.map((s) => (s.name === 'presence' ? `presence ${s.getChildText('show')}` : s.getChild('composing') ? 'composing' : s.name)),
       ['presence dnd', 'composing'],
       'the held stanzas came first, one presence per occupant (the latest)',
     );
+    // XEP-0203: what was held says when it came; the urgent message that flushed it came at once.
+    for (const held of got) assert.equal(held.getChild('delay', 'urn:xmpp:delay')?.attrs.from, 'localhost', held.toString());
 
     // Held again, until the client says it is active.
     romeo.client.send(`<presence to='${room}/Romeo'><show>xa</show></presence>`);

@@ -19,6 +19,7 @@ before(async () => {
   const accounts = new AccountStore(database);
   await accounts.create('romeo@localhost', 'r0meo');
   await accounts.create('juliet@localhost', 'jul1et');
+  await accounts.create('tybalt@localhost', 'tyb4lt');
   await database.close();
 });
 
@@ -55,4 +56,19 @@ test('@xmpp/client logs in, sends a message to a second client and pings the ser
 
 test('@xmpp/client is refused with a wrong password', async () => {
   await assert.rejects(online('romeo', 'wrong', 'x'), /not-authorized/);
+});
+
+test('@xmpp/client: a blocked contact\'s request is refused service-unavailable, and the blocker\'s gets <blocked/>', async () => {
+  const romeo = await online('romeo', 'r0meo', 'hall');
+  const tybalt = await online('tybalt', 'tyb4lt', 'street');
+  const version = (to: string) => xml('iq', { type: 'get', to }, xml('query', { xmlns: 'jabber:iq:version' }));
+  await romeo.iqCaller.request(xml('iq', { type: 'set' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, xml('item', { jid: 'tybalt@localhost' }))));
+
+  await assert.rejects(tybalt.iqCaller.request(version('romeo@localhost/hall')), (err: { condition?: string }) => err.condition === 'service-unavailable');
+  const refused = await romeo.iqCaller.request(version('tybalt@localhost/street')).then(
+    () => assert.fail('the request went through'),
+    (err: { condition?: string; element?: XmlElement }) => err,
+  );
+  assert.equal(refused.condition, 'not-acceptable');
+  assert.ok(refused.element?.getChild('blocked', 'urn:xmpp:blocking:errors'));
 });

@@ -7,6 +7,7 @@
 // grow while the shard is short of memory (a new message replaces the oldest).
 
 import type { Element } from '../../xml/element.js';
+import { parseElement } from '../../xml/stream-parser.js';
 import type { RoomFeature } from '../events.js';
 import type { Room } from '../room.js';
 import { defineSetting } from '../settings.js';
@@ -120,6 +121,16 @@ function selected(room: Room, request: Element | undefined, to: string): Entry[]
 export const history: RoomFeature = (hooks) => {
   hooks.on('broadcast-message', ({ room, stanza }) => {
     if (isHistoric(stanza)) remember(room, stanza);
+  });
+
+  // The history moves with the room to another node of a cluster (transfer.ts).
+  hooks.on('room-export', ({ room, features }) => {
+    const entries = histories.get(room);
+    if (entries !== undefined) features.history = entries.map(({ stanza, at }) => [stanza.toString(), at]);
+  });
+  hooks.on('room-import', ({ room, features }) => {
+    const entries = features.history as [string, number][] | undefined;
+    if (entries !== undefined) restoreHistory(room, entries.map(([xml, at]) => ({ stanza: parseElement(xml), at })));
   });
 
   hooks.on(

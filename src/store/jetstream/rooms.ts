@@ -14,8 +14,10 @@
 // revision, and this node's next write is refused with FencedOut.
 //
 // A room with no configuration in its entry is not stored (a temporary room,
-// or one whose persistence ended): its entry only carries the lease, and is
-// deleted when the room's actor leaves this node.
+// or one whose persistence ended): its entry carries the lease and, for a
+// live temporary room, its configuration and affiliations under `temporary`
+// (for the node that takes it over if its owner dies), and is deleted when
+// the room's actor leaves this node.
 
 import type { KV, KvEntry } from 'nats';
 import type { Logger } from '../../log.js';
@@ -27,6 +29,7 @@ interface RoomEntry<Affiliation> {
   epoch: number;
   config?: RoomConfig;
   affiliations: [string, Affiliation][];
+  temporary?: { config: RoomConfig; affiliations: [string, Affiliation][] };
 }
 
 /** What this node holds of a room it owns: its lease, and the entry as its last write left it. */
@@ -49,8 +52,9 @@ export class JetStreamRoomStore<Affiliation = unknown> implements RoomStateStore
   async load(room: string): Promise<StoredRoom<Affiliation> | undefined> {
     await this.acquire(room);
     const { entry } = this.leases.get(room) as Held<Affiliation>;
-    if (entry.config === undefined) return undefined;
-    return { config: entry.config, affiliations: new Map(entry.affiliations) };
+    if (entry.config !== undefined) return { config: entry.config, affiliations: new Map(entry.affiliations) };
+    if (entry.temporary !== undefined) return { config: entry.temporary.config, affiliations: new Map(entry.temporary.affiliations), temporary: true };
+    return undefined;
   }
 
   async acquire(room: string): Promise<RoomLease> {
@@ -107,8 +111,12 @@ export class JetStreamRoomStore<Affiliation = unknown> implements RoomStateStore
         if (affiliation === undefined) affiliations.delete(user);
         else affiliations.set(user, affiliation);
       }
-      return { ...entry, config: change.config ?? (change.replace ? undefined : entry.config), affiliations: [...affiliations] };
+      return { ...entry, config: change.config ?? (change.replace ? undefined : entry.config), affiliations: [...affiliations], temporary: undefined };
     });
+  }
+
+  keepTemporary(room: string, state: StoredRoom<Affiliation>): Promise<void> {
+    return this.fenced(room, (entry) => ({ owner: entry.owner, epoch: entry.epoch, affiliations: [], temporary: { config: state.config, affiliations: [...state.affiliations] } }));
   }
 
   delete(room: string): Promise<void> {
