@@ -133,6 +133,7 @@ function describeStep(step: FanoutStep): string {
     `offered ${step.offeredDeliveriesPerSecond}/s: delivered ${step.deliveredPerSecond}/s, ` +
     `p50 ${step.latency.p50} ms, p99 ${step.latency.p99} ms, max ${step.latency.max} ms, lost ${step.lost}` +
     `${cpu}, generator CPU ${percent(step.usage.generatorCpuSeconds, step.usage.wallSeconds)}` +
+    (step.deliveriesPerServerCpuSecond === null ? '' : `, ${step.deliveriesPerServerCpuSecond} per server CPU-s`) +
     (step.ceilingPerSecond === null ? '' : `, ceiling ${step.ceilingPerSecond}/s`) +
     (step.failure ? ` — fails on ${step.failure}` : '') +
     (step.usage.serverThreads === null ? '' : `\n  ${describeThreads(step.usage)}`) +

@@ -112,17 +112,22 @@ export class AccountServices {
   }
 
   /**
-   * With I/O threads the rooms' stanzas reach a session straight from the
-   * shards, past the 'room-delivery' hook, unless a module watches that
-   * account's (blocking, for an account with a block list): a module says
-   * whom it watches here, and calls `roomWatchChanged` when that changes.
+   * The rooms' stanzas to an account pass the 'room-delivery' hook only when
+   * a module watches that account (blocking, for an account with a block
+   * list): on one thread the router skips the hook for the others, and with
+   * I/O threads theirs come straight from the shards, while every stanza a
+   * watched account sends to a room passes 'stanza-out' on the main thread
+   * first. A module says whom it watches here, and calls `roomWatchChanged`
+   * when that changes.
    */
   watchRooms(watches: (bareJid: string) => boolean): void {
     this.roomWatchers.push(watches);
   }
 
+  /** Asked once per room delivery on the main thread: a plain loop, nothing allocated. */
   watchesRooms(bareJid: string): boolean {
-    return this.roomWatchers.some((watches) => watches(bareJid));
+    for (const watches of this.roomWatchers) if (watches(bareJid)) return true;
+    return false;
   }
 
   roomWatchChanged(bareJid: string): void {

@@ -7,10 +7,11 @@
 //
 // Both directions are batched per event-loop turn, one message per turn, in
 // order: a session's stanzas reach the router after its binding, and what the
-// router sends a session reaches it in the order it was sent. A shard's
-// deliveries for the thread's sessions come straight from the shard over a
-// direct link (shard-pool.ts), split per thread there: once per thread with
-// all of that thread's recipients, without the main thread.
+// router sends a session reaches it in the order it was sent. A session's
+// room-bound stanzas do not come here: they go straight to the room's shard
+// over the thread's link (room-path.ts, io-links.ts), and the shard's
+// deliveries for the thread's sessions come back over it, split per thread
+// there: once per thread with all of that thread's recipients.
 
 import type { MessagePort } from 'node:worker_threads';
 import type { Settings } from '../config/load.js';
@@ -18,6 +19,7 @@ import type { Delivery } from '../runtime/protocol.js';
 import type { AccountChange } from '../store/accounts.js';
 import type { Element } from '../xml/element.js';
 import type { HandedOverSession, Phase } from './c2s-session.js';
+import type { RoomPathState } from './room-path.js';
 
 /** I/O thread → main thread, in the order things happened on the thread. */
 export type SessionEvent =
@@ -25,6 +27,8 @@ export type SessionEvent =
   | { kind: 'bound'; id: number; fullJid: string }
   /** A stanza from a bound session (as parsed: the router stamps and checks it). */
   | { kind: 'stanza'; id: number; stanza: Element }
+  /** A stanza of session `id` to a room, waiting on the thread for the main thread's account modules ('stanza-out'): the answer is `answer`. */
+  | { kind: 'stanza-out'; id: number; stanza: Element }
   | { kind: 'ended'; id: number; reason: string | undefined }
   /** What a shard's link brought for full JIDs this thread no longer serves (ended or moved): the router places it. */
   | { kind: 'undelivered'; deliveries: Delivery[] }
@@ -33,7 +37,11 @@ export type SessionEvent =
   /** A connection logged in to `account` asks to resume `resumption`, not on this thread; `id` is the number it will have as that session. */
   | { kind: 'resume'; id: number; resumption: string; account: string }
   /** Answer to `hand-over`: session `id` left this thread with `state` for thread `thread`'s session `to`, or stayed (undefined). */
-  | { kind: 'handed-over'; id: number; state: HandedOverSession | undefined; thread: number; to: number };
+  | { kind: 'handed-over'; id: number; state: HandedOverSession | undefined; rooms: RoomPathState | undefined; thread: number; to: number }
+  /** A session that moved here has its shards' directory entry under key `from` (on the thread it left): move it to `to` (move-fence.ts). */
+  | { kind: 'move'; fullJid: string; from: number; to: number }
+  /** Shard `shard` moved the entry of `fullJid` away from this thread, after everything it sent here for it (move-fence.ts). */
+  | { kind: 'fenced'; fullJid: string; shard: number };
 
 /** Main thread → I/O thread. */
 export type SessionCommand =
@@ -46,24 +54,36 @@ export type SessionCommand =
   | { kind: 'in-flight'; id: number; posted: number; handled: number }
   | { kind: 'shard-congested'; id: number }
   | { kind: 'shard-caught-up'; id: number }
+  /** Whether a module watches the session's account: its room stanzas wait for the first of these (room-path.ts). */
+  | { kind: 'route'; id: number; watched: boolean }
+  /** The answer to `stanza-out`: the stanza goes on to its room, or not (a module took it). */
+  | { kind: 'answer'; id: number; send: boolean }
   /** The router has ended the session (its `ended` event came): the thread may close its stream now. */
   | { kind: 'ended'; id: number }
   /** Its client resumes session `id` on thread `thread`, as that thread's session `to`: it leaves this thread. */
   | { kind: 'hand-over'; id: number; resumption: string; thread: number; to: number }
   /** The session a `resume` asked for, moved here as session `id`. */
-  | { kind: 'adopt'; id: number; state: HandedOverSession }
+  | { kind: 'adopt'; id: number; state: HandedOverSession; rooms: RoomPathState | undefined }
   /** The session a `resume` asked for (by `id`) is nowhere. */
-  | { kind: 'resume-failed'; id: number };
+  | { kind: 'resume-failed'; id: number }
+  /** A session of this thread's that moved away: its entry in the shards' directory follows it (move-fence.ts). */
+  | { kind: 'move'; fullJid: string; from: number; to: number }
+  /** Shard `shard`'s deliveries for session `id` no longer come through its old thread. */
+  | { kind: 'fenced'; id: number; shard: number };
 
 export type ToIoThread =
   | { kind: 'commands'; commands: SessionCommand[] }
   /** A reload's settings (live-settings.ts), already checked on the main thread. */
   | { kind: 'reload'; settings: Settings }
   | { kind: 'stop-accepting' }
-  /** The thread's end of a direct link from shard `shard` (transferred); it carries `Delivery[]` per shard turn. */
+  /** The thread's end of a direct link with shard `shard` (transferred): `LinkRequest[]` one way, `LinkOutput` the other (shard-channel.ts). */
   | { kind: 'link'; shard: number; port: MessagePort }
-  /** Shard `shard`'s worker is gone: write what it sent, then drop the link (what the main thread sends next comes after). */
-  | { kind: 'unlink'; shard: number }
+  /**
+   * Shard `shard`'s worker is gone: write what it sent, answer what the thread
+   * sent it and lost, then drop the link (what the main thread sends next comes
+   * after); `closed` when no worker follows.
+   */
+  | { kind: 'unlink'; shard: number; closed: boolean }
   | { kind: 'close' };
 
 export type FromIoThread =

@@ -1,24 +1,30 @@
 // An I/O thread (see io-threads.ts): it listens on the client port beside the
 // other I/O threads (SO_REUSEPORT: the kernel spreads the connections) and
 // runs each connection's ClientSession as the main thread would: reading,
-// parsing, SASL, binding, writing. Routing is the main thread's: a bound
-// session's stanzas go there, and what the router sends the session comes
-// back as commands. The shards' deliveries for the thread's sessions come
-// straight from each shard over its link, with only this thread's recipients.
+// parsing, SASL, binding, writing. A bound session's stanzas for the MUC
+// service go straight to the room's shard over the thread's link to it
+// (room-path.ts, io-links.ts); the others are routed by the main thread, and
+// what the router sends the session comes back as commands. The shards'
+// deliveries for the thread's sessions come straight from each shard over its
+// link, with only this thread's recipients.
 
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
+import { serviceDomainOf, unhandledStanzaAnswer } from '../muc/shard-keeper.js';
 import type { Delivery } from '../runtime/protocol.js';
-import { addressedTo } from '../runtime/shard-channel.js';
+import { addressedTo, directoryKey, type LinkDelivery } from '../runtime/shard-channel.js';
 import { openDatabase } from '../store/database.js';
 import { openAccounts } from '../store/open.js';
 import type { Element } from '../xml/element.js';
 import { createAuthBackend, createGuestBackend } from './auth.js';
 import type { C2sContext, ClientSession } from './c2s-session.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
+import { IoLinks } from './io-links.js';
 import { ClientListener, loadTlsContext } from './listener.js';
 import { applyLiveSettings } from './live-settings.js';
 import { LoginPacing } from './login-pacing.js';
+import { MoveFence } from './move-fence.js';
+import { RoomPath } from './room-path.js';
 import { SessionTable } from './sessions.js';
 
 /** How often the thread tells the main thread its connections' states. */
@@ -62,7 +68,9 @@ class NumberedSessions extends SessionTable<ClientSession> {
     if (moved !== undefined) this.settle(moved);
     this.byId.set(id, session);
     this.ids.set(session, id);
-    if (moved === undefined) events.push({ kind: 'bound', id, fullJid: session.fullJid });
+    if (moved !== undefined) return;
+    events.push({ kind: 'bound', id, fullJid: session.fullJid });
+    rooms?.bound(id, session);
   }
 
   /** The session moved to another thread: it leaves without an end. */
@@ -96,12 +104,35 @@ const log = createLogger(settings.log_level, { ioThread: index });
 const database = openDatabase(settings.data_dir, settings.storage.durability);
 const accountStore = await openAccounts(settings, database, log);
 const sessions = new NumberedSessions();
+const serviceDomain = serviceDomainOf(settings);
+const fence = new MoveFence(settings.shardCount);
+const links = new IoLinks({
+  shardCount: settings.shardCount,
+  maxInFlight: Math.ceil(settings.client.max_shard_stanzas_in_flight / settings.ioThreadCount),
+  deliver,
+  moved(fullJids, shard) {
+    for (const fullJid of fullJids) events.push({ kind: 'fenced', fullJid, shard });
+  },
+  refuse(stanzas, condition) {
+    for (const stanza of stanzas) {
+      const error = unhandledStanzaAnswer(stanza, condition, serviceDomain);
+      if (error !== undefined) sessions.get(error.attrs.to!)?.send(error.toString());
+    }
+  },
+});
+// In a cluster a room may live on another node: its stanzas go through the main thread's seam.
+const rooms = settings.cluster === null ? new RoomPath(settings, index, links, (id, stanza) => events.push({ kind: 'stanza-out', id, stanza })) : undefined;
 const router = {
   fromClient(session: ClientSession, stanza: Element): void {
     const id = sessions.ids.get(session);
-    if (id !== undefined) events.push({ kind: 'stanza', id, stanza });
+    if (id !== undefined && rooms?.fromClient(id, stanza) !== true) events.push({ kind: 'stanza', id, stanza });
   },
-  sessionEnded: (session: ClientSession, reason?: string) => sessions.ended(session, reason),
+  sessionEnded(session: ClientSession, reason?: string) {
+    const id = sessions.ids.get(session);
+    if (id !== undefined) rooms?.ended(id, reason);
+    fence.drop(session);
+    return sessions.ended(session, reason);
+  },
 };
 const c2s: C2sContext = {
   settings,
@@ -145,53 +176,67 @@ function run(command: SessionCommand): void {
       return sessions.byId.get(command.id)?.shardCongested();
     case 'shard-caught-up':
       return sessions.byId.get(command.id)?.shardCaughtUp();
+    case 'route':
+      return rooms?.route(command.id, command.watched);
+    case 'answer':
+      return rooms?.answer(command.id, command.send);
     case 'ended':
       return sessions.confirmEnd(command.id);
     case 'hand-over': {
       const session = sessions.byId.get(command.id);
+      if (session !== undefined) fence.writeAll(session);
       const state = session?.handOver(command.resumption);
-      if (state !== undefined) sessions.forget(session!);
-      events.push({ kind: 'handed-over', id: command.id, state, thread: command.thread, to: command.to });
+      let carried;
+      if (state !== undefined) {
+        sessions.forget(session!);
+        carried = rooms?.handOver(command.id);
+        // What it has in flight to the shards went over this thread's links, whose receipts come back here.
+        if (carried !== undefined) state.inFlight = state.congested = 0;
+      }
+      events.push({ kind: 'handed-over', id: command.id, state, rooms: carried, thread: command.thread, to: command.to });
       return;
     }
-    case 'adopt':
-      return sessions.resuming.get(command.id)?.adopt(command.state);
+    case 'adopt': {
+      const connection = sessions.resuming.get(command.id);
+      if (connection === undefined) return;
+      // The room path first: the session may end as it is adopted (a wrong h), and its end leaves its rooms.
+      const from = command.rooms && rooms?.adopt(command.id, connection, command.state.fullJid, command.rooms);
+      if (from !== undefined) fence.expect(connection);
+      connection.adopt(command.state);
+      // Adopted, so that what the shards send here once they switch finds the session, and waits for their fences.
+      if (from !== undefined && sessions.ids.get(connection) === command.id) events.push({ kind: 'move', fullJid: command.state.fullJid, from, to: directoryKey(index, command.id) });
+      return;
+    }
+    case 'move':
+      return links.move(command.fullJid, command.from, command.to);
+    case 'fenced': {
+      const session = sessions.byId.get(command.id);
+      if (session !== undefined) fence.fenced(session, command.shard);
+      return;
+    }
     case 'resume-failed':
       return sessions.settle(command.id)?.resumeFailed();
   }
 }
 
 /** Writes a shard's deliveries to this thread's sessions; those it no longer has go to the main thread's router. */
-function deliver(deliveries: Delivery[]): void {
+function deliver(deliveries: LinkDelivery[], shard: number): void {
   let undelivered: Delivery[] | undefined;
   for (const delivery of deliveries) {
     let missing: string[] | undefined;
-    for (const jid of delivery.to) {
-      const session = sessions.get(jid);
-      if (session !== undefined) session.send(addressedTo(delivery, jid));
-      else (missing ??= []).push(jid);
+    for (let i = 0; i < delivery.to.length; i++) {
+      const jid = delivery.to[i]!;
+      // By number: a JID cloned across threads would be hashed anew for each lookup.
+      const session = sessions.byId.get(delivery.ids[i]!);
+      if (session === undefined) (missing ??= []).push(jid);
+      else {
+        const xml = addressedTo(delivery, jid);
+        if (!fence.held(session, shard, xml)) session.send(xml);
+      }
     }
     if (missing !== undefined) (undelivered ??= []).push({ head: delivery.head, tail: delivery.tail, to: missing });
   }
   if (undelivered !== undefined) events.push({ kind: 'undelivered', deliveries: undelivered });
-}
-
-/** The direct link from each shard, by shard index. */
-const links = new Map<number, MessagePort>();
-
-function link(shard: number, port: MessagePort): void {
-  links.get(shard)?.close();
-  links.set(shard, port);
-  port.on('message', deliver);
-  port.unref();
-}
-
-function unlink(shard: number): void {
-  const port = links.get(shard);
-  if (port === undefined) return;
-  links.delete(shard);
-  for (let left = receiveMessageOnPort(port); left !== undefined; left = receiveMessageOnPort(port)) deliver(left.message as Delivery[]);
-  port.close();
 }
 
 main.on('message', (message: ToIoThread) => {
@@ -204,9 +249,10 @@ main.on('message', (message: ToIoThread) => {
     case 'stop-accepting':
       return listener.stopAccepting();
     case 'link':
-      return link(message.shard, message.port);
+      fence.relinked(message.shard);
+      return links.link(message.shard, message.port);
     case 'unlink':
-      return unlink(message.shard);
+      return links.unlink(message.shard, message.closed);
   }
   void (async () => {
     await listener.close();

@@ -12,12 +12,15 @@
 //
 // A session is known by its thread and the number its thread gave it. Its
 // stanzas and its end arrive in order with its binding; what the router sends
-// it crosses back in order, one message per thread per turn. The shards'
-// deliveries do not pass here: each thread has a direct link to each shard
-// (ShardPool.connect), and every binding and end goes into the pool's session
-// directory, which tells the shards which thread serves a full JID. Only
-// deliveries to bare JIDs, and those a thread got for a session it no longer
-// has, are routed here.
+// it crosses back in order, one message per thread per turn. Neither its
+// room-bound stanzas nor the shards' deliveries pass here: each thread has a
+// direct link to each shard (ShardPool.connect), over which it sends its
+// sessions' stanzas for the rooms and its entries in the shards' session
+// directory (room-path.ts). What the main thread adds to that path: whether a
+// module watches an account (`route`), and the account modules' look at the
+// stanzas the thread asks about (`stanza-out`). Only deliveries to bare
+// JIDs, to watched accounts, and those a thread got for a session it no
+// longer has, are routed here.
 //
 // A resumable session (XEP-0198) moves to the thread its client reconnected
 // to, since the socket cannot move: the new thread asks here for the
@@ -25,21 +28,25 @@
 // session silently, and the new thread adopts it. For the router nothing
 // changes: the same RemoteSession, now pointing at the other thread. What the
 // main thread sends it meanwhile waits and follows the hand-over in order.
-// The session directory keeps the old thread, which passes what the shards
-// send it on to here as undelivered, after the hand-over and in order:
-// pointing the shards at the new thread would let their later deliveries
-// overtake those still on their way through the old one.
+// Until the shards move the session's directory entry (the new thread asks
+// for it once it has adopted the session; move-fence.ts), the old thread
+// passes what they send it on to here as undelivered, after the hand-over and
+// in order; the new thread holds what they send it directly until each
+// shard's fence has come through here behind those.
 
 import { Worker, type MessagePort } from 'node:worker_threads';
 import type { AccountServices } from '../account/services.js';
 import type { Settings } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
+import { counters } from '../ops/counters.js';
+import { threadOfKey } from '../runtime/shard-channel.js';
 import type { ShardLinks, ShardPool } from '../runtime/shard-pool.js';
 import type { AccountChange } from '../store/accounts.js';
 import { Element } from '../xml/element.js';
 import { TurnBatch, type FromIoThread, type IoThreadData, type SessionCommand, type SessionEvent, type ToIoThread } from './io-channel.js';
 import type { HandedOverSession, Phase } from './c2s-session.js';
+import type { RoomPathState } from './room-path.js';
 import type { StanzaRouter } from './router.js';
 import type { BoundSession, SessionTable } from './sessions.js';
 
@@ -105,6 +112,21 @@ export class RemoteSession implements BoundSession {
     this.command({ kind: 'shard-caught-up', id: this.id });
   }
 
+  /** Whether a module watches the account: the thread's room path waits for the first of these. */
+  route(watched: boolean): void {
+    this.command({ kind: 'route', id: this.id, watched });
+  }
+
+  /** The answer to its thread's `stanza-out`. */
+  answer(send: boolean): void {
+    this.command({ kind: 'answer', id: this.id, send });
+  }
+
+  /** Shard `shard` no longer sends to it through its old thread (move-fence.ts). */
+  fenced(shard: number): void {
+    this.command({ kind: 'fenced', id: this.id, shard });
+  }
+
   /** The thread's session judges whether the change ends it (c2s-session.ts), and says so when it does. */
   accountChanged(change: AccountChange): void {
     this.command({ kind: 'account-changed', id: this.id, change });
@@ -161,9 +183,10 @@ export class IoThreads {
     services: AccountServices,
     log: Logger,
   ): Promise<IoThreads> {
-    // An account a module starts or stops watching moves its sessions' room stanzas to or from the main thread.
+    // An account a module starts or stops watching has the rooms' stanzas to it pass the router, or not.
     services.onRoomWatchChanged((bareJid) => {
-      for (const session of sessions.resources(bareJid)) shards.placeSession(session.fullJid, services.watchesRooms(bareJid) ? undefined : session.thread.index);
+      const watched = services.watchesRooms(bareJid);
+      for (const session of sessions.resources(bareJid)) session.route(watched);
     });
     const threads: IoThread[] = [];
     const resumable = new Map<string, RemoteSession>();
@@ -292,17 +315,16 @@ class IoThread implements ShardLinks {
     this.post({ kind: 'link', shard, port }, [port]);
   }
 
-  unlinked(shard: number): void {
-    this.post({ kind: 'unlink', shard });
+  unlinked(shard: number, closed: boolean): void {
+    this.post({ kind: 'unlink', shard, closed });
   }
 
-  /** The session is over for the router: it leaves the table and the directory, and its presence goes unavailable. */
+  /** The session is over for the router: it leaves the table, and its presence goes unavailable. */
   end(session: RemoteSession, reason: string | undefined): void {
     session.ended = true;
     session.abandonMove();
     this.live.delete(session.id);
     if (session.resumption !== undefined && this.resumable.get(session.resumption) === session) this.resumable.delete(session.resumption);
-    if (this.sessions.get(session.fullJid) === session) this.shards.placeSession(session.fullJid, undefined);
     this.sessions.remove(session);
     this.router.sessionEnded(session, reason);
   }
@@ -333,8 +355,7 @@ class IoThread implements ShardLinks {
           const session = new RemoteSession(this, event.id, event.fullJid);
           this.live.set(event.id, session);
           this.sessions.add(session);
-          // The rooms' stanzas to an account a module watches pass the router's hook, on the main thread.
-          if (!this.services.watchesRooms(session.bareJid)) this.shards.placeSession(event.fullJid, this.index);
+          session.route(this.services.watchesRooms(session.bareJid));
           break;
         }
         case 'stanza': {
@@ -349,6 +370,14 @@ class IoThread implements ShardLinks {
           }
           break;
         }
+        case 'stanza-out': {
+          const session = this.live.get(event.id);
+          const send = session === undefined || !this.router.stanzaOut(session, Element.revive(event.stanza));
+          // An ended session's thread still sends what waited behind the message: its leaves.
+          if (session !== undefined) session.answer(send);
+          else this.command({ kind: 'answer', id: event.id, send });
+          break;
+        }
         case 'ended': {
           const session = this.live.get(event.id);
           if (session !== undefined) this.end(session, event.reason);
@@ -357,6 +386,7 @@ class IoThread implements ShardLinks {
           break;
         }
         case 'undelivered':
+          counters.reroutedDeliveries += event.deliveries.length;
           this.router.deliver(event.deliveries);
           break;
         case 'resumable': {
@@ -369,8 +399,14 @@ class IoThread implements ShardLinks {
         case 'resume':
           this.resume(event.id, event.resumption, event.account);
           break;
+        case 'move':
+          this.threads[threadOfKey(event.from)]?.command({ kind: 'move', fullJid: event.fullJid, from: event.from, to: event.to });
+          break;
+        case 'fenced':
+          this.sessions.get(event.fullJid)?.fenced(event.shard);
+          break;
         case 'handed-over':
-          this.handedOver(event.id, event.state, this.threads[event.thread]!, event.to);
+          this.handedOver(event.id, event.state, event.rooms, this.threads[event.thread]!, event.to);
           break;
       }
     }
@@ -388,7 +424,7 @@ class IoThread implements ShardLinks {
   }
 
   /** This thread answered a `hand-over` of its session `id`: the session follows its state to `thread` as `to`, or stays. */
-  private handedOver(id: number, state: HandedOverSession | undefined, thread: IoThread, to: number): void {
+  private handedOver(id: number, state: HandedOverSession | undefined, rooms: RoomPathState | undefined, thread: IoThread, to: number): void {
     // Ended meanwhile (replaced by a new bind, say), it is no longer in `live`, and the client starts anew.
     const session = this.live.get(id);
     if (state === undefined || session === undefined) {
@@ -398,7 +434,7 @@ class IoThread implements ShardLinks {
     }
     this.live.delete(id);
     thread.live.set(to, session);
-    thread.command({ kind: 'adopt', id: to, state });
+    thread.command({ kind: 'adopt', id: to, state, rooms });
     session.moved(thread, to);
     // The thread died while the session was on its way: it went with the thread's other sessions.
     if (!thread.running) thread.end(session, 'internal server error');

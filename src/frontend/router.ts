@@ -54,16 +54,10 @@ export class StanzaRouter {
 
   /** A stanza from a bound client session. */
   fromClient(session: BoundSession, stanza: Element): void {
-    stanza.attrs.from = session.fullJid;
-    if (stanza.name === 'iq' && !isValidIq(stanza)) return this.bounce(session, stanza, 'bad-request');
-    const rawTo = stanza.attrs.to;
-    let to: string | undefined;
-    if (rawTo !== undefined) {
-      to = prepJid(rawTo) ?? undefined;
-      if (to === undefined) return this.bounce(session, stanza, 'jid-malformed');
-      stanza.attrs.to = to;
-    }
-    if (this.services.hooks.fire('stanza-out', { session, stanza })) return;
+    const problem = stampFromClient(session.fullJid, stanza);
+    if (problem !== undefined) return this.bounce(session, stanza, problem);
+    const to = stanza.attrs.to;
+    if (this.stanzaOut(session, stanza)) return;
     if (stanza.name === 'presence') return this.presenceFromClient(session, stanza, to);
     if (to === undefined) {
       // No `to` means the sender's own account (RFC 6120 §10.3); its iq the server answers.
@@ -91,6 +85,11 @@ export class StanzaRouter {
       if (target) target.send(stanza.toString());
       else if (!this.peers?.forward(stanza, to)) this.bounce(session, stanza, 'service-unavailable');
     }
+  }
+
+  /** Runs the account modules' look at a stanza the session sends (carbons, blocking); true when one of them took it. */
+  stanzaOut(session: BoundSession, stanza: Element): boolean {
+    return this.services.hooks.fire('stanza-out', { session, stanza }) === true;
   }
 
   /** A stanza for a user here from a user on another node of the cluster (`from` stamped there). */
@@ -125,9 +124,7 @@ export class StanzaRouter {
    * directed presence to, which is how its occupants leave their rooms.
    */
   sessionEnded(session: BoundSession, reason?: string): void {
-    const unavailable = el('presence', { type: 'unavailable', from: session.fullJid });
-    if (reason !== undefined) unavailable.append(el('status', {}, 'Disconnected: ' + reason));
-    this.broadcastUnavailable(session, unavailable, false);
+    this.broadcastUnavailable(session, endPresence(session.fullJid, reason), false);
     this.services.hooks.fire('session-ended', { session });
   }
 
@@ -144,7 +141,8 @@ export class StanzaRouter {
   }
 
   private deliverFromRoom(session: BoundSession, delivery: Delivery, jid: string): void {
-    if (this.services.hooks.fire('room-delivery', { target: session, delivery, jid, toMuc: this.replyToMuc })) return;
+    // Only an account a module watches costs a hook event per delivery.
+    if (this.services.watchesRooms(session.bareJid) && this.services.hooks.fire('room-delivery', { target: session, delivery, jid, toMuc: this.replyToMuc })) return;
     deliverTo(session, delivery, jid);
   }
 
@@ -154,12 +152,8 @@ export class StanzaRouter {
   }
 
   private presenceFromClient(session: BoundSession, stanza: Element, to: string | undefined): void {
+    if (!acceptPresence(stanza)) return this.bounce(session, stanza, 'bad-request', 'Invalid presence type');
     const type = stanza.attrs.type;
-    if (type !== undefined && !PRESENCE_TYPES.has(type)) return this.bounce(session, stanza, 'bad-request', 'Invalid presence type');
-    if (type === undefined && !stanza.getChild('x', VCARD_UPDATE_NS)) {
-      // As Prosody does: a client that says nothing about its avatar has none.
-      stanza.append(el('x', { xmlns: VCARD_UPDATE_NS }, el('photo')));
-    }
     if (to === undefined) {
       if (type === undefined) return this.broadcastAvailable(session, stanza);
       if (type === 'unavailable') return this.broadcastUnavailable(session, stanza, true);
@@ -343,6 +337,37 @@ export class StanzaRouter {
 function deliverTo(session: BoundSession, delivery: Delivery, jid: string): void {
   if (session.deliver) session.deliver(delivery, jid);
   else session.send(addressedTo(delivery, jid));
+}
+
+/**
+ * Stamps a client's stanza with its sender and checks what every route
+ * needs: a valid iq, a well-formed `to` (put in its prepared form). The
+ * condition to answer with when it fails.
+ */
+export function stampFromClient(fullJid: string, stanza: Element): StanzaErrorCondition | undefined {
+  stanza.attrs.from = fullJid;
+  if (stanza.name === 'iq' && !isValidIq(stanza)) return 'bad-request';
+  const rawTo = stanza.attrs.to;
+  if (rawTo === undefined) return undefined;
+  const to = prepJid(rawTo);
+  if (to === null) return 'jid-malformed';
+  stanza.attrs.to = to;
+  return undefined;
+}
+
+/** Whether a client's presence has a known type; an available one gets what a client that says nothing about its avatar means (none, as Prosody does). */
+export function acceptPresence(stanza: Element): boolean {
+  const type = stanza.attrs.type;
+  if (type !== undefined && !PRESENCE_TYPES.has(type)) return false;
+  if (type === undefined && !stanza.getChild('x', VCARD_UPDATE_NS)) stanza.append(el('x', { xmlns: VCARD_UPDATE_NS }, el('photo')));
+  return true;
+}
+
+/** The unavailable presence a session's end sends where it had sent available presence. */
+export function endPresence(fullJid: string, reason: string | undefined): Element {
+  const unavailable = el('presence', { type: 'unavailable', from: fullJid });
+  if (reason !== undefined) unavailable.append(el('status', {}, 'Disconnected: ' + reason));
+  return unavailable;
 }
 
 /** RFC 6120 §8.2.3: an id, a known type, and exactly one payload for get and set. */

@@ -5,21 +5,20 @@
 // (Prosody answers from one thread, where this holds by itself).
 
 export class RoomBacklog {
-  /** Receipts posted to a room and not yet handled. */
-  private readonly pending = new Set<number>();
-  /** The highest receipt posted. */
-  private last = -1;
+  /** Receipts posted to a room and not yet handled, each with the order it was posted in (receipts from the pool and from the I/O threads' links do not share one order). */
+  private readonly pending = new Map<number, number>();
+  /** How many receipts were posted. */
+  private posts = 0;
   private waiters: { upTo: number; resolve: () => void }[] = [];
 
   posted(receipt: number): void {
-    this.pending.add(receipt);
-    if (receipt > this.last) this.last = receipt;
+    this.pending.set(receipt, this.posts++);
   }
 
   handled(receipt: number): void {
     if (!this.pending.delete(receipt) || this.waiters.length === 0) return;
     let oldest = Infinity;
-    for (const pending of this.pending) if (pending < oldest) oldest = pending;
+    for (const posted of this.pending.values()) if (posted < oldest) oldest = posted;
     this.waiters = this.waiters.filter((waiter) => {
       if (waiter.upTo >= oldest) return true;
       waiter.resolve();
@@ -30,6 +29,6 @@ export class RoomBacklog {
   /** Resolves once every stanza posted so far is handled. */
   drained(): Promise<void> {
     if (this.pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ upTo: this.last, resolve }));
+    return new Promise((resolve) => this.waiters.push({ upTo: this.posts - 1, resolve }));
   }
 }

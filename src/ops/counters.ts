@@ -52,6 +52,8 @@ export const counters = {
   deliveries: 0,
   /** Of those, the ones a shard sent straight to an I/O thread (split per thread), not through the main thread. */
   directDeliveries: 0,
+  /** Deliveries an I/O thread got for a session it no longer serves (ended, or moved to another thread) and handed to the main thread. */
+  reroutedDeliveries: 0,
   /** Failed SASL attempts, by SASL failure condition. */
   authFailures: new Map<string, number>(),
   /** Limit hits, by limit (`limitHit`). */

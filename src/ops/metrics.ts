@@ -37,6 +37,7 @@ export function metricsRegistry(parts: ServerParts): Registry {
   counter('conclave_stanzas_total', 'Stanzas read (in) and written (out) by transport and kind', ['direction', 'transport', 'kind'], () => stanzas(parts));
   counter('conclave_deliveries_total', 'Deliveries returned by the shards (one stanza to its recipients)', [], () => [[{}, counters.deliveries]]);
   counter('conclave_direct_deliveries_total', 'Of those, the ones a shard sent straight to an I/O thread, split per thread', [], () => [[{}, counters.directDeliveries]]);
+  counter('conclave_rerouted_deliveries_total', 'Deliveries an I/O thread got for a session it no longer serves and handed to the main thread', [], () => [[{}, counters.reroutedDeliveries]]);
   gauge('conclave_rooms', 'Rooms with occupants, by shard', ['shard'], () =>
     parts.shards.views().map((shard) => [{ shard: String(shard.index) }, shard.roomSizes.length]),
   );

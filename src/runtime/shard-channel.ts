@@ -3,9 +3,14 @@
 // carries everything in both directions, so a debug request is ordered after
 // the stanzas dispatched before it.
 //
-// Beside it, a worker may hold one direct port to each I/O thread (a link):
-// the deliveries whose recipients the session directory places on that
-// thread go straight there, split per thread, never through the main thread.
+// Beside it, a worker may hold one direct port to each I/O thread (a link),
+// used both ways. The thread sends over it, per turn and in order, its
+// sessions' room-bound stanzas and its changes to the session directory (which
+// full JID it serves); the worker sends back the deliveries the directory
+// places on that thread, split per thread, and the receipts of the thread's
+// stanzas. One port per thread and shard carries a session's stanzas and its
+// directory entry, so they stay in order with each other; the main thread
+// never sees them.
 
 import type { MessagePort } from 'node:worker_threads';
 import { serialize, type Element } from '../xml/element.js';
@@ -24,11 +29,6 @@ export type ShardRequest =
   | { kind: 'forget-user'; user: string }
   /** A direct port to I/O thread `thread` (transferred), replacing any before it. */
   | { kind: 'link'; thread: number; port: MessagePort }
-  /**
-   * Changes to the session directory, in order: full JID → the I/O thread
-   * whose session has it, or -1 when it has none any more.
-   */
-  | { kind: 'directory'; changes: [string, number][] }
   /** Debug: the worker dies abruptly, as a bug would kill it. */
   | { kind: 'crash' }
   /** Orderly shutdown: the worker closes its application, then its attach task resolves. */
@@ -42,6 +42,75 @@ export type ShardReply =
   /** Once a second while the HTTP listener is on: the worker's load and counts (src/ops). */
   | { kind: 'load'; report: WorkerReport }
   | { kind: 'inspected'; id: number; room: Record<string, unknown> | undefined };
+
+/** I/O thread → worker over their link: one array per thread turn, in order. */
+export type LinkRequest =
+  /** The receipt of `stanzas[i]` is `linkReceipt(thread, first + i)`: the thread numbers its own. */
+  | { kind: 'stanzas'; first: number; stanzas: Element[] }
+  /**
+   * Changes to the session directory, in order: `[fullJid, key]` places the
+   * full JID on the session `key` names (`directoryKey`); `[fullJid, -1 - key]`
+   * removes it if it is still that session's, so that a thread's late removal
+   * never takes the entry of a session that bound the JID since on another.
+   */
+  | { kind: 'directory'; changes: [string, number][] }
+  /**
+   * The session behind `fullJid` moved to another thread (XEP-0198
+   * resumption): its entry goes from key `from` to key `to` if it is still
+   * `from`'s, and the worker answers with `moved` on this link after every
+   * delivery it sent here before, whatever the entry was.
+   */
+  | { kind: 'move'; fullJid: string; from: number; to: number };
+
+/** A delivery over a link: beside each recipient, its session's number on the thread, which the thread finds it by without hashing the JID. */
+export interface LinkDelivery extends Delivery {
+  ids: number[];
+}
+
+/** Worker → I/O thread over their link, one per worker turn. */
+export interface LinkOutput {
+  deliveries: LinkDelivery[];
+  /** The thread's receipts handled since the last output, as flat `[start, end)` pairs of its numbering. */
+  handled: number[];
+  /** Full JIDs whose `move` the worker made: nothing more for them comes on this link. */
+  moved?: string[];
+}
+
+/** I/O thread indexes are below this (`client.io_threads` is at most 256). */
+export const MAX_LINKED_THREADS = 256;
+
+/** Session `id` of I/O thread `thread`, as the session directory knows it. */
+export function directoryKey(thread: number, id: number): number {
+  return id * MAX_LINKED_THREADS + thread;
+}
+
+/** The I/O thread of a directory key. */
+export function threadOfKey(key: number): number {
+  return key % MAX_LINKED_THREADS;
+}
+
+/** The session number on its thread of a directory key. */
+export function sessionOfKey(key: number): number {
+  return (key - threadOfKey(key)) / MAX_LINKED_THREADS;
+}
+
+/** The receipt of I/O thread `thread`'s stanza `number`: negative, so it never meets the pool's (0, 1, …). */
+export function linkReceipt(thread: number, number: number): number {
+  return -1 - directoryKey(thread, number);
+}
+
+/** The thread and its number of a receipt from `linkReceipt`. */
+export function linkReceiptOwner(receipt: number): { thread: number; number: number } {
+  const key = -1 - receipt;
+  return { thread: threadOfKey(key), number: sessionOfKey(key) };
+}
+
+/** Adds `receipt` to flat `[start, end)` pairs, extending the last pair when receipts come in order. */
+export function addReceipt(receipts: number[], receipt: number): void {
+  const last = receipts.length - 1;
+  if (last > 0 && receipts[last] === receipt) receipts[last] = receipt + 1;
+  else receipts.push(receipt, receipt + 1);
+}
 
 /** The data of the long-lived piscina task that binds a worker to its shard. */
 export interface AttachTask {

@@ -26,13 +26,13 @@
 //
 // Direct links (I/O threads, issue 12): each I/O thread that `connect`s gets a
 // MessageChannel to every shard worker, and again to each worker that replaces
-// a dead one. The pool keeps the session directory (full JID → I/O thread)
-// and replays it in order with the stanzas, so a shard knows a session's
-// thread before it sees the session's first stanza; the shard then sends that
-// session's deliveries down the link. When a worker goes, the pool and then
-// the threads read what it sent before the pool sends anything on its behalf
-// (errors, 332 presences), so nothing from the old worker reaches an occupant
-// after them.
+// a dead one. The threads send their sessions' room-bound stanzas and their
+// entries in the session directory over their links (shard-channel.ts), and
+// keep the receipts, flow control and lost-stanza answers of what they sent
+// (io-links.ts) as the pool does for its own. When a worker goes, the pool
+// and then the threads read what it sent, and the threads answer what they
+// lost, before the pool sends anything on its behalf (errors, 332 presences),
+// so nothing from the old worker reaches an occupant after them.
 
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -60,7 +60,7 @@ const WORKER_FILE = new URL('./shard-worker.js', import.meta.url).href;
 const SHARD_HEAP_LIMIT_MB = 2048;
 
 /** Stanzas held for one shard while its worker restarts; beyond, they bounce with resource-constraint. */
-const RESTART_QUEUE_LIMIT = 10_000;
+export const RESTART_QUEUE_LIMIT = 10_000;
 
 /** Restart delays for a worker that keeps dying before it is ready (a broken build, a bad data dir). */
 const RESTART_BACKOFF_MS = { first: 100, max: 5_000 };
@@ -82,8 +82,11 @@ export interface StanzaSender {
 export interface ShardLinks {
   /** The thread's end of a new link to `shard`, replacing any before it. */
   linked(shard: number, port: MessagePort): void;
-  /** The worker of `shard` is gone: the thread writes what it sent, then drops the link. */
-  unlinked(shard: number): void;
+  /**
+   * The worker of `shard` is gone: the thread writes what it sent, answers the
+   * stanzas it lost, then drops the link; `closed` when no worker follows.
+   */
+  unlinked(shard: number, closed: boolean): void;
 }
 
 /** One shard as /metrics and /status see it. */
@@ -104,7 +107,6 @@ export class ShardPool {
   private constructor(
     private readonly shards: Shard[],
     private readonly links: Map<number, ShardLinks>,
-    private readonly directory: Map<string, number>,
   ) {}
 
   static async start(
@@ -114,7 +116,6 @@ export class ShardPool {
     application: ShardApplicationSpec,
   ): Promise<ShardPool> {
     const links = new Map<number, ShardLinks>();
-    const directory = new Map<string, number>();
     const shards = Array.from({ length: settings.shardCount }, (_, shardIndex) => {
       const workerData: ShardWorkerData = {
         shardIndex,
@@ -122,7 +123,7 @@ export class ShardPool {
         settings,
         applicationModule: application.workerModule,
       };
-      return new Shard(shardIndex, workerData, application.keeper(settings), log, deliver, links, directory);
+      return new Shard(shardIndex, workerData, application.keeper(settings), log, deliver, links);
     });
     try {
       await Promise.all(shards.map((shard) => shard.start()));
@@ -131,7 +132,7 @@ export class ShardPool {
       throw err;
     }
     log.info({ shards: shards.length }, 'shard pool started');
-    return new ShardPool(shards, links, directory);
+    return new ShardPool(shards, links);
   }
 
   /** Links I/O thread `thread` to every shard (again, after the thread restarted). */
@@ -143,13 +144,6 @@ export class ShardPool {
   /** The thread is gone; its links closed with it. */
   disconnect(thread: number): void {
     this.links.delete(thread);
-  }
-
-  /** The session directory: the full JID is now bound on I/O thread `thread`, or on none (undefined). */
-  placeSession(fullJid: string, thread: number | undefined): void {
-    if (thread === undefined) this.directory.delete(fullJid);
-    else this.directory.set(fullJid, thread);
-    for (const shard of this.shards) shard.placeSession(fullJid, thread ?? -1);
   }
 
   /** Routes a stanza (from and to set) to the shard of its bare `to`. */
@@ -235,8 +229,6 @@ class Shard {
     private readonly deliver: (deliveries: Delivery[]) => void,
     /** The I/O threads to link each new worker to, by index. */
     private readonly threads: ReadonlyMap<number, ShardLinks>,
-    /** The session directory a new worker starts from. */
-    private readonly directory: ReadonlyMap<string, number>,
   ) {
     this.log = log.child({ shard: index });
     this.maxInFlight = workerData.settings.client.max_shard_stanzas_in_flight;
@@ -295,12 +287,6 @@ class Shard {
     links.linked(this.index, port2);
   }
 
-  placeSession(fullJid: string, thread: number): void {
-    const last = this.queue[this.queue.length - 1];
-    if (last?.kind === 'directory') last.changes.push([fullJid, thread]);
-    else this.request({ kind: 'directory', changes: [[fullJid, thread]] });
-  }
-
   inspect(roomJid: string): Promise<Record<string, unknown> | undefined> {
     const id = this.nextInspection++;
     return new Promise((resolve, reject) => {
@@ -335,7 +321,7 @@ class Shard {
       this.port = undefined;
     }
     this.closed = true;
-    for (const [, links] of this.threads) links.unlinked(this.index);
+    for (const [, links] of this.threads) links.unlinked(this.index, true);
     this.bounce([...this.unhandled.takeAll(), ...this.queue.flatMap((request) => (request.kind === 'stanzas' ? request.stanzas : []))], 'service-unavailable');
     this.queue = [];
     this.workerGone();
@@ -394,8 +380,8 @@ class Shard {
     if (!wasReady) this.failedStarts++;
     const delay =
       this.failedStarts === 0 ? 0 : Math.min(RESTART_BACKOFF_MS.first * 2 ** (this.failedStarts - 1), RESTART_BACKOFF_MS.max);
-    // The threads write what the dead worker sent them before anything the pool sends for it.
-    for (const [, links] of this.threads) links.unlinked(this.index);
+    // The threads write what the dead worker sent them, and answer what it took, before anything the pool sends for it.
+    for (const [, links] of this.threads) links.unlinked(this.index, false);
     const lost = this.unhandled.takeAll();
     // What is still in flight is what waits in the queue for the next worker.
     this.released(this.inFlight - this.queuedSenders.filter((sender) => sender !== undefined).length);
@@ -404,10 +390,9 @@ class Shard {
     // hear of them first: after its 332 presence, nothing from the room reaches an occupant.
     this.bounce(lost, FAILED_STANZA);
     this.workerGone();
-    // The next worker starts from the whole directory and is linked anew when ready, not by links made for the dead one.
+    // The next worker is linked anew when ready (each thread then sends it its directory), not by links made for the dead one.
     for (const request of this.queue) if (request.kind === 'link') request.port.close();
-    this.queue = this.queue.filter((request) => request.kind !== 'link' && request.kind !== 'directory');
-    this.queue.unshift({ kind: 'directory', changes: [...this.directory] });
+    this.queue = this.queue.filter((request) => request.kind !== 'link');
     // Inspections still queued go to the next worker; the dead one took the others with it.
     const queued = new Set(this.queue.flatMap((request) => (request.kind === 'inspect' ? [request.id] : [])));
     for (const [id, inspection] of this.inspections) {

@@ -11,10 +11,18 @@ import { LOAD_SAMPLE_MS, LoadSampler, takeWorkerReport } from '../ops/thread-loa
 import { startIdleCompaction } from './idle-compaction.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
 import {
+  addReceipt,
   appendDelivery,
+  linkReceipt,
+  linkReceiptOwner,
+  sessionOfKey,
+  threadOfKey,
   toDelivery,
   FAILED_STANZA,
   type AttachTask,
+  type LinkDelivery,
+  type LinkOutput,
+  type LinkRequest,
   type ShardReply,
   type ShardRequest,
   type ShardWorkerData,
@@ -24,15 +32,33 @@ const { shardIndex, shardCount, settings, applicationModule } = workerData as Sh
 const log = createLogger(settings.log_level, { shard: shardIndex });
 
 export default async function attach({ port }: AttachTask): Promise<void> {
-  const outbox = new PortOutbox(port);
   const factory = await loadApplication(applicationModule);
   // Serves one request from the pool; set once the application is built.
   let serve: ((request: ShardRequest) => void) | undefined;
-  // Reads ahead what the pool has posted, as the port's listener would have.
+  // Reads ahead what the pool and the I/O threads have posted, as the ports' listeners would have.
   const catchUp = (): void => {
     if (serve === undefined) return;
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) serve(next.message as ShardRequest);
+    outbox.catchUpLinks();
   };
+  /** Hands the application a batch of stanzas, the receipt of each from `receiptOf`. */
+  const receive = (stanzas: Element[], receiptOf: (index: number) => number): void => {
+    for (let index = 0; index < stanzas.length; index++) {
+      const stanza = stanzas[index]!;
+      const receipt = receiptOf(index);
+      try {
+        application.receive(Element.revive(stanza), receipt);
+      } catch (err) {
+        // A bug in one stanza's handling must not take the shard's other rooms down with it,
+        // nor leave the stanza unanswered.
+        log.error({ err, stanza: stanza.toString() }, 'shard application threw on a stanza');
+        const error = application.errorAnswer(stanza, FAILED_STANZA);
+        if (error !== undefined) outbox.send(error, error.attrs.to);
+        outbox.handled(receipt);
+      }
+    }
+  };
+  const outbox = new PortOutbox(port, receive);
   const application = await factory({ shardIndex, shardCount, settings, outbox, catchUp });
   const stopCompaction = startIdleCompaction();
   const stopLoadReports = settings.http.enabled ? reportLoad(port) : () => {};
@@ -41,23 +67,9 @@ export default async function attach({ port }: AttachTask): Promise<void> {
     // the port; attaching the listener delivers them, in order.
     serve = (request: ShardRequest): void => {
       switch (request.kind) {
-        case 'stanzas': {
-          let receipt = request.first;
-          for (const stanza of request.stanzas) {
-            try {
-              application.receive(Element.revive(stanza), receipt);
-            } catch (err) {
-              // A bug in one stanza's handling must not take the shard's other rooms down with it,
-              // nor leave the stanza unanswered.
-              log.error({ err, stanza: stanza.toString() }, 'shard application threw on a stanza');
-              const error = application.errorAnswer(stanza, FAILED_STANZA);
-              if (error !== undefined) outbox.send(error, error.attrs.to);
-              outbox.handled(receipt);
-            }
-            receipt++;
-          }
+        case 'stanzas':
+          receive(request.stanzas, (index) => request.first + index);
           break;
-        }
         case 'inspect':
           reply(port, { kind: 'inspected', id: request.id, room: application.inspect(request.room) });
           break;
@@ -67,9 +79,6 @@ export default async function attach({ port }: AttachTask): Promise<void> {
         case 'link':
           outbox.link(request.thread, request.port);
           break;
-        case 'directory':
-          outbox.placeSessions(request.changes);
-          break;
         case 'stall':
           application.stall(request.room, request.ms);
           break;
@@ -78,6 +87,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
         case 'close':
           stopCompaction();
           stopLoadReports();
+          outbox.refuseLinks();
           void application.close().then(() => {
             outbox.flush();
             outbox.unlinkAll();
@@ -120,11 +130,12 @@ function reply(port: MessagePort, message: ShardReply): void {
  * never sees one without the other.
  *
  * A delivery's recipients that the session directory places on a linked I/O
- * thread go to that thread directly, one delivery per thread; the rest go to
- * the pool as before. The pool's output is posted first: the occupants a
- * turn's events announce are known to the pool before any thread can write
- * what they were sent, so a worker that dies between the two posts costs them
- * the turn's direct deliveries, never the presence that says they were removed.
+ * thread go to that thread directly, one delivery per thread, with the
+ * receipts of that thread's stanzas; the rest go to the pool as before. The
+ * pool's output is posted first: the occupants a turn's events announce are
+ * known to the pool before any thread can write what they were sent, so a
+ * worker that dies between the two posts costs them the turn's direct
+ * deliveries, never the presence that says they were removed.
  */
 class PortOutbox implements Outbox {
   private deliveries: Delivery[] = [];
@@ -133,12 +144,17 @@ class PortOutbox implements Outbox {
   private flushScheduled = false;
   /** The direct port to each I/O thread, by thread index. */
   private readonly links: (MessagePort | undefined)[] = [];
-  /** This turn's deliveries for each linked I/O thread. */
-  private direct: (Delivery[] | undefined)[] = [];
-  /** Full JID → the I/O thread of its session, as the pool last said. */
+  /** This turn's output for each linked I/O thread. */
+  private direct: (LinkOutput | undefined)[] = [];
+  /** Full JID → the directory key (thread and session) of its session, as the threads last said. */
   private readonly directory = new Map<string, number>();
+  private refusing = false;
 
-  constructor(private readonly port: MessagePort) {}
+  constructor(
+    private readonly port: MessagePort,
+    /** Hands stanzas to the application. */
+    private readonly receive: (stanzas: Element[], receiptOf: (index: number) => number) => void,
+  ) {}
 
   send(stanza: Element, to: string | readonly string[]): void {
     if (to.length === 0) return;
@@ -154,40 +170,53 @@ class PortOutbox implements Outbox {
   }
 
   handled(receipt: number): void {
-    // Extend the last [start, end) pair when the receipts come in order, as they do for rooms that answer at once.
-    const receipts = this.receipts;
-    const last = receipts.length - 1;
-    if (last > 0 && receipts[last] === receipt) receipts[last] = receipt + 1;
-    else receipts.push(receipt, receipt + 1);
+    if (receipt >= 0) addReceipt(this.receipts, receipt);
+    else {
+      const { thread, number } = linkReceiptOwner(receipt);
+      addReceipt(this.outputFor(thread).handled, number);
+    }
     this.scheduleFlush();
   }
 
   link(thread: number, port: MessagePort): void {
     this.links[thread]?.close();
     this.links[thread] = port;
+    port.on('message', (requests: LinkRequest[]) => this.serveLink(thread, requests));
     // The thread is gone (it died, or was replaced): its recipients go through the pool until it is linked again.
     port.once('close', () => {
-      if (this.links[thread] === port) this.links[thread] = undefined;
+      if (this.links[thread] !== port) return;
+      this.links[thread] = undefined;
+      for (const [jid, key] of this.directory) if (threadOfKey(key) === thread) this.directory.delete(jid);
     });
   }
 
-  placeSessions(changes: readonly [string, number][]): void {
-    for (const [jid, thread] of changes) {
-      if (thread < 0) this.directory.delete(jid);
-      else this.directory.set(jid, thread);
-    }
+  /** Serves what the threads have posted and the ports have not delivered yet. */
+  catchUpLinks(): void {
+    this.links.forEach((port, thread) => {
+      for (let next = port && receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port!)) this.serveLink(thread, next.message as LinkRequest[]);
+    });
   }
 
   flush(): void {
     this.flushScheduled = false;
-    const direct = this.direct.reduce((count, deliveries) => count + (deliveries?.length ?? 0), 0);
-    if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0 && direct === 0) return;
+    let direct = 0;
+    for (const output of this.direct) direct += output?.deliveries.length ?? 0;
+    if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0 && this.direct.length === 0) return;
     reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, direct, events: this.events, handled: this.receipts } });
-    this.direct.forEach((deliveries, thread) => deliveries !== undefined && this.links[thread]?.postMessage(deliveries));
+    this.direct.forEach((output, thread) => output !== undefined && this.links[thread]?.postMessage(output));
     this.deliveries = [];
     this.direct = [];
     this.events = [];
     this.receipts = [];
+  }
+
+  /**
+   * The shard closes: what the threads send from now on is not handed to the
+   * application (which is closing its stores); its receipts never come back,
+   * so each thread answers it when it sees the shard go.
+   */
+  refuseLinks(): void {
+    this.refusing = true;
   }
 
   /** Closes the direct ports (after the last flush): the threads see the shard go. */
@@ -195,18 +224,48 @@ class PortOutbox implements Outbox {
     for (const port of this.links) port?.close();
   }
 
+  private serveLink(thread: number, requests: LinkRequest[]): void {
+    if (this.refusing) return;
+    for (const request of requests) {
+      if (request.kind === 'stanzas') this.receive(request.stanzas, (index) => linkReceipt(thread, request.first + index));
+      else if (request.kind === 'directory') this.placeSessions(request.changes);
+      else {
+        if (this.directory.get(request.fullJid) === request.from) this.directory.set(request.fullJid, request.to);
+        // The fence: after every delivery this link got for the session, in this turn's output to it.
+        (this.outputFor(thread).moved ??= []).push(request.fullJid);
+        this.scheduleFlush();
+      }
+    }
+  }
+
+  private placeSessions(changes: readonly [string, number][]): void {
+    for (const [jid, key] of changes) {
+      if (key >= 0) this.directory.set(jid, key);
+      else if (this.directory.get(jid) === -1 - key) this.directory.delete(jid);
+    }
+  }
+
+  private outputFor(thread: number): LinkOutput {
+    return (this.direct[thread] ??= { deliveries: [], handled: [] });
+  }
+
   /** Sends each linked thread its recipients of `delivery`, the pool the others; the stanza stays serialized once. */
   private split(delivery: Delivery): void {
     const { head, tail } = delivery;
     let viaPool: string[] | undefined;
-    const byThread: (string[] | undefined)[] = [];
+    const byThread: (LinkDelivery | undefined)[] = [];
     for (const jid of delivery.to) {
-      const thread = this.directory.get(jid);
-      if (thread === undefined || this.links[thread] === undefined) (viaPool ??= []).push(jid);
-      else (byThread[thread] ??= []).push(jid);
+      const key = this.directory.get(jid);
+      const thread = key === undefined ? -1 : threadOfKey(key);
+      if (thread < 0 || this.links[thread] === undefined) (viaPool ??= []).push(jid);
+      else {
+        const forThread = (byThread[thread] ??= { head, tail, to: [], ids: [] });
+        forThread.to.push(jid);
+        forThread.ids.push(sessionOfKey(key!));
+      }
     }
     if (viaPool !== undefined) appendDelivery(this.deliveries, { head, tail, to: viaPool });
-    byThread.forEach((to, thread) => to !== undefined && appendDelivery((this.direct[thread] ??= []), { head, tail, to }));
+    byThread.forEach((forThread, thread) => forThread !== undefined && appendDelivery(this.outputFor(thread).deliveries, forThread));
   }
 
   private scheduleFlush(): void {

@@ -31,10 +31,10 @@ describe('Conclave standalone', () => {
   test('every account scansion script passes', () => passes({ port: server.port, keepUnread: true }, 8));
 });
 
-// Sessions on two I/O threads: the rooms' deliveries reach them by another path, which blocking must see too.
-describe('Conclave standalone, clients on two I/O threads', { skip: IO_THREADS_SKIP }, () => {
+// Sessions on three I/O threads: the rooms' deliveries reach them by another path, which blocking must see too, and their messages to rooms leave from each thread, which blocking and carbons must see too.
+describe('Conclave standalone, clients on three I/O threads', { skip: IO_THREADS_SKIP }, () => {
   let server: TestServer;
-  before(async () => (server = await startTestServer({ client: { io_threads: 2 } })));
+  before(async () => (server = await startTestServer({ client: { io_threads: 3 } })));
   after(() => server.close());
 
   test('every account scansion script passes', () => passes({ port: server.port, keepUnread: true }, 8));

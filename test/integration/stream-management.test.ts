@@ -11,6 +11,7 @@ import { client, xml, type Client, type XmlElement } from '@xmpp/client';
 import type { Element } from '../../src/xml/element.js';
 import { AccountStore } from '../../src/store/accounts.js';
 import { openDatabase } from '../../src/store/database.js';
+import { counters } from '../../src/ops/counters.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { received } from '../helpers/xmppjs.js';
 import { IO_THREADS_SKIP, RawClient, startTestServer, type TestServer } from '../helpers/server.js';
@@ -485,5 +486,37 @@ test('with I/O threads, a resumption before the server saw the old connection fa
       h += raw.stanzaCount;
     }
     assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), [], 'the other occupants saw no unavailable');
+  });
+});
+
+test("with I/O threads, a session resumed on another thread gets its room's traffic straight from the shard once the shard moved its entry: none of it passes its old thread", { skip: IO_THREADS_SKIP }, async () => {
+  const room = 'follows@conference.localhost';
+  await onThreads(room, async (threaded, romeo, { user: juliet, id, base }) => {
+    const start = threaded.ioThreadOf(juliet.fullJid);
+    let connection = juliet.client;
+    let h = connection.stanzaCount - base;
+    for (let attempt = 0; threaded.ioThreadOf(juliet.fullJid) === start; attempt++) {
+      assert.ok(attempt < 40, 'a resumption reached another thread');
+      connection.socket.destroy();
+      const { raw, answer } = await resumeAs(threaded.port, 'juliet', id, h);
+      assert.equal(answer.name, 'resumed', answer.toString());
+      connection = raw;
+      h += raw.stanzaCount;
+    }
+    // The shard moves the entry when the old thread asks, after the new one adopted the session: until
+    // then the room's messages pass the old thread, which hands them to the main thread (counted).
+    for (let round = 0; ; round++) {
+      assert.ok(round < 100, "the shard moved the session's entry");
+      const rerouted = counters.reroutedDeliveries;
+      romeo.say(room, `settle ${round}`);
+      await connection.next(groupchat(`settle ${round}`));
+      if (counters.reroutedDeliveries === rerouted) break;
+    }
+    const rerouted = counters.reroutedDeliveries;
+    for (let i = 0; i < 10; i++) {
+      romeo.say(room, `direct ${i}`);
+      assert.equal((await connection.next((s) => s.name === 'message' && s.getChild('body') !== undefined)).getChildText('body'), `direct ${i}`);
+    }
+    assert.equal(counters.reroutedDeliveries, rerouted, 'nothing passed the old thread');
   });
 });

@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { threadId as mainThreadId, type MessagePort } from 'node:worker_threads';
+import { threadId as mainThreadId } from 'node:worker_threads';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
+import { IoLinks } from '../../src/frontend/io-links.js';
 import type { Delivery } from '../../src/runtime/protocol.js';
+import { directoryKey } from '../../src/runtime/shard-channel.js';
 import { ShardPool, UnhandledStanzas } from '../../src/runtime/shard-pool.js';
 import { el } from '../../src/xml/element.js';
 import { ECHO_NS, ECHO_SHARDS } from '../fixtures/echo-shard.js';
@@ -282,41 +284,77 @@ test('a stanza the shard application throws on is answered with an error; the sh
   );
 });
 
-test("the directory sends a session's deliveries down its thread's link, the others to the pool; a restarted worker is linked again and knows the directory", async () => {
-  // Two stand-ins for I/O threads: each takes its end of every shard's link, as io-thread.ts does.
+test("a thread's links carry its stanzas and its directory entries to the shards, and bring back the deliveries the directory places and the receipts; a restarted worker gets the thread's directory again, and the thread answers what the dead one took", async () => {
+  // Two I/O threads' links, as io-thread.ts has them, each with a sender that counts its stanzas in flight.
   const threads = [new Recipients(), new Recipients()];
-  const ports: MessagePort[] = [];
-  threads.forEach((thread, index) =>
-    pool.connect(index, {
-      linked(_shard, port) {
-        ports.push(port);
-        port.on('message', thread.deliver);
+  const refused: [string | undefined, string][] = [];
+  const moved: [string, number][] = [];
+  let inFlight = 0;
+  let allHandled: (() => void) | undefined;
+  const sender = {
+    stanzaPosted: () => inFlight++,
+    stanzaHandled: () => --inFlight === 0 && allHandled?.(),
+    shardCongested() {},
+    shardCaughtUp() {},
+  };
+  const links = threads.map((thread, index) => {
+    const ioLinks = new IoLinks({
+      shardCount: SHARDS,
+      maxInFlight: 1_000,
+      deliver: thread.deliver,
+      moved: (fullJids, shard) => {
+        moved.push(...fullJids.map((jid): [string, number] => [jid, shard]));
+        thread.deliver([]);
       },
-      unlinked() {},
-    }),
-  );
+      refuse: (stanzas, condition) => refused.push(...stanzas.map((stanza): [string | undefined, string] => [stanza.attrs.id, condition])),
+    });
+    pool.connect(index, { linked: (shard, port) => ioLinks.link(shard, port), unlinked: (shard, closed) => ioLinks.unlink(shard, closed) });
+    return ioLinks;
+  });
   const [one, two, nowhere] = ['a@localhost/one', 'b@localhost/two', 'c@localhost/three'];
-  pool.placeSession(one, 0);
-  pool.placeSession(two, 1);
+  links[0].place(one, directoryKey(0, 1));
+  links[1].place(two, directoryKey(1, 1));
   const room = `direct@${SERVICE}`;
-  pool.dispatch(message(room, 'direct-one', 'x', one));
-  pool.dispatch(message(room, 'direct-two', 'x', two));
+  links[0].dispatch(message(room, 'direct-one', 'x', one), sender);
+  links[1].dispatch(message(room, 'direct-two', 'x', two), sender);
   pool.dispatch(message(room, 'direct-nowhere', 'x', nowhere));
   assert.equal((await threads[0].echo('direct-one')).to, one);
   assert.equal((await threads[1].echo('direct-two')).to, two);
   assert.equal((await recipients.echo('direct-nowhere')).to, nowhere);
   assert.deepEqual([recipients.echoes('direct-one'), recipients.echoes('direct-two'), threads[0].echoes('direct-two')], [[], [], []]);
 
+  // Thread 0's stanza waits in a stalled room when the worker dies: the thread answers it, and counts it out of flight.
+  pool.stall(room, 60_000);
+  // Answered after the stall, on the same port: the room is stalled before the link's stanza can reach it.
+  await pool.inspect(room);
+  links[0].dispatch(message(room, 'lost-on-link', 'x', one), sender);
+  while ((await pool.inspect(room)).room?.waiting !== 1) await new Promise((resolve) => setImmediate(resolve));
   await pool.crashShard(pool.shardOf(room));
-  pool.dispatch(message(room, 'again-one', 'x', one));
-  assert.equal((await threads[0].echo('again-one')).to, one, 'the new worker is linked and started from the directory');
-  pool.placeSession(one, undefined);
-  pool.dispatch(message(room, 'gone-one', 'x', one));
-  assert.equal((await recipients.echo('gone-one')).to, one, 'a session that left the directory is the pool\'s again');
+  assert.deepEqual(refused, [['lost-on-link', 'internal-server-error']]);
+  links[0].dispatch(message(room, 'again-one', 'x', one), sender);
+  assert.equal((await threads[0].echo('again-one')).to, one, 'the new worker is linked and has the thread\'s directory');
+  if (inFlight > 0) await new Promise<void>((resolve) => (allHandled = resolve));
+  assert.equal(inFlight, 0, 'every stanza handled or answered is out of flight');
 
-  pool.placeSession(two, undefined);
+  // The session moves to thread 1: every shard switches its entry and says so on thread 0's link, after what it sent there.
+  links[1].expect(one, directoryKey(1, 2));
+  links[0].move(one, directoryKey(0, 1), directoryKey(1, 2));
+  await threads[0].until(() => moved.length === SHARDS);
+  assert.deepEqual(moved.map(([, shard]) => shard).sort(), [0, 1, 2]);
+  links[1].dispatch(message(room, 'moved-one', 'x', one), sender);
+  assert.equal((await threads[1].echo('moved-one')).to, one);
+  // A removal that comes late does not take the entry of the session that has the JID now, on another thread.
+  links[0].unplace(one, directoryKey(0, 1));
+  links[1].dispatch(message(room, 'still-one', 'x', one), sender);
+  assert.equal((await threads[1].echo('still-one')).to, one);
+  links[1].unplace(one, directoryKey(1, 2));
+  // On the same link as the removal, so that it is handled after it.
+  links[1].dispatch(message(room, 'gone-one', 'x', one), sender);
+  assert.equal((await recipients.echo('gone-one')).to, one, "a session that left the directory is the pool's again");
+
+  links[1].unplace(two, directoryKey(1, 1));
   threads.forEach((_, index) => pool.disconnect(index));
-  for (const port of ports) port.close();
+  for (const ioLinks of links) for (let shard = 0; shard < SHARDS; shard++) ioLinks.unlink(shard, true);
 });
 
 test('the stanzas the pool keeps are forgotten as their receipts come back, in any order, across batches', () => {
