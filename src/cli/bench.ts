@@ -153,7 +153,7 @@ async function runCompare(args: string[]): Promise<number> {
   });
   const overrides: Record<string, number> = {};
   for (const assignment of values.set) {
-    const match = /^([a-zA-Z]+)=(.*)$/.exec(assignment);
+    const match = /^([a-zA-Z][a-zA-Z0-9]*)=(.*)$/.exec(assignment);
     if (!match) throw new Error(`--set takes PARAMETER=VALUE, not "${assignment}"`);
     overrides[match[1]!] = number(match[2]!, `set ${match[1]}`);
   }

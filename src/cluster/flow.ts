@@ -2,7 +2,8 @@
 // back: a publisher toward a slow or stopped peer would only learn of it when
 // the server cut that peer off as a slow consumer, and meanwhile everything
 // it sent sits in buffers. So each batch a node sends a peer is numbered, the
-// peer acknowledges the highest number it has handled once per turn, and what
+// peer acknowledges the highest number it has handled with its next flush
+// (on its own batch back to the sender, or alone: node.ts), and what
 // is sent but not acknowledged toward one peer is capped
 // (`cluster.max_pending_bytes_per_peer`): past the cap, stanzas for that peer
 // are answered with `wait` and room deliveries to it are dropped and counted,

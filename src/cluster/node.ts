@@ -5,8 +5,10 @@
 // that node's recipients, to be fanned out there. User-to-user stanzas find
 // the recipient's node in the session directory.
 //
-// What crosses between two nodes in one event-loop turn travels as one NATS
-// message on the receiver's subject, in order; NATS keeps the order of one
+// What crosses between two nodes in one flush (an event-loop turn, or a
+// short hold under steady traffic: batch.ts) travels as one NATS message on
+// the receiver's subject, in order, with the sender's acknowledgement of what
+// it last received from the receiver; NATS keeps the order of one
 // connection's messages, so a room sees each node's stanzas in the order its
 // clients sent them, and a node sees a room's output in the order the room
 // produced it. Session announcements go out before the turn's batches, so a
@@ -38,7 +40,7 @@ import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { Element, el } from '../xml/element.js';
-import { emptyBatch, encodeBatch, type Batch } from './batch.js';
+import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer, type Batch, type EncodedStanza } from './batch.js';
 import { ClusterConnection, clusterSubjects, type ClusterSubjects } from './connection.js';
 import { SessionDirectory } from './directory.js';
 import { PeerWindows } from './flow.js';
@@ -102,9 +104,17 @@ const REFUSAL_TEXT: Record<Refusal, string> = {
   peer_full: 'The cluster node serving this is not keeping up; try again shortly',
 };
 
-/** The headers of a batch: its sender, and its number in what the sender sent the receiver. */
+/** The headers of a batch: its sender, its number in what the sender sent the receiver, and the highest number the sender handled of the receiver's. */
 const FROM_HEADER = 'Conclave-From';
 const SEQ_HEADER = 'Conclave-Seq';
+const ACK_HEADER = 'Conclave-Ack';
+
+/**
+ * How long an acknowledgement may wait for a batch back to the same node to
+ * ride on: far less than what fills `max_pending_bytes_per_peer` at any rate
+ * a node sends, and a message saved per batch where traffic goes one way.
+ */
+const ACK_HOLD_MS = 10;
 
 /** How long a node waits for another's sessions (all the parts of its snapshot). */
 const SNAPSHOT_WAIT_MS = 5_000;
@@ -115,7 +125,7 @@ export class ClusterNode {
   private readonly nats: NatsConnection;
   private readonly subjects: ClusterSubjects;
   private readonly windows: PeerWindows;
-  /** For each node a batch came from this turn, the highest number handled: acknowledged at the turn's end. */
+  /** For each node a batch came from since the last flush, the highest number handled: acknowledged at the flush. */
   private acksDue = new Map<string, number>();
   private readonly refused = new Map<Refusal, number>();
   private readonly dropped = new Map<Refusal, number>();
@@ -127,7 +137,10 @@ export class ClusterNode {
   private local: LocalNode | undefined;
   private announcements: [jid: string, bound: boolean][] = [];
   private batches = new Map<string, Batch>();
-  private flushScheduled = false;
+  /** Items in `batches`. */
+  private batched = 0;
+  private readonly policy: FlushPolicy;
+  private readonly flushTimer = new FlushTimer(() => this.flush());
   private heartbeats: NodeJS.Timeout | undefined;
   /** Another process heartbeats under this node's name. */
   private duplicate = false;
@@ -158,6 +171,7 @@ export class ClusterNode {
     this.nats = connection.nats;
     this.subjects = clusterSubjects(settings.cluster.subject_prefix);
     this.windows = new PeerWindows(settings.cluster.max_pending_bytes_per_peer);
+    this.policy = new FlushPolicy(settings.cluster.batch_delay_ms);
     const timing = clusterTiming(settings.cluster);
     this.heartbeatMs = timing.heartbeat_seconds * 1000;
     this.timeoutMs = timing.node_timeout_seconds * 1000;
@@ -534,8 +548,10 @@ export class ClusterNode {
     const seq = Number(msg.headers?.get(SEQ_HEADER));
     if (from && Number.isInteger(seq)) {
       this.acksDue.set(from, seq);
-      this.scheduleFlush();
+      this.flushTimer.within(ACK_HOLD_MS);
     }
+    const ack = Number(msg.headers?.get(ACK_HEADER) || NaN);
+    if (from && Number.isInteger(ack)) this.windows.acked(from, ack);
     for (const plain of batch.rooms) this.relay(Element.revive(plain));
     for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain), true);
     if (batch.deliveries.length > 0) this.localDelivery(batch.deliveries);
@@ -585,7 +601,8 @@ export class ClusterNode {
 
   private announce(fullJid: string, bound: boolean): void {
     this.announcements.push([fullJid, bound]);
-    this.scheduleFlush();
+    // At the turn's end: a room's owner must know a newcomer's node before its join, which may ride behind it.
+    this.flushTimer.within(0);
   }
 
   /** Batches a stanza for another node, or answers it with `wait` when that node cannot be reached now. */
@@ -614,47 +631,49 @@ export class ClusterNode {
   private batchFor(node: string): Batch {
     let batch = this.batches.get(node);
     if (!batch) this.batches.set(node, (batch = emptyBatch()));
-    this.scheduleFlush();
+    this.flushTimer.within(this.policy.holdMs(++this.batched, performance.now()));
     return batch;
   }
 
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
   /**
-   * Sends the turn's announcements, its acknowledgements, then one batch per
-   * node. Cut off, it sends nothing: the batches' stanzas get `wait`, their
+   * Sends the announcements, then one batch per node, each carrying the
+   * acknowledgement due to its node, then the acknowledgements no batch
+   * carried. Cut off, it sends nothing: the batches' stanzas get `wait`, their
    * deliveries are dropped, and the announcements are left to the snapshot
    * every node reads of this one when it is back.
    */
   private flush(): void {
-    this.flushScheduled = false;
-    const { announcements, acksDue, batches } = this;
+    this.flushTimer.cancel();
+    const { announcements, acksDue, batches, batched } = this;
     this.announcements = [];
     this.acksDue = new Map();
     this.batches = new Map();
+    this.batched = 0;
+    this.policy.flushed(batched, performance.now());
     const up = !this.cutOff;
     if (up && announcements.length > 0) this.publish(this.subjects.sessions, { node: this.self, changes: announcements });
-    if (up) for (const [node, seq] of acksDue) this.publish(this.subjects.acks(node), { node: this.self, seq });
     const limit = this.payloadLimit();
+    const encoded = new Map<string, EncodedStanza>();
     for (const [node, batch] of batches) {
-      for (const { payload, stanzas } of encodeBatch(batch, limit)) {
-        if (up && this.publishBatch(node, payload, stanzas)) continue;
+      for (const { payload, stanzas } of encodeBatch(batch, limit, encoded)) {
+        if (up && this.publishBatch(node, payload, stanzas, acksDue.get(node))) {
+          acksDue.delete(node);
+          continue;
+        }
         for (const stanza of stanzas) this.refuse(stanza, 'unreachable');
       }
       if (!up) count(this.dropped, 'unreachable', batch.deliveries.length);
     }
+    if (up) for (const [node, seq] of acksDue) this.publish(this.subjects.acks(node), { node: this.self, seq });
   }
 
-  /** One message of a batch, numbered for the receiver's acknowledgement and counted as pending until it comes. */
-  private publishBatch(node: string, payload: string, stanzas: readonly Element[]): boolean {
+  /** One message of a batch, numbered for the receiver's acknowledgement and counted as pending until it comes; it may carry an acknowledgement back. */
+  private publishBatch(node: string, payload: string, stanzas: readonly Element[], ack: number | undefined): boolean {
     const head = headers();
     head.set(FROM_HEADER, this.self);
     // Its length in UTF-16 units: near enough to its bytes for a cap.
     head.set(SEQ_HEADER, String(this.windows.sent(node, payload.length, stanzas.filter(isAnswerable))));
+    if (ack !== undefined) head.set(ACK_HEADER, String(ack));
     return this.publish(this.subjects.node(node), payload, head);
   }
 

@@ -47,6 +47,8 @@ export const configSchema = z
           .default(DEFAULT_SUBJECT_PREFIX),
         // Bytes sent to one other node and not yet acknowledged by it; past this, what is for that node gets `wait`.
         max_pending_bytes_per_peer: z.number().int().min(1024).default(16 * 1024 * 1024),
+        // Milliseconds a node under steady traffic holds a small batch for another node, for more to share its NATS message; 0: every turn.
+        batch_delay_ms: z.number().min(0).max(50).default(2),
         store: z
           .object({
             rooms_bucket: natsName.default('conclave_rooms'),

@@ -214,6 +214,8 @@ describe('the cluster section', () => {
     assert.throws(() => loadConfig({ overrides: cluster({ subject_prefix: 'two words' }) }), /key cluster\.subject_prefix/);
     assert.throws(() => loadConfig({ overrides: cluster({ subject_prefix: 'conclave.>' }) }), /key cluster\.subject_prefix/);
     assert.throws(() => loadConfig({ overrides: cluster({ max_pending_bytes_per_peer: 10 }) }), /key cluster\.max_pending_bytes_per_peer/);
+    assert.throws(() => loadConfig({ overrides: cluster({ batch_delay_ms: -1 }) }), /key cluster\.batch_delay_ms/);
+    assert.equal(loadConfig({ overrides: cluster({}) }).cluster?.batch_delay_ms, 2);
     assert.equal(loadConfig({ overrides: cluster({ subject_prefix: 'tenant-a.chat' }) }).cluster?.subject_prefix, 'tenant-a.chat');
     assert.throws(() => loadConfig({ overrides: { ...cluster({}), component: { enabled: true, secret: 's' } } }), /client connections only/);
     assert.throws(() => loadConfig({ overrides: { cluster: { node: 'n1' } } }), /key cluster\.nats/);
