@@ -191,9 +191,13 @@ export class ClientSession implements BoundSession {
     return this.resumedBy?.state ?? this.phase;
   }
 
-  /** Queues stanzas for the client; they leave at the end of this event-loop turn, unless client state indication holds them. */
+  /**
+   * Queues stanzas for the client; they leave at the end of this event-loop
+   * turn, unless client state indication holds them. While the client is
+   * away they wait in the resumption queue, which collapses presences itself.
+   */
   send(xml: string): void {
-    if (this.phase === 'closed' || this.csi?.holds(xml)) return;
+    if (this.phase === 'closed' || (this.phase !== 'hibernating' && this.csi?.holds(xml))) return;
     this.transmit(xml);
   }
 
@@ -366,6 +370,7 @@ export class ClientSession implements BoundSession {
   private writeOutput(): void {
     if (this.output.length === 0 || this.socket.destroyed) return;
     this.socket.write(this.output.length === 1 ? this.output[0]! : this.output.join(''));
+    this.sm?.stanzasWritten();
     this.output.length = 0;
     this.queued = 0;
   }
@@ -710,6 +715,9 @@ export class ClientSession implements BoundSession {
     // What waited to be written is in the unacknowledged queue, to be sent again on resumption.
     this.output.length = 0;
     this.queued = 0;
+    this.sm!.away();
+    // What client state indication held joins it there, where presences collapse.
+    this.csi?.flush();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.ended('Resumption timed out'), this.sm!.timeoutSeconds * 1000);
     this.context.log.debug(this.logFields(), 'connection lost; session hibernating');
