@@ -275,6 +275,65 @@ test('a hibernating session that misses more than max_unacked_stanzas ends as a 
   }
 });
 
+test('a hibernating mobile client whose room churns far past max_unacked_stanzas still resumes: the latest presence of each occupant, every message in order', async () => {
+  const small = await serverWithAccounts({ client: { max_unacked_stanzas: 10 } });
+  try {
+    const room = 'churn@conference.localhost';
+    const romeo = await owner(room, small.port);
+    const churners = [];
+    for (const [username, nick] of [['nurse', 'Nurse'], ['tybalt', 'Tybalt']] as const) {
+      const user = await MucTestClient.login(small.port, username);
+      rawClients.push(user.client);
+      await user.join(room, nick);
+      churners.push({ user, nick });
+    }
+    const { user: juliet, id, base } = await managedOccupant(small.port, 'juliet', room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    // A phone in a pocket: inactive, and everything so far acknowledged.
+    juliet.client.send(`<inactive xmlns='${CSI}'/>`);
+    await juliet.client.ping();
+    juliet.client.send(`<a xmlns='${SM}' h='${juliet.client.stanzaCount - base}'/>`);
+    const h = juliet.client.stanzaCount - base;
+    juliet.client.socket.destroy();
+
+    // 30 rounds of both leaving and joining again (120 presences for her) and a message every 6 rounds.
+    const said: string[] = [];
+    const say = async (body: string) => {
+      romeo.say(room, body);
+      await romeo.client.next(groupchat(body));
+      said.push(body);
+    };
+    await say('message 0');
+    for (let round = 1; round <= 30; round++) {
+      for (const { user, nick } of churners) {
+        await user.leave(room, nick);
+        await user.join(room, nick);
+      }
+      if (round % 6 === 0) await say(`message ${round / 6}`);
+    }
+    // Their last word: Tybalt leaves for good, the nurse steps away.
+    await churners[1]!.user.leave(room, 'Tybalt');
+    churners[0]!.user.client.send(`<presence to='${room}/Nurse'><show>away</show></presence>`);
+    await romeo.client.next((s) => s.name === 'presence' && s.attrs.from === `${room}/Nurse` && s.getChildText('show') === 'away');
+
+    const { raw, answer } = await resumeAs(small.port, 'juliet', id, h);
+    assert.equal(answer.name, 'resumed', answer.toString());
+    await raw.arrived((s) => s.name === 'presence' && s.getChildText('show') === 'away');
+    const replayed = raw.queue.filter((s) => s.name === 'message' || s.name === 'presence');
+    const described = replayed.map((s) =>
+      s.name === 'message' ? s.getChildText('body') : `${s.attrs.from!.split('/')[1]} ${s.attrs.type ?? s.getChildText('show') ?? 'available'}`,
+    );
+    assert.deepEqual(described, [...said, 'Tybalt unavailable', 'Nurse away'], 'one presence per occupant, its latest; every message, in order');
+
+    // Still in the room: nobody saw her leave, and what she says reaches it.
+    raw.send(`<message type='groupchat' to='${room}'><body>back</body></message>`);
+    assert.equal((await romeo.messageFrom(`${room}/Juliet`)).getChildText('body'), 'back');
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), []);
+  } finally {
+    await small.close();
+  }
+});
+
 test('a new session with the same resource ends the hibernating one, which can no longer be resumed', async () => {
   const room = 'replaced@conference.localhost';
   const romeo = await owner(room);
