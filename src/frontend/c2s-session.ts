@@ -654,7 +654,7 @@ export class ClientSession implements BoundSession {
       this.hold();
       return this.context.elsewhere.resume(this, previd, this.account!);
     }
-    if (session === undefined || session.bareJid !== this.account) return this.write(failed('item-not-found'));
+    if (session === undefined || session.bareJid !== this.account || !session.sm!.resumable) return this.write(failed('item-not-found'));
     session.takeOver(this, element.attrs.h, previd);
   }
 

@@ -90,7 +90,13 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   private superseded = 0;
   /** An <r/> is out and its <a/> has not come back. */
   private ackRequested = false;
-  /** More than `max_unacked_stanzas` were waiting: the stanzas are lost to a resumption, and counting goes on. */
+  /**
+   * The oldest unacknowledged stanzas no longer kept, past `max_unacked_stanzas`
+   * while the client was connected: a resumption could not replay them, so
+   * none is possible until the client has acknowledged them (as in Prosody).
+   */
+  private dropped = 0;
+  /** The client, away, missed more than the queue may hold: the session can no longer be resumed and must end. */
   private overflowed = false;
 
   private constructor(
@@ -155,7 +161,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
 
   /** Whether a resumption can take the session up again. */
   get resumable(): boolean {
-    return this.id !== undefined && !this.overflowed && this.registry.get(this.id) === this.session;
+    return this.id !== undefined && !this.overflowed && this.dropped === 0 && this.registry.get(this.id) === this.session;
   }
 
   /** A stanza from the client was handled (counted on receipt, as Prosody does). */
@@ -177,7 +183,9 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     }
     // The latest presence of each JID while away is not counted (the top of this file says why).
     const counted = this.unacked.length - this.superseded - (this.latestPresence?.size ?? 0);
-    if (counted > this.maxUnacked || this.unackedLength > this.maxUnackedLength) this.overflow();
+    if (counted <= this.maxUnacked && this.unackedLength <= this.maxUnackedLength) return;
+    if (this.latestPresence) this.overflow();
+    else this.dropOldest();
   }
 
   /** Everything sent so far has been handed to the socket. */
@@ -264,10 +272,10 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
       this.session.streamError('undefined-condition', `handled-count-too-high: h is ${value}, ${waiting} stanzas were unacknowledged`);
       return false;
     }
-    if (!this.overflowed) {
-      for (const stanza of this.unacked.splice(0, count)) this.unackedLength -= stanza.length;
-      this.unackedAt.splice(0, count);
-    }
+    const forgotten = Math.min(count, this.dropped);
+    this.dropped -= forgotten;
+    for (const stanza of this.unacked.splice(0, count - forgotten)) this.unackedLength -= stanza.length;
+    this.unackedAt.splice(0, count - forgotten);
     this.acked = value;
     return true;
   }
@@ -310,10 +318,24 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   }
 
   /**
-   * The client does not acknowledge, or has missed too much while away (more
-   * than `max_unacked_stanzas`, or `max_queued_bytes` of them): the queue
-   * goes, and with it resumption.
+   * More than `max_unacked_stanzas` (or `max_queued_bytes` of them) wait for
+   * a connected client's acknowledgement: the oldest go. An inactive client is
+   * asked only once half the limit waits, and client state indication may
+   * release `csi_max_held` at once, so a client that acknowledges promptly can
+   * pass the limit for the moment its <a/> takes.
    */
+  private dropOldest(): void {
+    let drop = Math.max(0, this.unacked.length - this.maxUnacked);
+    let length = this.unackedLength;
+    for (let index = 0; index < drop; index++) length -= this.unacked[index]!.length;
+    while (drop < this.unacked.length && length > this.maxUnackedLength) length -= this.unacked[drop++]!.length;
+    this.unacked.splice(0, drop);
+    this.unackedAt.splice(0, drop);
+    this.unackedLength = length;
+    this.dropped += drop;
+  }
+
+  /** The client has missed too much while away: the queue goes, and with it resumption. */
   private overflow(): void {
     this.overflowed = true;
     this.unacked.length = 0;

@@ -131,3 +131,17 @@ test('away, churn that collapses never ends resumption; messages past max_unacke
   assert.equal(sm.lost, true);
   assert.equal(sm.resumable, false);
 });
+
+test('connected, past max_unacked_stanzas the oldest go and resumption waits until the client has acknowledged past them, as in Prosody', () => {
+  const { sm, session } = enable(10);
+  for (let i = 0; i < 12; i++) sm.stanzasSent(message(String(i)));
+  sm.stanzasWritten();
+  assert.equal(sm.resumable, false, 'two stanzas could not be replayed');
+  sm.handle(el('a', { h: '1' }));
+  assert.equal(sm.resumable, false, 'one still could not');
+  sm.handle(el('a', { h: '3' }));
+  assert.equal(sm.resumable, true);
+  assert.deepEqual(session.errors, []);
+  const answer = sm.resume('3', sm.id!)!;
+  assert.deepEqual(replayed(answer.slice(answer.indexOf('/>') + 2)).map(describe), ['3', '4', '5', '6', '7', '8', '9', '10', '11'].map((n) => `message ${n}`));
+});
