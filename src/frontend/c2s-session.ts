@@ -207,9 +207,9 @@ export class ClientSession implements BoundSession {
   }
 
   /** Stanzas past client state indication: counted and kept for a resumption, and written unless the client is away. */
-  private readonly transmit = (xml: string): void => {
+  private readonly transmit = (xml: string, stanzas?: string[]): void => {
     if (this.sm) {
-      this.sm.stanzasSent(xml);
+      this.sm.stanzasSent(xml, stanzas);
       if (this.phase === 'hibernating') {
         if (this.sm.lost) void this.ended('Too much missed while away');
         return;

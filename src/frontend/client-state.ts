@@ -32,27 +32,32 @@ export interface CsiState {
 
 export class ClientState {
   private inactiveNow = false;
-  /** Held stanzas in arrival order, keyed so that a presence replaces its sender's previous one. */
-  private readonly held = new Map<string, string>();
+  /**
+   * Held stanzas in arrival order with the time each came, keyed so that a
+   * presence replaces its sender's previous one; stamped only when they go,
+   * so that what is superseded costs no stamp.
+   */
+  private readonly held = new Map<string, { stanza: string; at: number }>();
   private heldMessages = 0;
 
   constructor(
     private readonly maxHeld: number,
     /** Who stamps what was held as delayed: the session's server domain. */
     private readonly domain: string,
-    /** Sends what was held on to the client. */
-    private readonly release: (xml: string) => void,
+    /** Sends what was held on to the client: serialized, and as stanzas. */
+    private readonly release: (xml: string, stanzas: string[]) => void,
   ) {}
 
   /** What to carry to another thread when the session moves (stream-management.ts). */
   handOver(): CsiState {
-    return { inactive: this.inactiveNow, held: [...this.held], heldMessages: this.heldMessages };
+    return { inactive: this.inactiveNow, held: [...this.held].map(([key, held]) => [key, this.stamped(held)]), heldMessages: this.heldMessages };
   }
 
   /** Takes up the state of a session that moved from another thread. */
   adopt(state: CsiState): void {
     this.inactiveNow = state.inactive;
-    for (const [key, stanza] of state.held) this.held.set(key, stanza);
+    // Stamped already: the stamp they carry is kept.
+    for (const [key, stanza] of state.held) this.held.set(key, { stanza, at: 0 });
     this.heldMessages = state.heldMessages;
   }
 
@@ -83,7 +88,7 @@ export class ClientState {
       const key = stanza.startsWith('<presence') ? 'presence ' + startTagAttribute(stanza, 'from') : String(this.heldMessages++);
       // Deleted first so that the latest presence takes its place in the order.
       this.held.delete(key);
-      this.held.set(key, delayed(stanza, this.domain, now));
+      this.held.set(key, { stanza, at: now });
     }
     if (this.held.size >= this.maxHeld) this.flush();
     return true;
@@ -92,9 +97,13 @@ export class ClientState {
   /** Sends everything held. */
   flush(): void {
     if (this.held.size === 0) return;
-    const xml = [...this.held.values()].join('');
+    const stanzas = Array.from(this.held.values(), (held) => this.stamped(held));
     this.held.clear();
-    this.release(xml);
+    this.release(stanzas.join(''), stanzas);
+  }
+
+  private stamped({ stanza, at }: { stanza: string; at: number }): string {
+    return delayed(stanza, this.domain, at);
   }
 }
 

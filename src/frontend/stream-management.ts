@@ -169,9 +169,8 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     this.received = (this.received + 1) % H_MODULUS;
   }
 
-  /** Serialized stanzas (one or more) go to the client. */
-  stanzasSent(xml: string): void {
-    const stanzas = topLevelElements(xml);
+  /** Serialized stanzas (one or more) go to the client; `stanzas` is `xml` split, when the caller has it. */
+  stanzasSent(xml: string, stanzas = topLevelElements(xml)): void {
     this.sent = (this.sent + stanzas.length) % H_MODULUS;
     if (this.overflowed) return;
     const now = Date.now();
