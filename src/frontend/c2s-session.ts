@@ -169,6 +169,8 @@ export class ClientSession implements BoundSession {
   private awaitedResume: Element | undefined;
   /** The shards' congestion holds on its reading, which move with the session. */
   private congested = 0;
+  /** Once ended with stanzas in flight (its rooms' leaves among them): settled when the shards have handled the last. */
+  private lastStanzaHandled: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
     socket: ClientTransport,
@@ -263,6 +265,11 @@ export class ClientSession implements BoundSession {
     if (--this.inFlight <= this.context.settings.client.max_stanzas_in_flight >> 1 && this.inFlightHeld) {
       this.inFlightHeld = false;
       this.release();
+    }
+    if (this.inFlight === 0 && this.lastStanzaHandled) {
+      const ending = endingSessions(this.context);
+      if (ending.get(this.fullJid) === this) ending.delete(this.fullJid);
+      this.lastStanzaHandled.resolve();
     }
   }
 
@@ -614,7 +621,7 @@ export class ClientSession implements BoundSession {
     this.newStream();
   }
 
-  private bindPhase(stanza: Element): void {
+  private bindPhase(stanza: Element): Promise<void> | void {
     if (this.awaitedResume) return this.streamError('policy-violation', 'Wait for the answer to <resume/>');
     if (stanza.attrs.xmlns === SM_NS) return this.resumeSession(stanza);
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
@@ -632,8 +639,21 @@ export class ClientSession implements BoundSession {
       // Prosody's answer (max_resources): the bind is refused; the stream stays, and the client may close it.
       return this.bindError(stanza, 'resource-constraint', `Resource limit reached; only ${maxSessions} resources allowed`);
     }
+    return this.bindResource(stanza, fullJid);
+  }
+
+  /**
+   * Binds `fullJid`, replacing any session bound to it. The rooms answer the
+   * leaves of a session that ended (or was just replaced) with a presence to
+   * its full JID; the bind waits until they are handled, so that the answers
+   * find no session rather than this one, which would take its old self's
+   * unavailable for news about itself (Prosody handles them before binding).
+   */
+  private bindResource(stanza: Element, fullJid: string): Promise<void> | void {
     // Prosody's default: the newcomer wins and the old session is told why it goes.
     this.context.sessions.get(fullJid)?.streamError('conflict', 'Replaced by new connection');
+    const leaving = endingSessions(this.context).get(fullJid);
+    if (leaving) return leaving.lastStanzaHandled!.promise.then(() => this.phase === 'authenticated' ? this.bindResource(stanza, fullJid) : undefined);
     this.fullJid = fullJid;
     this.bareJid = this.account!;
     this.context.sessions.add(this);
@@ -840,6 +860,12 @@ export class ClientSession implements BoundSession {
     if (wasBound) {
       this.context.sessions.remove(this);
       routed = this.context.router.sessionEnded(this, reason);
+      if (this.inFlight > 0) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((settle) => (resolve = settle));
+        this.lastStanzaHandled = { promise, resolve };
+        endingSessions(this.context).set(this.fullJid, this);
+      }
     }
     this.context.log.debug(this.logFields({ reason }), 'session ended');
     return routed;
@@ -853,6 +879,15 @@ export class ClientSession implements BoundSession {
   private logFields(fields: Record<string, unknown> = {}): Record<string, unknown> {
     return { peer: this.peer, account: this.account, jid: this.fullJid || undefined, ...fields };
   }
+}
+
+const ending = new WeakMap<object, Map<string, ClientSession>>();
+
+/** The sessions of one listener context that ended with stanzas still in flight to the shards, by full JID. */
+function endingSessions(context: object): Map<string, ClientSession> {
+  let sessions = ending.get(context);
+  if (!sessions) ending.set(context, (sessions = new Map()));
+  return sessions;
 }
 
 function b64(text: string): string {

@@ -354,6 +354,24 @@ test('a new session with the same resource ends the hibernating one, which can n
   assert.ok(answer.getChild('item-not-found'), answer.toString());
 });
 
+test("a session that replaces another with the same resource never gets the rooms' answers to the old one's leaves: its join's first self-presence is its own", async () => {
+  const room = 'rebind@conference.localhost';
+  const romeo = await owner(room);
+  const juliet = await MucTestClient.login(server.port, 'juliet');
+  rawClients.push(juliet.client);
+  await juliet.join(room, 'Juliet');
+  await romeo.presenceFrom(`${room}/Juliet`);
+
+  // A reconnecting client that did not wait for the server to see its old connection go.
+  const again = await connectRaw(server.port, 'juliet', juliet.fullJid.split('/')[1]);
+  assert.equal(again.fullJid, juliet.fullJid);
+  assert.equal(await juliet.client.streamError(), 'conflict');
+  again.send(`<presence to='${room}/Juliet'><x xmlns='${MUC}'/></presence>`);
+  const self = await again.next((s) => s.name === 'presence' && s.attrs.from === `${room}/Juliet`);
+  assert.equal(self.attrs.type, undefined, `the old session's leave was answered to nobody: ${self.toString()}`);
+  assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable', 'the room saw the old session leave');
+});
+
 test('stream management refuses what is out of order and a wrong h', async () => {
   const raw = await RawClient.connect(server.port);
   rawClients.push(raw);
