@@ -90,6 +90,16 @@ async function owner(room: string, port = server.port): Promise<MucTestClient> {
   return user;
 }
 
+/** The room's owner, and Juliet (a plain client) in the room, seen there by him. */
+async function romeoAndJuliet(room: string): Promise<{ romeo: MucTestClient; juliet: MucTestClient }> {
+  const romeo = await owner(room);
+  const juliet = await MucTestClient.login(server.port, 'juliet');
+  rawClients.push(juliet.client);
+  await juliet.join(room, 'Juliet');
+  await romeo.presenceFrom(`${room}/Juliet`);
+  return { romeo, juliet };
+}
+
 function groupchat(body: string): (s: Element) => boolean {
   return (s) => s.name === 'message' && s.getChildText('body') === body;
 }
@@ -356,11 +366,7 @@ test('a new session with the same resource ends the hibernating one, which can n
 
 test("a session that replaces another with the same resource never gets the rooms' answers to the old one's leaves: its join's first self-presence is its own", async () => {
   const room = 'rebind@conference.localhost';
-  const romeo = await owner(room);
-  const juliet = await MucTestClient.login(server.port, 'juliet');
-  rawClients.push(juliet.client);
-  await juliet.join(room, 'Juliet');
-  await romeo.presenceFrom(`${room}/Juliet`);
+  const { romeo, juliet } = await romeoAndJuliet(room);
 
   // A reconnecting client that did not wait for the server to see its old connection go.
   const again = await connectRaw(server.port, 'juliet', juliet.fullJid.split('/')[1]);
@@ -400,11 +406,7 @@ test('stream management refuses what is out of order and a wrong h', async () =>
 describe('client state indication', () => {
   test('an inactive client gets the latest presence of each occupant and body-less messages only with the next urgent stanza', async () => {
     const room = 'csi@conference.localhost';
-    const romeo = await owner(room);
-    const juliet = await MucTestClient.login(server.port, 'juliet');
-    rawClients.push(juliet.client);
-    await juliet.join(room, 'Juliet');
-    await romeo.presenceFrom(`${room}/Juliet`);
+    const { romeo, juliet } = await romeoAndJuliet(room);
     juliet.client.queue.length = 0;
     juliet.client.send(`<inactive xmlns='${CSI}'/>`);
     const before = juliet.client.stanzaCount;
