@@ -27,6 +27,8 @@ import { jidDomain, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { authFailure, counters } from '../ops/counters.js';
 import type { AccountChange } from '../store/accounts.js';
+import type { Delivery } from '../runtime/protocol.js';
+import { addressedTo } from '../runtime/shard-channel.js';
 import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-parser.js';
@@ -198,9 +200,15 @@ export class ClientSession implements BoundSession {
    * turn, unless client state indication holds them. While the client is
    * away they wait in the resumption queue, which collapses presences itself.
    */
-  send(xml: string): void {
-    if (this.phase === 'closed' || (this.phase !== 'hibernating' && this.csi?.holds(xml))) return;
-    this.transmit(xml);
+  send(xml: string, stanzas?: string[]): void {
+    if (this.phase === 'closed' || (this.phase !== 'hibernating' && this.csi?.holds(xml, stanzas))) return;
+    this.transmit(xml, stanzas);
+  }
+
+  /** A shard's delivery: one stanza when it has several recipients, which spares splitting it where it is held or kept. */
+  deliver(delivery: Delivery, jid: string): void {
+    const xml = addressedTo(delivery, jid);
+    this.send(xml, delivery.to.length > 1 ? [xml] : undefined);
   }
 
   /** Queues an element that is no stanza (stream management's), so not counted. */

@@ -75,10 +75,14 @@ export class ClientState {
     return true;
   }
 
-  /** Takes what the session is about to send: true when it is held, false when it goes now (after what was held). */
-  holds(xml: string): boolean {
+  /**
+   * Takes what the session is about to send (`stanzas` is `xml` split, when
+   * the caller has it): true when it is held, false when it goes now (after
+   * what was held).
+   */
+  holds(xml: string, stanzas?: string[]): boolean {
     if (!this.inactiveNow) return false;
-    const stanzas = topLevelElements(xml);
+    stanzas ??= topLevelElements(xml);
     if (stanzas.some(isUrgent)) {
       this.flush();
       return false;

@@ -16,14 +16,23 @@ export function delayed(stanza: string, from: string, at: number): string {
   return withChild(stanza, delayElement(from, at));
 }
 
-/** The last stamp made: a replay or a flush stamps runs of stanzas queued in the same millisecond. */
-let lastStamp = { from: '', at: NaN, xml: '' };
+/**
+ * Stamps made lately, by stamper and time: stanzas queued in the same
+ * millisecond are many (a room's broadcast reaches every hibernating
+ * occupant at once, and each replays it), their stamps one.
+ */
+const stamps = new Map<string, Map<number, string>>();
+const STAMPS_KEPT = 1024;
 
 function delayElement(from: string, at: number): string {
-  if (from !== lastStamp.from || at !== lastStamp.at) {
-    lastStamp = { from, at, xml: `<delay xmlns='${NS_DELAY}' from='${escapeAttribute(from)}' stamp='${new Date(at).toISOString()}'/>` };
+  let byTime = stamps.get(from);
+  if (byTime === undefined || byTime.size >= STAMPS_KEPT) {
+    if (stamps.size >= STAMPS_KEPT) stamps.clear();
+    stamps.set(from, (byTime = new Map()));
   }
-  return lastStamp.xml;
+  let xml = byTime.get(at);
+  if (xml === undefined) byTime.set(at, (xml = `<delay xmlns='${NS_DELAY}' from='${escapeAttribute(from)}' stamp='${new Date(at).toISOString()}'/>`));
+  return xml;
 }
 
 function isDelay(child: string): boolean {
