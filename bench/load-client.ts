@@ -173,8 +173,11 @@ export class LoadClient implements StanzaSink {
     this.resumed = false;
     this.phase = 'idle';
     await this.connect();
-    if (!this.resumed) await this.join(this.roomJid);
-    return this.resumed;
+    if (this.resumed) return true;
+    await this.join(this.roomJid);
+    // A new session starts active: a phone still in its pocket says so again (a resumed one kept its state).
+    this.becomeInactive();
+    return false;
   }
 
   /** Client state indication: the client is not looking (a mobile one, once in its room). */
