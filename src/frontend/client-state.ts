@@ -4,8 +4,10 @@
 // and messages without a body (chat states, receipts, headlines). It all goes
 // out, in order and before it, when something urgent comes (a message with a
 // body, a subject, an invitation, an error, an iq, a presence about the client
-// itself), when the client sends anything or becomes active, or when
-// `client.csi_max_held` stanzas wait. What counts as urgent is Prosody's
+// itself), when the client sends anything or becomes active, when
+// `client.csi_max_held` stanzas wait, or when its connection is lost (into the
+// resumption queue, which collapses presences while the client is away, see
+// stream-management.ts). What counts as urgent is Prosody's
 // mod_csi_simple's, with the self-presence (status 110) it leaves as a TODO.
 // What waited goes out stamped with the time it came (XEP-0203).
 
