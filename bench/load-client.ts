@@ -173,8 +173,11 @@ export class LoadClient implements StanzaSink {
     this.resumed = false;
     this.phase = 'idle';
     await this.connect();
-    if (!this.resumed) await this.join(this.roomJid);
-    return this.resumed;
+    if (this.resumed) return true;
+    await this.join(this.roomJid);
+    // A new session starts active: a phone still in its pocket says so again (a resumed one kept its state).
+    this.becomeInactive();
+    return false;
   }
 
   /** Client state indication: the client is not looking (a mobile one, once in its room). */
@@ -321,7 +324,12 @@ export class LoadClient implements StanzaSink {
       else this.fail(`join refused: ${text}`);
       return;
     }
-    if (!/code=['"]110['"]/.test(text)) return;
+    // An unavailable self-presence is not the answer to the join: it is the
+    // room seeing off the session this one replaced (same full JID), whose
+    // leave the room handled after this session was bound. Taken for the
+    // answer, it left the client believing it had joined a room that was still
+    // locked, or never configuring the room it had just created.
+    if (type === 'unavailable' || !/code=['"]110['"]/.test(text)) return;
     if (/code=['"]201['"]/.test(text)) {
       // A new room: accept the default configuration, as XEP-0045 §10.1.2 describes.
       this.phase = 'configuring';

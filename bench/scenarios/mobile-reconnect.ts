@@ -1,5 +1,6 @@
 // Mobile reconnect: C clients in one room, every other one mobile (it said it
-// is inactive, XEP-0352, once in the room); all connections drop at once and
+// is inactive, XEP-0352, once in the room, and says so again once back in it
+// on a new session); all connections drop at once and
 // every client connects again. Two rounds, each in a fresh room: with
 // resumption, where the mobile half enabled stream management (XEP-0198) and
 // resumes its sessions while the others log in and rejoin; and without, where

@@ -27,6 +27,8 @@ import { jidDomain, prepJid } from '../jid/jid.js';
 import type { Logger } from '../log.js';
 import { authFailure, counters } from '../ops/counters.js';
 import type { AccountChange } from '../store/accounts.js';
+import type { Delivery } from '../runtime/protocol.js';
+import { addressedTo } from '../runtime/shard-channel.js';
 import { el, type Element } from '../xml/element.js';
 import { escapeAttribute, escapeText } from '../xml/escape.js';
 import { STREAMS_NS, XmppStreamParser, type StreamLimits } from '../xml/stream-parser.js';
@@ -169,6 +171,8 @@ export class ClientSession implements BoundSession {
   private awaitedResume: Element | undefined;
   /** The shards' congestion holds on its reading, which move with the session. */
   private congested = 0;
+  /** Once ended with stanzas in flight (its rooms' leaves among them): settled when the shards have handled the last. */
+  private lastStanzaHandled: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
     socket: ClientTransport,
@@ -191,10 +195,20 @@ export class ClientSession implements BoundSession {
     return this.resumedBy?.state ?? this.phase;
   }
 
-  /** Queues stanzas for the client; they leave at the end of this event-loop turn, unless client state indication holds them. */
-  send(xml: string): void {
-    if (this.phase === 'closed' || this.csi?.holds(xml)) return;
-    this.transmit(xml);
+  /**
+   * Queues stanzas for the client; they leave at the end of this event-loop
+   * turn, unless client state indication holds them. While the client is
+   * away they wait in the resumption queue, which collapses presences itself.
+   */
+  send(xml: string, stanzas?: string[]): void {
+    if (this.phase === 'closed' || (this.phase !== 'hibernating' && this.csi?.holds(xml, stanzas))) return;
+    this.transmit(xml, stanzas);
+  }
+
+  /** A shard's delivery: one stanza when it has several recipients, which spares splitting it where it is held or kept. */
+  deliver(delivery: Delivery, jid: string): void {
+    const xml = addressedTo(delivery, jid);
+    this.send(xml, delivery.to.length > 1 ? [xml] : undefined);
   }
 
   /** Queues an element that is no stanza (stream management's), so not counted. */
@@ -203,9 +217,9 @@ export class ClientSession implements BoundSession {
   }
 
   /** Stanzas past client state indication: counted and kept for a resumption, and written unless the client is away. */
-  private readonly transmit = (xml: string): void => {
+  private readonly transmit = (xml: string, stanzas?: string[]): void => {
     if (this.sm) {
-      this.sm.stanzasSent(xml);
+      this.sm.stanzasSent(xml, stanzas);
       if (this.phase === 'hibernating') {
         if (this.sm.lost) void this.ended('Too much missed while away');
         return;
@@ -259,6 +273,11 @@ export class ClientSession implements BoundSession {
     if (--this.inFlight <= this.context.settings.client.max_stanzas_in_flight >> 1 && this.inFlightHeld) {
       this.inFlightHeld = false;
       this.release();
+    }
+    if (this.inFlight === 0 && this.lastStanzaHandled) {
+      const ending = endingSessions(this.context);
+      if (ending.get(this.fullJid) === this) ending.delete(this.fullJid);
+      this.lastStanzaHandled.resolve();
     }
   }
 
@@ -366,6 +385,7 @@ export class ClientSession implements BoundSession {
   private writeOutput(): void {
     if (this.output.length === 0 || this.socket.destroyed) return;
     this.socket.write(this.output.length === 1 ? this.output[0]! : this.output.join(''));
+    this.sm?.stanzasWritten();
     this.output.length = 0;
     this.queued = 0;
   }
@@ -609,7 +629,7 @@ export class ClientSession implements BoundSession {
     this.newStream();
   }
 
-  private bindPhase(stanza: Element): void {
+  private bindPhase(stanza: Element): Promise<void> | void {
     if (this.awaitedResume) return this.streamError('policy-violation', 'Wait for the answer to <resume/>');
     if (stanza.attrs.xmlns === SM_NS) return this.resumeSession(stanza);
     const bind = stanza.name === 'iq' && stanza.attrs.type === 'set' ? stanza.getChild('bind', BIND_NS) : undefined;
@@ -627,8 +647,21 @@ export class ClientSession implements BoundSession {
       // Prosody's answer (max_resources): the bind is refused; the stream stays, and the client may close it.
       return this.bindError(stanza, 'resource-constraint', `Resource limit reached; only ${maxSessions} resources allowed`);
     }
+    return this.bindResource(stanza, fullJid);
+  }
+
+  /**
+   * Binds `fullJid`, replacing any session bound to it. The rooms answer the
+   * leaves of a session that ended (or was just replaced) with a presence to
+   * its full JID; the bind waits until they are handled, so that the answers
+   * find no session rather than this one, which would take its old self's
+   * unavailable for news about itself (Prosody handles them before binding).
+   */
+  private bindResource(stanza: Element, fullJid: string): Promise<void> | void {
     // Prosody's default: the newcomer wins and the old session is told why it goes.
     this.context.sessions.get(fullJid)?.streamError('conflict', 'Replaced by new connection');
+    const leaving = endingSessions(this.context).get(fullJid);
+    if (leaving) return leaving.lastStanzaHandled!.promise.then(() => this.phase === 'authenticated' ? this.bindResource(stanza, fullJid) : undefined);
     this.fullJid = fullJid;
     this.bareJid = this.account!;
     this.context.sessions.add(this);
@@ -649,7 +682,7 @@ export class ClientSession implements BoundSession {
       this.hold();
       return this.context.elsewhere.resume(this, previd, this.account!);
     }
-    if (session === undefined || session.bareJid !== this.account) return this.write(failed('item-not-found'));
+    if (session === undefined || session.bareJid !== this.account || !session.sm!.resumable) return this.write(failed('item-not-found'));
     session.takeOver(this, element.attrs.h, previd);
   }
 
@@ -710,6 +743,9 @@ export class ClientSession implements BoundSession {
     // What waited to be written is in the unacknowledged queue, to be sent again on resumption.
     this.output.length = 0;
     this.queued = 0;
+    this.sm!.away();
+    // What client state indication held joins it there, where presences collapse.
+    this.csi?.flush();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.ended('Resumption timed out'), this.sm!.timeoutSeconds * 1000);
     this.context.log.debug(this.logFields(), 'connection lost; session hibernating');
@@ -832,6 +868,12 @@ export class ClientSession implements BoundSession {
     if (wasBound) {
       this.context.sessions.remove(this);
       routed = this.context.router.sessionEnded(this, reason);
+      if (this.inFlight > 0) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((settle) => (resolve = settle));
+        this.lastStanzaHandled = { promise, resolve };
+        endingSessions(this.context).set(this.fullJid, this);
+      }
     }
     this.context.log.debug(this.logFields({ reason }), 'session ended');
     return routed;
@@ -845,6 +887,15 @@ export class ClientSession implements BoundSession {
   private logFields(fields: Record<string, unknown> = {}): Record<string, unknown> {
     return { peer: this.peer, account: this.account, jid: this.fullJid || undefined, ...fields };
   }
+}
+
+const ending = new WeakMap<object, Map<string, ClientSession>>();
+
+/** The sessions of one listener context that ended with stanzas still in flight to the shards, by full JID. */
+function endingSessions(context: object): Map<string, ClientSession> {
+  let sessions = ending.get(context);
+  if (!sessions) ending.set(context, (sessions = new Map()));
+  return sessions;
 }
 
 function b64(text: string): string {

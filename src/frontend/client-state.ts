@@ -4,8 +4,10 @@
 // and messages without a body (chat states, receipts, headlines). It all goes
 // out, in order and before it, when something urgent comes (a message with a
 // body, a subject, an invitation, an error, an iq, a presence about the client
-// itself), when the client sends anything or becomes active, or when
-// `client.csi_max_held` stanzas wait. What counts as urgent is Prosody's
+// itself), when the client sends anything or becomes active, when
+// `client.csi_max_held` stanzas wait, or when its connection is lost (into the
+// resumption queue, which collapses presences while the client is away, see
+// stream-management.ts). What counts as urgent is Prosody's
 // mod_csi_simple's, with the self-presence (status 110) it leaves as a TODO.
 // What waited goes out stamped with the time it came (XEP-0203).
 
@@ -32,27 +34,32 @@ export interface CsiState {
 
 export class ClientState {
   private inactiveNow = false;
-  /** Held stanzas in arrival order, keyed so that a presence replaces its sender's previous one. */
-  private readonly held = new Map<string, string>();
+  /**
+   * Held stanzas in arrival order with the time each came, keyed so that a
+   * presence replaces its sender's previous one; stamped only when they go,
+   * so that what is superseded costs no stamp.
+   */
+  private readonly held = new Map<string, { stanza: string; at: number }>();
   private heldMessages = 0;
 
   constructor(
     private readonly maxHeld: number,
     /** Who stamps what was held as delayed: the session's server domain. */
     private readonly domain: string,
-    /** Sends what was held on to the client. */
-    private readonly release: (xml: string) => void,
+    /** Sends what was held on to the client: serialized, and as stanzas. */
+    private readonly release: (xml: string, stanzas: string[]) => void,
   ) {}
 
   /** What to carry to another thread when the session moves (stream-management.ts). */
   handOver(): CsiState {
-    return { inactive: this.inactiveNow, held: [...this.held], heldMessages: this.heldMessages };
+    return { inactive: this.inactiveNow, held: [...this.held].map(([key, held]) => [key, this.stamped(held)]), heldMessages: this.heldMessages };
   }
 
   /** Takes up the state of a session that moved from another thread. */
   adopt(state: CsiState): void {
     this.inactiveNow = state.inactive;
-    for (const [key, stanza] of state.held) this.held.set(key, stanza);
+    // Stamped already: the stamp they carry is kept.
+    for (const [key, stanza] of state.held) this.held.set(key, { stanza, at: 0 });
     this.heldMessages = state.heldMessages;
   }
 
@@ -70,10 +77,14 @@ export class ClientState {
     return true;
   }
 
-  /** Takes what the session is about to send: true when it is held, false when it goes now (after what was held). */
-  holds(xml: string): boolean {
+  /**
+   * Takes what the session is about to send (`stanzas` is `xml` split, when
+   * the caller has it): true when it is held, false when it goes now (after
+   * what was held).
+   */
+  holds(xml: string, stanzas?: string[]): boolean {
     if (!this.inactiveNow) return false;
-    const stanzas = topLevelElements(xml);
+    stanzas ??= topLevelElements(xml);
     if (stanzas.some(isUrgent)) {
       this.flush();
       return false;
@@ -83,7 +94,7 @@ export class ClientState {
       const key = stanza.startsWith('<presence') ? 'presence ' + startTagAttribute(stanza, 'from') : String(this.heldMessages++);
       // Deleted first so that the latest presence takes its place in the order.
       this.held.delete(key);
-      this.held.set(key, delayed(stanza, this.domain, now));
+      this.held.set(key, { stanza, at: now });
     }
     if (this.held.size >= this.maxHeld) this.flush();
     return true;
@@ -92,9 +103,13 @@ export class ClientState {
   /** Sends everything held. */
   flush(): void {
     if (this.held.size === 0) return;
-    const xml = [...this.held.values()].join('');
+    const stanzas = Array.from(this.held.values(), (held) => this.stamped(held));
     this.held.clear();
-    this.release(xml);
+    this.release(stanzas.join(''), stanzas);
+  }
+
+  private stamped({ stanza, at }: { stanza: string; at: number }): string {
+    return delayed(stanza, this.domain, at);
   }
 }
 

@@ -15,11 +15,25 @@
 // another thread than the session's, and a socket cannot change threads: the
 // session moves instead (io-threads.ts), its state (these counters and
 // queue among it) carried over as `SmState`.
+//
+// While the session is away its queue collapses presences: a presence
+// (available or unavailable) from a JID that has a newer one queued behind it
+// is dropped, as client state indication does for an inactive client, so that
+// a client away in a busy room comes back to each occupant's latest presence
+// rather than to the room's whole churn. Only stanzas never written to a
+// socket are dropped, and that leaves h right: the client counts what it
+// received, which is a prefix of what was written; a stanza never written has
+// a number no client has counted, so removing it (and counting one stanza
+// fewer sent) renumbers only stanzas nobody has counted either. Messages are
+// never dropped. The latest presence of each JID does not count against
+// `max_unacked_stanzas` (there is one per occupant of the client's rooms,
+// however long it is away); the bytes queued do count against
+// `max_queued_bytes`.
 
 import { randomUUID } from 'node:crypto';
 import { jidDomain } from '../jid/jid.js';
 import type { Element } from '../xml/element.js';
-import { topLevelElements } from '../xml/serialized.js';
+import { startTagAttribute, topLevelElements } from '../xml/serialized.js';
 import { delayed } from '../xmpp/delay.js';
 import { NS_STANZAS } from '../xmpp/namespaces.js';
 
@@ -38,6 +52,8 @@ export interface SmState {
   acked: number;
   unacked: string[];
   unackedAt: number[];
+  /** Stanzas written to a socket, modulo 2^32: those after it may collapse. */
+  written: number;
   timeoutSeconds: number;
   id: string;
 }
@@ -57,15 +73,30 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   private sent = 0;
   /** The client's last h: stanzas of ours it acknowledged, modulo 2^32. */
   private acked = 0;
-  /** Stanzas sent and not yet acknowledged, oldest first, as serialized. */
+  /** Stanzas handed to a socket, modulo 2^32: the client may have counted these, and no more. */
+  private written = 0;
+  /** Stanzas sent and not yet acknowledged, oldest first, as serialized; '' where a presence was superseded while away. */
   private readonly unacked: string[] = [];
   /** When each of `unacked` was sent (ms since the epoch): a replay stamps it with that time (XEP-0203). */
   private readonly unackedAt: number[] = [];
   /** The characters `unacked` holds. */
   private unackedLength = 0;
+  /**
+   * While the client is away: where in `unacked` the latest unwritten
+   * presence from each JID is, so that the next one from the JID supersedes it.
+   */
+  private latestPresence: Map<string, number> | undefined;
+  /** The superseded ('') entries of `unacked`. */
+  private superseded = 0;
   /** An <r/> is out and its <a/> has not come back. */
   private ackRequested = false;
-  /** More than `max_unacked_stanzas` were waiting: the stanzas are lost to a resumption, and counting goes on. */
+  /**
+   * The oldest unacknowledged stanzas no longer kept, past `max_unacked_stanzas`
+   * while the client was connected: a resumption could not replay them, so
+   * none is possible until the client has acknowledged them (as in Prosody).
+   */
+  private dropped = 0;
+  /** The client, away, missed more than the queue may hold: the session can no longer be resumed and must end. */
   private overflowed = false;
 
   private constructor(
@@ -110,6 +141,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     sm.received = state.received;
     sm.sent = state.sent;
     sm.acked = state.acked;
+    sm.written = state.written;
     for (const stanza of state.unacked) {
       sm.unacked.push(stanza);
       sm.unackedLength += stanza.length;
@@ -122,12 +154,14 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   /** The state to carry to another thread; the session can no longer be resumed here. */
   handOver(): SmState {
     this.ended();
-    return { received: this.received, sent: this.sent, acked: this.acked, unacked: this.unacked, unackedAt: this.unackedAt, timeoutSeconds: this.timeoutSeconds, id: this.id! };
+    this.compact();
+    const { received, sent, acked, written, unacked, unackedAt, timeoutSeconds } = this;
+    return { received, sent, acked, written, unacked, unackedAt, timeoutSeconds, id: this.id! };
   }
 
   /** Whether a resumption can take the session up again. */
   get resumable(): boolean {
-    return this.id !== undefined && !this.overflowed && this.registry.get(this.id) === this.session;
+    return this.id !== undefined && !this.overflowed && this.dropped === 0 && this.registry.get(this.id) === this.session;
   }
 
   /** A stanza from the client was handled (counted on receipt, as Prosody does). */
@@ -135,9 +169,8 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
     this.received = (this.received + 1) % H_MODULUS;
   }
 
-  /** Serialized stanzas (one or more) go to the client. */
-  stanzasSent(xml: string): void {
-    const stanzas = topLevelElements(xml);
+  /** Serialized stanzas (one or more) go to the client; `stanzas` is `xml` split, when the caller has it. */
+  stanzasSent(xml: string, stanzas = topLevelElements(xml)): void {
     this.sent = (this.sent + stanzas.length) % H_MODULUS;
     if (this.overflowed) return;
     const now = Date.now();
@@ -145,8 +178,26 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
       this.unacked.push(stanza);
       this.unackedAt.push(now);
       this.unackedLength += stanza.length;
+      if (this.latestPresence) this.supersede(this.unacked.length - 1);
     }
-    if (this.unacked.length > this.maxUnacked || this.unackedLength > this.maxUnackedLength) this.overflow();
+    // The latest presence of each JID while away is not counted (the top of this file says why).
+    const counted = this.unacked.length - this.superseded - (this.latestPresence?.size ?? 0);
+    if (counted <= this.maxUnacked && this.unackedLength <= this.maxUnackedLength) return;
+    if (this.latestPresence) this.overflow();
+    else this.dropOldest();
+  }
+
+  /** Everything sent so far has been handed to the socket. */
+  stanzasWritten(): void {
+    this.written = this.sent;
+  }
+
+  /** The client's connection is lost: nothing is written until it resumes, and presences collapse meanwhile. */
+  away(): void {
+    if (this.overflowed) return;
+    this.latestPresence = new Map();
+    const unwritten = (this.sent - this.written + H_MODULUS) % H_MODULUS;
+    for (let index = this.unacked.length - unwritten; index < this.unacked.length; index++) this.supersede(index);
   }
 
   /** True when the session, hibernating, can no longer be resumed and must end. */
@@ -193,6 +244,7 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
   resume(h: string | undefined, previd: string): string | undefined {
     if (!this.acknowledge(h)) return undefined;
     this.ackRequested = false;
+    this.compact();
     const domain = jidDomain(this.session.bareJid);
     const replayed = this.unacked.map((stanza, index) => delayed(stanza, domain, this.unackedAt[index]!));
     return `<resumed xmlns='${SM_NS}' h='${this.received}' previd='${previd}'/>` + replayed.join('');
@@ -219,24 +271,77 @@ export class StreamManagement<S extends ManagedSession = ManagedSession> {
       this.session.streamError('undefined-condition', `handled-count-too-high: h is ${value}, ${waiting} stanzas were unacknowledged`);
       return false;
     }
-    if (!this.overflowed) {
-      for (const stanza of this.unacked.splice(0, count)) this.unackedLength -= stanza.length;
-      this.unackedAt.splice(0, count);
-    }
+    const forgotten = Math.min(count, this.dropped);
+    this.dropped -= forgotten;
+    for (const stanza of this.unacked.splice(0, count - forgotten)) this.unackedLength -= stanza.length;
+    this.unackedAt.splice(0, count - forgotten);
     this.acked = value;
     return true;
   }
 
   /**
-   * The client does not acknowledge, or has missed too much while away (more
-   * than `max_unacked_stanzas`, or `max_queued_bytes` of them): the queue
-   * goes, and with it resumption.
+   * The unwritten stanza at `index` is a presence from a JID whose previous
+   * unwritten presence is queued: that one is superseded. Error presences
+   * answer the client and subscription requests ask it something: they stay.
    */
+  private supersede(index: number): void {
+    const stanza = this.unacked[index]!;
+    if (!stanza.startsWith('<presence')) return;
+    const type = startTagAttribute(stanza, 'type');
+    const from = startTagAttribute(stanza, 'from');
+    if ((type !== undefined && type !== 'unavailable') || from === undefined) return;
+    const previous = this.latestPresence!.get(from);
+    if (previous !== undefined) {
+      this.unackedLength -= this.unacked[previous]!.length;
+      this.unacked[previous] = '';
+      this.superseded++;
+      this.sent = (this.sent - 1 + H_MODULUS) % H_MODULUS;
+      // Deleted first so that the key kept is the new stanza's, not a slice that keeps the old one alive.
+      this.latestPresence!.delete(from);
+    }
+    this.latestPresence!.set(from, index);
+  }
+
+  /** The client is back (or the session moves): superseded entries go, and presences stop collapsing. */
+  private compact(): void {
+    this.latestPresence = undefined;
+    if (this.superseded === 0) return;
+    let kept = 0;
+    for (let index = 0; index < this.unacked.length; index++) {
+      if (this.unacked[index] === '') continue;
+      this.unacked[kept] = this.unacked[index]!;
+      this.unackedAt[kept++] = this.unackedAt[index]!;
+    }
+    this.unacked.length = this.unackedAt.length = kept;
+    this.superseded = 0;
+  }
+
+  /**
+   * More than `max_unacked_stanzas` (or `max_queued_bytes` of them) wait for
+   * a connected client's acknowledgement: the oldest go. An inactive client is
+   * asked only once half the limit waits, and client state indication may
+   * release `csi_max_held` at once, so a client that acknowledges promptly can
+   * pass the limit for the moment its <a/> takes.
+   */
+  private dropOldest(): void {
+    let drop = Math.max(0, this.unacked.length - this.maxUnacked);
+    let length = this.unackedLength;
+    for (let index = 0; index < drop; index++) length -= this.unacked[index]!.length;
+    while (drop < this.unacked.length && length > this.maxUnackedLength) length -= this.unacked[drop++]!.length;
+    this.unacked.splice(0, drop);
+    this.unackedAt.splice(0, drop);
+    this.unackedLength = length;
+    this.dropped += drop;
+  }
+
+  /** The client has missed too much while away: the queue goes, and with it resumption. */
   private overflow(): void {
     this.overflowed = true;
     this.unacked.length = 0;
     this.unackedAt.length = 0;
     this.unackedLength = 0;
+    this.latestPresence = undefined;
+    this.superseded = 0;
     this.ended();
   }
 }

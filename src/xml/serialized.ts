@@ -28,8 +28,9 @@ export function topLevelElements(xml: string): string[] {
 /** The value of attribute `name` on the element's start tag (single-quoted, as serialized), still escaped. */
 export function startTagAttribute(xml: string, name: string): string | undefined {
   const end = xml.indexOf('>');
-  const at = xml.indexOf(` ${name}='`);
-  if (at < 0 || at > end) return undefined;
+  // Searched back from the end of the start tag, so that an attribute it lacks costs no scan of the children.
+  const at = xml.lastIndexOf(` ${name}='`, end);
+  if (at < 0) return undefined;
   const from = at + name.length + 3;
   return xml.slice(from, xml.indexOf("'", from));
 }

@@ -90,6 +90,16 @@ async function owner(room: string, port = server.port): Promise<MucTestClient> {
   return user;
 }
 
+/** The room's owner, and Juliet (a plain client) in the room, seen there by him. */
+async function romeoAndJuliet(room: string): Promise<{ romeo: MucTestClient; juliet: MucTestClient }> {
+  const romeo = await owner(room);
+  const juliet = await MucTestClient.login(server.port, 'juliet');
+  rawClients.push(juliet.client);
+  await juliet.join(room, 'Juliet');
+  await romeo.presenceFrom(`${room}/Juliet`);
+  return { romeo, juliet };
+}
+
 function groupchat(body: string): (s: Element) => boolean {
   return (s) => s.name === 'message' && s.getChildText('body') === body;
 }
@@ -275,6 +285,65 @@ test('a hibernating session that misses more than max_unacked_stanzas ends as a 
   }
 });
 
+test('a hibernating mobile client whose room churns far past max_unacked_stanzas still resumes: the latest presence of each occupant, every message in order', async () => {
+  const small = await serverWithAccounts({ client: { max_unacked_stanzas: 10 } });
+  try {
+    const room = 'churn@conference.localhost';
+    const romeo = await owner(room, small.port);
+    const churners = [];
+    for (const [username, nick] of [['nurse', 'Nurse'], ['tybalt', 'Tybalt']] as const) {
+      const user = await MucTestClient.login(small.port, username);
+      rawClients.push(user.client);
+      await user.join(room, nick);
+      churners.push({ user, nick });
+    }
+    const { user: juliet, id, base } = await managedOccupant(small.port, 'juliet', room, 'Juliet');
+    await romeo.presenceFrom(`${room}/Juliet`);
+    // A phone in a pocket: inactive, and everything so far acknowledged.
+    juliet.client.send(`<inactive xmlns='${CSI}'/>`);
+    await juliet.client.ping();
+    juliet.client.send(`<a xmlns='${SM}' h='${juliet.client.stanzaCount - base}'/>`);
+    const h = juliet.client.stanzaCount - base;
+    juliet.client.socket.destroy();
+
+    // 30 rounds of both leaving and joining again (120 presences for her) and a message every 6 rounds.
+    const said: string[] = [];
+    const say = async (body: string) => {
+      romeo.say(room, body);
+      await romeo.client.next(groupchat(body));
+      said.push(body);
+    };
+    await say('message 0');
+    for (let round = 1; round <= 30; round++) {
+      for (const { user, nick } of churners) {
+        await user.leave(room, nick);
+        await user.join(room, nick);
+      }
+      if (round % 6 === 0) await say(`message ${round / 6}`);
+    }
+    // Their last word: Tybalt leaves for good, the nurse steps away.
+    await churners[1]!.user.leave(room, 'Tybalt');
+    churners[0]!.user.client.send(`<presence to='${room}/Nurse'><show>away</show></presence>`);
+    await romeo.client.next((s) => s.name === 'presence' && s.attrs.from === `${room}/Nurse` && s.getChildText('show') === 'away');
+
+    const { raw, answer } = await resumeAs(small.port, 'juliet', id, h);
+    assert.equal(answer.name, 'resumed', answer.toString());
+    await raw.arrived((s) => s.name === 'presence' && s.getChildText('show') === 'away');
+    const replayed = raw.queue.filter((s) => s.name === 'message' || s.name === 'presence');
+    const described = replayed.map((s) =>
+      s.name === 'message' ? s.getChildText('body') : `${s.attrs.from!.split('/')[1]} ${s.attrs.type ?? s.getChildText('show') ?? 'available'}`,
+    );
+    assert.deepEqual(described, [...said, 'Tybalt unavailable', 'Nurse away'], 'one presence per occupant, its latest; every message, in order');
+
+    // Still in the room: nobody saw her leave, and what she says reaches it.
+    raw.send(`<message type='groupchat' to='${room}'><body>back</body></message>`);
+    assert.equal((await romeo.messageFrom(`${room}/Juliet`)).getChildText('body'), 'back');
+    assert.deepEqual(presencesFrom(romeo, `${room}/Juliet`), []);
+  } finally {
+    await small.close();
+  }
+});
+
 test('a new session with the same resource ends the hibernating one, which can no longer be resumed', async () => {
   const room = 'replaced@conference.localhost';
   const romeo = await owner(room);
@@ -293,6 +362,20 @@ test('a new session with the same resource ends the hibernating one, which can n
   assert.equal(left.attrs.type, 'unavailable', 'the replaced session left the room');
   const { answer } = await resumeAs(server.port, 'juliet', id, 0);
   assert.ok(answer.getChild('item-not-found'), answer.toString());
+});
+
+test("a session that replaces another with the same resource never gets the rooms' answers to the old one's leaves: its join's first self-presence is its own", async () => {
+  const room = 'rebind@conference.localhost';
+  const { romeo, juliet } = await romeoAndJuliet(room);
+
+  // A reconnecting client that did not wait for the server to see its old connection go.
+  const again = await connectRaw(server.port, 'juliet', juliet.fullJid.split('/')[1]);
+  assert.equal(again.fullJid, juliet.fullJid);
+  assert.equal(await juliet.client.streamError(), 'conflict');
+  again.send(`<presence to='${room}/Juliet'><x xmlns='${MUC}'/></presence>`);
+  const self = await again.next((s) => s.name === 'presence' && s.attrs.from === `${room}/Juliet`);
+  assert.equal(self.attrs.type, undefined, `the old session's leave was answered to nobody: ${self.toString()}`);
+  assert.equal((await romeo.presenceFrom(`${room}/Juliet`)).attrs.type, 'unavailable', 'the room saw the old session leave');
 });
 
 test('stream management refuses what is out of order and a wrong h', async () => {
@@ -323,11 +406,7 @@ test('stream management refuses what is out of order and a wrong h', async () =>
 describe('client state indication', () => {
   test('an inactive client gets the latest presence of each occupant and body-less messages only with the next urgent stanza', async () => {
     const room = 'csi@conference.localhost';
-    const romeo = await owner(room);
-    const juliet = await MucTestClient.login(server.port, 'juliet');
-    rawClients.push(juliet.client);
-    await juliet.join(room, 'Juliet');
-    await romeo.presenceFrom(`${room}/Juliet`);
+    const { romeo, juliet } = await romeoAndJuliet(room);
     juliet.client.queue.length = 0;
     juliet.client.send(`<inactive xmlns='${CSI}'/>`);
     const before = juliet.client.stanzaCount;
