@@ -15,9 +15,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as natsConnect, StorageType, type NatsConnection } from 'nats';
 import type { ClusterNode } from '../../src/cluster/node.js';
-import { ownerOf } from '../../src/cluster/placement.js';
 import type { Element } from '../../src/xml/element.js';
-import { membersBecome, startNode, type TestNode } from '../helpers/cluster.js';
+import { membersBecome, roomOwnedBy, startNode, type TestNode } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
 import { rawClient, spawnServer, startTestServer, type RawClient } from '../helpers/server.js';
@@ -25,14 +24,6 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const BOTH = ['n1', 'n2'];
 const HTTP = { http: { enabled: true, port: 0 } };
-
-/** A room name that rendezvous hashing gives to `owner` among `members`. */
-function roomOwnedBy(owner: string, members: string[], prefix: string): string {
-  for (let i = 0; ; i++) {
-    const room = `${prefix}${i}@conference.localhost`;
-    if (ownerOf(room, members) === owner) return room;
-  }
-}
 
 function memberItem(jid: string): string {
   return `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='${jid}'/></query>`;

@@ -15,22 +15,16 @@ import { once } from 'node:events';
 import { ownerOf } from '../../src/cluster/placement.js';
 import { loadConfig } from '../../src/config/load.js';
 import { clusterTiming } from '../../src/config/schema.js';
-import { membersBecome, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
+import { membersBecome, roomOwnedBy, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import type { TestNats } from '../helpers/nats.js';
-import { conclave, rawClient, type RawClient, type SpawnedServer } from '../helpers/server.js';
+import { conclave, IO_THREADS_SKIP, rawClient, type RawClient, type SpawnedServer } from '../helpers/server.js';
 
 const ALL = ['n1', 'n2', 'n3'];
 
-/** A room name that rendezvous hashing gives to `owner` among `members`. */
-function roomOwnedBy(owner: string, members: string[], prefix: string): string {
-  for (let i = 0; ; i++) {
-    const room = `${prefix}${i}@conference.localhost`;
-    if (ownerOf(room, members) === owner) return room;
-  }
-}
-
-describe('a cluster of three nodes on NATS', () => {
+// n1 and n2 serve their clients on the main thread, then on three I/O threads (Node >= 22.12).
+for (const ioThreads of [1, 3]) describe(`a cluster of three nodes on NATS (I/O threads: ${ioThreads})`, { skip: ioThreads > 1 ? IO_THREADS_SKIP : undefined }, () => {
+  const overrides = { client: { io_threads: ioThreads } };
   let cluster: ThreeNodes;
   let nats: TestNats;
   let config: string;
@@ -39,7 +33,7 @@ describe('a cluster of three nodes on NATS', () => {
   const clients: { close(): Promise<void> }[] = [];
 
   before(async () => {
-    cluster = await startThreeNodes();
+    cluster = await startThreeNodes(overrides);
     ({ nats, nodes, third, config } = cluster);
   });
 
@@ -151,7 +145,7 @@ describe('a cluster of three nodes on NATS', () => {
     await lee.join(staying, 'Lee');
     await kim.presenceFrom(`${staying}/Lee`);
 
-    const fourth = await startNode('n4', nats.url);
+    const fourth = await startNode('n4', nats.url, overrides);
     try {
       await Promise.all([...nodes, fourth].map((node) => membersBecome(node.cluster, [...ALL, 'n4'])));
       const moved = Array.from({ length: 200 }, (_, i) => `room${i}@conference.localhost`).filter((room) => ownerOf(room, ALL) !== ownerOf(room, [...ALL, 'n4']));
