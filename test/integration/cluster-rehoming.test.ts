@@ -10,7 +10,10 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Element } from '../../src/xml/element.js';
-import { membersBecome, roomOwnedBy, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { membersBecome, roomOwnedBy, spawnNode, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import type { TestNats } from '../helpers/nats.js';
 import { IO_THREADS_SKIP, type SpawnedServer } from '../helpers/server.js';
@@ -193,6 +196,75 @@ for (const ioThreads of [1, 3]) describe(`rooms that change owner in a cluster (
       assert.deepEqual(history.slice(-2), order.slice(-2));
     } finally {
       await fourth.close();
+    }
+  });
+
+  it('a node stopped cleanly under traffic hands its room over: no failover, and every sequence arrives complete, once and in order', async () => {
+    const members = [...nodes[0].cluster.members];
+    const room = roomOwnedBy('n5', [...members, 'n5'], 'draining');
+    const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-'));
+    const { server: fifth } = await spawnNode('n5', nats.url, folder);
+    try {
+      await Promise.all(nodes.map((node) => membersBecome(node.cluster, [...members, 'n5'])));
+      const ida = await login(nodes[0].port, 'ida');
+      const jack = await login(nodes[1].port, 'jack');
+      const kate = await login(fifth.port, 'kate');
+      await ida.createRoom(room, 'Ida', { 'muc#roomconfig_persistentroom': '1' });
+      await jack.join(room, 'Jack');
+      await kate.join(room, 'Kate');
+      await ida.presenceFrom(`${room}/Kate`);
+      await jack.presenceFrom(`${room}/Kate`);
+      const taken = nodes.map((node) => new Map(node.cluster.health().taken));
+
+      const senders = [
+        [ida, 'i'],
+        [jack, 'j'],
+      ] as const;
+      let stopped = false;
+      const sent = new Map<string, number>();
+      const flows = senders.map(async ([sender, name]) => {
+        let i = 0;
+        // Until the node has stopped and a little after, so that messages race the hand-over on both sides of it.
+        for (let after = 0; after < 40; after += stopped ? 1 : 0) {
+          sender.say(room, `${name} ${++i}`);
+          sent.set(name, i);
+          await sleep(5);
+        }
+      });
+      await ida.client.arrived((stanza) => isGroupchat(stanza) && stanza.attrs.from === `${room}/Jack`);
+      assert.equal(await fifth.stop('SIGTERM'), 0);
+      stopped = true;
+      await Promise.all(flows);
+      for (const [sender, name] of senders) sender.say(room, `${name} end`);
+
+      for (const reader of [ida, jack]) {
+        const bodies = new Map<string, string[]>(senders.map(([, name]) => [name, []]));
+        let ends = 0;
+        while (ends < senders.length) {
+          const body = (await reader.client.next(isGroupchat)).getChildText('body') ?? '';
+          const [name, seq] = body.split(' ');
+          if (seq === 'end') ends++;
+          else bodies.get(name)?.push(seq);
+        }
+        for (const [, name] of senders) {
+          assert.deepEqual(bodies.get(name), Array.from({ length: sent.get(name)! }, (_, i) => String(i + 1)), `what ${reader.fullJid} got from ${name}`);
+        }
+        // Kate's session ended with her node; nobody else left, nobody rejoined.
+        const left = reader.client.queue.filter((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
+        assert.deepEqual(left.map((presence) => presence.attrs.from), [`${room}/Kate`]);
+      }
+      // Kate heard that she was removed as the server shut down, before her stream ended.
+      const removed = kate.client.queue.find((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Kate` && stanza.attrs.type === 'unavailable');
+      assert.deepEqual(removed && statusCodes(removed).sort(), ['110', '332']);
+
+      // The room's new owner took it handed over, not rebuilt.
+      const owner = nodes.findIndex((node) => node.cluster.ownerOf(room) === node.cluster.self);
+      const now = nodes[owner].cluster.health().taken;
+      assert.equal(now.get('rebuilt') ?? 0, taken[owner].get('rebuilt') ?? 0);
+      assert.ok((now.get('handed-over') ?? 0) > (taken[owner].get('handed-over') ?? 0), 'the room came with its live state');
+    } finally {
+      await fifth.stop('SIGKILL');
+      await rm(folder, { recursive: true, force: true });
     }
   });
 });
