@@ -260,15 +260,28 @@ export class Rehoming {
     }
   }
 
-  /** A room's answer to an export: its state goes to the room's new owner. */
+  /** A room's answer to an export (or its state when it was fenced out of its lease): its state goes to the room's new owner. */
   exported(room: string, state: RoomState | undefined): void {
     const transition = this.exporting.get(room);
-    if (transition === undefined) return;
+    if (transition === undefined) return this.fencedOut(room, state);
     this.exporting.delete(room);
     transition.exports.delete(room);
     const owner = ownerOf(room, transition.after)!;
     if (state !== undefined) this.host.send(owner, { kind: 'moved', from: this.host.self, room, state });
     this.progress(transition);
+  }
+
+  /**
+   * Another node took the lease of a room this node had live: its state goes
+   * to the room's owner as this node sees the members; to this node's own
+   * shards if that is this node, which takes the lease back.
+   */
+  private fencedOut(room: string, state: RoomState | undefined): void {
+    if (state === undefined) return;
+    const owner = ownerOf(room, this.host.members()) ?? this.host.self;
+    this.host.log.warn({ room, owner }, 'a room was fenced out of its lease here: it goes on where the cluster places it');
+    if (owner === this.host.self) this.host.toShards(importRequest(room, this.host.serviceDomain, state));
+    else this.host.send(owner, { kind: 'moved', from: this.host.self, room, state });
   }
 
   /** Clears the timers (the node is closing). */
