@@ -86,6 +86,8 @@ export interface ClusterHealth {
   dropped: Map<Refusal, number>;
   /** Rooms this node took over from another, by how. */
   taken: Map<Taken, number>;
+  /** Room deliveries held for nodes not keeping up, to go once they catch up. */
+  held: number;
 }
 
 /** What a node tells `conclave cluster status`. */
@@ -139,6 +141,8 @@ export class ClusterNode {
   private readonly refused = new Map<Refusal, number>();
   private readonly dropped = new Map<Refusal, number>();
   private readonly taken = new Map<Taken, number>();
+  /** Per node past its cap, the room deliveries held for it, in order, and their size (bounded by the cap again). */
+  private readonly heldFor = new Map<string, { deliveries: Delivery[]; bytes: number }>();
   private readonly membership: Membership;
   private readonly directory = new SessionDirectory();
   private readonly localSessions = new Set<string>();
@@ -274,7 +278,7 @@ export class ClusterNode {
 
   /** Whether NATS is reachable, and what could not cross for want of it or of a peer keeping up. */
   health(): ClusterHealth {
-    return { connected: !this.cutOff, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped, taken: this.taken };
+    return { connected: !this.cutOff, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped, taken: this.taken, held: [...this.heldFor.values()].reduce((sum, held) => sum + held.deliveries.length, 0) };
   }
 
   /** The node that owns the room a stanza is for; service-wide stanzas stay here. */
@@ -325,12 +329,39 @@ export class ClusterNode {
       if (local.length > 0) here.push({ head: delivery.head, tail: delivery.tail, to: local });
       for (const [node, to] of remote) {
         const refusal = this.refusalFor(node);
-        if (refusal === undefined) this.batchFor(node).deliveries.push({ head: delivery.head, tail: delivery.tail, to });
-        else count(this.dropped, refusal);
+        const part = { head: delivery.head, tail: delivery.tail, to };
+        if (refusal === 'unreachable') count(this.dropped, refusal);
+        // Behind what is held already, so that the node's sessions get the rooms' output in order.
+        else if (refusal === 'peer_full' || this.heldFor.has(node)) this.hold(node, part);
+        else this.batchFor(node).deliveries.push(part);
       }
     }
     if (here.length > 0) this.localDelivery(here);
   };
+
+  /**
+   * Holds a room delivery for a node past its cap (docs/DESIGN.md says why
+   * not an error to the sender): up to the cap again, then they are dropped
+   * and counted.
+   */
+  private hold(node: string, delivery: Delivery): void {
+    let held = this.heldFor.get(node);
+    if (!held) this.heldFor.set(node, (held = { deliveries: [], bytes: 0 }));
+    // UTF-16 units, as the window counts: near enough to bytes for a bound.
+    const bytes = delivery.head.length + delivery.tail.length + delivery.to.reduce((sum, jid) => sum + jid.length + 3, 0);
+    if (held.bytes + bytes > this.settings.cluster.max_pending_bytes_per_peer) return count(this.dropped, 'peer_full');
+    held.deliveries.push(delivery);
+    held.bytes += bytes;
+  }
+
+  /** `node` acknowledged what it handled: its window may be open again, and what was held for it goes. */
+  private acked(node: string, seq: number): void {
+    this.windows.acked(node, seq);
+    const held = this.heldFor.get(node);
+    if (held === undefined || !this.windows.open(node) || this.cutOff) return;
+    this.heldFor.delete(node);
+    this.batchFor(node).deliveries.push(...held.deliveries);
+  }
 
   /** Whether a room's stanza to the service itself is its state, exported for its new owner (taken here). */
   private exported(delivery: Delivery): boolean {
@@ -479,7 +510,7 @@ export class ClusterNode {
       if ('control' in message) this.rehoming.control(message.control);
       else this.received(message, msg);
     });
-    this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.windows.acked(ack.node, ack.seq));
+    this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.acked(ack.node, ack.seq));
     this.subscribe(this.subjects.snapshot(self), (_: unknown, msg) => {
       // In parts under the payload limit (20,000 sessions outgrow 1 MiB), then an empty message: the end.
       for (const part of jsonArrays([...this.localSessions], this.payloadLimit())) msg.respond(part);
@@ -523,6 +554,13 @@ export class ClusterNode {
   /** What was sent to `node` (or to any) and not acknowledged will not be: its senders hear `wait`. */
   private lostInFlight(node?: string): void {
     for (const stanza of this.windows.reset(node)) this.refuse(stanza, 'unreachable');
+    for (const [peer, held] of this.heldFor) {
+      if (node !== undefined && peer !== node) continue;
+      this.heldFor.delete(peer);
+      // Its window starts from nothing: what was held for it goes now, if it is still there to take it.
+      if (!this.cutOff && this.membership.members.includes(peer)) this.batchFor(peer).deliveries.push(...held.deliveries);
+      else count(this.dropped, 'unreachable', held.deliveries.length);
+    }
   }
 
   private setCutOff(cutOff: boolean): void {
@@ -630,7 +668,7 @@ export class ClusterNode {
       this.flushTimer.within(ACK_HOLD_MS);
     }
     const ack = Number(msg.headers?.get(ACK_HEADER) || NaN);
-    if (from && Number.isInteger(ack)) this.windows.acked(from, ack);
+    if (from && Number.isInteger(ack)) this.acked(from, ack);
     for (const plain of batch.rooms) this.relay(Element.revive(plain));
     for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain), true);
     if (batch.deliveries.length > 0) this.localDelivery(batch.deliveries);

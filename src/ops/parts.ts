@@ -39,6 +39,8 @@ export interface ClusterLink {
     dropped: ReadonlyMap<string, number>;
     /** Rooms taken over from another node, by how (handed over live, or rebuilt). */
     taken: ReadonlyMap<string, number>;
+    /** Room deliveries held for nodes not keeping up. */
+    held: number;
   };
 }
 
