@@ -137,6 +137,33 @@ for (const ioThreads of [1, 3]) describe(`a cluster of three nodes on NATS (I/O 
     assert.ok(missing.getChild('error')?.getChild('service-unavailable'));
   });
 
+  it("a block list applies to stanzas from other nodes: refused as from a local sender, the others pass", async () => {
+    const olga = await raw(nodes[0].port, 'olga');
+    const pete = await raw(third.port, 'pete');
+    const quinn = await raw(nodes[1].port, 'quinn');
+    olga.send(`<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='pete@localhost'/></block></iq>`);
+    assert.equal((await olga.reply('b1')).attrs.type, 'result');
+    olga.send(`<presence/>`);
+    await olga.next((stanza) => stanza.name === 'presence');
+
+    // A chat message to the bare JID and an iq request are answered service-unavailable; the rest is dropped.
+    pete.send(`<message type='chat' to='olga@localhost' id='p1'><body>to the bare JID</body></message>`);
+    assert.ok((await pete.next((stanza) => stanza.attrs.id === 'p1')).getChild('error')?.getChild('service-unavailable'));
+    pete.send(`<iq type='get' to='${olga.fullJid}' id='p2'><query xmlns='jabber:iq:version'/></iq>`);
+    const refused = await pete.reply('p2');
+    assert.equal(refused.attrs.type, 'error');
+    assert.ok(refused.getChild('error')?.getChild('service-unavailable'));
+    pete.send(`<message type='chat' to='${olga.fullJid}' id='p3'><body>to the full JID</body></message>`);
+    pete.send(`<presence to='${olga.fullJid}'/>`);
+    // Olga's node handles Pete's stanzas in order: once it has refused one more, it has dropped those two.
+    pete.send(`<iq type='get' to='${olga.fullJid}' id='p4'><query xmlns='jabber:iq:version'/></iq>`);
+    assert.equal((await pete.reply('p4')).attrs.type, 'error');
+    quinn.send(`<message type='chat' to='${olga.fullJid}' id='q1'><body>not blocked</body></message>`);
+    const next = await olga.next((stanza) => stanza.name === 'message' || (stanza.name === 'presence' && stanza.attrs.from !== olga.fullJid));
+    assert.equal(next.attrs.from, quinn.fullJid);
+    assert.ok(!olga.queue.some((stanza) => stanza.attrs.from?.startsWith('pete@')), 'nothing of Pete reached Olga');
+  });
+
   it('a node that joins takes only the rooms that now hash to it: the others go on with their occupants', async () => {
     const staying = roomOwnedBy('n2', [...ALL, 'n4'], 'staying');
     const kim = await login(nodes[0].port, 'kim');
