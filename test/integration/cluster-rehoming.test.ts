@@ -3,16 +3,19 @@
 // survivor with its affiliations, archive and surviving occupants; the
 // killed node's occupants are announced as gone), and a node that joins
 // under traffic (the rooms that now hash to it move with their live state,
-// and every occupant gets every sender's messages once and in order).
+// and every occupant gets every sender's messages once and in order), and a
+// node stopped cleanly under traffic (it hands its room over the same way;
+// its own occupant hears 332), with the surviving nodes' clients on the main
+// thread and then on three I/O threads.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Element } from '../../src/xml/element.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Element } from '../../src/xml/element.js';
 import { membersBecome, roomOwnedBy, spawnNode, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import type { TestNats } from '../helpers/nats.js';
@@ -27,6 +30,45 @@ function statusCodes(presence: Element): string[] {
 
 function isGroupchat(stanza: Element): boolean {
   return stanza.name === 'message' && stanza.attrs.type === 'groupchat' && stanza.getChild('body') !== undefined;
+}
+
+/**
+ * Senders saying numbered messages (`<name> <n>`) in a room until `changed()`
+ * and 40 more each, so that they race a change of owner on both sides of it.
+ */
+function sequences(room: string, senders: readonly (readonly [MucTestClient, string])[], changed: () => boolean) {
+  const sent = new Map<string, number>();
+  const flows = senders.map(async ([sender, name]) => {
+    let i = 0;
+    for (let after = 0; after < 40; after += changed() ? 1 : 0) {
+      sender.say(room, `${name} ${++i}`);
+      sent.set(name, i);
+      await sleep(5);
+    }
+  });
+  return {
+    /** Once the flows are over, each sender says `<name> end`. */
+    async end(): Promise<void> {
+      await Promise.all(flows);
+      for (const [sender, name] of senders) sender.say(room, `${name} end`);
+    },
+    /** Asserts that `reader` got every sender's messages once and in order; resolves with the room's order as it saw it. */
+    async readBy(reader: MucTestClient): Promise<string[]> {
+      const order: string[] = [];
+      const bodies = new Map<string, string[]>(senders.map(([, name]) => [name, []]));
+      for (let ends = 0; ends < senders.length; ) {
+        const body = (await reader.client.next(isGroupchat)).getChildText('body') ?? '';
+        order.push(body);
+        const [name, seq] = body.split(' ');
+        if (seq === 'end') ends++;
+        else bodies.get(name)?.push(seq);
+      }
+      for (const [, name] of senders) {
+        assert.deepEqual(bodies.get(name), Array.from({ length: sent.get(name)! }, (_, i) => String(i + 1)), `what ${reader.fullJid} got from ${name}`);
+      }
+      return order;
+    },
+  };
 }
 
 // The surviving nodes serve their clients on the main thread, then on three I/O threads (Node >= 22.12).
@@ -141,45 +183,23 @@ for (const ioThreads of [1, 3]) describe(`rooms that change owner in a cluster (
     erin.say(room, 'history');
     for (const reader of [erin, frank, grace]) await reader.messageFrom(`${room}/Erin`);
 
-    const senders = [
-      [erin, 'e'],
-      [frank, 'f'],
-    ] as const;
     let joined = false;
-    const sent = new Map<string, number>();
-    const flows = senders.map(async ([sender, name]) => {
-      let i = 0;
-      // Until the node is in and a little after, so that messages race the move on both sides of it.
-      for (let after = 0; after < 40; after += joined ? 1 : 0) {
-        sender.say(room, `${name} ${++i}`);
-        sent.set(name, i);
-        await sleep(5);
-      }
-    });
+    const flow = sequences(
+      room,
+      [
+        [erin, 'e'],
+        [frank, 'f'],
+      ],
+      () => joined,
+    );
     const fourth = await startNode('n4', nats.url, overrides);
     try {
       await Promise.all([...nodes, fourth].map((node) => membersBecome(node.cluster, [...members, 'n4'])));
       joined = true;
-      await Promise.all(flows);
-      for (const [sender, name] of senders) sender.say(room, `${name} end`);
-
+      await flow.end();
       // The room's one order, as a reader saw it (the senders' messages interleave as their nodes' paths let them).
       let order: string[] = [];
-      for (const reader of [erin, frank, grace]) {
-        const bodies = new Map<string, string[]>(senders.map(([, name]) => [name, []]));
-        order = [];
-        let ends = 0;
-        while (ends < senders.length) {
-          const body = (await reader.client.next(isGroupchat)).getChildText('body') ?? '';
-          order.push(body);
-          const [name, seq] = body.split(' ');
-          if (seq === 'end') ends++;
-          else bodies.get(name)?.push(seq);
-        }
-        for (const [, name] of senders) {
-          assert.deepEqual(bodies.get(name), Array.from({ length: sent.get(name)! }, (_, i) => String(i + 1)), `what ${reader.fullJid} got from ${name}`);
-        }
-      }
+      for (const reader of [erin, frank, grace]) order = await flow.readBy(reader);
       // The room lives on the new node now, with its occupants and history.
       assert.equal(fourth.cluster.ownerOf(room), 'n4');
       const hank = await login(fourth.port, 'hank');
@@ -216,40 +236,21 @@ for (const ioThreads of [1, 3]) describe(`rooms that change owner in a cluster (
       await jack.presenceFrom(`${room}/Kate`);
       const taken = nodes.map((node) => new Map(node.cluster.health().taken));
 
-      const senders = [
-        [ida, 'i'],
-        [jack, 'j'],
-      ] as const;
       let stopped = false;
-      const sent = new Map<string, number>();
-      const flows = senders.map(async ([sender, name]) => {
-        let i = 0;
-        // Until the node has stopped and a little after, so that messages race the hand-over on both sides of it.
-        for (let after = 0; after < 40; after += stopped ? 1 : 0) {
-          sender.say(room, `${name} ${++i}`);
-          sent.set(name, i);
-          await sleep(5);
-        }
-      });
+      const flow = sequences(
+        room,
+        [
+          [ida, 'i'],
+          [jack, 'j'],
+        ],
+        () => stopped,
+      );
       await ida.client.arrived((stanza) => isGroupchat(stanza) && stanza.attrs.from === `${room}/Jack`);
       assert.equal(await fifth.stop('SIGTERM'), 0);
       stopped = true;
-      await Promise.all(flows);
-      for (const [sender, name] of senders) sender.say(room, `${name} end`);
-
+      await flow.end();
       for (const reader of [ida, jack]) {
-        const bodies = new Map<string, string[]>(senders.map(([, name]) => [name, []]));
-        let ends = 0;
-        while (ends < senders.length) {
-          const body = (await reader.client.next(isGroupchat)).getChildText('body') ?? '';
-          const [name, seq] = body.split(' ');
-          if (seq === 'end') ends++;
-          else bodies.get(name)?.push(seq);
-        }
-        for (const [, name] of senders) {
-          assert.deepEqual(bodies.get(name), Array.from({ length: sent.get(name)! }, (_, i) => String(i + 1)), `what ${reader.fullJid} got from ${name}`);
-        }
-        // Kate's session ended with her node; nobody else left, nobody rejoined.
+        await flow.readBy(reader);        // Kate's session ended with her node; nobody else left, nobody rejoined.
         const left = reader.client.queue.filter((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
         assert.deepEqual(left.map((presence) => presence.attrs.from), [`${room}/Kate`]);
       }
