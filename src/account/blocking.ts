@@ -159,14 +159,17 @@ export default function blocking({ services, database, sessions, settings, roomO
     }
     return true;
   });
+  /** Refuses a stanza to an account here whose list blocks its sender: true if so. */
+  const refusedByRecipient = (stanza: Element, from: string, to: string, answer: (error: Element) => void): boolean => {
+    if (!blockedBy(to, from)) return false;
+    const error = incomingRefusal(stanza, to);
+    if (error) answer(error);
+    return true;
+  };
   services.hooks.on('stanza-out', ({ session, stanza }) => {
     const to = stanza.attrs.to;
     if (to === undefined) return undefined;
-    if (blockedBy(to, session.fullJid)) {
-      const error = incomingRefusal(stanza, to);
-      if (error) session.send(error.toString());
-      return true;
-    }
+    if (refusedByRecipient(stanza, session.fullJid, to, (error) => session.send(error.toString()))) return true;
     // Unavailable presence only withdraws (a room the user blocked can still be left).
     if (stanza.name === 'presence' && stanza.attrs.type === 'unavailable') return undefined;
     if (!blocks(session.bareJid, to) && !privateWithBlockedUser(session.bareJid, to, stanza)) return undefined;
@@ -177,6 +180,11 @@ export default function blocking({ services, database, sessions, settings, roomO
       session.send(error.toString());
     }
     return true;
+  });
+  // From another node, whose store does not have the recipient's list (each node keeps its own users'): judged here.
+  services.hooks.on('stanza-in', ({ stanza, answer }) => {
+    const { from, to } = stanza.attrs;
+    return from !== undefined && to !== undefined && refusedByRecipient(stanza, from, to, answer) ? true : undefined;
   });
   // Presence between accounts that the roster sends (broadcasts, probes' answers) stops at a block on either side.
   services.hooks.on('presence-blocked', ({ from, to }) => (blockedBy(to, from) || blockedBy(from, to) ? true : undefined));

@@ -40,6 +40,12 @@ export type AccountEvents = {
   /** A bound session sent a stanza (`to` prepared, if any); true stops its routing (it was refused). */
   'stanza-out': { event: { session: BoundSession; stanza: Element }; result: true };
   /**
+   * A user's stanza from another node of the cluster, for a user here (the
+   * sender's node ran `stanza-out`, with the lists it has); true: refused.
+   * `answer` sends an error back to the sender.
+   */
+  'stanza-in': { event: { stanza: Element; answer: (error: Element) => void }; result: true };
+  /**
    * The MUC service's stanzas (`delivery`, addressed to `jid`) are about to be
    * written to a local session; true: a module wrote what it accepts itself.
    * `toMuc` sends a stanza back to the MUC service (an error reply).

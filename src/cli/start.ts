@@ -43,10 +43,12 @@ export async function main(args: string[]): Promise<number> {
   console.log(banner(server, options.config));
   const signal = await stopped;
   console.log(`${signal}: shutting down`);
+  // A cluster node may first take cluster.drain_timeout_ms to hand its rooms over.
+  const limit = SHUTDOWN_LIMIT_MS + (settings.cluster?.drain_timeout_ms ?? 0);
   const deadline = setTimeout(() => {
-    console.error(`conclave start: shutdown took over ${SHUTDOWN_LIMIT_MS / 1000} s; exiting without finishing it`);
+    console.error(`conclave start: shutdown took over ${limit / 1000} s; exiting without finishing it`);
     process.exit(1);
-  }, SHUTDOWN_LIMIT_MS);
+  }, limit);
   deadline.unref();
   await server.close();
   clearTimeout(deadline);

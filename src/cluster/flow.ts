@@ -6,8 +6,9 @@
 // (on its own batch back to the sender, or alone: node.ts), and what
 // is sent but not acknowledged toward one peer is capped
 // (`cluster.max_pending_bytes_per_peer`): past the cap, stanzas for that peer
-// are answered with `wait` and room deliveries to it are dropped and counted,
-// until its acknowledgements catch up. A peer that leaves or comes back, or a
+// are answered with `wait` and room deliveries to it are held (node.ts, up to
+// the cap again; past that dropped and counted), until its acknowledgements
+// catch up. A peer that leaves or comes back, or a
 // connection that was lost, starts from nothing pending: the stanzas that were
 // in flight then go back to the node, whose senders hear `wait` rather than
 // silence (NATS core delivers at most once: they may be lost).

@@ -27,7 +27,9 @@
 //
 // A room that changes owner goes on there with its live state (rehoming.ts:
 // handed over by a live former owner, rebuilt from the survivors' sessions
-// after a death).
+// after a death). A node that stops cleanly first hands its rooms over
+// (`handOver`): it leaves the others' view but stays in their session
+// directory, heartbeating as one handing over, until it says it has stopped.
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,6 +84,10 @@ export interface ClusterHealth {
   refused: Map<Refusal, number>;
   /** Room deliveries to other nodes' sessions that could not leave this node, by why. */
   dropped: Map<Refusal, number>;
+  /** Rooms this node took over from another, by how. */
+  taken: Map<Taken, number>;
+  /** Room deliveries held for nodes not keeping up, to go once they catch up. */
+  held: number;
 }
 
 /** What a node tells `conclave cluster status`. */
@@ -96,7 +102,12 @@ interface Heartbeat {
   node: string;
   /** Tells apart two processes started with the same node name. */
   instance: string;
+  /** The node is handing its rooms over before it stops: out of the view, its sessions still here. */
+  handingOver?: true;
 }
+
+/** How a room came to this node from another: with its live state from its owner, or rebuilt after its owner was lost. */
+export type Taken = 'handed-over' | 'rebuilt';
 
 /** What the sender of a refused stanza reads. */
 const REFUSAL_TEXT: Record<Refusal, string> = {
@@ -129,6 +140,9 @@ export class ClusterNode {
   private acksDue = new Map<string, number>();
   private readonly refused = new Map<Refusal, number>();
   private readonly dropped = new Map<Refusal, number>();
+  private readonly taken = new Map<Taken, number>();
+  /** Per node past its cap, the room deliveries held for it, in order, and their size (bounded by the cap again). */
+  private readonly heldFor = new Map<string, { deliveries: Delivery[]; bytes: number }>();
   private readonly membership: Membership;
   private readonly directory = new SessionDirectory();
   private readonly localSessions = new Set<string>();
@@ -159,6 +173,10 @@ export class ClusterNode {
   private lastHeardOther: number | undefined;
   /** What this node's sessions are in, for the rooms' next owners. */
   private readonly occupancy = new LocalOccupancy();
+  /** This node is handing its rooms over to stop: it owns none, whatever the members. */
+  private handingOver = false;
+  /** Nodes out of the view that are handing their rooms over, and when each was last heard. */
+  private readonly leavers = new Map<string, number>();
   private readonly rehoming: Rehoming;
   private readonly serviceDomain: string;
 
@@ -184,7 +202,8 @@ export class ClusterNode {
       log: this.log,
       // Long enough for every member to see the change (a sweep) and answer.
       timeoutMs: (timing.node_timeout_seconds + 2 * timing.heartbeat_seconds) * 1000,
-      members: () => this.membership.members,
+      members: () => this.placing(),
+      took: (how) => count(this.taken, how),
       liveRooms: () => this.service?.liveRooms() ?? Promise.resolve([]),
       maxPayload: () => this.payloadLimit(),
       send: (node, control) => {
@@ -246,7 +265,9 @@ export class ClusterNode {
     this.heartbeat();
     this.heartbeats = setInterval(() => {
       if (!this.cutOff) this.heartbeat();
-      this.membership.sweep(Date.now());
+      const now = Date.now();
+      this.membership.sweep(now);
+      for (const [node, heard] of this.leavers) if (now - heard > this.timeoutMs) this.leaverGone(node, true);
     }, this.heartbeatMs);
     this.connection.onChange((up) => {
       if (up) return void this.reconnected();
@@ -257,14 +278,20 @@ export class ClusterNode {
 
   /** Whether NATS is reachable, and what could not cross for want of it or of a peer keeping up. */
   health(): ClusterHealth {
-    return { connected: !this.cutOff, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped };
+    return { connected: !this.cutOff, members: this.members.length, disconnects: this.connection.disconnects, refused: this.refused, dropped: this.dropped, taken: this.taken, held: [...this.heldFor.values()].reduce((sum, held) => sum + held.deliveries.length, 0) };
   }
 
   /** The node that owns the room a stanza is for; service-wide stanzas stay here. */
   ownerOf(roomJid: string): string {
     const room = bareJid(roomJid);
     if (!room.includes('@')) return this.self;
-    return ownerOf(room, this.membership.members) ?? this.self;
+    return ownerOf(room, this.placing()) ?? this.self;
+  }
+
+  /** The nodes rooms are placed on: the members, less this one while it hands its rooms over. */
+  private placing(): readonly string[] {
+    const members = this.membership.members;
+    return this.handingOver ? members.filter((node) => node !== this.self) : members;
   }
 
   /** A stanza for the MUC service from a client of this node. */
@@ -302,12 +329,39 @@ export class ClusterNode {
       if (local.length > 0) here.push({ head: delivery.head, tail: delivery.tail, to: local });
       for (const [node, to] of remote) {
         const refusal = this.refusalFor(node);
-        if (refusal === undefined) this.batchFor(node).deliveries.push({ head: delivery.head, tail: delivery.tail, to });
-        else count(this.dropped, refusal);
+        const part = { head: delivery.head, tail: delivery.tail, to };
+        if (refusal === 'unreachable') count(this.dropped, refusal);
+        // Behind what is held already, so that the node's sessions get the rooms' output in order.
+        else if (refusal === 'peer_full' || this.heldFor.has(node)) this.hold(node, part);
+        else this.batchFor(node).deliveries.push(part);
       }
     }
     if (here.length > 0) this.localDelivery(here);
   };
+
+  /**
+   * Holds a room delivery for a node past its cap (docs/DESIGN.md says why
+   * not an error to the sender): up to the cap again, then they are dropped
+   * and counted.
+   */
+  private hold(node: string, delivery: Delivery): void {
+    let held = this.heldFor.get(node);
+    if (!held) this.heldFor.set(node, (held = { deliveries: [], bytes: 0 }));
+    // UTF-16 units, as the window counts: near enough to bytes for a bound.
+    const bytes = delivery.head.length + delivery.tail.length + delivery.to.reduce((sum, jid) => sum + jid.length + 3, 0);
+    if (held.bytes + bytes > this.settings.cluster.max_pending_bytes_per_peer) return count(this.dropped, 'peer_full');
+    held.deliveries.push(delivery);
+    held.bytes += bytes;
+  }
+
+  /** `node` acknowledged what it handled: its window may be open again, and what was held for it goes. */
+  private acked(node: string, seq: number): void {
+    this.windows.acked(node, seq);
+    const held = this.heldFor.get(node);
+    if (held === undefined || !this.windows.open(node) || this.cutOff) return;
+    this.heldFor.delete(node);
+    this.batchFor(node).deliveries.push(...held.deliveries);
+  }
 
   /** Whether a room's stanza to the service itself is its state, exported for its new owner (taken here). */
   private exported(delivery: Delivery): boolean {
@@ -369,6 +423,36 @@ export class ClusterNode {
     return { node: this.self, members: this.members, rooms: this.local?.rooms() ?? 0, sessions: this.localSessions.size };
   }
 
+  /**
+   * Before a clean stop: hands every room of this node to its next owner,
+   * live (rehoming.ts), and resolves once they are all sent or after
+   * `timeoutMs`. Its sessions stay, and stay in the rooms, until they end.
+   */
+  async handOver(timeoutMs: number): Promise<void> {
+    const before = this.membership.members;
+    const after = before.filter((node) => node !== this.self);
+    if (!this.local || this.cutOff || this.handingOver || after.length === 0 || timeoutMs === 0) return;
+    this.handingOver = true;
+    this.flush();
+    this.publish(this.subjects.leaving, { node: this.self, instance: this.instance, handingOver: true } satisfies Heartbeat);
+    const timer = new AbortController();
+    const handedOver = this.rehoming.handOver(before, after).then(() => true);
+    const done = await Promise.race([handedOver, sleep(timeoutMs, false, { signal: timer.signal }).catch(() => false)]);
+    timer.abort();
+    if (!done) this.log.warn({ timeoutMs }, 'cluster: the rooms were not all handed over in time (cluster.drain_timeout_ms); stopping anyway');
+    // What the rooms sent here meanwhile goes out before the sessions' ends.
+    this.flush();
+  }
+
+  /**
+   * Tells this node's sessions that they were removed from the rooms they
+   * are in on other nodes, as a shutdown does (332), before their streams end.
+   */
+  leaveRooms(): void {
+    const deliveries = this.occupancy.removals();
+    if (deliveries.length > 0) this.localDelivery(deliveries);
+  }
+
   /** Says goodbye (the others count this node out at once) and closes the connection once what is queued has gone. */
   async close(): Promise<void> {
     clearInterval(this.heartbeats);
@@ -384,6 +468,10 @@ export class ClusterNode {
   private listen(): void {
     const { self } = this;
     this.subscribe(this.subjects.heartbeat, (beat: Heartbeat) => {
+      if (beat.handingOver && beat.node !== self) {
+        if (this.leavers.has(beat.node)) this.leavers.set(beat.node, Date.now());
+        return;
+      }
       if (beat.node === self) {
         if (beat.instance !== this.instance && !this.duplicate) {
           this.duplicate = true;
@@ -402,11 +490,14 @@ export class ClusterNode {
       if (this.membership.members.includes(hello.node)) this.readSessions(hello.node);
     });
     this.subscribe(this.subjects.leaving, (beat: Heartbeat) => {
-      if (beat.node !== self) this.membership.leaving(beat.node);
+      if (beat.node === self) return;
+      if (beat.handingOver) this.leavers.set(beat.node, Date.now());
+      else if (this.leavers.has(beat.node)) return this.leaverGone(beat.node, false);
+      this.membership.leaving(beat.node);
     });
     this.subscribe(this.subjects.sessions, (message: { node: string; changes: [string, boolean][] }) => {
       // Announcements from a node not (or no longer) counted in would outlive it in the directory.
-      if (message.node === self || !this.membership.members.includes(message.node)) return;
+      if (message.node === self || !(this.membership.members.includes(message.node) || this.leavers.has(message.node))) return;
       for (const [jid, bound] of message.changes) {
         if (bound) this.directory.bound(message.node, jid);
         else {
@@ -419,7 +510,7 @@ export class ClusterNode {
       if ('control' in message) this.rehoming.control(message.control);
       else this.received(message, msg);
     });
-    this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.windows.acked(ack.node, ack.seq));
+    this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.acked(ack.node, ack.seq));
     this.subscribe(this.subjects.snapshot(self), (_: unknown, msg) => {
       // In parts under the payload limit (20,000 sessions outgrow 1 MiB), then an empty message: the end.
       for (const part of jsonArrays([...this.localSessions], this.payloadLimit())) msg.respond(part);
@@ -463,6 +554,13 @@ export class ClusterNode {
   /** What was sent to `node` (or to any) and not acknowledged will not be: its senders hear `wait`. */
   private lostInFlight(node?: string): void {
     for (const stanza of this.windows.reset(node)) this.refuse(stanza, 'unreachable');
+    for (const [peer, held] of this.heldFor) {
+      if (node !== undefined && peer !== node) continue;
+      this.heldFor.delete(peer);
+      // Its window starts from nothing: what was held for it goes now, if it is still there to take it.
+      if (!this.cutOff && this.membership.members.includes(peer)) this.batchFor(peer).deliveries.push(...held.deliveries);
+      else count(this.dropped, 'unreachable', held.deliveries.length);
+    }
   }
 
   private setCutOff(cutOff: boolean): void {
@@ -521,13 +619,32 @@ export class ClusterNode {
   }
 
   private heartbeat(): void {
-    this.publish(this.subjects.heartbeat, { node: this.self, instance: this.instance } satisfies Heartbeat);
+    const beat: Heartbeat = { node: this.self, instance: this.instance };
+    if (this.handingOver) beat.handingOver = true;
+    this.publish(this.subjects.heartbeat, beat);
+  }
+
+  /** A node that was handing its rooms over has stopped (or gone silent): its sessions are gone. */
+  private leaverGone(node: string, silent: boolean): void {
+    this.leavers.delete(node);
+    if (silent) this.log.warn({ node }, 'cluster node went silent while handing its rooms over: they are rebuilt here');
+    this.rehoming.stoppedHandingOver(node, silent);
+    for (const jid of this.directory.drop(node)) this.sessionLost(jid);
+    this.unsent(node);
+    this.lostInFlight(node);
   }
 
   private membersChanged(change: MembershipChange): void {
-    // Before the node is attached it is learning the members, not changing them.
-    if (this.local) this.rehoming.changed([...change.members.filter((node) => !change.joined.includes(node)), ...change.left].sort(), change.members);
+    // Before the node is attached it is learning the members, not changing them; handing its rooms over, it owns none.
+    const handingOver = change.left.filter((node) => this.leavers.has(node));
+    const before = [...change.members.filter((node) => !change.joined.includes(node)), ...change.left].sort();
+    if (this.local && !this.handingOver) this.rehoming.changed(before, change.members, handingOver);
+    if (this.handingOver) for (const node of change.left) this.rehoming.leftDuringHandOver(node);
     for (const node of change.left) {
+      if (handingOver.includes(node)) {
+        this.log.info({ left: node, members: change.members }, 'cluster node stopping: it hands its rooms over');
+        continue;
+      }
       for (const jid of this.directory.drop(node)) this.sessionLost(jid);
       this.unsent(node);
       this.lostInFlight(node);
@@ -551,7 +668,7 @@ export class ClusterNode {
       this.flushTimer.within(ACK_HOLD_MS);
     }
     const ack = Number(msg.headers?.get(ACK_HEADER) || NaN);
-    if (from && Number.isInteger(ack)) this.windows.acked(from, ack);
+    if (from && Number.isInteger(ack)) this.acked(from, ack);
     for (const plain of batch.rooms) this.relay(Element.revive(plain));
     for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain), true);
     if (batch.deliveries.length > 0) this.localDelivery(batch.deliveries);
@@ -693,8 +810,8 @@ export class ClusterNode {
   }
 }
 
-function count(counts: Map<Refusal, number>, refusal: Refusal, amount = 1): void {
-  if (amount > 0) counts.set(refusal, (counts.get(refusal) ?? 0) + amount);
+function count<K>(counts: Map<K, number>, key: K, amount = 1): void {
+  if (amount > 0) counts.set(key, (counts.get(key) ?? 0) + amount);
 }
 
 /** JSON arrays of the strings, each under `limit` bytes but where one string alone is over it. */

@@ -11,7 +11,9 @@
 // many recipients it has), never the messages.
 
 import { bareJid, jidResource } from '../jid/jid.js';
+import { removedPresence } from '../muc/shard-keeper.js';
 import type { Delivery } from '../runtime/protocol.js';
+import { toDelivery } from '../runtime/shard-channel.js';
 import type { Element } from '../xml/element.js';
 import { topLevelElements } from '../xml/serialized.js';
 import { parseElement } from '../xml/stream-parser.js';
@@ -85,7 +87,16 @@ export class LocalOccupancy {
     return this.byRoom.keys();
   }
 
-  report(room: string): RoomReport | undefined {
+  /** For each session here in a room, the presence that tells it it was removed as the server shuts down (332). */
+  removals(): Delivery[] {
+    const deliveries: Delivery[] = [];
+    for (const [room, view] of this.byRoom) {
+      for (const session of view.sessions.values()) deliveries.push(toDelivery(removedPresence(room, jidResource(session.nick)), [session.jid]));
+    }
+    return deliveries;
+  }
+
+    report(room: string): RoomReport | undefined {
     const view = this.byRoom.get(room);
     if (view === undefined) return undefined;
     return { room, sessions: [...view.sessions.values()], seen: [...view.seen] };

@@ -21,6 +21,13 @@
 //   room had queued, and the state goes to the new owner. What reaches it for
 //   the room meanwhile it relays to the new owner, ahead of the state.
 //
+// A node that stops cleanly hands its rooms over the same way, in reverse: it
+// says it is leaving and still alive (`handing over`), takes itself out of
+// its own view, and exports every room it owned; the others take it as a live
+// former owner, not a dead one, send it their markers too, and count it done
+// with its `moves-done`. Should it go silent instead, its rooms are rebuilt
+// from the reports as after a death.
+//
 // A transition that does not complete within the timeout (a member that died
 // too, say) lets its held stanzas go on as the view stands, and says so.
 
@@ -52,6 +59,8 @@ export interface RehomingHost {
   liveRooms(): Promise<string[]>;
   /** The largest message NATS takes, in bytes. */
   maxPayload(): number;
+  /** A room came here from another node: with its live state from its owner, or rebuilt from the reports. */
+  took(how: 'handed-over' | 'rebuilt'): void;
   /** Sends a control message to a node, after everything already on its way there. */
   send(node: string, control: Control): void;
   /** Hands a stanza to this node's shards. */
@@ -74,6 +83,10 @@ class Transition {
   confirmed = false;
   /** Members whose marker is still to come. */
   readonly awaited: Set<string>;
+  /** Nodes that left this view alive, handing their rooms over before they stop (until they stop, or go silent). */
+  readonly handingOver = new Set<string>();
+  /** On the node handing over: called once its rooms are all sent (or the transition ran out of time). */
+  handedOver: (() => void) | undefined;
   readonly reports = new Map<string, RoomReport[]>();
   /** Rooms whose state came from their live former owner, and the former owners that have sent all theirs. */
   readonly moved = new Set<string>();
@@ -106,8 +119,13 @@ class Transition {
     if (!room.includes('@') || ownerOf(room, this.after) !== self) return false;
     const former = ownerOf(room, this.before);
     if (former === undefined || former === self) return false;
-    if (!this.after.includes(former)) return !this.rebuilt;
+    if (!this.after.includes(former) && !this.handingOver.has(former)) return !this.rebuilt;
     return !this.moved.has(room) && !this.movesDone.has(former);
+  }
+
+  /** The nodes this node tells of its progress: the members, and those handing over to them. */
+  get told(): string[] {
+    return [...this.after, ...this.handingOver];
   }
 }
 
@@ -159,22 +177,24 @@ export class Rehoming {
     return false;
   }
 
-  /** This node's view changed from `before` to `after`. */
-  changed(before: readonly string[], after: readonly string[]): void {
+  /** This node's view changed from `before` to `after`; the nodes in `handingOver` left it alive, to hand their rooms over. */
+  changed(before: readonly string[], after: readonly string[], handingOver: readonly string[] = []): void {
     if (this.closed) return;
     const transition = this.transition(before, after);
     transition.before = before;
     transition.confirmed = true;
+    for (const node of handingOver) transition.handingOver.add(node);
     const reports = new Map<string, RoomReport[]>();
     for (const room of this.host.occupancy.rooms()) {
       const former = ownerOf(room, before);
-      if (former === undefined || after.includes(former)) continue;
+      // A node handing its rooms over does not report on them: it exports them.
+      if (former === undefined || former === this.host.self || after.includes(former)) continue;
       const owner = ownerOf(room, after)!;
       const report = this.host.occupancy.report(room)!;
       if (owner === this.host.self) this.addReport(transition, report);
       else reports.set(owner, [...(reports.get(owner) ?? []), report]);
     }
-    for (const node of after) {
+    for (const node of transition.told) {
       if (node === this.host.self) continue;
       const parts = inParts(reports.get(node) ?? [], this.host.maxPayload());
       const last = parts.pop() ?? [];
@@ -184,6 +204,38 @@ export class Rehoming {
     this.progress(transition);
   }
 
+  /**
+   * This node stops: it leaves the view `before` for `after` (itself out)
+   * and exports its rooms to their new owners. Resolves once they are all
+   * sent, or the transition ran out of time.
+   */
+  handOver(before: readonly string[], after: readonly string[]): Promise<void> {
+    return new Promise((resolve) => {
+      this.transition(before, after).handedOver = resolve;
+      this.changed(before, after);
+    });
+  }
+
+  /**
+   * A node that was handing its rooms over stopped (`silent`: went silent
+   * instead). Rooms it did not send are rebuilt from the reports if it went
+   * silent; if it stopped, it told their occupants they were removed (332),
+   * and the rooms start afresh here.
+   */
+  stoppedHandingOver(node: string, silent: boolean): void {
+    for (const transition of [...this.transitions.values()]) {
+      if (!transition.handingOver.delete(node)) continue;
+      if (!silent) transition.movesDone.add(node);
+      else if (transition.rebuilt) this.rebuild(transition, node);
+      this.progress(transition);
+    }
+  }
+
+  /** A node left while this one hands its rooms over: its marker will not come (it may be stopping too). */
+  leftDuringHandOver(node: string): void {
+    for (const transition of [...this.transitions.values()]) if (transition.awaited.delete(node)) this.progress(transition);
+  }
+
   control(message: Control): void {
     if (message.kind === 'view' || message.kind === 'reports') {
       const transition = this.transition(this.host.members(), message.members);
@@ -191,6 +243,7 @@ export class Rehoming {
       for (const report of message.reports) this.addReport(transition, report);
       this.progress(transition);
     } else if (message.kind === 'moved') {
+      this.host.took('handed-over');
       this.noteOccupants(message.state.occupants);
       this.recentRooms.add(message.room);
       this.host.toShards(importRequest(message.room, this.host.serviceDomain, message.state));
@@ -207,10 +260,10 @@ export class Rehoming {
     }
   }
 
-  /** A room's answer to an export: its state goes to the room's new owner. */
+  /** A room's answer to an export (or its state when it was fenced out of its lease): its state goes to the room's new owner. */
   exported(room: string, state: RoomState | undefined): void {
     const transition = this.exporting.get(room);
-    if (transition === undefined) return;
+    if (transition === undefined) return this.fencedOut(room, state);
     this.exporting.delete(room);
     transition.exports.delete(room);
     const owner = ownerOf(room, transition.after)!;
@@ -218,11 +271,27 @@ export class Rehoming {
     this.progress(transition);
   }
 
+  /**
+   * Another node took the lease of a room this node had live: its state goes
+   * to the room's owner as this node sees the members; to this node's own
+   * shards if that is this node, which takes the lease back.
+   */
+  private fencedOut(room: string, state: RoomState | undefined): void {
+    if (state === undefined) return;
+    const owner = ownerOf(room, this.host.members()) ?? this.host.self;
+    this.host.log.warn({ room, owner }, 'a room was fenced out of its lease here: it goes on where the cluster places it');
+    if (owner === this.host.self) this.host.toShards(importRequest(room, this.host.serviceDomain, state));
+    else this.host.send(owner, { kind: 'moved', from: this.host.self, room, state });
+  }
+
   /** Clears the timers (the node is closing). */
   close(): void {
     this.closed = true;
     clearInterval(this.ageing);
-    for (const transition of this.transitions.values()) clearTimeout(transition.timer);
+    for (const transition of this.transitions.values()) {
+      clearTimeout(transition.timer);
+      transition.handedOver?.();
+    }
   }
 
   private transition(before: readonly string[], after: readonly string[]): Transition {
@@ -248,13 +317,7 @@ export class Rehoming {
     const everyone = transition.confirmed && transition.awaited.size === 0;
     if (everyone && !transition.rebuilt) {
       transition.rebuilt = true;
-      for (const [room, reports] of transition.reports) {
-        if (ownerOf(room, transition.after) !== this.host.self) continue;
-        const state = rebuiltState(reports);
-        this.noteOccupants(state.occupants);
-        this.recentRooms.add(room);
-        this.host.toShards(importRequest(room, this.host.serviceDomain, state));
-      }
+      this.rebuild(transition);
     }
     if (everyone && !transition.exportsStarted) {
       transition.exportsStarted = true;
@@ -264,7 +327,8 @@ export class Rehoming {
     if (transition.exportsListed && transition.exports.size === 0 && !transition.movesAnnounced) {
       transition.movesAnnounced = true;
       // Every room this node gave up in this transition has gone to its new owner.
-      for (const node of transition.after) if (node !== this.host.self) this.host.send(node, { kind: 'moves-done', from: this.host.self, members: [...transition.after] });
+      for (const node of transition.told) if (node !== this.host.self) this.host.send(node, { kind: 'moves-done', from: this.host.self, members: [...transition.after] });
+      transition.handedOver?.();
     }
     for (const [room, held] of transition.held) {
       if (transition.waitsFor(room, this.host.self)) continue;
@@ -273,8 +337,25 @@ export class Rehoming {
       for (const item of [...held.filter((item) => item.relayed), ...held.filter((item) => !item.relayed)]) this.readmit(item);
     }
     // Done once nothing is held and no member has rooms left to send here (each says so once it has sent them).
-    const allMoved = transition.after.every((node) => node === this.host.self || transition.movesDone.has(node));
+    const allMoved = transition.told.every((node) => node === this.host.self || transition.movesDone.has(node));
     if (transition.movesAnnounced && allMoved && transition.held.size === 0) this.finish(transition);
+  }
+
+  /** Rebuilds from the reports the rooms that departed nodes owned and this node gains (only `former`'s, if given). */
+  private rebuild(transition: Transition, former?: string): void {
+    for (const [room, reports] of transition.reports) {
+      const owner = ownerOf(room, transition.before)!;
+      if (ownerOf(room, transition.after) !== this.host.self || (former !== undefined && owner !== former)) continue;
+      // A room whose former owner hands it over comes with its live state instead (or is rebuilt should that node go silent).
+      if (transition.handingOver.has(owner)) continue;
+      transition.reports.delete(room);
+      if (transition.moved.has(room) || transition.movesDone.has(owner)) continue;
+      this.host.took('rebuilt');
+      const state = rebuiltState(reports);
+      this.noteOccupants(state.occupants);
+      this.recentRooms.add(room);
+      this.host.toShards(importRequest(room, this.host.serviceDomain, state));
+    }
   }
 
   /**
@@ -309,6 +390,7 @@ export class Rehoming {
       'a membership change did not complete in time: held room stanzas go on without the rooms\' state',
     );
     this.finish(transition);
+    transition.handedOver?.();
     for (const room of transition.exports) this.exporting.delete(room);
     for (const held of transition.held.values()) for (const item of held) this.readmit(item);
   }

@@ -49,6 +49,8 @@ export const configSchema = z
         max_pending_bytes_per_peer: z.number().int().min(1024).default(16 * 1024 * 1024),
         // Milliseconds a node under steady traffic holds a small batch for another node, for more to share its NATS message; 0: every turn.
         batch_delay_ms: z.number().min(0).max(50).default(2),
+        // Milliseconds a node stopping cleanly may take to hand its rooms to their next owners; past it, it stops anyway.
+        drain_timeout_ms: z.number().int().min(0).max(60_000).default(5_000),
         store: z
           .object({
             rooms_bucket: natsName.default('conclave_rooms'),

@@ -95,6 +95,8 @@ export class StanzaRouter {
   /** A stanza for a user here from a user on another node of the cluster (`from` stamped there). */
   fromCluster(stanza: Element): void {
     const to = stanza.attrs.to ?? '';
+    // The recipient's block list is here, not on the sender's node.
+    if (this.services.hooks.fire('stanza-in', { stanza, answer: (error) => this.peers?.forward(error, error.attrs.to ?? '') }) === true) return;
     const session = this.sessions.get(to);
     if (stanza.name === 'message') {
       if (session) this.deliverMessage(bareJid(to), stanza, [session]);

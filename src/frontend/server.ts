@@ -183,7 +183,11 @@ export async function startServer(
         // while the streams are still open to carry it; then the streams end.
         listener?.stopAccepting();
         websocket?.stopAccepting();
+        // A cluster node first hands its rooms to their next owners; its sessions stay in them until their streams end.
+        await cluster?.handOver(settings.cluster?.drain_timeout_ms ?? 0);
         await pool?.close();
+        // Its sessions in rooms elsewhere hear that they were removed, as those of its own rooms just did (332).
+        cluster?.leaveRooms();
         await component?.close();
         // The client listener closes the WebSockets' sessions too.
         await Promise.all([websocket?.close(), listener?.close()]);

@@ -12,7 +12,7 @@ import { nodeprep } from '../jid/stringprep.js';
 import type { Logger } from '../log.js';
 import { Mailbox } from '../runtime/mailbox.js';
 import type { Outbox } from '../runtime/protocol.js';
-import type { ArchiveStore, Loading, RoomStateStore, RoomWrite, StoredRoom } from '../store/interface.js';
+import { FencedOut, type ArchiveStore, type Loading, type RoomStateStore, type RoomWrite, type StoredRoom } from '../store/interface.js';
 import type { RoomConfig } from './settings.js';
 import type { MucSettings } from './room.js';
 import type { Element } from '../xml/element.js';
@@ -186,14 +186,18 @@ export class RoomActor implements RoomHost {
   private async exportState(): Promise<void> {
     await this.loading?.catch(() => undefined);
     await this.env.archive.settled();
-    const room = this.room;
-    this.send(exportAnswer(this.jid, this.env.serviceDomain, room && exportRoom(room)), this.env.serviceDomain);
-    for (const occupant of room?.occupants.values() ?? []) for (const jid of occupant.liveSessions()) this.occupancy(occupant.name, jid, false);
+    this.giveUp(this.room && exportRoom(this.room));
+    this.release();
+  }
+
+  /** The room ends here without a word to its occupants; its live state goes to the cluster layer, for the room's owner. */
+  private giveUp(state: RoomState | undefined): void {
+    this.send(exportAnswer(this.jid, this.env.serviceDomain, state), this.env.serviceDomain);
+    for (const occupant of this.room?.occupants.values() ?? []) for (const jid of occupant.liveSessions()) this.occupancy(occupant.name, jid, false);
     this.room = undefined;
     // Should the room come back here, its state is loaded afresh.
     this.loaded = false;
     this.stored = false;
-    this.release();
   }
 
   /** Takes the room over from another node: its lease and archive from the store, its live state from the transfer. */
@@ -225,6 +229,10 @@ export class RoomActor implements RoomHost {
         this.env.log.error({ err, room: this.jid }, 'room write failed');
         this.dropHeldStanzas();
         failed?.();
+        // Another node of the cluster took the room: this one stops acting as its owner, and its occupants go
+        // on where the cluster places the room (here again, under a new lease, if here). The store's
+        // configuration and affiliations stand: the refused change is not in them.
+        if (err instanceof FencedOut) this.giveUp(this.room && { ...exportRoom(this.room), config: undefined, affiliations: [] });
         this.release();
       },
     );

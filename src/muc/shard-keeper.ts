@@ -108,7 +108,8 @@ export function unhandledStanzaAnswer(stanza: Element, condition: StanzaErrorCon
   return errorAnswer(stanza, condition);
 }
 
-function removedPresence(room: string, nick: string): Element {
+/** What an occupant's session is told when the room ends under it (a shutdown, a restart): it was removed (332). */
+export function removedPresence(room: string, nick: string): Element {
   return el(
     'presence',
     { from: room + '/' + nick, type: 'unavailable' },

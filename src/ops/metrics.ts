@@ -92,6 +92,10 @@ export function metricsRegistry(parts: ServerParts): Registry {
   counter('conclave_cluster_dropped_deliveries_total', "Room deliveries that could not reach another node's sessions, by why", ['reason'], () =>
     labelled('reason', cluster()?.dropped ?? new Map()),
   );
+  gauge('conclave_cluster_held_deliveries', 'Room deliveries held for nodes past max_pending_bytes_per_peer, to go once they catch up', [], ofCluster((health) => health.held));
+  counter('conclave_cluster_rooms_taken_total', 'Rooms this node took over from another: handed over live by their owner, or rebuilt after it was lost', ['how'], () =>
+    labelled('how', cluster()?.taken ?? new Map()),
+  );
   gauge('conclave_lmdb_size_bytes', 'Size of the LMDB file', [], () => [[{}, storeSize(parts.settings)]]);
   return registry;
 }

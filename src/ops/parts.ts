@@ -37,6 +37,10 @@ export interface ClusterLink {
     refused: ReadonlyMap<string, number>;
     /** Room deliveries that could not reach another node's sessions, by why. */
     dropped: ReadonlyMap<string, number>;
+    /** Rooms taken over from another node, by how (handed over live, or rebuilt). */
+    taken: ReadonlyMap<string, number>;
+    /** Room deliveries held for nodes not keeping up. */
+    held: number;
   };
 }
 

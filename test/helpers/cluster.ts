@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MembershipChange } from '../../src/cluster/membership.js';
 import type { ClusterNode } from '../../src/cluster/node.js';
+import { ownerOf } from '../../src/cluster/placement.js';
 import { startNats, type TestNats } from './nats.js';
 import { spawnServer, startTestServer, type SpawnedServer, type TestServer } from './server.js';
 
@@ -30,10 +31,10 @@ export interface ThreeNodes {
   stop(): Promise<void>;
 }
 
-/** A nats-server and three nodes on it; resolves once n1 and n2 see all three. */
-export async function startThreeNodes(): Promise<ThreeNodes> {
+/** A nats-server and three nodes on it, `overrides` layered on n1's and n2's settings; resolves once n1 and n2 see all three. */
+export async function startThreeNodes(overrides: Record<string, unknown> = {}): Promise<ThreeNodes> {
   const nats = await startNats();
-  const nodes = [await startNode('n1', nats.url), await startNode('n2', nats.url)];
+  const nodes = [await startNode('n1', nats.url, overrides), await startNode('n2', nats.url, overrides)];
   const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-'));
   const { server: third, config } = await spawnNode('n3', nats.url, folder);
   await Promise.all(nodes.map((node) => membersBecome(node.cluster, ['n1', 'n2', 'n3'])));
@@ -71,4 +72,12 @@ export function membersBecome(cluster: ClusterNode, members: string[]): Promise<
       resolve();
     });
   });
+}
+
+/** A room name that rendezvous hashing gives to `owner` among `members` (and, if given, to `then` among `later`). */
+export function roomOwnedBy(owner: string, members: string[], prefix: string, later?: { then: string; members: string[] }): string {
+  for (let i = 0; ; i++) {
+    const room = `${prefix}${i}@conference.localhost`;
+    if (ownerOf(room, members) === owner && (later === undefined || ownerOf(room, later.members) === later.then)) return room;
+  }
 }

@@ -24,6 +24,7 @@ export function clusterSettings(nats: TestNats, node: string): ClusterSettings {
     subject_prefix: 'conclave',
     max_pending_bytes_per_peer: 16 * 1024 * 1024,
     batch_delay_ms: 2,
+    drain_timeout_ms: 5_000,
     store: { rooms_bucket: 'conclave_rooms', archive_stream: 'conclave_archive', accounts_bucket: 'conclave_accounts', replicas: 1 },
   };
 }

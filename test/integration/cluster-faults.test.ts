@@ -15,9 +15,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as natsConnect, StorageType, type NatsConnection } from 'nats';
 import type { ClusterNode } from '../../src/cluster/node.js';
-import { ownerOf } from '../../src/cluster/placement.js';
 import type { Element } from '../../src/xml/element.js';
-import { membersBecome, startNode, type TestNode } from '../helpers/cluster.js';
+import { membersBecome, roomOwnedBy, startNode, type TestNode } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { startNats, type TestNats } from '../helpers/nats.js';
 import { rawClient, spawnServer, startTestServer, type RawClient } from '../helpers/server.js';
@@ -25,14 +24,6 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const BOTH = ['n1', 'n2'];
 const HTTP = { http: { enabled: true, port: 0 } };
-
-/** A room name that rendezvous hashing gives to `owner` among `members`. */
-function roomOwnedBy(owner: string, members: string[], prefix: string): string {
-  for (let i = 0; ; i++) {
-    const room = `${prefix}${i}@conference.localhost`;
-    if (ownerOf(room, members) === owner) return room;
-  }
-}
 
 function memberItem(jid: string): string {
   return `<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member' jid='${jid}'/></query>`;
@@ -366,24 +357,39 @@ describe('the session directory of a node with more sessions than one NATS messa
   });
 });
 
+/** Node n2 as a process of its own that a test may stop (SIGSTOP), and n1 in this process, its cap toward n2 1 KiB; n2 is not counted out while stopped. */
+async function nodeAndStoppablePeer() {
+  const nats = await startNats();
+  const timing = { heartbeat_seconds: 0.2, node_timeout_seconds: 600 };
+  const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-flow-'));
+  const config = join(folder, 'n2.yaml');
+  const cluster2 = { node: 'n2', nats: { servers: [nats.url] }, ...timing };
+  await writeFile(config, JSON.stringify({ data_dir: join(folder, 'data'), log_level: 'warn', client: { port: 0, io_threads: 1 }, muc: { shards: 1 }, cluster: cluster2 }));
+  const peer = await spawnServer(['--profile', 'scansion', '--config', config]);
+  const n1 = (await startTestServer({
+    ...HTTP,
+    muc: { shards: 1 },
+    cluster: { node: 'n1', nats: { servers: [nats.url] }, ...timing, max_pending_bytes_per_peer: 1024 },
+  })) as TestNode;
+  await membersBecome(n1.cluster, BOTH);
+  return {
+    n1,
+    peer,
+    async stop() {
+      peer.process.kill('SIGCONT');
+      await peer.stop('SIGKILL');
+      await n1.close();
+      await nats.stop();
+      await rm(folder, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('a node whose peer stops reading', { timeout: 120_000 }, () => {
   it('caps what it has pending toward it: past the cap, stanzas for it get wait; once it reads again, they go', async () => {
-    const nats = await startNats();
-    // The peer is not counted out while stopped: only the cap holds the sender back.
-    const timing = { heartbeat_seconds: 0.2, node_timeout_seconds: 600 };
-    const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-flow-'));
-    const config = join(folder, 'n2.yaml');
-    const cluster2 = { node: 'n2', nats: { servers: [nats.url] }, ...timing };
-    await writeFile(config, JSON.stringify({ data_dir: join(folder, 'data'), log_level: 'warn', client: { port: 0, io_threads: 1 }, muc: { shards: 1 }, cluster: cluster2 }));
-    const peer = await spawnServer(['--profile', 'scansion', '--config', config]);
-    const n1 = (await startTestServer({
-      ...HTTP,
-      muc: { shards: 1 },
-      cluster: { node: 'n1', nats: { servers: [nats.url] }, ...timing, max_pending_bytes_per_peer: 1024 },
-    })) as TestNode;
+    const { n1, peer, stop } = await nodeAndStoppablePeer();
     const clients: { close(): Promise<void> }[] = [];
     try {
-      await membersBecome(n1.cluster, BOTH);
       const room = roomOwnedBy('n2', BOTH, 'stalled');
       const alice = await MucTestClient.login(n1.port, 'alice');
       clients.push(alice);
@@ -415,12 +421,37 @@ describe('a node whose peer stops reading', { timeout: 120_000 }, () => {
         await sleep(50);
       }
     } finally {
-      peer.process.kill('SIGCONT');
       await Promise.all(clients.map((client) => client.close()));
-      await peer.stop('SIGKILL');
-      await n1.close();
-      await nats.stop();
-      await rm(folder, { recursive: true, force: true });
+      await stop();
+    }
+  });
+
+  it("holds a room's deliveries for it past the cap, and sends them, all and in order, once it reads again", async () => {
+    const { n1, peer, stop } = await nodeAndStoppablePeer();
+    const clients: { close(): Promise<void> }[] = [];
+    try {
+      const room = roomOwnedBy('n1', BOTH, 'held');
+      const alice = await MucTestClient.login(n1.port, 'alice');
+      const bob = await MucTestClient.login(peer.port, 'bob');
+      clients.push(alice, bob);
+      await alice.createRoom(room, 'Alice');
+      await bob.join(room, 'Bob');
+      await alice.presenceFrom(`${room}/Bob`);
+
+      peer.process.kill('SIGSTOP');
+      // Alice's messages reach the room here; Bob's copies go to his stopped node until its cap is reached, then wait here.
+      let sent = 0;
+      while (n1.cluster.health().held < 2) {
+        alice.say(room, `m${++sent}`);
+        await alice.messageFrom(`${room}/Alice`);
+      }
+      assert.equal(await metric(n1, /^conclave_cluster_held_deliveries (\d+)$/m), n1.cluster.health().held);
+      peer.process.kill('SIGCONT');
+      for (let i = 1; i <= sent; i++) assert.equal((await bob.messageFrom(`${room}/Alice`)).getChildText('body'), `m${i}`);
+      assert.equal(n1.cluster.health().dropped.get('peer_full') ?? 0, 0, 'none dropped');
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      await stop();
     }
   });
 });

@@ -3,29 +3,26 @@
 // survivor with its affiliations, archive and surviving occupants; the
 // killed node's occupants are announced as gone), and a node that joins
 // under traffic (the rooms that now hash to it move with their live state,
-// and every occupant gets every sender's messages once and in order).
+// and every occupant gets every sender's messages once and in order), and a
+// node stopped cleanly under traffic (it hands its room over the same way;
+// its own occupant hears 332), with the surviving nodes' clients on the main
+// thread and then on three I/O threads.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ownerOf } from '../../src/cluster/placement.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Element } from '../../src/xml/element.js';
-import { membersBecome, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
+import { membersBecome, roomOwnedBy, spawnNode, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import type { TestNats } from '../helpers/nats.js';
-import type { SpawnedServer } from '../helpers/server.js';
+import { IO_THREADS_SKIP, type SpawnedServer } from '../helpers/server.js';
 
 const MUC_USER = 'http://jabber.org/protocol/muc#user';
 const MAM = 'urn:xmpp:mam:2';
-
-/** A room name that rendezvous hashing gives to `owner` among `members` (and, if given, to `then` among `later`). */
-function roomOwnedBy(owner: string, members: string[], prefix: string, later?: { then: string; members: string[] }): string {
-  for (let i = 0; ; i++) {
-    const room = `${prefix}${i}@conference.localhost`;
-    if (ownerOf(room, members) === owner && (later === undefined || ownerOf(room, later.members) === later.then)) return room;
-  }
-}
 
 function statusCodes(presence: Element): string[] {
   return (presence.getChild('x', MUC_USER)?.getChildren('status') ?? []).map((status) => status.attrs.code);
@@ -35,7 +32,48 @@ function isGroupchat(stanza: Element): boolean {
   return stanza.name === 'message' && stanza.attrs.type === 'groupchat' && stanza.getChild('body') !== undefined;
 }
 
-describe('rooms that change owner in a cluster', () => {
+/**
+ * Senders saying numbered messages (`<name> <n>`) in a room until `changed()`
+ * and 40 more each, so that they race a change of owner on both sides of it.
+ */
+function sequences(room: string, senders: readonly (readonly [MucTestClient, string])[], changed: () => boolean) {
+  const sent = new Map<string, number>();
+  const flows = senders.map(async ([sender, name]) => {
+    let i = 0;
+    for (let after = 0; after < 40; after += changed() ? 1 : 0) {
+      sender.say(room, `${name} ${++i}`);
+      sent.set(name, i);
+      await sleep(5);
+    }
+  });
+  return {
+    /** Once the flows are over, each sender says `<name> end`. */
+    async end(): Promise<void> {
+      await Promise.all(flows);
+      for (const [sender, name] of senders) sender.say(room, `${name} end`);
+    },
+    /** Asserts that `reader` got every sender's messages once and in order; resolves with the room's order as it saw it. */
+    async readBy(reader: MucTestClient): Promise<string[]> {
+      const order: string[] = [];
+      const bodies = new Map<string, string[]>(senders.map(([, name]) => [name, []]));
+      for (let ends = 0; ends < senders.length; ) {
+        const body = (await reader.client.next(isGroupchat)).getChildText('body') ?? '';
+        order.push(body);
+        const [name, seq] = body.split(' ');
+        if (seq === 'end') ends++;
+        else bodies.get(name)?.push(seq);
+      }
+      for (const [, name] of senders) {
+        assert.deepEqual(bodies.get(name), Array.from({ length: sent.get(name)! }, (_, i) => String(i + 1)), `what ${reader.fullJid} got from ${name}`);
+      }
+      return order;
+    },
+  };
+}
+
+// The surviving nodes serve their clients on the main thread, then on three I/O threads (Node >= 22.12).
+for (const ioThreads of [1, 3]) describe(`rooms that change owner in a cluster (I/O threads: ${ioThreads})`, { skip: ioThreads > 1 ? IO_THREADS_SKIP : undefined }, () => {
+  const overrides = { client: { io_threads: ioThreads } };
   let cluster: ThreeNodes;
   let nats: TestNats;
   let nodes: TestNode[];
@@ -43,7 +81,7 @@ describe('rooms that change owner in a cluster', () => {
   const clients: MucTestClient[] = [];
 
   before(async () => {
-    cluster = await startThreeNodes();
+    cluster = await startThreeNodes(overrides);
     ({ nats, nodes, third } = cluster);
   });
 
@@ -145,41 +183,23 @@ describe('rooms that change owner in a cluster', () => {
     erin.say(room, 'history');
     for (const reader of [erin, frank, grace]) await reader.messageFrom(`${room}/Erin`);
 
-    const senders = [
-      [erin, 'e'],
-      [frank, 'f'],
-    ] as const;
     let joined = false;
-    const sent = new Map<string, number>();
-    const flows = senders.map(async ([sender, name]) => {
-      let i = 0;
-      // Until the node is in and a little after, so that messages race the move on both sides of it.
-      for (let after = 0; after < 40; after += joined ? 1 : 0) {
-        sender.say(room, `${name} ${++i}`);
-        sent.set(name, i);
-        await sleep(5);
-      }
-    });
-    const fourth = await startNode('n4', nats.url);
+    const flow = sequences(
+      room,
+      [
+        [erin, 'e'],
+        [frank, 'f'],
+      ],
+      () => joined,
+    );
+    const fourth = await startNode('n4', nats.url, overrides);
     try {
       await Promise.all([...nodes, fourth].map((node) => membersBecome(node.cluster, [...members, 'n4'])));
       joined = true;
-      await Promise.all(flows);
-      for (const [sender, name] of senders) sender.say(room, `${name} end`);
-
-      for (const reader of [erin, frank, grace]) {
-        const bodies = new Map<string, string[]>(senders.map(([, name]) => [name, []]));
-        let ends = 0;
-        while (ends < senders.length) {
-          const body = (await reader.client.next(isGroupchat)).getChildText('body') ?? '';
-          const [name, seq] = body.split(' ');
-          if (seq === 'end') ends++;
-          else bodies.get(name)?.push(seq);
-        }
-        for (const [, name] of senders) {
-          assert.deepEqual(bodies.get(name), Array.from({ length: sent.get(name)! }, (_, i) => String(i + 1)), `what ${reader.fullJid} got from ${name}`);
-        }
-      }
+      await flow.end();
+      // The room's one order, as a reader saw it (the senders' messages interleave as their nodes' paths let them).
+      let order: string[] = [];
+      for (const reader of [erin, frank, grace]) order = await flow.readBy(reader);
       // The room lives on the new node now, with its occupants and history.
       assert.equal(fourth.cluster.ownerOf(room), 'n4');
       const hank = await login(fourth.port, 'hank');
@@ -193,9 +213,59 @@ describe('rooms that change owner in a cluster', () => {
         else if (isGroupchat(stanza)) history.push(stanza.getChildText('body') ?? '');
       }
       assert.deepEqual([...seen].sort(), [`${room}/Erin`, `${room}/Frank`, `${room}/Grace`, `${room}/Hank`]);
-      assert.deepEqual(history.slice(-2).sort(), ['e end', 'f end']);
+      assert.deepEqual(history.slice(-2), order.slice(-2));
     } finally {
       await fourth.close();
+    }
+  });
+
+  it('a node stopped cleanly under traffic hands its room over: no failover, and every sequence arrives complete, once and in order', async () => {
+    const members = [...nodes[0].cluster.members];
+    const room = roomOwnedBy('n5', [...members, 'n5'], 'draining');
+    const folder = await mkdtemp(join(tmpdir(), 'conclave-cluster-'));
+    const { server: fifth } = await spawnNode('n5', nats.url, folder);
+    try {
+      await Promise.all(nodes.map((node) => membersBecome(node.cluster, [...members, 'n5'])));
+      const ida = await login(nodes[0].port, 'ida');
+      const jack = await login(nodes[1].port, 'jack');
+      const kate = await login(fifth.port, 'kate');
+      await ida.createRoom(room, 'Ida', { 'muc#roomconfig_persistentroom': '1' });
+      await jack.join(room, 'Jack');
+      await kate.join(room, 'Kate');
+      await ida.presenceFrom(`${room}/Kate`);
+      await jack.presenceFrom(`${room}/Kate`);
+      const taken = nodes.map((node) => new Map(node.cluster.health().taken));
+
+      let stopped = false;
+      const flow = sequences(
+        room,
+        [
+          [ida, 'i'],
+          [jack, 'j'],
+        ],
+        () => stopped,
+      );
+      await ida.client.arrived((stanza) => isGroupchat(stanza) && stanza.attrs.from === `${room}/Jack`);
+      assert.equal(await fifth.stop('SIGTERM'), 0);
+      stopped = true;
+      await flow.end();
+      for (const reader of [ida, jack]) {
+        await flow.readBy(reader);        // Kate's session ended with her node; nobody else left, nobody rejoined.
+        const left = reader.client.queue.filter((stanza) => stanza.name === 'presence' && stanza.attrs.type === 'unavailable');
+        assert.deepEqual(left.map((presence) => presence.attrs.from), [`${room}/Kate`]);
+      }
+      // Kate heard that she was removed as the server shut down, before her stream ended.
+      const removed = kate.client.queue.find((stanza) => stanza.name === 'presence' && stanza.attrs.from === `${room}/Kate` && stanza.attrs.type === 'unavailable');
+      assert.deepEqual(removed && statusCodes(removed).sort(), ['110', '332']);
+
+      // The room's new owner took it handed over, not rebuilt.
+      const owner = nodes.findIndex((node) => node.cluster.ownerOf(room) === node.cluster.self);
+      const now = nodes[owner].cluster.health().taken;
+      assert.equal(now.get('rebuilt') ?? 0, taken[owner].get('rebuilt') ?? 0);
+      assert.ok((now.get('handed-over') ?? 0) > (taken[owner].get('handed-over') ?? 0), 'the room came with its live state');
+    } finally {
+      await fifth.stop('SIGKILL');
+      await rm(folder, { recursive: true, force: true });
     }
   });
 });

@@ -15,22 +15,16 @@ import { once } from 'node:events';
 import { ownerOf } from '../../src/cluster/placement.js';
 import { loadConfig } from '../../src/config/load.js';
 import { clusterTiming } from '../../src/config/schema.js';
-import { membersBecome, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
+import { membersBecome, roomOwnedBy, startNode, startThreeNodes, TEST_TIMING, type TestNode, type ThreeNodes } from '../helpers/cluster.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import type { TestNats } from '../helpers/nats.js';
-import { conclave, rawClient, type RawClient, type SpawnedServer } from '../helpers/server.js';
+import { conclave, IO_THREADS_SKIP, rawClient, type RawClient, type SpawnedServer } from '../helpers/server.js';
 
 const ALL = ['n1', 'n2', 'n3'];
 
-/** A room name that rendezvous hashing gives to `owner` among `members`. */
-function roomOwnedBy(owner: string, members: string[], prefix: string): string {
-  for (let i = 0; ; i++) {
-    const room = `${prefix}${i}@conference.localhost`;
-    if (ownerOf(room, members) === owner) return room;
-  }
-}
-
-describe('a cluster of three nodes on NATS', () => {
+// n1 and n2 serve their clients on the main thread, then on three I/O threads (Node >= 22.12).
+for (const ioThreads of [1, 3]) describe(`a cluster of three nodes on NATS (I/O threads: ${ioThreads})`, { skip: ioThreads > 1 ? IO_THREADS_SKIP : undefined }, () => {
+  const overrides = { client: { io_threads: ioThreads } };
   let cluster: ThreeNodes;
   let nats: TestNats;
   let config: string;
@@ -39,7 +33,7 @@ describe('a cluster of three nodes on NATS', () => {
   const clients: { close(): Promise<void> }[] = [];
 
   before(async () => {
-    cluster = await startThreeNodes();
+    cluster = await startThreeNodes(overrides);
     ({ nats, nodes, third, config } = cluster);
   });
 
@@ -143,6 +137,33 @@ describe('a cluster of three nodes on NATS', () => {
     assert.ok(missing.getChild('error')?.getChild('service-unavailable'));
   });
 
+  it("a block list applies to stanzas from other nodes: refused as from a local sender, the others pass", async () => {
+    const olga = await raw(nodes[0].port, 'olga');
+    const pete = await raw(third.port, 'pete');
+    const quinn = await raw(nodes[1].port, 'quinn');
+    olga.send(`<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='pete@localhost'/></block></iq>`);
+    assert.equal((await olga.reply('b1')).attrs.type, 'result');
+    olga.send(`<presence/>`);
+    await olga.next((stanza) => stanza.name === 'presence');
+
+    // A chat message to the bare JID and an iq request are answered service-unavailable; the rest is dropped.
+    pete.send(`<message type='chat' to='olga@localhost' id='p1'><body>to the bare JID</body></message>`);
+    assert.ok((await pete.next((stanza) => stanza.attrs.id === 'p1')).getChild('error')?.getChild('service-unavailable'));
+    pete.send(`<iq type='get' to='${olga.fullJid}' id='p2'><query xmlns='jabber:iq:version'/></iq>`);
+    const refused = await pete.reply('p2');
+    assert.equal(refused.attrs.type, 'error');
+    assert.ok(refused.getChild('error')?.getChild('service-unavailable'));
+    pete.send(`<message type='chat' to='${olga.fullJid}' id='p3'><body>to the full JID</body></message>`);
+    pete.send(`<presence to='${olga.fullJid}'/>`);
+    // Olga's node handles Pete's stanzas in order: once it has refused one more, it has dropped those two.
+    pete.send(`<iq type='get' to='${olga.fullJid}' id='p4'><query xmlns='jabber:iq:version'/></iq>`);
+    assert.equal((await pete.reply('p4')).attrs.type, 'error');
+    quinn.send(`<message type='chat' to='${olga.fullJid}' id='q1'><body>not blocked</body></message>`);
+    const next = await olga.next((stanza) => stanza.name === 'message' || (stanza.name === 'presence' && stanza.attrs.from !== olga.fullJid));
+    assert.equal(next.attrs.from, quinn.fullJid);
+    assert.ok(!olga.queue.some((stanza) => stanza.attrs.from?.startsWith('pete@')), 'nothing of Pete reached Olga');
+  });
+
   it('a node that joins takes only the rooms that now hash to it: the others go on with their occupants', async () => {
     const staying = roomOwnedBy('n2', [...ALL, 'n4'], 'staying');
     const kim = await login(nodes[0].port, 'kim');
@@ -151,7 +172,7 @@ describe('a cluster of three nodes on NATS', () => {
     await lee.join(staying, 'Lee');
     await kim.presenceFrom(`${staying}/Lee`);
 
-    const fourth = await startNode('n4', nats.url);
+    const fourth = await startNode('n4', nats.url, overrides);
     try {
       await Promise.all([...nodes, fourth].map((node) => membersBecome(node.cluster, [...ALL, 'n4'])));
       const moved = Array.from({ length: 200 }, (_, i) => `room${i}@conference.localhost`).filter((room) => ownerOf(room, ALL) !== ownerOf(room, [...ALL, 'n4']));

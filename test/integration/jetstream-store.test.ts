@@ -277,6 +277,21 @@ describe('two cluster nodes that both think they own a room', { timeout: 120_000
         ['juliet@localhost'],
         "the refused write is nowhere, the owner's is kept",
       );
+
+      // Fenced out, node a no longer acts on its stale copy: the cluster places the room on a (its view
+      // has no other node), which takes the lease back with the stored state and its occupant, who did not rejoin.
+      await onA.iq('set', room, memberItem('tybalt@localhost'));
+      assert.deepEqual((await onA.affiliationList(room, 'member')).map((item) => item.attrs.jid).sort(), ['juliet@localhost', 'tybalt@localhost']);
+      onA.say(room, 'still here');
+      assert.equal((await onA.messageFrom(`${room}/Romeo`)).getChildText('body'), 'still here');
+      // And node b, fenced out in turn, is refused once, then goes on the same way.
+      const refusedOnB = await onB.iq('set', room, memberItem('mercutio@localhost')).then(
+        () => assert.fail("the fenced-out node's write was acknowledged"),
+        (err: Error) => err.message,
+      );
+      assert.match(refusedOnB, /type=["']wait["']/);
+      await onB.iq('set', room, memberItem('mercutio@localhost'));
+      assert.deepEqual((await onB.affiliationList(room, 'member')).map((item) => item.attrs.jid).sort(), ['juliet@localhost', 'mercutio@localhost', 'tybalt@localhost']);
     } finally {
       await Promise.all([onA.close(), onB.close()]);
       await Promise.all(servers.map((server) => server.close()));
