@@ -48,6 +48,11 @@ export interface Frame {
   ack?: number;
 }
 
+/** The most a frame from `from` adds to a message: what to leave free of the payload limit. */
+export function frameBytes(from: string): number {
+  return Buffer.byteLength(framed('{}', { from, seq: Number.MAX_SAFE_INTEGER, ack: Number.MAX_SAFE_INTEGER }));
+}
+
 /** An encoded message of a batch with its frame. */
 export function framed(payload: string, frame: Frame): string {
   const ack = frame.ack === undefined ? '' : `,"ack":${frame.ack}`;

@@ -40,7 +40,7 @@ import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { Element, el } from '../xml/element.js';
-import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer, framed, type Batch, type EncodedStanza, type Frame } from './batch.js';
+import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer, framed, frameBytes, type Batch, type EncodedStanza, type Frame } from './batch.js';
 import { ClusterConnection, clusterSubjects, type ClusterSubjects } from './connection.js';
 import { SessionDirectory } from './directory.js';
 import { PeerWindows } from './flow.js';
@@ -648,7 +648,7 @@ export class ClusterNode {
     this.policy.flushed(batched, performance.now());
     const up = !this.cutOff;
     if (up && announcements.length > 0) this.publish(this.subjects.sessions, { node: this.self, changes: announcements });
-    const limit = this.payloadLimit();
+    const limit = this.payloadLimit() - frameBytes(this.self);
     const encoded = new Map<string, EncodedStanza>();
     for (const [node, batch] of batches) {
       for (const { payload, stanzas } of encodeBatch(batch, limit, encoded)) {
