@@ -36,6 +36,29 @@ export interface EncodedBatch {
   stanzas: Element[];
 }
 
+/**
+ * Who sent a batch's message, its number among those the sender sent the
+ * receiver, and the highest number the sender has handled of the receiver's
+ * (flow.ts). It travels in the message's JSON, not in NATS headers: headers
+ * cost the sender, the server and the receiver more than the message's items.
+ */
+export interface Frame {
+  from: string;
+  seq: number;
+  ack?: number;
+}
+
+/** The most a frame from `from` adds to a message: what to leave free of the payload limit. */
+export function frameBytes(from: string): number {
+  return Buffer.byteLength(framed('{}', { from, seq: Number.MAX_SAFE_INTEGER, ack: Number.MAX_SAFE_INTEGER }));
+}
+
+/** An encoded message of a batch with its frame. */
+export function framed(payload: string, frame: Frame): string {
+  const ack = frame.ack === undefined ? '' : `,"ack":${frame.ack}`;
+  return `{"from":${JSON.stringify(frame.from)},"seq":${frame.seq}${ack},${payload.slice(1)}`;
+}
+
 /** A delivery's stanza as JSON, for the deliveries of one flush with the same tail. */
 export interface EncodedStanza {
   head: string;

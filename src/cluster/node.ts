@@ -33,7 +33,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
+import { createInbox, type Msg, type NatsConnection } from 'nats';
 import { ConfigError, type Settings } from '../config/load.js';
 import { clusterTiming } from '../config/schema.js';
 import { errorAnswer, isAnswerable } from '../xmpp/errors.js';
@@ -42,7 +42,7 @@ import type { Logger } from '../log.js';
 import type { Delivery } from '../runtime/protocol.js';
 import type { StanzaSender } from '../runtime/shard-pool.js';
 import { Element, el } from '../xml/element.js';
-import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer, type Batch, type EncodedStanza } from './batch.js';
+import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer, framed, frameBytes, type Batch, type EncodedStanza, type Frame } from './batch.js';
 import { ClusterConnection, clusterSubjects, type ClusterSubjects } from './connection.js';
 import { SessionDirectory } from './directory.js';
 import { PeerWindows } from './flow.js';
@@ -115,17 +115,14 @@ const REFUSAL_TEXT: Record<Refusal, string> = {
   peer_full: 'The cluster node serving this is not keeping up; try again shortly',
 };
 
-/** The headers of a batch: its sender, its number in what the sender sent the receiver, and the highest number the sender handled of the receiver's. */
-const FROM_HEADER = 'Conclave-From';
-const SEQ_HEADER = 'Conclave-Seq';
-const ACK_HEADER = 'Conclave-Ack';
-
 /**
  * How long an acknowledgement may wait for a batch back to the same node to
  * ride on: far less than what fills `max_pending_bytes_per_peer` at any rate
  * a node sends, and a message saved per batch where traffic goes one way.
  */
 const ACK_HOLD_MS = 10;
+
+const DECODER = new TextDecoder();
 
 /** How long a node waits for another's sessions (all the parts of its snapshot). */
 const SNAPSHOT_WAIT_MS = 5_000;
@@ -310,21 +307,22 @@ export class ClusterNode {
     const here: Delivery[] = [];
     for (const delivery of deliveries) {
       if (delivery.to.length === 1 && delivery.to[0] === this.serviceDomain && this.exported(delivery)) continue;
-      if (delivery.to.every((jid) => this.otherNodesServing(jid).length === 0)) {
-        here.push(delivery);
-        continue;
-      }
       const local: string[] = [];
-      const remote = new Map<string, string[]>();
+      let remote: Map<string, string[]> | undefined;
       for (const jid of delivery.to) {
         const nodes = this.otherNodesServing(jid);
         // A bare JID may have sessions here as well as elsewhere.
         if (nodes.length === 0 || jidResource(jid) === '') local.push(jid);
         for (const node of nodes) {
+          remote ??= new Map();
           const list = remote.get(node);
           if (list) list.push(jid);
           else remote.set(node, [jid]);
         }
+      }
+      if (remote === undefined) {
+        here.push(delivery);
+        continue;
       }
       if (local.length > 0) here.push({ head: delivery.head, tail: delivery.tail, to: local });
       for (const [node, to] of remote) {
@@ -506,9 +504,9 @@ export class ClusterNode {
         }
       }
     });
-    this.subscribe(this.subjects.node(self), (message: Batch | { control: Control }, msg) => {
+    this.subscribe(this.subjects.node(self), (message: (Batch & Partial<Frame>) | { control: Control }) => {
       if ('control' in message) this.rehoming.control(message.control);
-      else this.received(message, msg);
+      else this.received(message);
     });
     this.subscribe(this.subjects.acks(self), (ack: { node: string; seq: number }) => this.acked(ack.node, ack.seq));
     this.subscribe(this.subjects.snapshot(self), (_: unknown, msg) => {
@@ -587,7 +585,7 @@ export class ClusterNode {
       callback: (err, msg) => {
         try {
           if (err) throw err;
-          if (msg.data.length > 0) return void sessions.push(...(JSON.parse(new TextDecoder().decode(msg.data)) as string[]));
+          if (msg.data.length > 0) return void sessions.push(...(JSON.parse(DECODER.decode(msg.data)) as string[]));
         } catch (error) {
           clearTimeout(timer);
           subscription.unsubscribe();
@@ -610,7 +608,7 @@ export class ClusterNode {
       callback: (err, msg) => {
         if (err) return this.log.error({ err, subject }, 'NATS subscription failed');
         try {
-          handle(msg.data.length === 0 ? (undefined as T) : (JSON.parse(new TextDecoder().decode(msg.data)) as T), msg);
+          handle(msg.data.length === 0 ? (undefined as T) : (JSON.parse(DECODER.decode(msg.data)) as T), msg);
         } catch (error) {
           this.log.error({ err: error, subject }, 'bad cluster message');
         }
@@ -658,17 +656,15 @@ export class ClusterNode {
     for (const listener of this.listeners) listener(change);
   }
 
-  private received(batch: Batch, msg: Msg): void {
+  private received(batch: Batch & Partial<Frame>): void {
     const local = this.local;
     if (!local) return;
-    const from = msg.headers?.get(FROM_HEADER);
-    const seq = Number(msg.headers?.get(SEQ_HEADER));
-    if (from && Number.isInteger(seq)) {
-      this.acksDue.set(from, seq);
+    const { from, seq, ack } = batch;
+    if (typeof from === 'string' && Number.isInteger(seq)) {
+      this.acksDue.set(from, seq!);
       this.flushTimer.within(ACK_HOLD_MS);
     }
-    const ack = Number(msg.headers?.get(ACK_HEADER) || NaN);
-    if (from && Number.isInteger(ack)) this.acked(from, ack);
+    if (typeof from === 'string' && Number.isInteger(ack)) this.acked(from, ack!);
     for (const plain of batch.rooms) this.relay(Element.revive(plain));
     for (const plain of batch.relayed) this.toLocalRoom(Element.revive(plain), true);
     if (batch.deliveries.length > 0) this.localDelivery(batch.deliveries);
@@ -769,7 +765,7 @@ export class ClusterNode {
     this.policy.flushed(batched, performance.now());
     const up = !this.cutOff;
     if (up && announcements.length > 0) this.publish(this.subjects.sessions, { node: this.self, changes: announcements });
-    const limit = this.payloadLimit();
+    const limit = this.payloadLimit() - frameBytes(this.self);
     const encoded = new Map<string, EncodedStanza>();
     for (const [node, batch] of batches) {
       for (const { payload, stanzas } of encodeBatch(batch, limit, encoded)) {
@@ -786,12 +782,9 @@ export class ClusterNode {
 
   /** One message of a batch, numbered for the receiver's acknowledgement and counted as pending until it comes; it may carry an acknowledgement back. */
   private publishBatch(node: string, payload: string, stanzas: readonly Element[], ack: number | undefined): boolean {
-    const head = headers();
-    head.set(FROM_HEADER, this.self);
     // Its length in UTF-16 units: near enough to its bytes for a cap.
-    head.set(SEQ_HEADER, String(this.windows.sent(node, payload.length, stanzas.filter(isAnswerable))));
-    if (ack !== undefined) head.set(ACK_HEADER, String(ack));
-    return this.publish(this.subjects.node(node), payload, head);
+    const seq = this.windows.sent(node, payload.length, stanzas.filter(isAnswerable));
+    return this.publish(this.subjects.node(node), framed(payload, { from: this.self, seq, ack }));
   }
 
   private payloadLimit(): number {
@@ -799,9 +792,9 @@ export class ClusterNode {
   }
 
   /** False when NATS refused it (the connection is closed, or it is over the payload limit). */
-  private publish(subject: string, body: unknown, head?: MsgHdrs): boolean {
+  private publish(subject: string, body: unknown): boolean {
     try {
-      this.nats.publish(subject, typeof body === 'string' ? body : JSON.stringify(body), { headers: head });
+      this.nats.publish(subject, typeof body === 'string' ? body : JSON.stringify(body));
       return true;
     } catch (err) {
       this.log.error({ err, subject }, 'cannot publish to NATS');

@@ -14,6 +14,8 @@ import { createLogger } from '../../src/log.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/store/archive.js';
 import { FencedOut } from '../../src/store/interface.js';
 import { openJetStreamAccounts, openJetStreamStores } from '../../src/store/jetstream/connect.js';
+import { isWrongRevision } from '../../src/store/jetstream/names.js';
+import { StreamPublisher } from '../../src/store/jetstream/publisher.js';
 import { MucTestClient } from '../helpers/muc-client.js';
 import { clusterSettings, startNats, type TestNats } from '../helpers/nats.js';
 import { accountCommand, conclave, rawClient, startTestServer, type RawClient } from '../helpers/server.js';
@@ -177,6 +179,20 @@ describe('JetStream store', { timeout: 60_000 }, () => {
       reader.query(room, { max: 100 }).items.map((item) => item.id),
       ids,
     );
+  });
+
+  it("publishes conditionally on a subject's last sequence, every answer on one subscription", async () => {
+    await node('a'); // The archive's stream.
+    const connection = await natsConnect({ servers: nats.url });
+    const publisher = new StreamPublisher(connection);
+    const subjects = Array.from({ length: 20 }, (_, i) => `conclave_archive.publisher${i}`);
+    const sequences = await Promise.all(subjects.map((subject) => publisher.publish(subject, '{}', 0)));
+    assert.equal(new Set(sequences).size, subjects.length, 'each publish answered with its own sequence');
+    const [first] = subjects as [string];
+    await assert.rejects(publisher.publish(first, '{}', 0), (err) => isWrongRevision(err), 'a subject that moved refuses');
+    assert.ok((await publisher.publish(first, '{}', sequences[0]!)) > Math.max(...sequences), 'and takes it at its last sequence');
+    await assert.rejects(publisher.publish('nostream.here', '{}', 0), /JetStream did not take the message/);
+    await connection.close();
   });
 
   it("refuses a former owner's archive appends once another node opened the room", async () => {

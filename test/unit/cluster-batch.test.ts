@@ -4,7 +4,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as turn } from 'node:timers/promises';
-import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer } from '../../src/cluster/batch.js';
+import { emptyBatch, encodeBatch, FlushPolicy, FlushTimer, framed, frameBytes } from '../../src/cluster/batch.js';
 import { el } from '../../src/xml/element.js';
 
 /** A policy that has sent `items` every `everyMs` for a while, up to `now`. */
@@ -78,4 +78,20 @@ it('encodes a room message for recipients on several nodes once, and each kind i
   const presence = { head: '<presence', tail: delivery.tail, to: ['e@x/1'] };
   const [p] = encodeBatch({ ...emptyBatch(), deliveries: [presence] }, 1 << 20, encoded);
   assert.deepEqual(JSON.parse(p.payload).deliveries, [presence], 'the same tail behind another head');
+});
+
+it("frames a batch's message with its sender, its number and the acknowledgement it carries, in its JSON", () => {
+  const [message] = encodeBatch({ ...emptyBatch(), rooms: [el('message', { to: 'r@muc' })] }, 1 << 20);
+  const withAck = JSON.parse(framed(message!.payload, { from: 'n"1', seq: 7, ack: 3 }));
+  assert.deepEqual([withAck.from, withAck.seq, withAck.ack, withAck.rooms.length], ['n"1', 7, 3, 1]);
+  assert.equal('ack' in JSON.parse(framed(message!.payload, { from: 'n1', seq: 8 })), false, 'none when none is due');
+
+  const limit = 4096;
+  const many = { ...emptyBatch(), rooms: Array.from({ length: 100 }, (_, i) => el('message', { to: `r${i}@muc` }, el('body', {}, 'x'.repeat(50)))) };
+  const messages = encodeBatch(many, limit - frameBytes('n1'));
+  assert.ok(messages.length > 1);
+  for (const { payload } of messages) {
+    const bytes = Buffer.byteLength(framed(payload, { from: 'n1', seq: Number.MAX_SAFE_INTEGER, ack: Number.MAX_SAFE_INTEGER }));
+    assert.ok(bytes <= limit, `a framed message stays under the payload limit (${bytes})`);
+  }
 });
