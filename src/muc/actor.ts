@@ -205,7 +205,9 @@ export class RoomActor implements RoomHost {
     // A load under way (the actor was made for this import) is as fresh as another; a room loaded before is not.
     if (this.loading === undefined) this.loaded = false;
     await (this.loading ?? this.load());
-    if (state.config !== undefined) {
+    // A stored room's configuration and affiliations are the store's: every acknowledged change is there, while the
+    // sender may be a former owner that lost its lease unaware (a split view of the members) and missed some of them.
+    if (state.config !== undefined && !this.stored) {
       this.room = new Room(this.jid, this.env.hooks, this, { config: state.config, affiliations: new Map(state.affiliations) });
     } else if (this.room === undefined) {
       // A temporary room whose owner died: as the store kept it, or as its survivors were shown it.
