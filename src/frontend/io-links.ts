@@ -22,6 +22,8 @@ export interface IoLinksOptions {
   shardCount: number;
   /** Stanzas this thread may have in flight to one shard before its senders stop. */
   maxInFlight: number;
+  /** `muc.thread_batch_delay_ms` (paced-flush.ts). */
+  paceMs: number;
   /** Writes shard `shard`'s deliveries to the thread's sessions. */
   deliver(deliveries: LinkDelivery[], shard: number): void;
   /** Shard `shard` made the `move` of these full JIDs, after every delivery it sent here for them. */
@@ -35,12 +37,13 @@ export class IoLinks {
   /** Full JID → directory key, of every entry this thread placed: a new worker's link starts from them. */
   private readonly placed = new Map<string, number>();
   /** Every link's requests of the turn leave together, paced (paced-flush.ts). */
-  private readonly flush = new PacedFlush(() => {
-    for (const link of this.links) link.flush();
-  });
+  private readonly flush: PacedFlush;
 
   constructor(private readonly options: IoLinksOptions) {
     this.links = Array.from({ length: options.shardCount }, (_, shard) => new ShardLink(shard, options));
+    this.flush = new PacedFlush(() => {
+      for (const link of this.links) link.flush();
+    }, options.paceMs);
   }
 
   /** Sends a stanza (from and to set) to the shard of its room. */

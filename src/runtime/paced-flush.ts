@@ -5,23 +5,26 @@
 // the messages as on the stanzas (fan-out 100×10 at 60k delivered/s: two I/O
 // threads and their shards spent 0.15 core more than one thread doing the
 // same work). A paced flush posts at the end of the turn when its last post
-// is at least `PACE_MS` old, else once it is: the first stanza after a pause
-// leaves at once, steady traffic leaves in one message per pace.
-
-/** The least time between two posts of one flush under steady traffic. */
-export const PACE_MS = 1;
+// is at least `muc.thread_batch_delay_ms` old, else once it is: the first
+// stanza after a pause leaves at once, steady traffic leaves in one message
+// per pace. The price is latency: up to the pace per crossing, and a lone
+// request answered at once by a shard (a ping-pong) waits for it both ways.
 
 export class PacedFlush {
   private scheduled = false;
   private last = -Infinity;
 
-  constructor(private readonly flush: () => void) {}
+  constructor(
+    private readonly flush: () => void,
+    /** The least time between two posts under steady traffic; 0 posts at the end of every turn. */
+    private readonly paceMs: number,
+  ) {}
 
   /** Something waits: the flush runs at the end of this turn, or once the pace allows. */
   schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    const wait = this.last + PACE_MS - performance.now();
+    const wait = this.last + this.paceMs - performance.now();
     if (wait <= 0) setImmediate(this.run);
     else setTimeout(this.run, wait);
   }

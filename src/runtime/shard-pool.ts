@@ -211,7 +211,7 @@ class Shard {
   /** Senders stopped because this shard has too many stanzas in flight. */
   private readonly congested = new Set<StanzaSender>();
   /** The queue leaves paced (paced-flush.ts). */
-  private readonly paced = new PacedFlush(() => this.flush());
+  private readonly paced: PacedFlush;
   /** Stanzas posted to the current worker and not handled yet: what its death would lose. */
   private readonly unhandled = new UnhandledStanzas();
   private readonly inspections = new Map<number, { resolve(room: Record<string, unknown> | undefined): void; reject(err: unknown): void }>();
@@ -235,6 +235,7 @@ class Shard {
   ) {
     this.log = log.child({ shard: index });
     this.maxInFlight = workerData.settings.client.max_shard_stanzas_in_flight;
+    this.paced = new PacedFlush(() => this.flush(), workerData.settings.muc.thread_batch_delay_ms);
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,

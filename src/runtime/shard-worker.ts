@@ -149,7 +149,7 @@ class PortOutbox implements Outbox {
   private events: ShardEvent[] = [];
   private receipts: number[] = [];
   /** The turn's output leaves paced (paced-flush.ts), the pool's and every thread's together. */
-  private readonly paced = new PacedFlush(() => this.flush());
+  private readonly paced = new PacedFlush(() => this.flush(), settings.muc.thread_batch_delay_ms);
   /** The direct port to each I/O thread, by thread index. */
   private readonly links: (MessagePort | undefined)[] = [];
   /** This turn's output for each linked I/O thread. */

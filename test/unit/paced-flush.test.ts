@@ -5,7 +5,7 @@ import { PacedFlush } from '../../src/runtime/paced-flush.js';
 
 test('what is scheduled in one turn leaves in one flush, after the turn', async () => {
   let flushes = 0;
-  const paced = new PacedFlush(() => flushes++);
+  const paced = new PacedFlush(() => flushes++, 1);
   paced.schedule();
   paced.schedule();
   paced.schedule();
@@ -21,7 +21,7 @@ test('steady traffic still leaves: each schedule is followed by a flush', async 
   const paced = new PacedFlush(() => {
     flushed.push(batch);
     waiting?.();
-  });
+  }, 1);
   for (batch = 0; batch < 5; batch++) {
     const done = new Promise<void>((resolve) => (waiting = resolve));
     // Scheduled right after the last flush: held for the pace, never dropped.
