@@ -14,8 +14,8 @@
 // batch of 1 stanza ~90 µs as a task vs ~70 µs over a port; a batch of 100,
 // ~420 µs vs ~290 µs. Batching:
 // everything dispatched to a shard during one event-loop turn is posted as one
-// message in `setImmediate` (under steady traffic, during one pace:
-// paced-flush.ts), and the worker answers the same way, one `ShardOutput` per
+// message in `setImmediate` (paced by `muc.thread_batch_delay_ms`, during one
+// pace under steady traffic: paced-flush.ts), and the worker answers the same way, one `ShardOutput` per
 // turn or pace (see shard-worker.ts).
 //
 // Supervision: when a worker dies, the pool answers with an error every stanza
