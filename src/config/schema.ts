@@ -125,6 +125,7 @@ export const configSchema = z
         shards: z.union([z.literal('auto'), z.number().int().min(1).max(256)]),
         mailbox_limit: z.number().int().min(1),
         turn_budget: z.number().int().min(1),
+        thread_batch_delay_ms: z.number().min(0).max(50),
         admins: z.array(z.string().min(1)),
         history_length: z.number().int().min(0),
         max_history_length: z.number().int().min(0),

@@ -52,6 +52,17 @@ const CLOSE_GRACE_MS = 2_000;
 /** Failed SASL attempts allowed on one connection. */
 const MAX_SASL_FAILURES = 3;
 
+/**
+ * The sessions' flushes due at the end of this turn: one setImmediate for
+ * all of them (a turn that delivers a room's message writes to every
+ * occupant's socket), not one each.
+ */
+const dueFlushes: (() => void)[] = [];
+function runDueFlushes(): void {
+  for (let index = 0; index < dueFlushes.length; index++) dueFlushes[index]!();
+  dueFlushes.length = 0;
+}
+
 /** What every client connection shares. */
 export interface C2sContext {
   settings: Settings;
@@ -235,7 +246,7 @@ export class ClientSession implements BoundSession {
     if (this.queued > this.context.settings.client.max_queued_bytes) return this.dropSlowReader();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flush);
+      if (dueFlushes.push(this.flush) === 1) setImmediate(runDueFlushes);
     }
   }
 

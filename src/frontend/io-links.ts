@@ -12,6 +12,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { backpressure } from '../ops/counters.js';
 import { FAILED_STANZA, type LinkDelivery, type LinkOutput, type LinkRequest } from '../runtime/shard-channel.js';
+import { PacedFlush } from '../runtime/paced-flush.js';
 import { shardOf } from '../runtime/shard-of.js';
 import { RESTART_QUEUE_LIMIT, UnhandledStanzas, type StanzaSender } from '../runtime/shard-pool.js';
 import type { Element } from '../xml/element.js';
@@ -21,6 +22,8 @@ export interface IoLinksOptions {
   shardCount: number;
   /** Stanzas this thread may have in flight to one shard before its senders stop. */
   maxInFlight: number;
+  /** `muc.thread_batch_delay_ms` (paced-flush.ts). */
+  paceMs: number;
   /** Writes shard `shard`'s deliveries to the thread's sessions. */
   deliver(deliveries: LinkDelivery[], shard: number): void;
   /** Shard `shard` made the `move` of these full JIDs, after every delivery it sent here for them. */
@@ -33,16 +36,20 @@ export class IoLinks {
   private readonly links: ShardLink[];
   /** Full JID → directory key, of every entry this thread placed: a new worker's link starts from them. */
   private readonly placed = new Map<string, number>();
-  private flushScheduled = false;
+  /** Every link's requests of the turn leave together, paced (paced-flush.ts). */
+  private readonly flush: PacedFlush;
 
   constructor(private readonly options: IoLinksOptions) {
     this.links = Array.from({ length: options.shardCount }, (_, shard) => new ShardLink(shard, options));
+    this.flush = new PacedFlush(() => {
+      for (const link of this.links) link.flush();
+    }, options.paceMs);
   }
 
   /** Sends a stanza (from and to set) to the shard of its room. */
   dispatch(stanza: Element, sender: StanzaSender): void {
     this.links[shardOf(stanza.attrs.to!, this.links.length)]!.dispatch(stanza, sender);
-    this.scheduleFlush();
+    this.flush.schedule();
   }
 
   /** The session `key` serves `fullJid`: every shard sends its deliveries here, from the stanzas after this on. */
@@ -61,7 +68,7 @@ export class IoLinks {
   move(fullJid: string, from: number, to: number): void {
     if (this.placed.get(fullJid) === from) this.placed.delete(fullJid);
     for (const link of this.links) link.push({ kind: 'move', fullJid, from, to });
-    this.scheduleFlush();
+    this.flush.schedule();
   }
 
   /** A session moved here, and its entry with it (`move`): a new worker gets it from here now. */
@@ -72,7 +79,7 @@ export class IoLinks {
   /** A port to a new worker of `shard`: the thread's directory goes first, then what waited for it. */
   link(shard: number, port: MessagePort): void {
     this.links[shard]!.link(port, [...this.placed]);
-    this.scheduleFlush();
+    this.flush.schedule();
   }
 
   unlink(shard: number, closed: boolean): void {
@@ -81,16 +88,7 @@ export class IoLinks {
 
   private changeDirectory(change: [string, number]): void {
     for (const link of this.links) link.changeDirectory(change);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      for (const link of this.links) link.flush();
-    });
+    this.flush.schedule();
   }
 }
 

@@ -109,6 +109,7 @@ const fence = new MoveFence(settings.shardCount);
 const links = new IoLinks({
   shardCount: settings.shardCount,
   maxInFlight: Math.ceil(settings.client.max_shard_stanzas_in_flight / settings.ioThreadCount),
+  paceMs: settings.muc.thread_batch_delay_ms,
   deliver,
   moved(fullJids, shard) {
     for (const fullJid of fullJids) events.push({ kind: 'fenced', fullJid, shard });

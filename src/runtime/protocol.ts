@@ -2,7 +2,8 @@
 //
 // Inbound, the front end hands a shard a batch: every stanza for that shard's
 // rooms that arrived in one event-loop turn, in arrival order, `from` already
-// stamped with the sender's full JID. Stanzas travel as plain element trees
+// stamped with the sender's full JID (paced by `muc.thread_batch_delay_ms`,
+// every stanza of one pace under steady traffic: paced-flush.ts). Stanzas travel as plain element trees
 // (structured clone), revived with `Element.revive` on the other side.
 //
 // Outbound, a shard returns deliveries: one serialized stanza plus the JIDs it

@@ -14,8 +14,9 @@
 // batch of 1 stanza ~90 µs as a task vs ~70 µs over a port; a batch of 100,
 // ~420 µs vs ~290 µs. Batching:
 // everything dispatched to a shard during one event-loop turn is posted as one
-// message in `setImmediate`, and the worker answers the same way, one
-// `ShardOutput` per turn (see shard-worker.ts).
+// message in `setImmediate` (paced by `muc.thread_batch_delay_ms`, during one
+// pace under steady traffic: paced-flush.ts), and the worker answers the same way, one `ShardOutput` per
+// turn or pace (see shard-worker.ts).
 //
 // Supervision: when a worker dies, the pool answers with an error every stanza
 // it had posted to it that the worker had not handled (their receipts did not
@@ -44,6 +45,7 @@ import { absorbWorkerReport, type ThreadLoad } from '../ops/thread-load.js';
 import type { Element } from '../xml/element.js';
 import type { StanzaErrorCondition } from '../xmpp/errors.js';
 import type { Delivery, ShardApplicationSpec, ShardKeeper, ShardOutput } from './protocol.js';
+import { PacedFlush } from './paced-flush.js';
 import { shardOf } from './shard-of.js';
 import {
   FAILED_STANZA,
@@ -208,7 +210,8 @@ class Shard {
   private readonly maxInFlight: number;
   /** Senders stopped because this shard has too many stanzas in flight. */
   private readonly congested = new Set<StanzaSender>();
-  private flushScheduled = false;
+  /** The queue leaves paced (paced-flush.ts). */
+  private readonly paced: PacedFlush;
   /** Stanzas posted to the current worker and not handled yet: what its death would lose. */
   private readonly unhandled = new UnhandledStanzas();
   private readonly inspections = new Map<number, { resolve(room: Record<string, unknown> | undefined): void; reject(err: unknown): void }>();
@@ -232,6 +235,7 @@ class Shard {
   ) {
     this.log = log.child({ shard: index });
     this.maxInFlight = workerData.settings.client.max_shard_stanzas_in_flight;
+    this.paced = new PacedFlush(() => this.flush(), workerData.settings.muc.thread_batch_delay_ms);
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: 1,
@@ -433,13 +437,10 @@ class Shard {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.port === undefined) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    if (this.port !== undefined) this.paced.schedule();
   }
 
   private flush(): void {
-    this.flushScheduled = false;
     if (this.port === undefined) return;
     let senders = 0;
     for (const request of this.queue) {

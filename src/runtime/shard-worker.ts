@@ -9,6 +9,7 @@ import { createLogger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { LOAD_SAMPLE_MS, LoadSampler, takeWorkerReport } from '../ops/thread-load.js';
 import { startIdleCompaction } from './idle-compaction.js';
+import { PacedFlush } from './paced-flush.js';
 import type { Delivery, Outbox, ShardApplicationFactory, ShardEvent } from './protocol.js';
 import {
   addReceipt,
@@ -61,7 +62,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
   const outbox = new PortOutbox(port, receive);
   const application = await factory({ shardIndex, shardCount, settings, outbox, catchUp });
   const stopCompaction = startIdleCompaction();
-  const stopLoadReports = settings.http.enabled ? reportLoad(port) : () => {};
+  const stopLoadReports = settings.http.enabled ? reportLoad(port, () => outbox.flush(true)) : () => {};
   return new Promise<void>((resolve) => {
     // Requests the pool posted while the application was being built waited in
     // the port; attaching the listener delivers them, in order.
@@ -71,6 +72,8 @@ export default async function attach({ port }: AttachTask): Promise<void> {
           receive(request.stanzas, (index) => request.first + index);
           break;
         case 'inspect':
+          // After the output sent before it, counted (tests take it as a fence).
+          outbox.flush(true);
           reply(port, { kind: 'inspected', id: request.id, room: application.inspect(request.room) });
           break;
         case 'forget-user':
@@ -89,7 +92,7 @@ export default async function attach({ port }: AttachTask): Promise<void> {
           stopLoadReports();
           outbox.refuseLinks();
           void application.close().then(() => {
-            outbox.flush();
+            outbox.flush(true);
             outbox.unlinkAll();
             port.close();
             resolve();
@@ -108,10 +111,13 @@ async function loadApplication(moduleUrl: string): Promise<ShardApplicationFacto
   return module.default;
 }
 
-/** Posts the thread's load and counts once a second, for /metrics and /status. */
-function reportLoad(port: MessagePort): () => void {
+/** Posts the thread's load and counts once a second, for /metrics and /status, after `count` posted what the pool has not counted. */
+function reportLoad(port: MessagePort, count: () => void): () => void {
   const sampler = new LoadSampler();
-  const timer = setInterval(() => reply(port, { kind: 'load', report: takeWorkerReport(sampler) }), LOAD_SAMPLE_MS);
+  const timer = setInterval(() => {
+    count();
+    reply(port, { kind: 'load', report: takeWorkerReport(sampler) });
+  }, LOAD_SAMPLE_MS);
   timer.unref();
   return () => {
     clearInterval(timer);
@@ -125,7 +131,8 @@ function reply(port: MessagePort, message: ShardReply): void {
 
 /**
  * Collects what the application sends during one event-loop turn, including
- * the microtasks of its async handlers, and posts it as one `ShardOutput`:
+ * the microtasks of its async handlers (or during several, paced: see
+ * paced-flush.ts), and posts it as one `ShardOutput`:
  * a stanza's receipt travels with what the stanza produced, so the pool
  * never sees one without the other.
  *
@@ -141,11 +148,14 @@ class PortOutbox implements Outbox {
   private deliveries: Delivery[] = [];
   private events: ShardEvent[] = [];
   private receipts: number[] = [];
-  private flushScheduled = false;
+  /** The turn's output leaves paced (paced-flush.ts), the pool's and every thread's together. */
+  private readonly paced = new PacedFlush(() => this.flush(), settings.muc.thread_batch_delay_ms);
   /** The direct port to each I/O thread, by thread index. */
   private readonly links: (MessagePort | undefined)[] = [];
   /** This turn's output for each linked I/O thread. */
   private direct: (LinkOutput | undefined)[] = [];
+  /** Deliveries sent straight to the threads that no output to the pool has counted yet. */
+  private uncounted = 0;
   /** Full JID → the directory key (thread and session) of its session, as the threads last said. */
   private readonly directory = new Map<string, number>();
   private refusing = false;
@@ -161,12 +171,12 @@ class PortOutbox implements Outbox {
     const delivery = toDelivery(stanza, to);
     if (this.directory.size === 0) appendDelivery(this.deliveries, delivery);
     else this.split(delivery);
-    this.scheduleFlush();
+    this.paced.schedule();
   }
 
   event(event: ShardEvent): void {
     this.events.push(event);
-    this.scheduleFlush();
+    this.paced.schedule();
   }
 
   handled(receipt: number): void {
@@ -175,7 +185,7 @@ class PortOutbox implements Outbox {
       const { thread, number } = linkReceiptOwner(receipt);
       addReceipt(this.outputFor(thread).handled, number);
     }
-    this.scheduleFlush();
+    this.paced.schedule();
   }
 
   link(thread: number, port: MessagePort): void {
@@ -197,17 +207,23 @@ class PortOutbox implements Outbox {
     });
   }
 
-  flush(): void {
-    this.flushScheduled = false;
-    let direct = 0;
-    for (const output of this.direct) direct += output?.deliveries.length ?? 0;
-    if (this.deliveries.length === 0 && this.events.length === 0 && this.receipts.length === 0 && this.direct.length === 0) return;
-    reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, direct, events: this.events, handled: this.receipts } });
+  /**
+   * Posts what waits. An output for the pool that would only count the direct
+   * deliveries is not posted (it would wake the main thread for a number):
+   * the count waits for the next one, or for `count` (an inspection, a load
+   * report, the close), so the pool's figure lags by a second at most.
+   */
+  flush(count = false): void {
+    for (const output of this.direct) this.uncounted += output?.deliveries.length ?? 0;
+    if (this.deliveries.length > 0 || this.events.length > 0 || this.receipts.length > 0 || (count && this.uncounted > 0)) {
+      reply(this.port, { kind: 'output', output: { deliveries: this.deliveries, direct: this.uncounted, events: this.events, handled: this.receipts } });
+      this.deliveries = [];
+      this.events = [];
+      this.receipts = [];
+      this.uncounted = 0;
+    }
     this.direct.forEach((output, thread) => output !== undefined && this.links[thread]?.postMessage(output));
-    this.deliveries = [];
     this.direct = [];
-    this.events = [];
-    this.receipts = [];
   }
 
   /**
@@ -233,7 +249,7 @@ class PortOutbox implements Outbox {
         if (this.directory.get(request.fullJid) === request.from) this.directory.set(request.fullJid, request.to);
         // The fence: after every delivery this link got for the session, in this turn's output to it.
         (this.outputFor(thread).moved ??= []).push(request.fullJid);
-        this.scheduleFlush();
+        this.paced.schedule();
       }
     }
   }
@@ -266,11 +282,5 @@ class PortOutbox implements Outbox {
     }
     if (viaPool !== undefined) appendDelivery(this.deliveries, { head, tail, to: viaPool });
     byThread.forEach((forThread, thread) => forThread !== undefined && appendDelivery(this.outputFor(thread).deliveries, forThread));
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
   }
 }

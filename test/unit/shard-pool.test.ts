@@ -301,6 +301,7 @@ test("a thread's links carry its stanzas and its directory entries to the shards
     const ioLinks = new IoLinks({
       shardCount: SHARDS,
       maxInFlight: 1_000,
+      paceMs: 1,
       deliver: thread.deliver,
       moved: (fullJids, shard) => {
         moved.push(...fullJids.map((jid): [string, number] => [jid, shard]));

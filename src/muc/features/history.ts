@@ -30,10 +30,19 @@ interface Entry {
 
 const histories = new WeakMap<Room, Entry[]>();
 
+/** The last second `timestamp` wrote, and what it wrote: a busy room stamps many messages in one second. */
+let stampedSecond = NaN;
+let stamped = '';
+
 /** XEP-0082 date-time without fractions, as Prosody writes it. */
 export function timestamp(ms: number): string {
-  // toISOString is always YYYY-MM-DDTHH:mm:ss.sssZ here (years 0 to 9999): a slice, not a regex, per archived message.
-  return new Date(ms).toISOString().slice(0, 19) + 'Z';
+  const second = Math.floor(ms / 1000);
+  if (second !== stampedSecond) {
+    // toISOString is always YYYY-MM-DDTHH:mm:ss.sssZ here (years 0 to 9999): a slice, not a regex.
+    stamped = new Date(ms).toISOString().slice(0, 19) + 'Z';
+    stampedSecond = second;
+  }
+  return stamped;
 }
 
 /**
