@@ -57,8 +57,14 @@ export class ServiceBridge {
     return (await this.bus.otherRooms()).map((room) => room.jid);
   }
 
-  /** What this node's shards answer. */
-  private answer(question: Question): Promise<unknown[]> {
+  /**
+   * What this node's shards answer. Asked at the end of the turn: stanzas
+   * for this node's rooms that came in the same read as the question (a
+   * session's leaves from another node) go to the shards at the turn's end,
+   * and the question must not overtake them.
+   */
+  private async answer(question: Question): Promise<unknown[]> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (question.kind === 'rooms') return this.bus.otherRooms();
     if (question.kind === 'public') return this.bus.otherPublicRooms();
     return this.bus.destroyElsewhere(question.rooms, question.reason);
